@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// One entry point: parses arguments, runs one command, turns typed errors into exit codes.
+import { parseArgs } from 'node:util';
+import { GitopsError, UsageError } from './lib/errors.js';
+
+type Handler = (argv: string[]) => Promise<void>;
+
+const USAGE = `usage: npm run <command> -- [options]
+  setup                         install the pinned kustomize and kubeconform
+  validate [--env E] [--app A] [--format text|json|github]
+  schemas [--out DIR] [--kubernetes-version V] [FILE|-]...
+  diff [--base REF] [--format text|markdown|json]
+  bump <app> <env> <image-ref> [--no-resolve] [--dry-run] [--no-pr]
+  promote <app> <env> [--from ENV] [--dry-run] [--no-pr]
+  scale <app> <env> <replicas> [--dry-run] [--no-pr]
+  rollback <app> <env> [--to DIGEST | --steps N] [--dry-run] [--no-pr]
+  status [--format text|json]`;
+
+function parse(argv: string[], options: Parameters<typeof parseArgs>[0]['options'] = {}) {
+  try {
+    return parseArgs({ args: argv, options: { cwd: { type: 'string' }, ...options }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
+  }
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], flag: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (!allowed.includes(value as T)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')} (got '${value}')`);
+  return value as T;
+}
+
+const commands: Record<string, Handler> = {
+  async setup(argv) {
+    const { values } = parse(argv);
+    const { setup } = await import('./commands/setup.js');
+    await setup({ cwd: (values.cwd as string) ?? process.cwd() });
+  },
+  async validate(argv) {
+    const { values, positionals } = parse(argv, { env: { type: 'string' }, app: { type: 'string' }, format: { type: 'string' } });
+    if (positionals.length) throw new UsageError(`validate takes no positional arguments (got ${positionals.join(' ')})`);
+    const { validate } = await import('./commands/validate.js');
+    await validate({
+      cwd: (values.cwd as string) ?? process.cwd(),
+      env: values.env as string | undefined,
+      app: values.app as string | undefined,
+      format: oneOf(values.format, ['text', 'json', 'github'] as const, '--format'),
+    });
+  },
+  async schemas(argv) {
+    const { values, positionals } = parse(argv, { out: { type: 'string' }, 'kubernetes-version': { type: 'string' } });
+    const { schemas } = await import('./commands/schemas.js');
+    await schemas({ cwd: (values.cwd as string) ?? process.cwd(), inputs: positionals, out: values.out as string | undefined, kubernetesVersion: values['kubernetes-version'] as string | undefined });
+  },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const handler = name ? commands[name] : undefined;
+  try {
+    if (!handler) throw new UsageError(name ? `unknown command '${name}'\n${USAGE}` : USAGE);
+    await handler(rest);
+    return 0;
+  } catch (e) {
+    if (e instanceof GitopsError) {
+      process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      return e.exitCode;
+    }
+    process.stderr.write(`unexpected error: ${(e as Error).stack ?? e}\n`);
+    return 70;
+  }
+}
+
+export function register(name: string, handler: Handler): void {
+  commands[name] = handler;
+}
+
+process.exitCode = await main(process.argv.slice(2));

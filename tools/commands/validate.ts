@@ -1,0 +1,126 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { discoverApps, selectApps } from '../lib/apps.js';
+import { loadConfig, type Config } from '../lib/config.js';
+import { FindingsError } from '../lib/errors.js';
+import { kubeconform, schemaLocations } from '../lib/kubeconform.js';
+import { resourceId } from '../lib/kustomize.js';
+import { checkPolicies, loadPolicies } from '../lib/policies.js';
+import { appTargets, clusterTargets, locate, renderTargets, type Rendered, type Target } from '../lib/render.js';
+import { formatGithub, formatJson, formatText, type Finding, type Format } from '../lib/report.js';
+import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/tools.js';
+
+export interface ValidateOptions {
+  cwd: string;
+  env?: string;
+  app?: string;
+  format?: Format;
+  /** Folder of policy files (default tools/policies of the toolkit). */
+  policiesDir?: string;
+  /** Where the report goes (default stdout). */
+  write?: (text: string) => void;
+  /** Where warnings about the tooling go (default stderr). */
+  warn?: (text: string) => void;
+  envVars?: NodeJS.ProcessEnv;
+}
+
+export interface ValidateResult {
+  findings: Finding[];
+  rendered: Rendered[];
+  overlays: number;
+  objects: number;
+}
+
+function dotted(pointer: string): string {
+  return pointer.replace(/^\//, '').split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
+}
+
+/** Schema checks for every rendered object: one kubeconform process for the whole run. */
+async function schemaFindings(config: Config, rendered: Rendered[], envVars: NodeJS.ProcessEnv): Promise<Finding[]> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-validate-'));
+  try {
+    const index = new Map<string, { r: Rendered; i: number }>();
+    let n = 0;
+    for (const r of rendered) {
+      for (const [i, o] of r.objects.entries()) {
+        const file = path.join(tmp, `${String(n++).padStart(5, '0')}.yaml`);
+        index.set(file, { r, i });
+        // JSON, not YAML: kubeconform reads YAML 1.1, where an unquoted `yes` would turn boolean.
+        await writeFile(file, JSON.stringify(o));
+      }
+    }
+    if (!index.size) return [];
+    const tool = await findKubeconform(envVars);
+    const results = await kubeconform(tool, [tmp], {
+      locations: await schemaLocations(config),
+      kubernetesVersion: config.kubernetesVersion,
+      cacheDir: path.join(config.root, '.cache', 'kubeconform'),
+    });
+    const findings: Finding[] = [];
+    for (const res of results) {
+      const hit = index.get(res.filename);
+      if (!hit) continue;
+      const o = hit.r.objects[hit.i];
+      const base = { overlay: hit.r.target.dir, resource: resourceId(o) };
+      if (res.status === 'statusInvalid') {
+        for (const e of res.validationErrors ?? [{ path: '', msg: res.msg ?? 'invalid' }]) {
+          findings.push({ ...base, severity: 'error', rule: 'schema', field: dotted(e.path), message: e.msg, ...locate(hit.r, o, e.path) });
+        }
+      } else if (res.status === 'statusError') {
+        const missing = /could not find schema/.test(res.msg ?? '');
+        const allowed = config.allowMissingSchemas.includes(o.kind) || config.allowMissingSchemas.includes(`${o.apiVersion}/${o.kind}`);
+        findings.push({
+          ...base,
+          severity: missing && allowed ? 'info' : 'error',
+          rule: missing ? 'schema-missing' : 'schema',
+          message: missing
+            ? allowed
+              ? `no schema for ${o.apiVersion} ${o.kind}; allowed by gitops.yaml schemas.allowMissing, so it was not checked`
+              : `no schema for ${o.apiVersion} ${o.kind} in any schema location; add its CRD schema (npm run schemas -- <crd.yaml>) or list the kind in gitops.yaml schemas.allowMissing`
+            : res.msg ?? 'schema error',
+          ...locate(hit.r, o),
+        });
+      }
+    }
+    return findings;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Renders, schema-checks and policy-checks the selected overlays; prints nothing. */
+export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'write'>): Promise<ValidateResult & { config: Config; targets: Target[] }> {
+  const envVars = opts.envVars ?? process.env;
+  const config = await loadConfig(opts.cwd, envVars);
+  const apps = selectApps(config, await discoverApps(config), { env: opts.env, app: opts.app });
+  const envs = opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments;
+  const targets = [...appTargets(apps), ...(opts.app ? [] : clusterTargets(config, envs))];
+  const kustomize = await findKustomize(envVars);
+  if (kustomize.warning) (opts.warn ?? ((t) => process.stderr.write(`warning: ${t}\n`)))(kustomize.warning);
+  const rendered = await renderTargets(config, kustomize, targets);
+  const findings: Finding[] = rendered.flatMap((r) => r.findings);
+  findings.push(...(await schemaFindings(config, rendered, envVars)));
+  const policies = await loadPolicies(opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), config.disabledPolicies);
+  for (const r of rendered) {
+    for (const o of r.objects) {
+      for (const v of checkPolicies(policies, o, { env: r.target.env, app: r.target.app?.id, scope: r.target.kind === 'app' ? 'apps' : 'clusters', exemptionPrefix: config.exemptionPrefix })) {
+        findings.push({ severity: v.severity, rule: v.rule, overlay: r.target.dir, resource: resourceId(o), message: v.message, field: v.path ? dotted(v.path) : undefined, ...locate(r, o, v.path) });
+      }
+    }
+  }
+  return { config, targets, findings, rendered, overlays: targets.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
+}
+
+export async function validate(opts: ValidateOptions): Promise<ValidateResult> {
+  const result = await runValidation(opts);
+  const write = opts.write ?? ((t: string) => process.stdout.write(t + '\n'));
+  const checked = { overlays: result.overlays, objects: result.objects };
+  const format = opts.format ?? 'text';
+  if (format === 'json') write(formatJson(result.findings, checked));
+  else if (format === 'github') write(formatGithub(result.findings));
+  else write(formatText(result.findings, checked));
+  const errors = result.findings.filter((f) => f.severity === 'error').length;
+  if (errors) throw new FindingsError(`validation failed: ${errors} error${errors === 1 ? '' : 's'}`);
+  return result;
+}

@@ -1,0 +1,132 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { ConfigError, NameError } from './errors.js';
+import { lineOf, parseYaml, pointerToPath } from './yamlfile.js';
+import configSchema from './config.schema.json' with { type: 'json' };
+
+export const CONFIG_FILE = 'gitops.yaml';
+
+export interface Environment {
+  name: string;
+  cluster: string;
+  overlayRoot: string;
+  promotesFrom?: string;
+  requireDigests: boolean;
+}
+
+export interface Config {
+  /** Repository root (absolute). */
+  root: string;
+  repoURL: string;
+  defaultBranch: string;
+  environments: Environment[];
+  kubernetesVersion: string;
+  schemaLocations: string[];
+  /** Folder with kubernetes/v<version>/_definitions.json and crds/ (GITOPS_SCHEMA_MIRROR). */
+  schemaMirror?: string;
+  allowMissingSchemas: string[];
+  exemptionPrefix: string;
+  disabledPolicies: string[];
+  /** cluster -> "Kind/namespace/name" patterns created outside git. */
+  external: Record<string, string[]>;
+  sensitiveKeys: string[];
+  promotionLabels: string[];
+  releaseKeys: string[];
+  maxPushAttempts: number;
+  githubApiUrl?: string;
+}
+
+interface RawConfig {
+  repoURL?: string;
+  defaultBranch?: string;
+  environments: Array<Omit<Environment, 'requireDigests'> & { requireDigests?: boolean }>;
+  kubernetes?: { version?: string };
+  schemas?: { locations?: string[]; allowMissing?: string[] };
+  policies?: { exemptionPrefix?: string; disabled?: string[] };
+  external?: Record<string, string[]>;
+  diff?: { sensitiveKeys?: string[] };
+  promotion?: { labels?: string[]; releaseKeys?: string[]; maxPushAttempts?: number };
+  github?: { apiUrl?: string };
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validateRaw = ajv.compile<RawConfig>(configSchema);
+
+/** Parses and checks gitops.yaml text. Pure apart from reading `env`. */
+export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const { parsed, problems } = parseYaml(CONFIG_FILE, text);
+  if (problems.length) throw new ConfigError(`${CONFIG_FILE}:${problems[0].line}`, problems[0].message);
+  const doc = parsed.docs[0];
+  const raw = (doc?.toJS() ?? {}) as RawConfig;
+  if (!validateRaw(raw)) {
+    const e = validateRaw.errors![0];
+    const p = pointerToPath(e.instancePath);
+    const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, p)}`;
+    const field = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
+    const extra = e.keyword === 'additionalProperties' ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'` : '';
+    throw new ConfigError(where, `${field}: ${e.message}${extra}`);
+  }
+  const names = new Set<string>();
+  for (const [i, e] of raw.environments.entries()) {
+    const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i])}`;
+    if (names.has(e.name)) throw new ConfigError(where, `environments.${i}.name: duplicate environment '${e.name}'`);
+    names.add(e.name);
+  }
+  for (const [i, e] of raw.environments.entries()) {
+    const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i, 'promotesFrom'])}`;
+    if (e.promotesFrom !== undefined && !names.has(e.promotesFrom)) {
+      throw new ConfigError(where, `environments.${i}.promotesFrom: unknown environment '${e.promotesFrom}' (known: ${[...names].join(', ')})`);
+    }
+  }
+  // A promotion chain must end: dev <- staging <- prod, never a loop.
+  const byName = new Map(raw.environments.map((e) => [e.name, e]));
+  for (const e of raw.environments) {
+    const seen = new Set<string>([e.name]);
+    for (let cur = e.promotesFrom; cur; cur = byName.get(cur)?.promotesFrom) {
+      if (seen.has(cur)) throw new ConfigError(CONFIG_FILE, `environments: promotion cycle through '${cur}'`);
+      seen.add(cur);
+    }
+  }
+  const envLocations = env.GITOPS_SCHEMA_LOCATIONS?.split(',').map((s) => s.trim()).filter(Boolean);
+  return {
+    root,
+    repoURL: raw.repoURL ?? '',
+    defaultBranch: raw.defaultBranch ?? 'main',
+    environments: raw.environments.map((e) => ({ ...e, requireDigests: e.requireDigests ?? false })),
+    kubernetesVersion: env.GITOPS_KUBERNETES_VERSION ?? raw.kubernetes?.version ?? '1.32.0',
+    schemaLocations: envLocations?.length ? envLocations : raw.schemas?.locations ?? ['default'],
+    schemaMirror: env.GITOPS_SCHEMA_MIRROR ? path.resolve(root, env.GITOPS_SCHEMA_MIRROR) : undefined,
+    allowMissingSchemas: raw.schemas?.allowMissing ?? [],
+    exemptionPrefix: raw.policies?.exemptionPrefix ?? 'exempt.policy.crianex.com/',
+    disabledPolicies: raw.policies?.disabled ?? [],
+    external: raw.external ?? {},
+    sensitiveKeys: raw.diff?.sensitiveKeys ?? [],
+    promotionLabels: raw.promotion?.labels ?? [],
+    releaseKeys: raw.promotion?.releaseKeys ?? [],
+    maxPushAttempts: raw.promotion?.maxPushAttempts ?? 3,
+    githubApiUrl: env.GITHUB_API_URL ?? raw.github?.apiUrl,
+  };
+}
+
+export async function loadConfig(cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  const root = path.resolve(cwd);
+  let text: string;
+  try {
+    text = await readFile(path.join(root, CONFIG_FILE), 'utf8');
+  } catch {
+    throw new ConfigError(path.join(root, CONFIG_FILE), 'not found', 'run the command from the repository root (or pass --cwd)');
+  }
+  return parseConfig(root, text, env);
+}
+
+export function getEnvironment(config: Config, name: string): Environment {
+  const env = config.environments.find((e) => e.name === name);
+  if (!env) throw new NameError(`unknown environment '${name}'`, config.environments.map((e) => e.name));
+  return env;
+}
+
+/** Distinct clusters in declaration order. */
+export function clusters(config: Config): string[] {
+  return [...new Set(config.environments.map((e) => e.cluster))];
+}

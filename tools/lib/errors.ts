@@ -1,0 +1,42 @@
+// Typed errors: the CLI entry point prints `message` (and `hint`) and sets the exit code;
+// nothing else in the toolkit calls process.exit.
+export class GitopsError extends Error {
+  /** Exit code the CLI uses for this error. */
+  exitCode = 2;
+  constructor(message: string, readonly hint?: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Wrong arguments on the command line. */
+export class UsageError extends GitopsError {}
+
+/** A file of the repository (config, YAML, kustomization) is malformed. */
+export class ConfigError extends GitopsError {
+  constructor(readonly file: string, message: string, hint?: string) {
+    super(`${file}: ${message}`, hint);
+  }
+}
+
+/** A required external binary is missing or failed to start. */
+export class ToolMissingError extends GitopsError {}
+
+/** An external command exited non-zero. */
+export class CommandFailedError extends GitopsError {
+  constructor(readonly command: string, readonly code: number | null, readonly stderr: string) {
+    super(`${command} failed (exit ${code}): ${stderr.trim().split('\n').slice(-20).join('\n')}`);
+  }
+}
+
+/** Validation found errors; the report was already printed. */
+export class FindingsError extends GitopsError {
+  exitCode = 1;
+}
+
+/** An app or environment name that matches nothing, or more than one thing. */
+export class NameError extends UsageError {
+  constructor(message: string, readonly candidates: string[]) {
+    super(`${message}${candidates.length ? `\n  candidates: ${candidates.join(', ')}` : ''}`);
+  }
+}

@@ -1,0 +1,100 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { run } from './exec.js';
+import { ConfigError } from './errors.js';
+import type { Tool } from './tools.js';
+
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+/** `Kind/namespace/name` (namespace `-` for cluster-scoped or unset). */
+export function resourceId(o: Pick<K8sObject, 'kind' | 'metadata'>): string {
+  return `${o.kind}/${o.metadata?.namespace ?? '-'}/${o.metadata?.name ?? '?'}`;
+}
+
+/** Renders one kustomization folder; returns the YAML stream. */
+export async function kustomizeBuild(tool: Tool, dir: string, extraArgs: string[] = []): Promise<string> {
+  const { stdout } = await run(tool.cmd, [...tool.args, ...extraArgs, dir]);
+  return stdout;
+}
+
+export function parseStream(text: string): K8sObject[] {
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null && typeof o === 'object');
+}
+
+interface Kustomization {
+  resources?: string[];
+  components?: string[];
+  bases?: string[];
+  patches?: Array<{ path?: string }>;
+  patchesStrategicMerge?: string[];
+  patchesJson6902?: Array<{ path?: string }>;
+  configMapGenerator?: Array<{ files?: string[]; envs?: string[]; env?: string }>;
+  secretGenerator?: Array<{ files?: string[]; envs?: string[]; env?: string }>;
+  replacements?: Array<{ path?: string }>;
+  crds?: string[];
+  generators?: string[];
+  transformers?: string[];
+  openapi?: { path?: string };
+}
+
+const KUSTOMIZATION_NAMES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+
+async function readKustomization(dir: string): Promise<{ file: string; k: Kustomization } | undefined> {
+  for (const name of KUSTOMIZATION_NAMES) {
+    const file = path.join(dir, name);
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    const docs = parseAllDocuments(text);
+    return { file, k: (docs[0]?.toJS() ?? {}) as Kustomization };
+  }
+  return undefined;
+}
+
+function fileSources(k: Kustomization): string[] {
+  const gen = [...(k.configMapGenerator ?? []), ...(k.secretGenerator ?? [])].flatMap((g) =>
+    [...(g.files ?? []).map((f) => f.split('=').pop()!), ...(g.envs ?? []), ...(g.env ? [g.env] : [])],
+  );
+  return [
+    ...(k.patches ?? []).map((p) => p.path),
+    ...(k.patchesStrategicMerge ?? []).filter((p) => !p.includes('\n')),
+    ...(k.patchesJson6902 ?? []).map((p) => p.path),
+    ...(k.replacements ?? []).map((r) => r.path),
+    ...(k.crds ?? []),
+    ...(k.openapi?.path ? [k.openapi.path] : []),
+    ...gen,
+  ].filter((p): p is string => typeof p === 'string');
+}
+
+/**
+ * Every local file a kustomization reads, following resources, components and patches
+ * (absolute paths). Remote resources (URLs) are skipped: they are pinned by ?ref=.
+ */
+export async function kustomizationClosure(dir: string, seen = new Set<string>()): Promise<string[]> {
+  const abs = path.resolve(dir);
+  if (seen.has(abs)) return [];
+  seen.add(abs);
+  const found = await readKustomization(abs);
+  if (!found) throw new ConfigError(abs, 'no kustomization.yaml in this folder');
+  const files = new Set<string>([found.file]);
+  const { k } = found;
+  const refs = [...(k.resources ?? []), ...(k.bases ?? []), ...(k.components ?? []), ...(k.generators ?? []), ...(k.transformers ?? [])];
+  for (const ref of refs) {
+    if (/^[a-z]+:\/\/|^git@|github\.com\//.test(ref)) continue;
+    const target = path.resolve(abs, ref);
+    if (await readKustomization(target)) {
+      for (const f of await kustomizationClosure(target, seen)) files.add(f);
+    } else {
+      files.add(target);
+    }
+  }
+  for (const f of fileSources(k)) files.add(path.resolve(abs, f));
+  return [...files];
+}

@@ -1,0 +1,125 @@
+// Renders overlays and cluster entry points, keeping enough of their sources to point a
+// finding at the file and line a human has to edit.
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Document, LineCounter } from 'yaml';
+import type { AppOverlay } from './apps.js';
+import type { Config, Environment } from './config.js';
+import { clusters } from './config.js';
+import { mapLimit } from './exec.js';
+import { CommandFailedError, GitopsError } from './errors.js';
+import { kustomizationClosure, kustomizeBuild, parseStream, type K8sObject } from './kustomize.js';
+import type { Finding } from './report.js';
+import type { Tool } from './tools.js';
+import { lineOf, parseYaml, pointerToPath } from './yamlfile.js';
+
+export interface Target {
+  /** Folder relative to the repo root: overlays/<cluster>/<system>/<service> or clusters/<cluster>. */
+  dir: string;
+  cluster: string;
+  kind: 'app' | 'cluster';
+  env?: Environment;
+  app?: AppOverlay;
+}
+
+interface SourceDoc {
+  file: string;
+  kind?: string;
+  name?: string;
+  doc: Document;
+  lines: LineCounter;
+}
+
+export interface Rendered {
+  target: Target;
+  objects: K8sObject[];
+  /** Files (repo-relative) the overlay reads. */
+  closure: string[];
+  sources: SourceDoc[];
+  findings: Finding[];
+}
+
+export function appTargets(apps: AppOverlay[]): Target[] {
+  return apps.map((a) => ({ dir: a.dir, cluster: a.env.cluster, kind: 'app' as const, env: a.env, app: a }));
+}
+
+/** clusters/<cluster> entry points (the Argo CD bootstrap) of the given environments. */
+export function clusterTargets(config: Config, envs: Environment[]): Target[] {
+  return clusters(config)
+    .filter((c) => envs.some((e) => e.cluster === c))
+    .map((c) => ({ dir: `clusters/${c}`, cluster: c, kind: 'cluster' as const }))
+    .filter((t) => existsSync(path.join(config.root, t.dir, 'kustomization.yaml')));
+}
+
+export function rel(config: Config, abs: string): string {
+  return path.relative(config.root, abs).split(path.sep).join('/');
+}
+
+/** Parses every YAML file of a target's closure: syntax errors and duplicate keys with file and line. */
+async function readSources(config: Config, target: Target, closure: string[], cache: Map<string, { sources: SourceDoc[]; findings: Finding[] }>): Promise<{ sources: SourceDoc[]; findings: Finding[] }> {
+  const sources: SourceDoc[] = [];
+  const findings: Finding[] = [];
+  for (const abs of closure) {
+    if (!/\.ya?ml$/.test(abs) && path.basename(abs) !== 'Kustomization') continue;
+    const file = rel(config, abs);
+    let entry = cache.get(file);
+    if (!entry) {
+      entry = { sources: [], findings: [] };
+      const text = await readFile(abs, 'utf8').catch(() => undefined);
+      if (text === undefined) {
+        entry.findings.push({ severity: 'error', rule: 'missing-file', overlay: '', resource: '', file, message: `${file} is referenced but does not exist` });
+      } else {
+        const { parsed, problems } = parseYaml(file, text);
+        for (const p of problems) entry.findings.push({ severity: 'error', rule: 'yaml-syntax', overlay: '', resource: '', file, line: p.line, message: p.message });
+        if (!problems.length) {
+          entry.sources = parsed.docs.map((doc) => {
+            const js = doc.toJS() as { kind?: string; metadata?: { name?: string } } | null;
+            return { file, kind: js?.kind, name: js?.metadata?.name, doc, lines: parsed.lines };
+          });
+        }
+      }
+      cache.set(file, entry);
+    }
+    sources.push(...entry.sources);
+    findings.push(...entry.findings.map((f) => ({ ...f, overlay: target.dir })));
+  }
+  return { sources, findings };
+}
+
+/** Where a rendered object (and optionally one of its fields) was written. */
+export function locate(r: Rendered, o: Pick<K8sObject, 'kind' | 'metadata'>, pointer?: string): { file?: string; line?: number } {
+  const src = r.sources.find((s) => s.kind === o.kind && s.name === o.metadata?.name);
+  if (!src) return {};
+  return { file: src.file, line: lineOf(src.doc, src.lines, pointer ? pointerToPath(pointer) : []) || undefined };
+}
+
+export async function renderTargets(config: Config, tool: Tool, targets: Target[], opts: { concurrency?: number; buildArgs?: (t: Target) => string[] } = {}): Promise<Rendered[]> {
+  const cache = new Map<string, { sources: SourceDoc[]; findings: Finding[] }>();
+  // Sources are read sequentially (shared cache), builds run in parallel.
+  const prepared: Array<{ target: Target; closure: string[]; sources: SourceDoc[]; findings: Finding[] }> = [];
+  for (const target of targets) {
+    let closure: string[] = [];
+    const findings: Finding[] = [];
+    try {
+      closure = await kustomizationClosure(path.join(config.root, target.dir));
+    } catch (e) {
+      findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: target.dir, message: (e as Error).message });
+    }
+    const src = await readSources(config, target, closure, cache);
+    prepared.push({ target, closure: closure.map((c) => rel(config, c)), sources: src.sources, findings: [...findings, ...src.findings] });
+  }
+  return mapLimit(prepared, opts.concurrency ?? 4, async (p) => {
+    const out: Rendered = { ...p, objects: [] };
+    if (p.findings.some((f) => f.severity === 'error')) return out; // syntax errors first; kustomize would only repeat them less clearly
+    try {
+      const yaml = await kustomizeBuild(tool, path.join(config.root, p.target.dir), opts.buildArgs?.(p.target) ?? []);
+      out.objects = parseStream(yaml);
+    } catch (e) {
+      if (!(e instanceof CommandFailedError) && !(e instanceof GitopsError)) throw e;
+      const msg = e instanceof CommandFailedError ? e.stderr.trim().replace(/^Error: /, '') : e.message;
+      out.findings.push({ severity: 'error', rule: 'kustomize-build', overlay: p.target.dir, resource: '', file: `${p.target.dir}/kustomization.yaml`, message: msg });
+    }
+    return out;
+  });
+}

@@ -1,0 +1,80 @@
+import type { Severity } from './policies.js';
+
+export interface Finding {
+  severity: Severity;
+  rule: string;
+  /** Overlay or cluster entry point folder, e.g. overlays/crianex/nofluxo/backend. */
+  overlay: string;
+  /** Kind/namespace/name, or '' for findings about a file. */
+  resource: string;
+  message: string;
+  /** Source file (repo-relative) and 1-based line, when known. */
+  file?: string;
+  line?: number;
+  /** Field path in the rendered object (dotted), when known. */
+  field?: string;
+}
+
+export type Format = 'text' | 'json' | 'github';
+
+const ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
+
+export function summarize(findings: Finding[]): Record<Severity, number> {
+  const s = { error: 0, warning: 0, info: 0 };
+  for (const f of findings) s[f.severity]++;
+  return s;
+}
+
+/** Human report grouped by overlay, then file and object. */
+export function formatText(findings: Finding[], checked: { overlays: number; objects: number }): string {
+  const lines: string[] = [];
+  const byOverlay = new Map<string, Finding[]>();
+  for (const f of [...findings].sort((a, b) => a.overlay.localeCompare(b.overlay) || (a.file ?? '').localeCompare(b.file ?? '') || ORDER[a.severity] - ORDER[b.severity])) {
+    if (!byOverlay.has(f.overlay)) byOverlay.set(f.overlay, []);
+    byOverlay.get(f.overlay)!.push(f);
+  }
+  for (const [overlay, fs] of byOverlay) {
+    lines.push(overlay);
+    const byKey = new Map<string, Finding[]>();
+    for (const f of fs) {
+      const key = `${f.file ?? '(rendered)'}\u0000${f.resource}`;
+      if (!byKey.has(key)) byKey.set(key, []);
+      byKey.get(key)!.push(f);
+    }
+    for (const [key, group] of byKey) {
+      const [file, resource] = key.split('\u0000');
+      lines.push(`  ${file}${resource ? `  ${resource}` : ''}`);
+      for (const f of group) {
+        const loc = f.line ? `:${f.line}` : '';
+        lines.push(`    ${f.severity.padEnd(7)} ${f.rule}${f.field ? `  ${f.field}` : ''}${loc ? `  (line ${f.line})` : ''}`);
+        lines.push(`            ${f.message}`);
+      }
+    }
+  }
+  const s = summarize(findings);
+  lines.push(`${checked.overlays} overlays, ${checked.objects} objects checked: ${s.error} errors, ${s.warning} warnings, ${s.info} notes`);
+  return lines.join('\n');
+}
+
+function escapeData(s: string): string {
+  return s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+
+function escapeProp(s: string): string {
+  return escapeData(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
+}
+
+/** GitHub Actions workflow commands (::error file=…,line=…::message). */
+export function formatGithub(findings: Finding[]): string {
+  const level: Record<Severity, string> = { error: 'error', warning: 'warning', info: 'notice' };
+  return findings
+    .map((f) => {
+      const props = [f.file ? `file=${escapeProp(f.file)}` : '', f.line ? `line=${f.line}` : '', `title=${escapeProp(`${f.rule} ${f.resource}`.trim())}`].filter(Boolean).join(',');
+      return `::${level[f.severity]} ${props}::${escapeData(`${f.overlay}: ${f.field ? `${f.field}: ` : ''}${f.message}`)}`;
+    })
+    .join('\n');
+}
+
+export function formatJson(findings: Finding[], checked: { overlays: number; objects: number }): string {
+  return JSON.stringify({ summary: { ...summarize(findings), ...checked }, findings }, null, 2);
+}
