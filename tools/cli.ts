@@ -47,6 +47,17 @@ const commands: Record<string, Handler> = {
       format: oneOf(values.format, ['text', 'json', 'github'] as const, '--format'),
     });
   },
+  async diff(argv) {
+    const { values, positionals } = parse(argv, { base: { type: 'string' }, head: { type: 'string' }, format: { type: 'string' } });
+    if (positionals.length) throw new UsageError(`diff takes no positional arguments (got ${positionals.join(' ')})`);
+    const { diff } = await import('./commands/diff.js');
+    await diff({
+      cwd: (values.cwd as string) ?? process.cwd(),
+      base: values.base as string | undefined,
+      head: values.head as string | undefined,
+      format: oneOf(values.format, ['text', 'markdown', 'json'] as const, '--format'),
+    });
+  },
   async schemas(argv) {
     const { values, positionals } = parse(argv, { out: { type: 'string' }, 'kubernetes-version': { type: 'string' } });
     const { schemas } = await import('./commands/schemas.js');
