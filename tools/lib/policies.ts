@@ -170,14 +170,9 @@ export function checkPolicies(set: PolicySet, o: K8sObject, ctx: PolicyContext):
     const target = p.target === 'podSpec' ? podSpecOf(o) : { spec: o, pointer: '' };
     if (!target) continue;
     if (p.validate(target.spec)) continue;
-    const exemptKey = ctx.exemptionPrefix + p.id;
-    const reason = annotations[exemptKey];
-    if (reason !== undefined) {
-      if (!String(reason).trim()) {
-        out.push({ rule: p.id, severity: 'error', path: `/metadata/annotations/${exemptKey.replace(/\//g, '~1')}`, message: `exemption from ${p.id} gives no reason: the annotation's value must say why` });
-      } else {
-        out.push({ rule: p.id, severity: 'info', path: '', message: `exempted: ${reason}`, exempted: String(reason) });
-      }
+    const reason = String(annotations[ctx.exemptionPrefix + p.id] ?? '').trim();
+    if (reason) {
+      out.push({ rule: p.id, severity: 'info', path: '', message: `exempted: ${reason}`, exempted: reason });
       continue;
     }
     for (const e of condense(p.validate.errors ?? [])) {
@@ -195,11 +190,14 @@ export function checkPolicies(set: PolicySet, o: K8sObject, ctx: PolicyContext):
       });
     }
   }
-  // An annotation that exempts from no known policy is a typo waiting to hide a finding.
-  for (const key of Object.keys(annotations)) {
-    if (key.startsWith(ctx.exemptionPrefix) && !set.policies.some((p) => ctx.exemptionPrefix + p.id === key)) {
-      out.push({ rule: 'unknown-exemption', severity: 'warning', path: `/metadata/annotations/${key.replace(/\//g, '~1')}`, message: `annotation ${key} names no known policy` });
-    }
+  // Exemptions are checked whether or not they are needed: a typo or a missing reason
+  // would otherwise hide a finding the day the object regresses.
+  for (const [key, value] of Object.entries(annotations)) {
+    if (!key.startsWith(ctx.exemptionPrefix)) continue;
+    const path = `/metadata/annotations/${key.replace(/\//g, '~1')}`;
+    const policy = set.policies.find((p) => ctx.exemptionPrefix + p.id === key);
+    if (!policy) out.push({ rule: 'unknown-exemption', severity: 'warning', path, message: `annotation ${key} names no known policy` });
+    else if (!String(value ?? '').trim()) out.push({ rule: policy.id, severity: 'error', path, message: `exemption from ${policy.id} gives no reason: the annotation's value must say why` });
   }
   return out;
 }

@@ -100,6 +100,15 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServerH
       return;
     }
 
+    let pathInfo: string;
+    try {
+      pathInfo = decodeURIComponent(url.pathname);
+    } catch {
+      req.resume();
+      res.writeHead(400, { 'Content-Type': 'text/plain' });
+      res.end('malformed path\n');
+      return;
+    }
     const env = cleanGitEnv({
       GIT_PROJECT_ROOT: path.resolve(opts.root),
       GIT_HTTP_EXPORT_ALL: '1',
@@ -107,7 +116,7 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServerH
       REMOTE_USER: basicUser(req.headers.authorization),
       REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
       REQUEST_METHOD: req.method ?? 'GET',
-      PATH_INFO: decodeURIComponent(url.pathname),
+      PATH_INFO: pathInfo,
       QUERY_STRING: url.search.slice(1),
       CONTENT_TYPE: req.headers['content-type'] ?? '',
       GATEWAY_INTERFACE: 'CGI/1.1',

@@ -191,9 +191,13 @@ export class OpenApiValidator {
     return fn;
   }
 
-  /** Returns human-readable problems with a request; empty when it is one GitHub would accept. */
-  validateRequest(op: Operation, input: RequestInput): string[] {
+  /**
+   * Problems with a request: `errors` GitHub would reject (422), `warnings` it would silently ignore
+   * (unknown query parameters), which usually mean a client bug all the same.
+   */
+  validateRequest(op: Operation, input: RequestInput): { errors: string[]; warnings: string[] } {
     const problems: string[] = [];
+    const warnings: string[] = [];
     const params = this.parameters(op);
     for (const location of ['path', 'query'] as const) {
       const defs = params.filter((p) => p.in === location);
@@ -202,7 +206,7 @@ export class OpenApiValidator {
       else {
         const known = new Set(defs.map((d) => d.name));
         for (const [k, v] of input.query) {
-          if (!known.has(k)) problems.push(`unknown query parameter "${k}"`);
+          if (!known.has(k)) warnings.push(`unknown query parameter "${k}" (GitHub ignores it)`);
           else values[k] = v;
         }
       }
@@ -225,7 +229,7 @@ export class OpenApiValidator {
       const validate = this.compile(`${op.operationId}:body`, bodySchema, false);
       if (!validate(input.body)) problems.push(`request body: ${formatErrors(validate.errors)}`);
     }
-    return problems;
+    return { errors: problems, warnings };
   }
 
   /**

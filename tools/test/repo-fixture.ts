@@ -1,0 +1,114 @@
+// Temporary fixture repositories for tests: a minimal valid GitOps repo that each test
+// breaks in one place.
+import { mkdir, mkdtemp, writeFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { REPO_ROOT } from '../lib/tools.js';
+
+/** The offline schema mirror: GITOPS_SCHEMA_MIRROR if set, else ../shared/schemas beside the repo. */
+export const MIRROR = path.resolve(REPO_ROOT, process.env.GITOPS_SCHEMA_MIRROR ?? '../shared/schemas');
+
+export const testEnv: NodeJS.ProcessEnv = { ...process.env, GITOPS_SCHEMA_MIRROR: MIRROR };
+
+export const DIGEST = `sha256:${'a'.repeat(64)}`;
+
+export const GITOPS_YAML = `environments:
+  - name: dev
+    cluster: minikube
+    overlayRoot: overlays/minikube
+  - name: prod
+    cluster: crianex
+    overlayRoot: overlays/crianex
+    promotesFrom: dev
+    requireDigests: true
+kubernetes:
+  version: 1.32.0
+schemas:
+  locations: []
+`;
+
+export const BASE_KUSTOMIZATION = `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+labels:
+  - pairs:
+      app: demo-web
+      app.kubernetes.io/instance: demo-web
+    includeSelectors: true
+  - pairs:
+      app.kubernetes.io/name: web
+      app.kubernetes.io/part-of: demo
+      app.kubernetes.io/managed-by: argocd
+    includeTemplates: true
+resources:
+  - deployment.yaml
+`;
+
+export const DEPLOYMENT = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: demo-web
+spec:
+  replicas: 1
+  template:
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 1000
+      containers:
+        - name: web
+          image: registry.example.com/demo-web
+          ports:
+            - name: http
+              containerPort: 8080
+          livenessProbe:
+            httpGet: {path: /health, port: http}
+          readinessProbe:
+            httpGet: {path: /health, port: http}
+          resources:
+            requests: {cpu: 10m, memory: 32Mi}
+            limits: {memory: 64Mi}
+`;
+
+export function overlay(namespace: string, pin: string): string {
+  return `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: ${namespace}
+resources:
+  - ../../../../apps/demo/web
+images:
+  - name: registry.example.com/demo-web
+    ${pin}
+`;
+}
+
+export function baseFiles(): Record<string, string> {
+  return {
+    'gitops.yaml': GITOPS_YAML,
+    'apps/demo/web/kustomization.yaml': BASE_KUSTOMIZATION,
+    'apps/demo/web/deployment.yaml': DEPLOYMENT,
+    'overlays/minikube/demo/web/kustomization.yaml': overlay('demo', 'newTag: "1.0.0"'),
+    'overlays/crianex/demo/web/kustomization.yaml': overlay('demo', `newTag: "1.0.0@${DIGEST}"`),
+  };
+}
+
+/** Writes `files` into a new temp folder (optionally a git repo with one commit). */
+export async function makeRepo(files: Record<string, string>, opts: { git?: boolean } = {}): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'gitops-fixture-'));
+  for (const [rel, text] of Object.entries(files)) {
+    const p = path.join(dir, rel);
+    await mkdir(path.dirname(p), { recursive: true });
+    await writeFile(p, text);
+  }
+  if (opts.git) {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
+    git('init', '-q', '-b', 'main');
+    git('-c', 'user.name=test', '-c', 'user.email=test@example.com', 'add', '-A');
+    git('-c', 'user.name=test', '-c', 'user.email=test@example.com', 'commit', '-qm', 'fixture');
+  }
+  return dir;
+}
+
+export async function removeRepo(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
