@@ -6,7 +6,7 @@ import { GitopsError, UsageError } from './lib/errors.js';
 type Handler = (argv: string[]) => Promise<void>;
 
 const USAGE = `usage: npm run <command> -- [options]
-  setup                         install the pinned kustomize and kubeconform
+  setup [--test-deps]           install the pinned kustomize and kubeconform (and the tests' Debian packages)
   validate [--env E] [--app A] [--format text|json|github]
   schemas [--out DIR] [--kubernetes-version V] [FILE|-]...
   diff [--base REF] [--format text|markdown|json]
@@ -32,9 +32,9 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], flag: st
 
 const commands: Record<string, Handler> = {
   async setup(argv) {
-    const { values } = parse(argv);
+    const { values } = parse(argv, { 'test-deps': { type: 'boolean' } });
     const { setup } = await import('./commands/setup.js');
-    await setup({ cwd: (values.cwd as string) ?? process.cwd() });
+    await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined });
   },
   async validate(argv) {
     const { values, positionals } = parse(argv, { env: { type: 'string' }, app: { type: 'string' }, format: { type: 'string' } });

@@ -4,12 +4,20 @@ import { mkdir, mkdtemp, writeFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { REPO_ROOT } from '../lib/tools.js';
 
-/** The offline schema mirror: GITOPS_SCHEMA_MIRROR if set, else ../shared/schemas beside the repo. */
-export const MIRROR = path.resolve(REPO_ROOT, process.env.GITOPS_SCHEMA_MIRROR ?? '../shared/schemas');
+/**
+ * The offline schema mirror: GITOPS_SCHEMA_MIRROR if set, else ../shared/schemas beside the
+ * repo when it exists; without one, tests use kubeconform's default (online) locations.
+ */
+export const MIRROR: string | undefined = process.env.GITOPS_SCHEMA_MIRROR
+  ? path.resolve(REPO_ROOT, process.env.GITOPS_SCHEMA_MIRROR)
+  : existsSync(path.resolve(REPO_ROOT, '../shared/schemas'))
+    ? path.resolve(REPO_ROOT, '../shared/schemas')
+    : undefined;
 
-export const testEnv: NodeJS.ProcessEnv = { ...process.env, GITOPS_SCHEMA_MIRROR: MIRROR };
+export const testEnv: NodeJS.ProcessEnv = MIRROR ? { ...process.env, GITOPS_SCHEMA_MIRROR: MIRROR } : { ...process.env };
 
 export const DIGEST = `sha256:${'a'.repeat(64)}`;
 
@@ -24,8 +32,6 @@ export const GITOPS_YAML = `environments:
     requireDigests: true
 kubernetes:
   version: 1.32.0
-schemas:
-  locations: []
 `;
 
 export const BASE_KUSTOMIZATION = `apiVersion: kustomize.config.k8s.io/v1beta1

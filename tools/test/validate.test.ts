@@ -166,7 +166,7 @@ ${spec}`;
     const fs = errors(await findings(widget));
     assert.equal(fs[0]?.rule, 'schema-missing');
     assert.match(fs[0].message, /no schema for example\.com\/v1 Widget/);
-    const allowed = await findings({ ...widget, 'gitops.yaml': baseFiles()['gitops.yaml'].replace('  locations: []', '  locations: []\n  allowMissing: [Widget]') });
+    const allowed = await findings({ ...widget, 'gitops.yaml': baseFiles()['gitops.yaml'] + 'schemas:\n  allowMissing: [Widget]\n' });
     assert.deepEqual(errors(allowed), []);
     assert.equal(allowed.find((f) => f.rule === 'schema-missing')?.severity, 'info');
   });
