@@ -1,0 +1,108 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseConfig, loadConfig } from '../lib/config.js';
+import { discoverApps, resolveApp } from '../lib/apps.js';
+import { ConfigError, NameError, ToolMissingError, UsageError } from '../lib/errors.js';
+import { runValidation } from '../commands/validate.js';
+import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/tools.js';
+import { baseFiles, DIGEST, GITOPS_YAML, makeRepo, overlay, removeRepo, testEnv } from './repo-fixture.js';
+
+const dirs: string[] = [];
+after(async () => Promise.all(dirs.map(removeRepo)));
+
+test('the shipped gitops.yaml: dev on minikube, prod on crianex promoted from dev', async () => {
+  const c = await loadConfig(REPO_ROOT, {});
+  assert.deepEqual(
+    c.environments.map((e) => [e.name, e.cluster, e.overlayRoot, e.promotesFrom ?? null, e.requireDigests]),
+    [
+      ['dev', 'minikube', 'overlays/minikube', null, false],
+      ['prod', 'crianex', 'overlays/crianex', 'dev', true],
+    ],
+  );
+  // The product default is what a connected user needs; the mirror only comes from the environment.
+  assert.equal(c.schemaMirror, undefined);
+  assert.ok(c.schemaLocations.includes('default'));
+});
+
+test('config errors name the file, the line and the field', () => {
+  const bad = GITOPS_YAML.replace('    cluster: crianex', '    cluster: Crianex!');
+  assert.throws(() => parseConfig('/r', bad, {}), (e: Error) => e instanceof ConfigError && /gitops\.yaml:6: environments\.1\.cluster: must match pattern/.test(e.message));
+  const unknownKey = GITOPS_YAML + 'enviroments: []\n';
+  assert.throws(() => parseConfig('/r', unknownKey, {}), /\(top level\): must NOT have additional properties 'enviroments'/);
+  const missing = GITOPS_YAML.replace('    overlayRoot: overlays/minikube\n', '');
+  assert.throws(() => parseConfig('/r', missing, {}), /environments\.0: must have required property 'overlayRoot'/);
+  const dangling = GITOPS_YAML.replace('promotesFrom: dev', 'promotesFrom: qa');
+  assert.throws(() => parseConfig('/r', dangling, {}), /gitops\.yaml:\d+: environments\.1\.promotesFrom: unknown environment 'qa' \(known: dev, prod\)/);
+  const cycle = GITOPS_YAML.replace('    overlayRoot: overlays/minikube\n', '    overlayRoot: overlays/minikube\n    promotesFrom: prod\n');
+  assert.throws(() => parseConfig('/r', cycle, {}), /promotion cycle/);
+  const dup = GITOPS_YAML.replace('- name: prod', '- name: dev');
+  assert.throws(() => parseConfig('/r', dup, {}), /duplicate environment 'dev'/);
+  assert.throws(() => parseConfig('/r', 'environments: [\n', {}), /gitops\.yaml:\d+/);
+});
+
+test('environment variables point the toolkit at a mirror or other schema locations', () => {
+  const c = parseConfig('/repo', GITOPS_YAML, { GITOPS_SCHEMA_MIRROR: '../mirror', GITOPS_SCHEMA_LOCATIONS: 'a/{{.ResourceKind}}.json, b' });
+  assert.equal(c.schemaMirror, path.resolve('/repo', '../mirror'));
+  assert.deepEqual(c.schemaLocations, ['a/{{.ResourceKind}}.json', 'b']);
+});
+
+test('a third environment needs only config and overlay folders', async () => {
+  const staging = `  - name: staging
+    cluster: crianex
+    overlayRoot: overlays/crianex-staging
+    promotesFrom: dev
+`;
+  const gitops = GITOPS_YAML.replace('  - name: prod\n', `${staging}  - name: prod\n`).replace('promotesFrom: dev\n    requireDigests', 'promotesFrom: staging\n    requireDigests');
+  const dir = await makeRepo({
+    ...baseFiles(),
+    'gitops.yaml': gitops,
+    'overlays/crianex-staging/demo/web/kustomization.yaml': overlay('demo-staging', `newTag: "1.1.0@${DIGEST}"`),
+  });
+  dirs.push(dir);
+  const config = await loadConfig(dir, {});
+  assert.deepEqual(config.environments.map((e) => `${e.name}<-${e.promotesFrom ?? ''}`), ['dev<-', 'staging<-dev', 'prod<-staging']);
+  const apps = await discoverApps(config);
+  assert.deepEqual(apps.map((a) => `${a.env.name}:${a.id}`), ['dev:demo/web', 'staging:demo/web', 'prod:demo/web']);
+  assert.equal(resolveApp(config, apps, 'web', 'staging').dir, 'overlays/crianex-staging/demo/web');
+  const r = await runValidation({ cwd: dir, envVars: testEnv, env: 'staging' });
+  assert.deepEqual(r.targets.map((t) => t.dir), ['overlays/crianex-staging/demo/web']);
+  assert.deepEqual(r.findings.filter((f) => f.severity !== 'info'), []);
+  assert.equal(r.rendered[0].objects[0].metadata.namespace, 'demo-staging');
+});
+
+test('app names: id, slug or unambiguous suffix; ambiguous and unknown names list candidates', async () => {
+  const config = await loadConfig(REPO_ROOT, {});
+  const apps = await discoverApps(config);
+  assert.equal(resolveApp(config, apps, 'backend', 'prod').id, 'nofluxo/backend');
+  assert.equal(resolveApp(config, apps, 'nofluxo-ai-agent', 'dev').id, 'nofluxo/ai-agent');
+  assert.throws(() => resolveApp(config, apps, 'backend', 'dev'), (e: Error) => e instanceof NameError && /ambiguous/.test(e.message) && e.message.includes('nofluxo/backend, taskflow/backend, todo-chatbot/backend'));
+  assert.throws(() => resolveApp(config, apps, 'frontend', 'prod'), (e: Error) => e instanceof NameError && /unknown app 'frontend' in environment 'prod'/.test(e.message));
+  assert.throws(() => resolveApp(config, apps, 'backend', 'qa'), (e: Error) => e instanceof NameError && /candidates: dev, prod/.test(e.message));
+  for (const evil of ['../x', 'a/b/c', 'a;rm -rf', 'Backend', '-x']) assert.throws(() => resolveApp(config, apps, evil, 'dev'), UsageError);
+});
+
+test('without the pinned kustomize, validation falls back to kubectl kustomize with a visible warning', async () => {
+  const empty = await mkdtemp(path.join(os.tmpdir(), 'gitops-notools-'));
+  dirs.push(empty);
+  const pinnedKubeconform = (await findKubeconform(testEnv)).cmd;
+  const env = { ...testEnv, GITOPS_TOOLS_DIR: empty, GITOPS_KUBECONFORM: pinnedKubeconform };
+  const tool = await findKustomize(env);
+  assert.deepEqual([path.basename(tool.cmd), tool.args], ['kubectl', ['kustomize']]);
+  const dir = await makeRepo(baseFiles());
+  dirs.push(dir);
+  const warnings: string[] = [];
+  const r = await runValidation({ cwd: dir, envVars: env, warn: (w) => warnings.push(w) });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /pinned kustomize v5\.8\.1 not found .*falling back to 'kubectl kustomize'.*npm run setup/);
+  assert.deepEqual(r.findings.filter((f) => f.severity !== 'info'), []);
+  assert.equal(r.objects, 2);
+});
+
+test('without kubeconform, validation stops with the command that installs it', async () => {
+  const empty = await mkdtemp(path.join(os.tmpdir(), 'gitops-notools-'));
+  dirs.push(empty);
+  await assert.rejects(findKubeconform({ GITOPS_TOOLS_DIR: empty }), (e: Error) => e instanceof ToolMissingError && /kubeconform v0\.7\.0 not found/.test(e.message) && /npm run setup/.test((e as ToolMissingError).hint ?? ''));
+});
