@@ -1,0 +1,38 @@
+// Speed figures for the main job. Prints numbers; asserts nothing (targets live here, not in tests).
+import { performance } from 'node:perf_hooks';
+import path from 'node:path';
+import { runValidation } from '../commands/validate.js';
+import { renderedDiff } from '../lib/diff.js';
+import { loadConfig } from '../lib/config.js';
+import { discoverApps } from '../lib/apps.js';
+import { kustomizeBuild } from '../lib/kustomize.js';
+import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/tools.js';
+import { run } from '../lib/exec.js';
+
+const env = { ...process.env };
+env.GITOPS_SCHEMA_MIRROR ??= path.resolve(REPO_ROOT, '../shared/schemas');
+
+async function time<T>(label: string, fn: () => Promise<T>, runs = 3): Promise<T> {
+  let result!: T;
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    result = await fn();
+    ms.push(performance.now() - t);
+  }
+  ms.sort((a, b) => a - b);
+  console.log(`${label.padEnd(48)} median ${ms[Math.floor(ms.length / 2)].toFixed(0).padStart(6)} ms   min ${ms[0].toFixed(0).padStart(6)} ms   (${runs} runs)`);
+  return result;
+}
+
+const config = await loadConfig(REPO_ROOT, env);
+const apps = await discoverApps(config);
+const kustomize = await findKustomize(env);
+const kubeconform = await findKubeconform(env);
+console.log(`repository: ${apps.length} overlays; kustomize ${kustomize.cmd}; kubeconform ${kubeconform.cmd}`);
+await time('kustomize build, one overlay', () => kustomizeBuild(kustomize, path.join(REPO_ROOT, apps[0].dir)), 10);
+await time('kubectl kustomize, one overlay (fallback)', () => run('kubectl', ['kustomize', path.join(REPO_ROOT, apps[0].dir)]), 5);
+const r = await time('npm run validate (all overlays + clusters)', () => runValidation({ cwd: REPO_ROOT, envVars: env }), 5);
+console.log(`  ${r.overlays} targets, ${r.objects} objects, ${r.findings.length} findings`);
+await time('validate --app nofluxo/backend', () => runValidation({ cwd: REPO_ROOT, envVars: env, app: 'nofluxo/backend' }), 5);
+await time('diff HEAD~1 vs working tree', () => renderedDiff({ cwd: REPO_ROOT, base: 'HEAD~1', envVars: env }), 3);
