@@ -172,7 +172,7 @@ export function checkPolicies(set: PolicySet, o: K8sObject, ctx: PolicyContext):
     if (p.validate(target.spec)) continue;
     const reason = String(annotations[ctx.exemptionPrefix + p.id] ?? '').trim();
     if (reason) {
-      out.push({ rule: p.id, severity: 'info', path: '', message: `exempted: ${reason}`, exempted: reason });
+      out.push({ rule: p.id, severity: 'info', path: `/metadata/annotations/${(ctx.exemptionPrefix + p.id).replace(/\//g, '~1')}`, message: `exempted: ${reason}`, exempted: reason });
       continue;
     }
     for (const e of condense(p.validate.errors ?? [])) {
@@ -186,7 +186,7 @@ export function checkPolicies(set: PolicySet, o: K8sObject, ctx: PolicyContext):
         rule: p.id,
         severity: p.severity,
         path: pointer,
-        message: `${p.message}${cname ? ` (container ${cname})` : ''}: ${describe(e)}${typeof value === 'string' ? ` (${value})` : ''}${hint}`,
+        message: `${p.message}${cname ? ` (container ${cname})` : ''}: ${typeof value === 'string' ? value : describe(e)}${hint}`,
       });
     }
   }
