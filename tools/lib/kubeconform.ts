@@ -71,7 +71,9 @@ export interface KcResult {
 
 /** Runs kubeconform -strict once over all files (one process amortises schema loading). */
 export async function kubeconform(tool: Tool, paths: string[], opts: { locations: string[]; kubernetesVersion: string; cacheDir?: string }): Promise<KcResult[]> {
-  const args = [...tool.args, '-strict', '-output', 'json', '-verbose', '-kubernetes-version', opts.kubernetesVersion, '-n', '4'];
+  // One worker: each kubeconform worker compiles its own copy of every schema, and compiling
+  // the large standalone schemas costs more than validating (measured: -n 1 0.34 s, -n 4 ~0.9 s).
+  const args = [...tool.args, '-strict', '-output', 'json', '-verbose', '-kubernetes-version', opts.kubernetesVersion, '-n', '1'];
   for (const l of opts.locations) args.push('-schema-location', l);
   if (opts.cacheDir) {
     await mkdir(opts.cacheDir, { recursive: true });
