@@ -87,8 +87,36 @@ async function readSources(config: Config, target: Target, closure: string[], ca
   return { sources, findings };
 }
 
-/** Where a rendered object (and optionally one of its fields) was written. */
+/** Repository name of an image reference, without tag or digest. */
+export function imageName(ref: string): string {
+  const noDigest = ref.split('@')[0];
+  const slash = noDigest.lastIndexOf('/');
+  const colon = noDigest.lastIndexOf(':');
+  return colon > slash ? noDigest.slice(0, colon) : noDigest;
+}
+
+/** The overlay's `images:` entry that pins `image`, if any: where a human changes the pin. */
+function locateImagePin(r: Rendered, image: string): { file: string; line?: number } | undefined {
+  const file = `${r.target.dir}/kustomization.yaml`;
+  const src = r.sources.find((s) => s.file === file);
+  const images = (src?.doc.toJS() as { images?: Array<{ name?: string; newName?: string }> } | null)?.images;
+  if (!src || !Array.isArray(images)) return undefined;
+  const name = imageName(image);
+  const i = images.findIndex((e) => e.newName === name || (!e.newName && e.name === name));
+  return i < 0 ? undefined : { file, line: lineOf(src.doc, src.lines, ['images', i]) || undefined };
+}
+
+/**
+ * Where a rendered object (and optionally one of its fields) was written. An image field
+ * points at the overlay's `images:` pin when there is one, since that is what to edit.
+ */
 export function locate(r: Rendered, o: Pick<K8sObject, 'kind' | 'metadata'>, pointer?: string): { file?: string; line?: number } {
+  if (pointer && /\/(containers|initContainers)\/\d+\/image$/.test(pointer)) {
+    let image: unknown = o;
+    for (const seg of pointerToPath(pointer)) image = (image as Record<string | number, unknown> | undefined)?.[seg];
+    const pin = typeof image === 'string' ? locateImagePin(r, image) : undefined;
+    if (pin) return pin;
+  }
   const src = r.sources.find((s) => s.kind === o.kind && s.name === o.metadata?.name);
   if (!src) return {};
   return { file: src.file, line: lineOf(src.doc, src.lines, pointer ? pointerToPath(pointer) : []) || undefined };

@@ -198,6 +198,8 @@ describe('policies', () => {
     assert.equal(f?.severity, 'warning');
     assert.equal(f?.overlay, 'overlays/crianex/demo/web');
     assert.match(f?.message ?? '', /npm run bump demo\/web prod registry\.example\.com\/demo-web:1\.0\.0/);
+    // It points at the pin to change, the overlay's images: entry, not the base's image line.
+    assert.deepEqual([f?.file, f?.line], ['overlays/crianex/demo/web/kustomization.yaml', 7]);
     // dev has no digest requirement; prod with tag@digest passes (the clean fixture)
     assert.equal(fs.filter((x) => x.rule === 'prod-digest-pinned').length, 1);
   });
