@@ -7,18 +7,20 @@ type Handler = (argv: string[]) => Promise<void>;
 
 const USAGE = `usage: npm run <command> -- [options]
   setup [--test-deps]           install the pinned kustomize and kubeconform (and the tests' Debian packages)
-  validate [--env E] [--app A] [--format text|json|github]
+  validate [--env E] [--app A] [--format text|json|github] [--base REF] [--changed-only]
   schemas [--out DIR] [--kubernetes-version V] [FILE|-]...
   diff [--base REF] [--format text|markdown|json]
   bump <app> <env> <image-ref> [--no-resolve] [--dry-run] [--no-pr]
-  promote <app> <env> [--from ENV] [--dry-run] [--no-pr]
-  scale <app> <env> <replicas> [--dry-run] [--no-pr]
+  promote <app> <env> [--from ENV] [--no-resolve] [--dry-run] [--no-pr]
+  scale <app> <env> <replicas> [--workload NAME] [--dry-run] [--no-pr]
   rollback <app> <env> [--to DIGEST | --steps N] [--dry-run] [--no-pr]
   status [--format text|json]`;
 
-function parse(argv: string[], options: Parameters<typeof parseArgs>[0]['options'] = {}) {
+type Parsed = { values: Record<string, string | boolean | undefined>; positionals: string[] };
+
+function parse(argv: string[], options: NonNullable<Parameters<typeof parseArgs>[0]>['options'] = {}): Parsed {
   try {
-    return parseArgs({ args: argv, options: { cwd: { type: 'string' }, ...options }, allowPositionals: true, strict: true });
+    return parseArgs({ args: argv, options: { cwd: { type: 'string' }, ...options }, allowPositionals: true, strict: true }) as Parsed;
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n${USAGE}`);
   }
@@ -37,7 +39,7 @@ const commands: Record<string, Handler> = {
     await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined });
   },
   async validate(argv) {
-    const { values, positionals } = parse(argv, { env: { type: 'string' }, app: { type: 'string' }, format: { type: 'string' } });
+    const { values, positionals } = parse(argv, { env: { type: 'string' }, app: { type: 'string' }, format: { type: 'string' }, base: { type: 'string' }, 'changed-only': { type: 'boolean' } });
     if (positionals.length) throw new UsageError(`validate takes no positional arguments (got ${positionals.join(' ')})`);
     const { validate } = await import('./commands/validate.js');
     await validate({
@@ -45,6 +47,8 @@ const commands: Record<string, Handler> = {
       env: values.env as string | undefined,
       app: values.app as string | undefined,
       format: oneOf(values.format, ['text', 'json', 'github'] as const, '--format'),
+      base: values.base as string | undefined,
+      changedOnly: values['changed-only'] as boolean | undefined,
     });
   },
   async diff(argv) {
@@ -63,7 +67,51 @@ const commands: Record<string, Handler> = {
     const { schemas } = await import('./commands/schemas.js');
     await schemas({ cwd: (values.cwd as string) ?? process.cwd(), inputs: positionals, out: values.out as string | undefined, kubernetesVersion: values['kubernetes-version'] as string | undefined });
   },
+  async bump(argv) {
+    const { values, positionals } = parse(argv, { 'no-resolve': { type: 'boolean' }, ...RELEASE_FLAGS });
+    const [app, env, image] = positionalArgs('bump', positionals, ['app', 'env', 'image-ref']);
+    const { bump } = await import('./commands/bump.js');
+    await bump({ cwd: (values.cwd as string) ?? process.cwd(), app, env, image, resolve: !values['no-resolve'], ...releaseFlags(values) });
+  },
+  async promote(argv) {
+    const { values, positionals } = parse(argv, { from: { type: 'string' }, 'no-resolve': { type: 'boolean' }, ...RELEASE_FLAGS });
+    const [app, env] = positionalArgs('promote', positionals, ['app', 'env']);
+    const { promote } = await import('./commands/promote.js');
+    await promote({ cwd: (values.cwd as string) ?? process.cwd(), app, env, from: values.from as string | undefined, resolve: !values['no-resolve'], ...releaseFlags(values) });
+  },
+  async scale(argv) {
+    const { values, positionals } = parse(argv, { workload: { type: 'string' }, ...RELEASE_FLAGS });
+    const [app, env, replicas] = positionalArgs('scale', positionals, ['app', 'env', 'replicas']);
+    const { scale } = await import('./commands/scale.js');
+    await scale({ cwd: (values.cwd as string) ?? process.cwd(), app, env, replicas, workload: values.workload as string | undefined, ...releaseFlags(values) });
+  },
+  async rollback(argv) {
+    const { values, positionals } = parse(argv, { to: { type: 'string' }, steps: { type: 'string' }, ...RELEASE_FLAGS });
+    const [app, env] = positionalArgs('rollback', positionals, ['app', 'env']);
+    const { rollback } = await import('./commands/rollback.js');
+    await rollback({ cwd: (values.cwd as string) ?? process.cwd(), app, env, to: values.to as string | undefined, steps: values.steps as string | undefined, ...releaseFlags(values) });
+  },
+  async status(argv) {
+    const { values, positionals } = parse(argv, { format: { type: 'string' } });
+    if (positionals.length) throw new UsageError(`status takes no positional arguments (got ${positionals.join(' ')})`);
+    const { status } = await import('./commands/status.js');
+    await status({ cwd: (values.cwd as string) ?? process.cwd(), format: oneOf(values.format, ['text', 'json'] as const, '--format') });
+  },
 };
+
+/** Flags shared by bump, promote, scale and rollback. */
+const RELEASE_FLAGS = { 'dry-run': { type: 'boolean' }, 'no-pr': { type: 'boolean' } } as const;
+
+function releaseFlags(values: Record<string, unknown>): { dryRun: boolean; noPr: boolean } {
+  return { dryRun: values['dry-run'] === true, noPr: values['no-pr'] === true };
+}
+
+function positionalArgs(command: string, positionals: string[], names: string[]): string[] {
+  if (positionals.length !== names.length) {
+    throw new UsageError(`${command} takes ${names.map((n) => `<${n}>`).join(' ')} (got ${positionals.length ? positionals.join(' ') : 'nothing'})\n${USAGE}`);
+  }
+  return positionals;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -1,15 +1,19 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { discoverApps, selectApps } from '../lib/apps.js';
+import { renderLikeArgo } from '../lib/argocd.js';
+import { affectedTargets, changedFiles, resolveBase, withWorktree } from '../lib/changes.js';
+import { checkImmutable, crossChecks } from '../lib/checks/index.js';
 import { loadConfig, type Config } from '../lib/config.js';
 import { FindingsError } from '../lib/errors.js';
 import { kubeconform, schemaLocations } from '../lib/kubeconform.js';
 import { resourceId } from '../lib/kustomize.js';
 import { checkPolicies, loadPolicies } from '../lib/policies.js';
-import { appTargets, clusterTargets, locate, renderTargets, type Rendered, type Target } from '../lib/render.js';
+import { appTargets, clusterTargets, locate, type Rendered, type Target } from '../lib/render.js';
 import { formatGithub, formatJson, formatText, type Finding, type Format } from '../lib/report.js';
-import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/tools.js';
+import { findKubeconform, findKustomize, REPO_ROOT, type Tool } from '../lib/tools.js';
 
 export interface ValidateOptions {
   cwd: string;
@@ -23,6 +27,10 @@ export interface ValidateOptions {
   /** Where warnings about the tooling go (default stderr). */
   warn?: (text: string) => void;
   envVars?: NodeJS.ProcessEnv;
+  /** Revision to compare with (immutable-field); default with changedOnly: merge base with the default branch. */
+  base?: string;
+  /** Validate only the targets whose files changed since `base`. */
+  changedOnly?: boolean;
 }
 
 export interface ValidateResult {
@@ -89,16 +97,45 @@ async function schemaFindings(config: Config, rendered: Rendered[], envVars: Nod
   }
 }
 
-/** Renders, schema-checks and policy-checks the selected overlays; prints nothing. */
+/**
+ * Renders the targets' files at the base revision (a temporary worktree) and reports immutable
+ * fields that changed. Cluster entry points come along for their argocd-cm build options.
+ */
+async function immutableFindings(config: Config, tool: Tool, head: Rendered[], base: string): Promise<Finding[]> {
+  return withWorktree(config.root, base, async (dir) => {
+    const clusters = new Set(head.map((r) => r.target.cluster));
+    const targets = [
+      ...head.map((r) => r.target).filter((t) => t.kind === 'app'),
+      ...[...clusters].map((c) => ({ dir: `clusters/${c}`, cluster: c, kind: 'cluster' as const })),
+    ].filter((t) => existsSync(path.join(dir, t.dir, 'kustomization.yaml')));
+    return checkImmutable(head, await renderLikeArgo({ ...config, root: dir }, tool, targets));
+  });
+}
+
+/** Renders, schema-checks, policy-checks and cross-checks the selected overlays; prints nothing. */
 export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'write'>): Promise<ValidateResult & { config: Config; targets: Target[] }> {
   const envVars = opts.envVars ?? process.env;
   const config = await loadConfig(opts.cwd, envVars);
-  const apps = selectApps(config, await discoverApps(config), { env: opts.env, app: opts.app });
+  const allApps = await discoverApps(config);
+  const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
   const envs = opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments;
-  const targets = [...appTargets(apps), ...(opts.app ? [] : clusterTargets(config, envs))];
+  let targets = [...appTargets(apps), ...(opts.app ? [] : clusterTargets(config, envs))];
+  const base = opts.base !== undefined || opts.changedOnly ? await resolveBase(config.root, opts.base, config.defaultBranch) : undefined;
+  if (opts.changedOnly) targets = await affectedTargets(config, targets, await changedFiles(config.root, base!));
   const kustomize = await findKustomize(envVars);
   if (kustomize.warning) (opts.warn ?? ((t) => process.stderr.write(`warning: ${t}\n`)))(kustomize.warning);
-  const rendered = await renderTargets(config, kustomize, targets);
+
+  // Cross-resource checks need whole clusters: render every target of the clusters the selected
+  // targets deploy to, and report only what concerns the selection.
+  const clusterNames = new Set(targets.map((t) => t.cluster));
+  const contextTargets = [
+    ...appTargets(allApps.filter((a) => clusterNames.has(a.env.cluster))),
+    ...clusterTargets(config, config.environments.filter((e) => clusterNames.has(e.cluster))),
+  ];
+  const all = await renderLikeArgo(config, kustomize, contextTargets);
+  const selected = new Set(targets.map((t) => t.dir));
+  const rendered = all.filter((r) => selected.has(r.target.dir));
+
   const findings: Finding[] = rendered.flatMap((r) => r.findings);
   findings.push(...(await schemaFindings(config, rendered, envVars)));
   const policies = await loadPolicies(opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), config.disabledPolicies);
@@ -109,7 +146,12 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
       }
     }
   }
-  return { config, targets, findings, rendered, overlays: targets.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
+  // Folders that Applications deploy but that are no known overlay belong to the cluster entry point.
+  const known = new Set(contextTargets.map((t) => t.dir));
+  const entrySelected = targets.some((t) => t.kind === 'cluster');
+  findings.push(...(await crossChecks(config, kustomize, all)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay))));
+  if (base && rendered.length) findings.push(...(await immutableFindings(config, kustomize, rendered, base)));
+  return { config, targets: rendered.map((r) => r.target), findings, rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
 }
 
 export async function validate(opts: ValidateOptions): Promise<ValidateResult> {

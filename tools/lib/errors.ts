@@ -40,3 +40,24 @@ export class NameError extends UsageError {
     super(`${message}${candidates.length ? `\n  candidates: ${candidates.join(', ')}` : ''}`);
   }
 }
+
+/** A container registry could not answer a tag-to-digest lookup. */
+export class RegistryError extends GitopsError {
+  exitCode = 3;
+}
+
+/** A git operation of a release command failed (messages are scrubbed of tokens). */
+export class GitError extends GitopsError {
+  exitCode = 3;
+}
+
+/** The GitHub API refused or failed a request (messages are scrubbed of tokens). */
+export class GitHubError extends GitopsError {
+  exitCode = 3;
+  constructor(message: string, readonly status?: number, hint?: string) {
+    super(message, hint);
+  }
+}
+
+/** The local checkout is not in a state a release command can work from (not a repo, no origin, branch checked out). */
+export class DirtyTreeError extends GitopsError {}

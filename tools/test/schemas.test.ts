@@ -129,7 +129,7 @@ spec:
   assert.ok((await readdir(path.join(dir, '.cache/schemas/v1.32.0-standalone-strict'))).includes('deployment-apps-v1.json'));
   assert.deepEqual(await readdir(path.join(dir, '.cache/schemas/crds/example.com')), ['gadget_v1.json']);
   // No mirror, and the only configured location is empty: the generated schemas must be used.
-  const env = { ...process.env, GITOPS_SCHEMA_LOCATIONS: path.join(dir, 'nowhere/{{.ResourceKind}}.json') };
+  const env: NodeJS.ProcessEnv = { ...process.env, GITOPS_SCHEMA_LOCATIONS: path.join(dir, 'nowhere/{{.ResourceKind}}.json') };
   delete env.GITOPS_SCHEMA_MIRROR;
   const r = await runValidation({ cwd: dir, envVars: env, env: 'dev' });
   const errs = r.findings.filter((f) => f.severity === 'error');

@@ -76,7 +76,7 @@ describe('fixture repository', () => {
     let out = '';
     await assert.rejects(validate({ cwd: dir, envVars: testEnv, format: 'json', write: (t) => (out = t) }), FindingsError);
     const json = JSON.parse(out) as { findings: Finding[] };
-    const f = json.findings.find((x) => x.rule === 'schema');
+    const f = json.findings.find((x) => x.rule === 'schema' && x.overlay === 'overlays/crianex/demo/web');
     assert.deepEqual(
       { severity: f?.severity, overlay: f?.overlay, resource: f?.resource, field: f?.field, file: f?.file, line: f?.line },
       { severity: 'error', overlay: 'overlays/crianex/demo/web', resource: 'Deployment/demo/demo-web', field: 'spec.replicas', file: 'apps/demo/web/deployment.yaml', line: 6 },

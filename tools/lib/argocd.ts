@@ -1,0 +1,246 @@
+// Argo CD parity: expands the ApplicationSets rendered from clusters/<cluster> into the
+// Applications the ApplicationSet controller would generate, evaluated against the working tree
+// (the revision being validated), and reads the argocd-cm settings that change renders.
+import { readdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import picomatch from 'picomatch';
+import { parse } from 'yaml';
+import { run } from './exec.js';
+import { resourceId, type K8sObject } from './kustomize.js';
+import type { Config } from './config.js';
+import { locate, renderTargets, type Rendered, type Target } from './render.js';
+import type { Tool } from './tools.js';
+import type { Finding } from './report.js';
+import { renderFastTemplate, renderGoTemplate, TemplateError } from './gotemplate.js';
+
+/** The repository files an ApplicationSet git generator can see (repo-relative, POSIX). */
+export interface RepoTree {
+  files: string[];
+  read(file: string): Promise<string | undefined>;
+}
+
+/** Tracked and untracked-but-not-ignored files of the working tree (a plain walk outside git). */
+export async function repoTree(root: string): Promise<RepoTree> {
+  let files: string[];
+  const git = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, allowFailure: true }).catch(() => undefined);
+  if (git && git.code === 0) {
+    files = [...new Set(git.stdout.split('\0').filter(Boolean))].filter((f) => existsSync(path.join(root, f)));
+  } else {
+    files = [];
+    const walk = async (dir: string): Promise<void> => {
+      for (const e of await readdir(path.join(root, dir), { withFileTypes: true })) {
+        if (e.name === '.git' || e.name === 'node_modules') continue;
+        const p = dir ? `${dir}/${e.name}` : e.name;
+        if (e.isDirectory()) await walk(p);
+        else if (e.isFile()) files.push(p);
+      }
+    };
+    await walk('');
+  }
+  return { files: files.sort(), read: (f) => readFile(path.join(root, f), 'utf8').catch(() => undefined) };
+}
+
+/** Every folder holding a file, minus dot-folders (the directory generator skips them). */
+export function treeDirs(tree: RepoTree): string[] {
+  const dirs = new Set<string>();
+  for (const f of tree.files) {
+    const parts = f.split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  return [...dirs].filter((d) => !d.split('/').some((s) => s.startsWith('.'))).sort();
+}
+
+export interface GeneratedApp {
+  name: string;
+  project: string;
+  repoURL?: string;
+  path?: string;
+  destination: { server?: string; name?: string; namespace?: string };
+  /** The rendered Application (generated or written as such). */
+  app: K8sObject;
+  /** The ApplicationSet or Application in clusters/<cluster> it comes from. */
+  origin: { r: Rendered; o: K8sObject };
+}
+
+export interface Expansion {
+  apps: GeneratedApp[];
+  findings: Finding[];
+  /** Some generator could not be expanded: absent Applications may be a limit of this tool. */
+  incomplete: boolean;
+}
+
+/** Repository URLs compare without a trailing `.git` or slash, case-insensitively. */
+export function sameRepo(a: string | undefined, b: string | undefined): boolean {
+  const norm = (u: string | undefined) => (u ?? '').trim().replace(/\/+$/, '').replace(/\.git$/, '').toLowerCase();
+  return !!norm(a) && norm(a) === norm(b);
+}
+
+/** Argo CD's SanitizeName: lower case, DNS-1123 characters, no leading or trailing - or '.'. */
+export function sanitizeName(s: string): string {
+  return s.toLowerCase().replace(/[^-a-z0-9.]/g, '-').slice(0, 253).replace(/^[-.]+|[-.]+$/g, '');
+}
+
+type Params = Record<string, unknown>;
+
+function pathParams(dir: string, file?: string): Params {
+  const basename = path.posix.basename(dir);
+  const p: Params = { path: dir, basename, basenameNormalized: sanitizeName(basename), segments: dir.split('/') };
+  if (file !== undefined) Object.assign(p, { filename: path.posix.basename(file), filenameNormalized: sanitizeName(path.posix.basename(file)) });
+  return p;
+}
+
+/** Flat parameters of the legacy (non-goTemplate) renderer: `path`, `path.basename`, `path[0]`, `a.b`. */
+function flatten(params: Params): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (v: unknown, key: string): void => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(x, `${key}.${k}`);
+    else out[key] = v === null || v === undefined ? '' : String(v);
+  };
+  for (const [k, v] of Object.entries(params)) {
+    const p = v as Params;
+    if (k === 'path' && p && typeof p === 'object' && Array.isArray(p.segments)) {
+      out.path = String(p.path);
+      for (const f of ['basename', 'basenameNormalized', 'filename', 'filenameNormalized']) if (p[f] !== undefined) out[`path.${f}`] = String(p[f]);
+      (p.segments as string[]).forEach((s, i) => (out[`path[${i}]`] = s));
+    } else walk(v, k);
+  }
+  return out;
+}
+
+interface GitGenerator {
+  repoURL?: string;
+  revision?: string;
+  pathParamPrefix?: string;
+  directories?: Array<{ path: string; exclude?: boolean }>;
+  files?: Array<{ path: string; exclude?: boolean }>;
+  values?: Record<string, string>;
+}
+
+function withPath(gen: GitGenerator, p: Params, extra: Params = {}): Params {
+  return gen.pathParamPrefix ? { ...extra, [gen.pathParamPrefix]: { path: p } } : { ...extra, path: p };
+}
+
+// Argo's semantics: `*` matches within one path segment.
+const matcher = (glob: string) => picomatch(glob, { dot: true });
+
+async function gitParams(gen: GitGenerator, tree: RepoTree): Promise<{ params: Params[]; errors: string[] }> {
+  const errors: string[] = [];
+  if (gen.directories) {
+    const inc = gen.directories.filter((d) => !d.exclude).map((d) => matcher(d.path));
+    const exc = gen.directories.filter((d) => d.exclude).map((d) => matcher(d.path));
+    const dirs = treeDirs(tree).filter((d) => inc.some((m) => m(d)) && !exc.some((m) => m(d)));
+    return { params: dirs.map((d) => withPath(gen, pathParams(d))), errors };
+  }
+  const inc = (gen.files ?? []).filter((f) => !f.exclude).map((f) => matcher(f.path));
+  const exc = (gen.files ?? []).filter((f) => f.exclude).map((f) => matcher(f.path));
+  const params: Params[] = [];
+  for (const file of tree.files.filter((f) => inc.some((m) => m(f)) && !exc.some((m) => m(f)))) {
+    let doc: unknown;
+    try {
+      doc = parse((await tree.read(file)) ?? '');
+    } catch (e) {
+      errors.push(`${file}: unable to parse file: ${(e as Error).message.split('\n')[0]}`);
+      continue;
+    }
+    // A file holding a list yields one parameter set per element.
+    for (const el of Array.isArray(doc) ? doc : [doc ?? {}]) {
+      params.push(withPath(gen, pathParams(path.posix.dirname(file), file), typeof el === 'object' && el ? (el as Params) : {}));
+    }
+  }
+  return { params, errors };
+}
+
+function renderDeep(v: unknown, render: (s: string) => string): unknown {
+  if (typeof v === 'string') return render(v);
+  if (Array.isArray(v)) return v.map((x) => renderDeep(x, render));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, renderDeep(x, render)]));
+  return v;
+}
+
+function toGenerated(app: K8sObject, origin: GeneratedApp['origin']): GeneratedApp {
+  const spec = (app.spec ?? {}) as { project?: string; source?: { repoURL?: string; path?: string }; sources?: Array<{ repoURL?: string; path?: string }>; destination?: GeneratedApp['destination'] };
+  const source = spec.source ?? spec.sources?.find((s) => s.path !== undefined) ?? spec.sources?.[0];
+  return { name: app.metadata?.name ?? '?', project: spec.project ?? 'default', repoURL: source?.repoURL, path: source?.path?.replace(/^\.?\/+/, '').replace(/\/+$/, ''), destination: spec.destination ?? {}, app, origin };
+}
+
+interface AppSetSpec {
+  goTemplate?: boolean;
+  goTemplateOptions?: string[];
+  generators?: Array<Record<string, unknown>>;
+  template?: { metadata?: Record<string, unknown>; spec?: Record<string, unknown> };
+}
+
+/**
+ * The Applications that the ApplicationSets and Applications rendered from a cluster entry
+ * point stand for. Only git generators on `repoURL` (the repository being validated) and list
+ * generators are expanded; anything else is reported once as a note.
+ */
+export async function expandApplications(cluster: Rendered, repoURL: string, tree: RepoTree): Promise<Expansion> {
+  const out: Expansion = { apps: [], findings: [], incomplete: false };
+  for (const o of cluster.objects) {
+    if (o.apiVersion?.startsWith('argoproj.io/') && o.kind === 'Application') out.apps.push(toGenerated(o, { r: cluster, o }));
+    if (!o.apiVersion?.startsWith('argoproj.io/') || o.kind !== 'ApplicationSet') continue;
+    const spec = (o.spec ?? {}) as AppSetSpec;
+    const at = (rule: string, severity: Finding['severity'], message: string, pointer?: string): Finding => ({
+      severity, rule, overlay: cluster.target.dir, resource: resourceId(o), message, ...locate(cluster, o, pointer),
+    });
+    const missingkey = (spec.goTemplateOptions ?? []).map((s) => /^missingkey=(\w+)$/.exec(s)?.[1]).find(Boolean) as 'error' | 'default' | 'zero' | undefined;
+    for (const [gi, g] of (spec.generators ?? []).entries()) {
+      let params: Params[];
+      if (g.git) {
+        const gen = g.git as GitGenerator;
+        if (!sameRepo(gen.repoURL, repoURL)) continue; // another repository's revision: not ours to evaluate
+        const res = await gitParams(gen, tree);
+        for (const e of res.errors) out.findings.push(at('argo-template', 'error', `generator ${gi}: ${e}`, `/spec/generators/${gi}`));
+        params = res.params;
+        if (gen.values) params = params.map((p) => ({ ...p, values: renderDeep(gen.values, (s) => (spec.goTemplate ? renderGoTemplate(s, p, { missingkey }) : renderFastTemplate(s, flatten(p)))) }));
+      } else if (g.list) {
+        params = ((g.list as { elements?: Params[] }).elements ?? []).map((e) => ({ ...e }));
+      } else {
+        out.incomplete = true;
+        out.findings.push(at('argo-generator', 'info', `generator ${gi} (${Object.keys(g).join(', ')}) is not expanded by the toolkit: its Applications are not checked`, `/spec/generators/${gi}`));
+        continue;
+      }
+      if (g.template || g.selector) {
+        out.incomplete = true;
+        out.findings.push(at('argo-generator', 'info', `generator ${gi} has a per-generator template or selector, which the toolkit does not apply`, `/spec/generators/${gi}`));
+      }
+      for (const p of params) {
+        try {
+          const render = spec.goTemplate ? (s: string) => renderGoTemplate(s, p, { missingkey }) : (s: string) => renderFastTemplate(s, flatten(p));
+          const t = renderDeep(spec.template ?? {}, render) as AppSetSpec['template'];
+          const app: K8sObject = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: (t?.metadata ?? {}) as K8sObject['metadata'], spec: t?.spec ?? {} };
+          out.apps.push(toGenerated(app, { r: cluster, o }));
+        } catch (e) {
+          if (!(e instanceof TemplateError)) throw e;
+          const from = (p.path as Params | undefined)?.path ?? JSON.stringify(p).slice(0, 80);
+          out.findings.push(at('argo-template', 'error', `template fails for ${from}: ${e.message}; the ApplicationSet controller stops with an error and updates none of its Applications`, '/spec/template'));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** `kustomize.buildOptions` of the argocd-cm rendered in a cluster entry point, as arguments. */
+export function buildOptions(cluster: Rendered | undefined): string[] {
+  const cm = cluster?.objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'argocd-cm');
+  const opts = (cm?.data as Record<string, string> | undefined)?.['kustomize.buildOptions'];
+  return opts ? opts.trim().split(/\s+/).filter(Boolean) : [];
+}
+
+/**
+ * Renders targets the way Argo CD does: cluster entry points first, then every target of a
+ * cluster with the kustomize.buildOptions of that cluster's argocd-cm (which the bootstrap
+ * Application itself is rendered with, too).
+ */
+export async function renderLikeArgo(config: Config, tool: Tool, targets: Target[], opts: { concurrency?: number } = {}): Promise<Rendered[]> {
+  const entry = targets.filter((t) => t.kind === 'cluster');
+  const first = await renderTargets(config, tool, entry, opts);
+  const args = new Map(first.map((r) => [r.target.cluster, buildOptions(r)]));
+  const again = new Set(entry.filter((t) => args.get(t.cluster)?.length));
+  const rest = await renderTargets(config, tool, targets.filter((t) => t.kind !== 'cluster' || again.has(t)), { ...opts, buildArgs: (t) => args.get(t.cluster) ?? [] });
+  const byTarget = new Map<Target, Rendered>([...first, ...rest].map((r) => [r.target, r]));
+  return targets.map((t) => byTarget.get(t)!);
+}

@@ -1,0 +1,109 @@
+// Runs the cross-resource and Argo CD checks over the rendered targets, one cluster at a time.
+// The checks themselves are pure; this module gathers what they need from the working tree
+// (ApplicationSet expansion, the folders Applications point at).
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { discoverApps } from '../apps.js';
+import { buildOptions, expandApplications, repoTree, sameRepo, type Expansion, type GeneratedApp, type RepoTree } from '../argocd.js';
+import type { Config } from '../config.js';
+import { renderTargets, type Rendered, type Target } from '../render.js';
+import type { Finding } from '../report.js';
+import type { Tool } from '../tools.js';
+import { checkArgo, type PathFacts } from './argocd.js';
+import { buildView } from './common.js';
+import { checkHpas } from './hpa.js';
+import { checkIngresses } from './ingress.js';
+import { checkDuplicates, checkPlacement } from './objects.js';
+import { checkReferences } from './references.js';
+import { checkServices } from './services.js';
+import { checkStorage } from './storage.js';
+import { checkSyncWaves } from './syncwaves.js';
+
+export { checkImmutable } from './immutable.js';
+
+/** `namespace:` of a folder's kustomization (undefined when unset or unreadable). */
+async function kustomizationNamespace(root: string, dir: string): Promise<{ found: boolean; namespace?: string }> {
+  for (const name of ['kustomization.yaml', 'kustomization.yml', 'Kustomization']) {
+    const text = await readFile(path.join(root, dir, name), 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    try {
+      const ns = (parse(text) as { namespace?: unknown } | null)?.namespace;
+      return { found: true, namespace: typeof ns === 'string' ? ns : undefined };
+    } catch {
+      return { found: true };
+    }
+  }
+  return { found: false };
+}
+
+/**
+ * Cross-resource and Argo CD findings for every cluster present in `rendered` (which should hold
+ * every target of those clusters: the checks need the whole cluster even when only part of it
+ * is reported).
+ */
+export async function crossChecks(config: Config, tool: Tool, rendered: Rendered[]): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  let tree: RepoTree | undefined;
+  for (const cluster of [...new Set(rendered.map((r) => r.target.cluster))]) {
+    const inCluster = rendered.filter((r) => r.target.cluster === cluster);
+    const entry = inCluster.find((r) => r.target.kind === 'cluster');
+    let expansion: Expansion = { apps: [], findings: [], incomplete: false };
+    const paths = new Map<string, PathFacts>();
+    const extra: Rendered[] = [];
+    if (entry) {
+      tree ??= await repoTree(config.root);
+      expansion = await expandApplications(entry, config.repoURL, tree);
+      const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, config.repoURL) && a.path !== undefined);
+      const toRender: Target[] = [];
+      for (const dir of new Set(ours.map((a) => a.path!))) {
+        const k = await kustomizationNamespace(config.root, dir);
+        const r = inCluster.find((x) => x.target.dir === dir);
+        paths.set(dir, { exists: existsSync(path.join(config.root, dir)), kustomization: k.found, namespace: k.namespace, rendered: r });
+        if (!r && k.found) toRender.push({ dir, cluster, kind: 'app' });
+      }
+      // Folders Applications deploy that are not overlays of a known environment.
+      for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => buildOptions(entry) })) {
+        paths.get(r.target.dir)!.rendered = r;
+        extra.push(r);
+        findings.push(...r.findings);
+      }
+    }
+    const appsByPath = new Map<string, GeneratedApp[]>();
+    for (const a of expansion.apps) {
+      if (!sameRepo(a.repoURL, config.repoURL) || a.path === undefined) continue;
+      if (!appsByPath.has(a.path)) appsByPath.set(a.path, []);
+      appsByPath.get(a.path)!.push(a);
+    }
+    const overlayNamespaces = new Map<string, string | undefined>();
+    for (const r of inCluster) if (r.target.kind === 'app') overlayNamespaces.set(r.target.dir, (await kustomizationNamespace(config.root, r.target.dir)).namespace);
+    const view = buildView({
+      cluster,
+      rendered: [...inCluster, ...extra],
+      appsByPath,
+      projects: new Map((entry?.objects ?? []).filter((o) => o.kind === 'AppProject' && o.apiVersion.startsWith('argoproj.io/')).map((o) => [o.metadata.name!, o])),
+      argocdCm: entry?.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'argocd-cm'),
+      external: config.external[cluster] ?? [],
+      overlayNamespaces,
+    });
+    findings.push(
+      ...expansion.findings,
+      ...checkServices(view),
+      ...checkIngresses(view),
+      ...checkReferences(view),
+      ...checkHpas(view),
+      ...checkStorage(view),
+      ...checkDuplicates(view),
+      ...checkPlacement(view),
+      ...checkSyncWaves(view),
+    );
+    // A cluster whose entry point holds no Application at all is not run by Argo CD.
+    if (entry?.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
+      const envs = config.environments.filter((e) => e.cluster === cluster);
+      const overlayDirs = (await discoverApps(config, envs)).map((a) => a.dir);
+      findings.push(...checkArgo(view, { repoURL: config.repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
+    }
+  }
+  return findings;
+}

@@ -1,0 +1,222 @@
+// Focused unit tests of the pure cross-resource checks (tools/lib/checks) on literal objects.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { expandApplications, type GeneratedApp, type RepoTree } from '../lib/argocd.js';
+import { buildView, isClusterScoped, type ClusterView } from '../lib/checks/common.js';
+import { checkHpas } from '../lib/checks/hpa.js';
+import { checkImmutable } from '../lib/checks/immutable.js';
+import { checkIngresses, routeClaims } from '../lib/checks/ingress.js';
+import { checkDuplicates, checkPlacement } from '../lib/checks/objects.js';
+import { checkReferences } from '../lib/checks/references.js';
+import { checkServices } from '../lib/checks/services.js';
+import { checkStorage } from '../lib/checks/storage.js';
+import { checkSyncWaves } from '../lib/checks/syncwaves.js';
+import type { K8sObject } from '../lib/kustomize.js';
+import type { Rendered } from '../lib/render.js';
+import type { Finding } from '../lib/report.js';
+
+type Obj = K8sObject & { metadata: { name: string } };
+
+function rendered(dir: string, objects: Obj[], kind: 'app' | 'cluster' = 'app'): Rendered {
+  return { target: { dir, cluster: 'c', kind }, objects, closure: [], sources: [], findings: [] };
+}
+
+function view(targets: Rendered[], extra: Partial<ClusterView> = {}): ClusterView {
+  return buildView({ cluster: 'c', rendered: targets, appsByPath: new Map(), projects: new Map(), external: [], overlayNamespaces: new Map(), ...extra });
+}
+
+const rules = (fs: Finding[]) => fs.map((f) => `${f.rule} ${f.resource}`);
+
+function deployment(name: string, spec: Record<string, unknown> = {}, pod: Record<string, unknown> = {}, ns = 'a'): Obj {
+  return {
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: ns },
+    spec: { selector: { matchLabels: { app: name } }, ...spec, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }], ...pod } } },
+  };
+}
+
+const service = (name: string, selector: Record<string, string>, targetPort: number | string, ns = 'a'): Obj => ({
+  apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { selector, ports: [{ name: 'p', port: 80, targetPort }] },
+});
+
+describe('services', () => {
+  test('selector and targetPort: matching passes, a miss is caught', () => {
+    const v = view([rendered('o/x', [deployment('web'), service('ok', { app: 'web' }, 'http'), service('num', { app: 'web' }, 8080), service('none', { app: 'nope' }, 80), service('badname', { app: 'web' }, 'https'), service('badnum', { app: 'web' }, 9090), service('otherns', { app: 'web' }, 'http', 'b')])]);
+    const fs = checkServices(v);
+    assert.deepEqual(rules(fs), ['service-selects-nothing Service/a/none', 'service-target-port Service/a/badname', 'service-target-port Service/a/badnum', 'service-selects-nothing Service/b/otherns']);
+    // A numeric port a container does not declare may still be served: only a warning.
+    assert.deepEqual(fs.filter((f) => f.rule === 'service-target-port').map((f) => f.severity), ['error', 'warning']);
+  });
+
+  test('Services without selector (or ExternalName) are not checked', () => {
+    const ext: Obj = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'e', namespace: 'a' }, spec: { type: 'ExternalName', externalName: 'x.example.com' } };
+    const manual: Obj = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'm', namespace: 'a' }, spec: { ports: [{ port: 80 }] } };
+    assert.deepEqual(checkServices(view([rendered('o/x', [ext, manual])])), []);
+  });
+});
+
+describe('ingress', () => {
+  const ingress = (name: string, host: string, path: string, svc: string, port: Record<string, unknown>): Obj => ({
+    apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name, namespace: 'a' },
+    spec: { rules: [{ ...(host ? { host } : {}), http: { paths: [{ path, pathType: 'Prefix', backend: { service: { name: svc, port } } }] } }] },
+  });
+
+  test('backends by port name and number; an empty host is a host too', () => {
+    const svc = service('s', { app: 'web' }, 'http');
+    const ok = view([rendered('o/x', [deployment('web'), svc, ingress('i1', '', '/', 's', { name: 'p' }), ingress('i2', '', '/api', 's', { number: 80 })])]);
+    assert.deepEqual(checkIngresses(ok), []);
+    const bad = view([rendered('o/x', [deployment('web'), svc, ingress('i1', '', '/', 's', { name: 'q' }), ingress('i2', '', '/x', 'missing', { number: 80 })]), rendered('o/y', [ingress('i3', '', '/', 's', { number: 80 })])]);
+    assert.deepEqual(rules(checkIngresses(bad)), ['ingress-backend Ingress/a/i1', 'ingress-backend Ingress/a/i2', 'duplicate-host-path Ingress/a/i1', 'duplicate-host-path Ingress/a/i3']);
+  });
+
+  test('Traefik match rules yield host and path claims', () => {
+    assert.deepEqual(routeClaims('Host(`a.example.com`, `b.example.com`) && PathPrefix(`/api`)'), [{ host: 'a.example.com', path: '/api' }, { host: 'b.example.com', path: '/api' }]);
+    assert.deepEqual(routeClaims('PathPrefix(`/x`)'), [{ host: '', path: '/x' }]);
+    assert.deepEqual(routeClaims('Host(`a`)'), [{ host: 'a', path: '/' }]);
+  });
+});
+
+describe('references', () => {
+  test('every kind of reference, and every way to provide one', () => {
+    const pod = {
+      imagePullSecrets: [{ name: 'pull' }],
+      containers: [{ name: 'c', envFrom: [{ secretRef: { name: 'sealed' } }, { configMapRef: { name: 'cm', optional: true } }] }],
+      volumes: [{ name: 'p', projected: { sources: [{ secret: { name: 'proj' } }, { configMap: { name: 'ext-cm' } }] } }, { name: 'v', persistentVolumeClaim: { claimName: 'claim' } }],
+    };
+    const sealed: Obj = { apiVersion: 'bitnami.com/v1alpha1', kind: 'SealedSecret', metadata: { name: 'sealed', namespace: 'a' }, spec: {} };
+    const es: Obj = { apiVersion: 'external-secrets.io/v1', kind: 'ExternalSecret', metadata: { name: 'pull', namespace: 'a' }, spec: {} };
+    const v = view([rendered('o/x', [deployment('web', {}, pod), sealed, es])], { external: ['ConfigMap/a/ext-*'] });
+    assert.deepEqual(checkReferences(v).map((f) => f.message.split(' ')[0]), ['Secret/a/proj', 'PersistentVolumeClaim/a/claim']);
+  });
+
+  test('a StatefulSet mounting its claim template is not missing a PVC', () => {
+    const sts: Obj = {
+      apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 's', namespace: 'a' },
+      spec: { template: { spec: { containers: [{ name: 'c' }], volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }] } }, volumeClaimTemplates: [{ metadata: { name: 'data' } }] },
+    };
+    assert.deepEqual(checkReferences(view([rendered('o/x', [sts])])), []);
+  });
+});
+
+describe('hpa', () => {
+  const hpa = (target: string, min: number | undefined, max: number): Obj => ({
+    apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: `h-${target}`, namespace: 'a' },
+    spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target }, ...(min === undefined ? {} : { minReplicas: min }), maxReplicas: max },
+  });
+
+  test('target, bounds and replicas', () => {
+    assert.deepEqual(checkHpas(view([rendered('o/x', [deployment('web'), hpa('web', undefined, 1)])])), []);
+    const fs = checkHpas(view([rendered('o/x', [deployment('web', { replicas: 2 }), hpa('web', 3, 2), hpa('ghost', 1, 2)])]));
+    assert.deepEqual(rules(fs), ['hpa-min-max HorizontalPodAutoscaler/a/h-web', 'hpa-replicas Deployment/a/web', 'hpa-target HorizontalPodAutoscaler/a/h-ghost']);
+  });
+
+  test('argocd-cm resource customizations can ignore replicas too', () => {
+    const app = { destination: {}, app: { spec: { syncPolicy: { syncOptions: ['RespectIgnoreDifferences=true'] } } } } as unknown as GeneratedApp;
+    const argocdCm: K8sObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'argocd-cm' }, data: { 'resource.customizations.ignoreDifferences.apps_Deployment': 'jsonPointers:\n- /spec/replicas\n' } };
+    const v = view([rendered('o/x', [deployment('web', { replicas: 2 }), hpa('web', 1, 2)])], { argocdCm, appsByPath: new Map([['o/x', [app]]]) });
+    assert.deepEqual(checkHpas(v), []);
+  });
+});
+
+describe('storage', () => {
+  const pvc = (name: string, modes: string[]): Obj => ({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace: 'a' }, spec: { accessModes: modes } });
+  const mounting = (replicas: number, claim: string) => deployment(`d-${claim}-${replicas}`, { replicas }, { volumes: [{ name: 'v', persistentVolumeClaim: { claimName: claim } }] });
+
+  test('ReadWriteOnce shared by replicas is caught; one replica or ReadWriteMany passes', () => {
+    const fs = checkStorage(view([rendered('o/x', [pvc('rwo', ['ReadWriteOnce']), pvc('rwop', ['ReadWriteOncePod']), pvc('rwx', ['ReadWriteMany']), mounting(1, 'rwo'), mounting(2, 'rwx'), mounting(2, 'rwo'), mounting(3, 'rwop')])]));
+    assert.deepEqual(rules(fs), ['rwo-multi-replica Deployment/a/d-rwo-2', 'rwo-multi-replica Deployment/a/d-rwop-3']);
+  });
+});
+
+describe('objects', () => {
+  test('duplicates: same group, kind, namespace and name; another group is another object', () => {
+    const cm = (ns: string): Obj => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: ns } });
+    const knative: Obj = { apiVersion: 'serving.knative.dev/v1', kind: 'Service', metadata: { name: 's', namespace: 'a' } };
+    const fs = checkDuplicates(view([rendered('o/x', [cm('a'), service('s', { app: 's' }, 80)]), rendered('o/y', [cm('a'), cm('b'), knative])]));
+    assert.deepEqual(rules(fs), ['duplicate-object ConfigMap/a/x', 'duplicate-object ConfigMap/a/x']);
+  });
+
+  test('cluster-scoped kinds: built in, from rendered CRDs, and whitelisted by glob', () => {
+    assert.ok(isClusterScoped('rbac.authorization.k8s.io', 'ClusterRole'));
+    assert.ok(!isClusterScoped('apps', 'Deployment'));
+    const crd: Obj = { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'gadgets.example.com' }, spec: { group: 'example.com', scope: 'Cluster', names: { kind: 'Gadget' } } };
+    const gadget: Obj = { apiVersion: 'example.com/v1', kind: 'Gadget', metadata: { name: 'g', namespace: 'set-by-kustomize' } };
+    const project = (whitelist: unknown[]): K8sObject => ({ apiVersion: 'argoproj.io/v1alpha1', kind: 'AppProject', metadata: { name: 'p' }, spec: { clusterResourceWhitelist: whitelist } });
+    const app = { project: 'p', name: 'x', destination: {} } as GeneratedApp;
+    const mk = (whitelist: unknown[]) => view([rendered('o/x', [gadget]), rendered('clusters/c', [crd], 'cluster')], { projects: new Map([['p', project(whitelist)]]), appsByPath: new Map([['o/x', [app]]]), overlayNamespaces: new Map([['o/x', 'a']]) });
+    assert.deepEqual(rules(checkPlacement(mk([]))), ['cluster-scoped-not-allowed Gadget/set-by-kustomize/g']);
+    assert.deepEqual(checkPlacement(mk([{ group: '*', kind: '*' }])), []);
+    assert.deepEqual(checkPlacement(mk([{ group: 'example.com', kind: 'Gadget' }])), []);
+  });
+
+  test('namespace-mismatch only for app overlays with a namespace', () => {
+    const cm = (ns: string): Obj => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: ns } });
+    const v = view([rendered('o/x', [cm('a'), cm('b')]), rendered('o/y', [cm('z')]), rendered('clusters/c', [cm('q')], 'cluster')], { overlayNamespaces: new Map([['o/x', 'a'], ['o/y', undefined]]) });
+    assert.deepEqual(rules(checkPlacement(v)), ['namespace-mismatch ConfigMap/b/x']);
+  });
+});
+
+describe('sync waves', () => {
+  const ann = (w: number) => ({ 'argocd.argoproj.io/sync-wave': String(w) });
+  test('same or later wave passes; earlier than its CRD or Namespace is caught', () => {
+    const crd: Obj = { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'ws.example.com', annotations: ann(-1) }, spec: { group: 'example.com', scope: 'Namespaced', names: { kind: 'W' } } };
+    const ns: Obj = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'n' } };
+    const w = (name: string, wave: number): Obj => ({ apiVersion: 'example.com/v1', kind: 'W', metadata: { name, namespace: 'n', annotations: ann(wave) } });
+    const fs = checkSyncWaves(view([rendered('clusters/c', [crd, ns, w('same', -1), w('later', 3), w('early', -2)], 'cluster')]));
+    assert.deepEqual(fs.map((f) => `${f.resource} ${/CustomResourceDefinition|Namespace n/.exec(f.message)?.[0]}`), ['W/n/same Namespace n', 'W/n/early CustomResourceDefinition', 'W/n/early Namespace n']);
+    // In another target, the CRD's wave does not order anything.
+    assert.deepEqual(checkSyncWaves(view([rendered('clusters/c', [crd], 'cluster'), rendered('o/x', [w('early', -5)])])), []);
+  });
+});
+
+describe('immutable fields', () => {
+  const svc = (ip?: string): Obj => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's', namespace: 'a' }, spec: { ...(ip ? { clusterIP: ip } : {}), ports: [{ port: 80 }] } });
+  const job = (image: string, hook = false): Obj => ({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'j', namespace: 'a', ...(hook ? { annotations: { 'argocd.argoproj.io/hook': 'PreSync' } } : {}) }, spec: { template: { spec: { containers: [{ name: 'c', image }] } } } });
+
+  test('clusterIP only when set in git; Job templates; hooks are recreated anyway', () => {
+    const head = (objs: Obj[]) => [rendered('o/x', objs)];
+    assert.deepEqual(checkImmutable(head([svc()]), head([svc('10.0.0.1')])), []);
+    assert.deepEqual(rules(checkImmutable(head([svc('None')]), head([svc()]))), ['immutable-field Service/a/s']);
+    assert.deepEqual(rules(checkImmutable(head([job('b')]), head([job('a')]))), ['immutable-field Job/a/j']);
+    assert.deepEqual(checkImmutable(head([job('b', true)]), head([job('a', true)])), []);
+    // Same fields, or an object new at head: nothing to say.
+    assert.deepEqual(checkImmutable(head([deployment('d'), svc('None')]), head([svc('None')])), []);
+  });
+
+  test('identity is per cluster: the same object on another cluster is another object', () => {
+    const a = rendered('o/x', [deployment('d')]);
+    const b: Rendered = { ...rendered('o/x', [deployment('d', { selector: { matchLabels: { app: 'other' } } })]), target: { dir: 'o/x', cluster: 'other', kind: 'app' } };
+    assert.deepEqual(checkImmutable([a], [b]), []);
+  });
+});
+
+describe('ApplicationSet expansion (literal ApplicationSets, in-memory tree)', () => {
+  const tree: RepoTree = {
+    files: ['envs/a/config.yaml', 'envs/b/config.yaml', 'envs/.hidden/config.yaml', 'envs/b/deep/x.yaml', 'list.json'],
+    read: async (f) => ({ 'envs/.hidden/config.yaml': 'ns: hidden\n', 'envs/a/config.yaml': 'ns: alpha\n', 'envs/b/config.yaml': 'ns: beta\n', 'list.json': '[{"ns": "one"}, {"ns": "two"}]' })[f],
+  };
+  const appset = (spec: Record<string, unknown>): Obj => ({ apiVersion: 'argoproj.io/v1alpha1', kind: 'ApplicationSet', metadata: { name: 'set', namespace: 'argocd' }, spec });
+  const template = (name: string, path: string, ns: string) => ({ metadata: { name }, spec: { project: 'p', source: { repoURL: 'https://x/r.git', path }, destination: { namespace: ns } } });
+  const expand = (spec: Record<string, unknown>) => expandApplications(rendered('clusters/c', [appset(spec)], 'cluster'), 'https://x/r', tree);
+
+  test('git files (dot-folders included, one set per list element), directories (dot-folders skipped, * stays in one segment), list', async () => {
+    const files = await expand({ goTemplate: true, generators: [{ git: { repoURL: 'https://x/r.git', files: [{ path: 'envs/*/config.yaml' }, { path: 'list.json' }] } }], template: template('{{.path.basename}}-{{.ns}}', '{{.path.path}}', '{{.ns}}') });
+    assert.deepEqual(files.apps.map((a) => `${a.name} ${a.path} ${a.destination.namespace}`).sort(), ['.-one . one', '.-two . two', '.hidden-hidden envs/.hidden hidden', 'a-alpha envs/a alpha', 'b-beta envs/b beta']);
+    const dirs = await expand({ generators: [{ git: { repoURL: 'https://x/r', directories: [{ path: 'envs/*' }, { path: 'envs/a', exclude: true }] } }], template: template('{{path.basename}}', '{{path}}', '{{path[0]}}') });
+    assert.deepEqual(dirs.apps.map((a) => `${a.name} ${a.path} ${a.destination.namespace}`), ['b envs/b envs']);
+    const list = await expand({ goTemplate: true, generators: [{ list: { elements: [{ n: 'x' }] } }], template: template('{{.n}}', 'p/{{.n}}', 'n') });
+    assert.deepEqual(list.apps.map((a) => a.path), ['p/x']);
+  });
+
+  test('another repository is not ours to evaluate; unknown generators are noted and make the expansion incomplete', async () => {
+    const r = await expand({ generators: [{ git: { repoURL: 'https://other/r', directories: [{ path: '*' }] } }, { matrix: { generators: [] } }], template: template('n', 'p', 'n') });
+    assert.deepEqual(r.apps, []);
+    assert.equal(r.incomplete, true);
+    assert.deepEqual(r.findings.map((f) => `${f.severity} ${f.rule}`), ['info argo-generator']);
+  });
+
+  test('a template error is a finding naming the generated path', async () => {
+    const r = await expand({ goTemplate: true, goTemplateOptions: ['missingkey=error'], generators: [{ git: { repoURL: 'https://x/r', directories: [{ path: 'envs/b' }] } }], template: template('{{.nope}}', '{{.path.path}}', 'n') });
+    assert.deepEqual(r.apps, []);
+    assert.match(r.findings[0].message, /template fails for envs\/b: map has no entry for key "nope"/);
+  });
+});
