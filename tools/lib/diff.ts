@@ -2,11 +2,11 @@
 import { isDeepStrictEqual } from 'node:util';
 import { discoverApps } from './apps.js';
 import { loadConfig, type Config } from './config.js';
-import { UsageError } from './errors.js';
 import { resourceId, type K8sObject } from './kustomize.js';
-import { appTargets, clusterTargets, renderTargets, type Rendered } from './render.js';
+import { renderLikeArgo } from './argocd.js';
+import { affectedTargets, changedFiles, resolveBase, withWorktree } from './changes.js';
+import { appTargets, clusterTargets, type Rendered } from './render.js';
 import { findKustomize } from './tools.js';
-import { defaultBase, revParse, withWorktree } from './worktree.js';
 
 export interface FieldChange {
   /** Dotted path; list items with a `name` are addressed by it: containers[backend].image */
@@ -124,12 +124,19 @@ export function diffObjects(before: K8sObject[], after: K8sObject[], sensitiveKe
   return out.sort((x, y) => x.resource.localeCompare(y.resource));
 }
 
-async function renderAll(root: string, envVars: NodeJS.ProcessEnv): Promise<{ config: Config; rendered: Rendered[] }> {
+/**
+ * Renders the targets of the repo at `root` the way Argo CD does (with each cluster's
+ * kustomize.buildOptions); with `changed`, only the targets whose inputs changed.
+ */
+async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[]): Promise<{ config: Config; rendered: Rendered[] }> {
   const config = await loadConfig(root, envVars);
   const apps = await discoverApps(config);
   const tool = await findKustomize(envVars);
-  const rendered = await renderTargets(config, tool, [...appTargets(apps), ...clusterTargets(config, config.environments)]);
-  return { config, rendered };
+  const all = [...appTargets(apps), ...clusterTargets(config, config.environments)];
+  const wanted = changed ? new Set(await affectedTargets(config, all, changed)) : new Set(all);
+  // Cluster entry points are always rendered: they carry the build options for their overlays.
+  const rendered = await renderLikeArgo(config, tool, all.filter((t) => wanted.has(t) || t.kind === 'cluster'));
+  return { config, rendered: rendered.filter((r) => wanted.has(r.target)) };
 }
 
 export interface DiffOptions {
@@ -143,16 +150,17 @@ export interface DiffOptions {
   envVars?: NodeJS.ProcessEnv;
 }
 
-/** Renders base and head and diffs every overlay and cluster entry point. */
+/** Renders base and head for every overlay and cluster entry point whose inputs changed, and diffs them. */
 export async function renderedDiff(opts: DiffOptions): Promise<DiffResult> {
   const envVars = opts.envVars ?? process.env;
   const headConfig = await loadConfig(opts.cwd, envVars);
-  const base = opts.base ?? (await defaultBase(opts.cwd, headConfig.defaultBranch));
-  if (!base) throw new UsageError(`no base to diff against: pass --base <ref> (neither origin/${headConfig.defaultBranch} nor ${headConfig.defaultBranch} exists)`);
-  const baseCommit = await revParse(opts.cwd, base);
+  const base = await resolveBase(opts.cwd, opts.base, headConfig.defaultBranch);
+  const head = opts.head ? await resolveBase(opts.cwd, opts.head, headConfig.defaultBranch) : undefined;
+  // Against the working tree only changed inputs are rendered; between two commits, everything.
+  const changed = head ? undefined : await changedFiles(opts.cwd, base);
   const [before, after] = await Promise.all([
-    withWorktree(opts.cwd, baseCommit, (dir) => renderAll(dir, envVars)),
-    opts.head ? withWorktree(opts.cwd, opts.head, (dir) => renderAll(dir, envVars)) : renderAll(opts.cwd, envVars),
+    withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed)),
+    head ? withWorktree(opts.cwd, head, (dir) => renderAffected(dir, envVars)) : renderAffected(opts.cwd, envVars, changed),
   ]);
   const sensitive = after.config.sensitiveKeys;
   const beforeBy = new Map(before.rendered.map((r) => [r.target.dir, r]));
@@ -169,7 +177,7 @@ export async function renderedDiff(opts: DiffOptions): Promise<DiffResult> {
       overlays.push({ overlay: dir, app: t.app?.id, env: t.env?.name, objects, errors });
     }
   }
-  return { base: baseCommit, head: opts.head ? await revParse(opts.cwd, opts.head) : 'working tree', overlays };
+  return { base, head: head ?? 'working tree', overlays };
 }
 
 function show(v: unknown): string {
