@@ -58,6 +58,3 @@ export class GitHubError extends GitopsError {
     super(message, hint);
   }
 }
-
-/** The local checkout is not in a state a release command can work from (not a repo, no origin, branch checked out). */
-export class DirtyTreeError extends GitopsError {}

@@ -1,0 +1,367 @@
+// How bump, promote, scale and rollback turn an overlay edit into a pull request:
+//   fetch origin -> temporary worktree at origin/<defaultBranch> -> edit (format-preserving) ->
+//   validate the overlay -> commit on a deterministic branch -> push (atomic, with leases) ->
+//   find-or-create the pull request -> close superseded ones.
+// The user's checkout is never touched: the edit happens in a detached `git worktree` in a temp
+// folder, so a dirty tree or another checked-out branch does not matter and cannot leak into the PR.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { discoverApps, resolveApp, type AppOverlay } from './apps.js';
+import { getEnvironment, loadConfig, type Config } from './config.js';
+import { ConfigError, FindingsError, GitError, GitopsError, UsageError } from './errors.js';
+import { formatMarkdown, renderedDiff } from './diff.js';
+import { Git, parseRemoteUrl, scrub } from './git.js';
+import { closeSuperseded, DEFAULT_API_URL, GitHub, MAX_BODY_CHARS, upsertPull, type PullRequest } from './github.js';
+import { parseKustomization, readImageEntries, type ImageEntry } from './images.js';
+import type { K8sObject } from './kustomize.js';
+import { appTargets, renderTargets } from './render.js';
+import { formatText } from './report.js';
+import { findKustomize } from './tools.js';
+import { runValidation } from '../commands/validate.js';
+
+export type ReleaseKind = 'bump' | 'promote' | 'scale' | 'rollback';
+
+export interface ReleaseHooks {
+  /** Runs after the fetch and the edit, right before each push attempt (tests inject a concurrent commit here). */
+  beforePush?: (ctx: { attempt: number; base: string; branch: string }) => Promise<void> | void;
+  /** Runs after the push and before any GitHub call (tests simulate a process killed here). */
+  afterPush?: (ctx: { branch: string; commit: string }) => Promise<void> | void;
+}
+
+export interface ReleaseCommonOptions {
+  cwd: string;
+  /** Print branch, commit message, file diff and rendered diff; change nothing anywhere. */
+  dryRun?: boolean;
+  /** Stop after the local commit on the branch (no push, no pull request). */
+  noPr?: boolean;
+  envVars?: NodeJS.ProcessEnv;
+  /** Progress lines (default stderr). */
+  log?: (line: string) => void;
+  /** Results (default stdout). */
+  write?: (text: string) => void;
+  hooks?: ReleaseHooks;
+}
+
+/** One thing that moved: an image pin, a replica count, a release key. */
+export interface Change {
+  what: string;
+  from: string;
+  to: string;
+}
+
+export interface Edit {
+  /** Repo-relative path -> new full text. */
+  files: Record<string, string>;
+  /** Commit subject and pull request title. */
+  title: string;
+  changes: Change[];
+  /** Extra lines for the commit body and the PR body. */
+  notes?: string[];
+  /** Where the release comes from (promote: the source environment's commit). */
+  source?: { label: string; sha: string; subject?: string };
+}
+
+export interface EditContext {
+  /** Root of the temporary checkout of origin/<defaultBranch>. */
+  root: string;
+  config: Config;
+  /** The target app, resolved in that checkout. */
+  app: AppOverlay;
+  apps: AppOverlay[];
+  /** Commit of origin/<defaultBranch> the edit starts from. */
+  base: string;
+  /** Git on the main repository (shares objects and refs with the checkout). */
+  git: Git;
+  /** A config-root-relative path as git names it (the config root may be a subfolder of the repository). */
+  repoPath: (file: string) => string;
+  envVars: NodeJS.ProcessEnv;
+  log: (line: string) => void;
+}
+
+export interface ReleasePlan {
+  kind: ReleaseKind;
+  /** App id (`system/service`), already resolved. */
+  appId: string;
+  env: string;
+  /** Computes the edit on the checkout; null when there is nothing to change. */
+  edit(ctx: EditContext): Promise<Edit | null>;
+}
+
+export type ReleaseStatus = 'unchanged' | 'dry-run' | 'committed' | 'pr-opened' | 'pr-updated';
+
+export interface ReleaseResult {
+  status: ReleaseStatus;
+  branch: string;
+  message?: string;
+  commit?: string;
+  base?: string;
+  changes?: Change[];
+  fileDiff?: string;
+  renderedDiff?: string;
+  pr?: { number: number; url: string };
+  /** Pull requests closed as superseded by this one. */
+  superseded?: number[];
+}
+
+export function branchName(kind: ReleaseKind, env: string, app: Pick<AppOverlay, 'slug'>): string {
+  return `${kind}/${env}/${app.slug}`;
+}
+
+/** Config, environment and app of a command line, checked before anything touches git or the network. */
+export async function resolveTarget(cwd: string, appName: string, envName: string, envVars: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; app: AppOverlay; apps: AppOverlay[] }> {
+  const config = await loadConfig(cwd, envVars);
+  getEnvironment(config, envName);
+  const apps = await discoverApps(config);
+  return { config, app: resolveApp(config, apps, appName, envName), apps };
+}
+
+/** Reads and parses an overlay kustomization of a checkout. */
+export async function readOverlay(root: string, app: AppOverlay): Promise<{ file: string; text: string; entries: ImageEntry[] }> {
+  const file = `${app.dir}/kustomization.yaml`;
+  const text = await readFile(path.join(root, file), 'utf8').catch(() => undefined);
+  if (text === undefined) throw new ConfigError(file, 'not found');
+  return { file, text, entries: readImageEntries(parseKustomization(file, text), file) };
+}
+
+/** Renders one app overlay of a checkout; a build error becomes a ConfigError naming the overlay. */
+export async function renderApp(config: Config, app: AppOverlay, envVars: NodeJS.ProcessEnv): Promise<K8sObject[]> {
+  const tool = await findKustomize(envVars);
+  const [r] = await renderTargets(config, tool, appTargets([app]));
+  const err = r!.findings.find((f) => f.severity === 'error');
+  if (err) throw new ConfigError(err.file ?? app.dir, err.message);
+  return r!.objects;
+}
+
+function defaultLog(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function defaultWrite(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+/** Paths in the environment (GITOPS_SCHEMA_MIRROR) made absolute, so they mean the same inside the temporary checkout. */
+function absolutizeEnv(envVars: NodeJS.ProcessEnv, root: string): NodeJS.ProcessEnv {
+  const out = { ...envVars };
+  for (const k of ['GITOPS_SCHEMA_MIRROR', 'GITOPS_TOOLS_DIR', 'GITOPS_KUSTOMIZE', 'GITOPS_KUBECONFORM']) {
+    const v = out[k];
+    if (v && (v.includes('/') || v.startsWith('.')) && !path.isAbsolute(v)) out[k] = path.resolve(root, v);
+  }
+  return out;
+}
+
+function commitMessage(edit: Edit): string {
+  const lines = [edit.title, ''];
+  for (const c of edit.changes) lines.push(`${c.what}: ${c.from} -> ${c.to}`);
+  if (edit.source) lines.push('', `${edit.source.label}: ${edit.source.sha}${edit.source.subject ? ` (${edit.source.subject})` : ''}`);
+  if (edit.notes?.length) lines.push('', ...edit.notes);
+  return lines.join('\n');
+}
+
+/** The rendered diff of the affected overlays as markdown, or a line saying why it is unavailable. */
+async function renderedDiffMarkdown(cwd: string, base: string, overlays: string[], maxChars: number, envVars: NodeJS.ProcessEnv): Promise<{ markdown: string; available: boolean }> {
+  try {
+    const d = await renderedDiff({ cwd, base, overlays, envVars });
+    return { available: true, markdown: formatMarkdown(d, { maxChars }) };
+  } catch (e) {
+    return { available: false, markdown: `rendered diff unavailable: ${scrub((e as Error).message, [envVars.GITHUB_TOKEN, envVars.GH_TOKEN]).split('\n')[0]}` };
+  }
+}
+
+function mdCode(s: string): string {
+  return `\`${s.replace(/`/g, "'")}\``;
+}
+
+function prBody(plan: ReleasePlan, app: AppOverlay, edit: Edit, validation: { warnings: number }, rendered: string): string {
+  const head = [
+    `**${plan.kind}** of \`${app.id}\` in environment \`${plan.env}\` (overlay \`${app.dir}/kustomization.yaml\`).`,
+    '',
+    '| what | from | to |',
+    '| --- | --- | --- |',
+    ...edit.changes.map((c) => `| ${mdCode(c.what)} | ${mdCode(c.from)} | ${mdCode(c.to)} |`),
+    '',
+  ];
+  if (edit.source) head.push(`${edit.source.label}: ${edit.source.sha}${edit.source.subject ? ` (${edit.source.subject.replace(/[<>]/g, '')})` : ''}`, '');
+  if (edit.notes?.length) head.push(...edit.notes.map((n) => `- ${n}`), '');
+  head.push(`Validation of the overlay: 0 errors, ${validation.warnings} warning${validation.warnings === 1 ? '' : 's'}.`, '');
+  const tail = ['', `<!-- gitops-release kind=${plan.kind} env=${plan.env} app=${app.id} -->`];
+  const fixed = head.join('\n').length + tail.join('\n').length + 1;
+  let diff = rendered;
+  const budget = MAX_BODY_CHARS - fixed - 64;
+  if (diff.length > budget) diff = `${diff.slice(0, Math.max(0, budget - 80))}\n\n… rendered diff cut to fit GitHub's body limit; run \`npm run diff\` locally for all of it.`;
+  return [...head, diff, ...tail].join('\n');
+}
+
+/** Older open PRs of the same kind, app and environment: this naming with a suffix, or older namings. */
+function isSupersededBranch(head: string, branch: string, plan: ReleasePlan, app: AppOverlay, apps: AppOverlay[]): boolean {
+  if (head === branch) return false;
+  const prefixes = [branch, `${plan.kind}/${plan.env}/${app.id}`, `${plan.kind}-${plan.env}-${app.slug}`];
+  const hit = prefixes.find((p) => head === p || (head.startsWith(p) && /^[-/_.@+]/.test(head.slice(p.length))));
+  if (!hit) return false;
+  // `promote/prod/nofluxo-backend-v2` belongs to app nofluxo/backend-v2 if that app exists.
+  return !apps.some((a) => a.id !== app.id && a.slug.length > app.slug.length && (head === branchName(plan.kind, plan.env, a) || head.startsWith(`${branchName(plan.kind, plan.env, a)}/`) || head.startsWith(`${branchName(plan.kind, plan.env, a)}-`)));
+}
+
+/** Classifies a failed push: a race (someone moved a ref) or anything else. */
+function pushFailure(e: unknown): 'race' | 'auth' | 'other' {
+  const msg = (e as Error).message ?? '';
+  if (/stale info|atomic push failed|non-fast-forward|fetch first|\[rejected\]|failed to update ref|cannot lock ref/i.test(msg)) return 'race';
+  if (/Authentication failed|\b40[13]\b|could not read Username|terminal prompts disabled/i.test(msg)) return 'auth';
+  return 'other';
+}
+
+export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Promise<ReleaseResult> {
+  const log = opts.log ?? defaultLog;
+  const write = opts.write ?? defaultWrite;
+  const envVars = opts.envVars ?? process.env;
+  const config = await loadConfig(opts.cwd, envVars);
+  const childEnv = absolutizeEnv(envVars, config.root);
+  const token = envVars.GITHUB_TOKEN || envVars.GH_TOKEN || undefined;
+  const wantPr = !opts.dryRun && !opts.noPr;
+  if (wantPr && !token) throw new UsageError('set GITHUB_TOKEN (or GH_TOKEN) to push the branch and open the pull request', 'or use --no-pr to stop after a local commit, or --dry-run to only see the change');
+
+  const probe = new Git(config.root, { envVars });
+  const top = (await probe.topLevel().catch(() => {
+    throw new GitError(`${config.root} is not inside a git repository`);
+  })).trim();
+  const sub = path.relative(top, config.root);
+  const remoteUrl = await probe.remoteUrl('origin');
+  let remote: ReturnType<typeof parseRemoteUrl> | undefined;
+  try {
+    remote = parseRemoteUrl(remoteUrl);
+  } catch (e) {
+    if (wantPr) throw e;
+  }
+  const git = new Git(top, { envVars, token, httpBase: remote?.httpBase });
+  const appHere = (await discoverApps(config)).find((a) => a.id === plan.appId && a.env.name === plan.env);
+  if (!appHere) throw new UsageError(`app '${plan.appId}' is not deployed to environment '${plan.env}'`);
+  const branch = branchName(plan.kind, plan.env, appHere);
+
+  if ((await probe.statusPorcelain()).trim()) log('note: your working tree has uncommitted changes; they are not part of this release, which starts from origin/' + config.defaultBranch);
+  await git.run(['worktree', 'prune']);
+  log(`fetching origin`);
+  await git.fetch();
+
+  const attempts = wantPr ? config.maxPushAttempts : 1;
+  const checks = new Map<string, { warnings: number; rendered: { markdown: string; available: boolean } }>();
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const base = await git.revParse(`refs/remotes/origin/${config.defaultBranch}`);
+    if (!base) throw new GitError(`origin has no branch '${config.defaultBranch}' (gitops.yaml defaultBranch)`);
+    const wt = await mkdtemp(path.join(os.tmpdir(), 'gitops-release-'));
+    let added = false;
+    try {
+      await git.run(['worktree', 'add', '--detach', '--quiet', wt, base]);
+      added = true;
+      const root = path.join(wt, sub);
+      const wtConfig = await loadConfig(root, childEnv);
+      const apps = await discoverApps(wtConfig);
+      const app = apps.find((a) => a.id === plan.appId && a.env.name === plan.env);
+      if (!app) throw new ConfigError(`${appHere.dir}/kustomization.yaml`, `does not exist on origin/${config.defaultBranch}; push the overlay first`);
+      const wtGit = new Git(wt, { envVars });
+
+      const prefix = sub.split(path.sep).join('/');
+      const repoPath = (file: string) => (prefix ? path.posix.join(prefix, file) : file);
+      const edit = await plan.edit({ root, config: wtConfig, app, apps, base, git, repoPath, envVars: childEnv, log });
+      if (!edit) {
+        write(`nothing to change: ${app.id} in ${plan.env} already is what ${plan.kind} would make it (origin/${config.defaultBranch} ${base.slice(0, 12)}); no branch, no pull request`);
+        return { status: 'unchanged', branch, base };
+      }
+      for (const [file, text] of Object.entries(edit.files)) await writeFile(path.join(root, file), text);
+
+      // A retry on the same base with the same edit (a failed push) reuses the checks of the first attempt.
+      const cacheKey = `${base}\0${JSON.stringify(edit.files)}`;
+      let checked = checks.get(cacheKey);
+      if (!checked) {
+        log(`validating ${app.dir}`);
+        const v = await runValidation({ cwd: root, env: plan.env, app: app.id, envVars: childEnv, warn: log });
+        const errors = v.findings.filter((f) => f.severity === 'error');
+        if (errors.length) {
+          write(formatText(v.findings, { overlays: v.overlays, objects: v.objects }));
+          throw new FindingsError(`validation of ${app.dir} failed with ${errors.length} error${errors.length === 1 ? '' : 's'} after the ${plan.kind}; nothing was committed`);
+        }
+        log('rendering the diff');
+        const rendered = await renderedDiffMarkdown(root, base, [app.dir], MAX_BODY_CHARS - 8_000, childEnv);
+        if (!rendered.available) log(rendered.markdown);
+        checked = { warnings: v.findings.filter((f) => f.severity === 'warning').length, rendered };
+        checks.set(cacheKey, checked);
+      }
+      const { warnings, rendered } = checked;
+
+      const files = Object.keys(edit.files).map(repoPath);
+      const fileDiff = await wtGit.run(['diff', '--no-color', '--', ...files]);
+      const message = commitMessage(edit);
+      const result: ReleaseResult = { status: 'dry-run', branch, base, message, changes: edit.changes, fileDiff, renderedDiff: rendered.markdown };
+
+      if (opts.dryRun) {
+        write([`branch: ${branch} (from origin/${config.defaultBranch} ${base.slice(0, 12)})`, '', 'commit message:', ...message.split('\n').map((l) => `  ${l}`), '', 'file diff:', fileDiff.trimEnd(), '', 'rendered diff:', rendered.markdown, '', 'dry run: nothing was committed, pushed or opened'].join('\n'));
+        return result;
+      }
+
+      await wtGit.run(['add', '--', ...files]);
+      const identity = (await wtGit.tryRun(['config', 'user.email']))?.trim() ? [] : ['-c', 'user.name=gitops toolkit', '-c', 'user.email=gitops-toolkit@users.noreply.github.com'];
+      // --no-verify: the overlay was validated above; repository hooks may need node_modules the temporary checkout lacks.
+      await wtGit.run([...identity, 'commit', '--quiet', '--no-verify', '-m', message]);
+      const commit = (await wtGit.run(['rev-parse', 'HEAD'])).trim();
+      result.commit = commit;
+
+      if (opts.noPr) {
+        await git.run(['branch', '--force', branch, commit]).catch((e: GitopsError) => {
+          throw new GitError(`${e.message}`, `branch ${branch} is checked out; switch to another branch and re-run`);
+        });
+        write(`committed ${commit.slice(0, 12)} on local branch ${branch}: ${edit.title}\n(--no-pr: not pushed; push it and open the pull request yourself, or re-run without --no-pr)`);
+        return { ...result, status: 'committed' };
+      }
+
+      await opts.hooks?.beforePush?.({ attempt, base, branch });
+      const remoteSha = await git.revParse(`refs/remotes/origin/${branch}`);
+      let pushed = commit;
+      const reuse =
+        remoteSha &&
+        (await git.tryRun(['rev-parse', `${remoteSha}^`]))?.trim() === base &&
+        (await git.tryRun(['rev-parse', `${remoteSha}^{tree}`]))?.trim() === (await git.run(['rev-parse', `${commit}^{tree}`])).trim();
+      if (reuse) {
+        pushed = remoteSha;
+        log(`origin/${branch} already holds this change (${remoteSha.slice(0, 12)}); not pushing again`);
+      } else {
+        log(`pushing ${branch} (attempt ${attempt}/${attempts})`);
+        try {
+          await git.run(
+            [
+              'push', '--atomic', '--porcelain',
+              `--force-with-lease=refs/heads/${branch}:${remoteSha ?? ''}`,
+              `--force-with-lease=refs/heads/${config.defaultBranch}:${base}`,
+              'origin',
+              `${commit}:refs/heads/${branch}`,
+              // Pushes nothing while origin/<default> is still `base`; makes the atomic push fail if it moved.
+              `${base}:refs/heads/${config.defaultBranch}`,
+            ],
+            { network: true },
+          );
+        } catch (e) {
+          const kind = pushFailure(e);
+          if (kind === 'auth') throw new GitError((e as Error).message, 'the token needs write access to the repository contents');
+          if (attempt >= attempts) throw new GitError(`${(e as Error).message}\n(gave up after ${attempts} push attempts, gitops.yaml promotion.maxPushAttempts)`, 're-run the command: it starts over from the new origin state');
+          log(kind === 'race' ? `push rejected: origin moved since the fetch; redoing the ${plan.kind} on the new origin/${config.defaultBranch}` : `push failed (${(e as Error).message.split('\n')[0]}); retrying`);
+          await git.fetch();
+          continue;
+        }
+      }
+      result.commit = pushed;
+      await opts.hooks?.afterPush?.({ branch, commit: pushed });
+
+      const gh = new GitHub({ baseUrl: config.githubApiUrl ?? DEFAULT_API_URL, token: token!, owner: remote!.owner, repo: remote!.repo });
+      const body = prBody(plan, app, edit, { warnings }, rendered.markdown);
+      const { pr, created } = await upsertPull(gh, { head: branch, base: config.defaultBranch, title: edit.title, body, labels: config.promotionLabels });
+      const older = (await gh.listOpenPulls()).filter((p: PullRequest) => p.number !== pr.number && p.headRepo === `${remote!.owner}/${remote!.repo}` && isSupersededBranch(p.head, branch, plan, app, apps));
+      const superseded = await closeSuperseded(gh, older, pr);
+      write(`${created ? 'opened' : 'updated'} pull request #${pr.number}: ${pr.url}${superseded.length ? ` (closed superseded ${superseded.map((n) => `#${n}`).join(', ')})` : ''}`);
+      return { ...result, status: created ? 'pr-opened' : 'pr-updated', pr: { number: pr.number, url: pr.url }, superseded };
+    } finally {
+      if (added) await git.tryRun(['worktree', 'remove', '--force', wt]);
+      await rm(wt, { recursive: true, force: true });
+      await git.tryRun(['worktree', 'prune']);
+    }
+  }
+  throw new GitError(`could not push ${branch} after ${attempts} attempts`);
+}
