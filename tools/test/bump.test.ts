@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { bump } from '../commands/bump.js';
 import { UsageError } from '../lib/errors.js';
 import { pushImage, startRegistry, type RegistryHandle } from './harness/registry.js';
-import { capture, digestOf, overlayFile, startReleaseFixture, TOKEN, treeHashes, type ReleaseFixture } from './release-fixture.js';
+import { capture, digestOf, overlayFile, startReleaseFixture, TOKEN, treeHashes, type ReleaseFixture, finishFixture } from './release-fixture.js';
 
 const PROD = overlayFile('crianex', 'nofluxo/backend');
 const DEV_WORKER = overlayFile('minikube', 'automation/worker');
@@ -18,12 +18,7 @@ let fx: ReleaseFixture | undefined;
 afterEach(async () => {
   const f = fx;
   fx = undefined;
-  if (!f) return;
-  try {
-    assert.deepEqual(f.api.violations, [], 'GitHub API harness violations');
-  } finally {
-    await f.stop();
-  }
+  await finishFixture(f);
 });
 
 describe('bump', () => {

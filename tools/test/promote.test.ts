@@ -12,7 +12,7 @@ import { GitError, GitHubError, NameError, UsageError, ConfigError } from '../li
 import { parseRemoteUrl, scrub } from '../lib/git.js';
 import { REPO_ROOT } from '../lib/tools.js';
 import { pushImage, startRegistry } from './harness/registry.js';
-import { capture, digestOf, overlayFile, startReleaseFixture, TOKEN, treeHashes, type ReleaseFixture } from './release-fixture.js';
+import { capture, digestOf, overlayFile, startReleaseFixture, TOKEN, treeHashes, type ReleaseFixture, finishFixture } from './release-fixture.js';
 
 const DEV = overlayFile('minikube', 'nofluxo/backend');
 const PROD = overlayFile('crianex', 'nofluxo/backend');
@@ -24,12 +24,7 @@ let fx: ReleaseFixture | undefined;
 afterEach(async () => {
   const f = fx;
   fx = undefined;
-  if (!f) return;
-  try {
-    assert.deepEqual(f.api.violations, [], 'GitHub API harness violations');
-  } finally {
-    await f.stop();
-  }
+  await finishFixture(f);
 });
 
 /** A fixture whose dev overlay pins nofluxo-backend 1.1.0 by digest (a merged bump). */

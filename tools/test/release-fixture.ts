@@ -1,6 +1,7 @@
 // End-to-end fixture for the release commands (bump, promote, scale, rollback): a copy of this
 // repository's gitops.yaml, apps/, overlays/ and clusters/ as `main` of a bare remote served by the
 // git harness with token auth, a clone of it to run the commands in, and the GitHub API harness.
+import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -148,3 +149,13 @@ export function capture(): { log: (l: string) => void; write: (t: string) => voi
 }
 
 export const overlayFile = (cluster: string, id: string) => `overlays/${cluster}/${id}/kustomization.yaml`;
+
+/** Stops a fixture after its test, failing the test if the GitHub stand-in saw any request or response off GitHub's description. */
+export async function finishFixture(f: ReleaseFixture | undefined): Promise<void> {
+  if (!f) return;
+  try {
+    assert.deepEqual(f.api.violations, [], 'GitHub API harness violations');
+  } finally {
+    await f.stop();
+  }
+}

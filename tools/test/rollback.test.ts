@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { rollback } from '../commands/rollback.js';
 import { NameError, UsageError } from '../lib/errors.js';
-import { capture, overlayFile, startReleaseFixture, type ReleaseFixture } from './release-fixture.js';
+import { capture, overlayFile, startReleaseFixture, type ReleaseFixture, finishFixture } from './release-fixture.js';
 
 const PROD = overlayFile('crianex', 'nofluxo/backend');
 const BRANCH = 'rollback/prod/nofluxo-backend';
@@ -16,12 +16,7 @@ let fx: ReleaseFixture | undefined;
 afterEach(async () => {
   const f = fx;
   fx = undefined;
-  if (!f) return;
-  try {
-    assert.deepEqual(f.api.violations, [], 'GitHub API harness violations');
-  } finally {
-    await f.stop();
-  }
+  await finishFixture(f);
 });
 
 /** prod history: seed 1.0.0 (tag only) -> 1.1.0@A -> comment-only change -> 1.2.0@B -> other file -> 1.3.0@C. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { scale } from '../commands/scale.js';
 import { UsageError } from '../lib/errors.js';
-import { capture, overlayFile, startReleaseFixture, type ReleaseFixture } from './release-fixture.js';
+import { capture, overlayFile, startReleaseFixture, type ReleaseFixture, finishFixture } from './release-fixture.js';
 
 const PROD = overlayFile('crianex', 'nofluxo/backend');
 const T = { timeout: 180_000 };
@@ -12,12 +12,7 @@ let fx: ReleaseFixture | undefined;
 afterEach(async () => {
   const f = fx;
   fx = undefined;
-  if (!f) return;
-  try {
-    assert.deepEqual(f.api.violations, [], 'GitHub API harness violations');
-  } finally {
-    await f.stop();
-  }
+  await finishFixture(f);
 });
 
 describe('scale', () => {
