@@ -43,7 +43,12 @@ interface Kustomization {
   generators?: string[];
   transformers?: string[];
   openapi?: { path?: string };
+  configurations?: string[];
+  helmCharts?: unknown[];
 }
+
+/** Closure marker: the kustomization reads something outside the repository. */
+export const REMOTE = '<remote>';
 
 const KUSTOMIZATION_NAMES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
@@ -69,6 +74,7 @@ function fileSources(k: Kustomization): string[] {
     ...(k.replacements ?? []).map((r) => r.path),
     ...(k.crds ?? []),
     ...(k.openapi?.path ? [k.openapi.path] : []),
+    ...(k.configurations ?? []),
     ...gen,
   ].filter((p): p is string => typeof p === 'string');
 }
@@ -86,8 +92,13 @@ export async function kustomizationClosure(dir: string, seen = new Set<string>()
   const files = new Set<string>([found.file]);
   const { k } = found;
   const refs = [...(k.resources ?? []), ...(k.bases ?? []), ...(k.components ?? []), ...(k.generators ?? []), ...(k.transformers ?? [])];
+  // Inputs the closure cannot list (remote bases, Helm charts) make the render uncacheable.
+  if (k.helmCharts?.length) files.add(REMOTE);
   for (const ref of refs) {
-    if (/^[a-z]+:\/\/|^git@|github\.com\//.test(ref)) continue;
+    if (/^[a-z]+:\/\/|^git@|github\.com\//.test(ref)) {
+      files.add(REMOTE);
+      continue;
+    }
     const target = path.resolve(abs, ref);
     if (await readKustomization(target)) {
       for (const f of await kustomizationClosure(target, seen)) files.add(f);

@@ -1,6 +1,7 @@
 // Renders overlays and cluster entry points, keeping enough of their sources to point a
 // finding at the file and line a human has to edit.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Document, LineCounter } from 'yaml';
@@ -9,7 +10,7 @@ import type { Config, Environment } from './config.js';
 import { clusters } from './config.js';
 import { mapLimit } from './exec.js';
 import { CommandFailedError, GitopsError } from './errors.js';
-import { kustomizationClosure, kustomizeBuild, parseStream, type K8sObject } from './kustomize.js';
+import { kustomizationClosure, kustomizeBuild, parseStream, REMOTE, type K8sObject } from './kustomize.js';
 import type { Finding } from './report.js';
 import type { Tool } from './tools.js';
 import { lineOf, parseYaml, pointerToPath } from './yamlfile.js';
@@ -122,6 +123,37 @@ export function locate(r: Rendered, o: Pick<K8sObject, 'kind' | 'metadata'>, poi
   return { file: src.file, line: lineOf(src.doc, src.lines, pointer ? pointerToPath(pointer) : []) || undefined };
 }
 
+function renderCache(config: Config): string {
+  return path.join(config.root, '.cache', 'render');
+}
+
+/**
+ * A render is a pure function of the files kustomize reads (the closure), the build options
+ * and the kustomize binary: unchanged overlays are not rebuilt. Undefined (no caching) when
+ * the closure reaches outside the repository or GITOPS_NO_CACHE is set.
+ */
+async function cacheKey(config: Config, tool: Tool, closure: string[], args: string[]): Promise<string | undefined> {
+  if (process.env.GITOPS_NO_CACHE || closure.includes(REMOTE) || !closure.length) return undefined;
+  const h = createHash('sha256').update(JSON.stringify([CACHE_VERSION, tool.cmd, tool.args, args]));
+  const bin = await stat(tool.cmd).catch(() => undefined);
+  h.update(bin ? `${bin.size}:${bin.mtimeMs}` : 'PATH');
+  for (const file of [...closure].sort()) {
+    const text = await readFile(path.join(config.root, file)).catch(() => undefined);
+    h.update(`\0${file}\0`).update(text ?? '<missing>');
+  }
+  return h.digest('hex');
+}
+
+const CACHE_VERSION = 1;
+
+async function writeCache(config: Config, key: string, yaml: string): Promise<void> {
+  const dir = renderCache(config);
+  await mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `${key}.${process.pid}.tmp`);
+  await writeFile(tmp, yaml);
+  await rename(tmp, path.join(dir, `${key}.yaml`)); // atomic: a concurrent run never reads half a file
+}
+
 export async function renderTargets(config: Config, tool: Tool, targets: Target[], opts: { concurrency?: number; buildArgs?: (t: Target) => string[] } = {}): Promise<Rendered[]> {
   const cache = new Map<string, { sources: SourceDoc[]; findings: Finding[] }>();
   // Sources are read sequentially (shared cache), builds run in parallel.
@@ -135,13 +167,17 @@ export async function renderTargets(config: Config, tool: Tool, targets: Target[
       findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: target.dir, message: (e as Error).message });
     }
     const src = await readSources(config, target, closure, cache);
-    prepared.push({ target, closure: closure.map((c) => rel(config, c)), sources: src.sources, findings: [...findings, ...src.findings] });
+    prepared.push({ target, closure: closure.map((c) => (c === REMOTE ? REMOTE : rel(config, c))), sources: src.sources, findings: [...findings, ...src.findings] });
   }
   return mapLimit(prepared, opts.concurrency ?? 4, async (p) => {
     const out: Rendered = { ...p, objects: [] };
     if (p.findings.some((f) => f.severity === 'error')) return out; // syntax errors first; kustomize would only repeat them less clearly
     try {
-      const yaml = await kustomizeBuild(tool, path.join(config.root, p.target.dir), opts.buildArgs?.(p.target) ?? []);
+      const args = opts.buildArgs?.(p.target) ?? [];
+      const key = await cacheKey(config, tool, p.closure, args);
+      const cached = key ? await readFile(path.join(renderCache(config), `${key}.yaml`), 'utf8').catch(() => undefined) : undefined;
+      const yaml = cached ?? (await kustomizeBuild(tool, path.join(config.root, p.target.dir), args));
+      if (key && cached === undefined) await writeCache(config, key, yaml);
       out.objects = parseStream(yaml);
     } catch (e) {
       if (!(e instanceof CommandFailedError) && !(e instanceof GitopsError)) throw e;

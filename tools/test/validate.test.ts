@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
+import { readdir, writeFile } from 'node:fs/promises';
 import { runValidation, validate } from '../commands/validate.js';
 import { FindingsError, NameError } from '../lib/errors.js';
 import { REPO_ROOT } from '../lib/tools.js';
@@ -245,6 +246,22 @@ describe('before rendering', () => {
   test('a kustomize error names the overlay', async () => {
     const fs = errors(await findings({ 'overlays/minikube/demo/web/kustomization.yaml': overlay('demo', 'newTag: "1"').replace('../../../../apps/demo/web', '../../../../apps/demo/nope') }));
     assert.equal(fs[0]?.overlay, 'overlays/minikube/demo/web');
+  });
+});
+
+describe('render cache', () => {
+  test('an edit to any file an overlay reads is seen on the next run; untouched overlays come from the cache', async () => {
+    const dir = await repo();
+    assert.deepEqual(errors((await runValidation({ cwd: dir, envVars: testEnv })).findings), []);
+    const cached = await readdir(path.join(dir, '.cache/render'));
+    assert.equal(cached.length, 2, 'one entry per overlay');
+    await writeFile(path.join(dir, 'apps/demo/web/deployment.yaml'), DEPLOYMENT.replace('replicas: 1', 'replicas: "one"'));
+    const again = errors((await runValidation({ cwd: dir, envVars: testEnv })).findings);
+    assert.deepEqual(again.map((f) => `${f.overlay} ${f.field}`).sort(), ['overlays/crianex/demo/web spec.replicas', 'overlays/minikube/demo/web spec.replicas']);
+    await writeFile(path.join(dir, 'apps/demo/web/deployment.yaml'), DEPLOYMENT);
+    await writeFile(path.join(dir, 'overlays/minikube/demo/web/kustomization.yaml'), overlay('demo', 'newTag: latest'));
+    const third = errors((await runValidation({ cwd: dir, envVars: testEnv })).findings);
+    assert.deepEqual(third.map((f) => `${f.overlay} ${f.rule}`), ['overlays/minikube/demo/web no-latest-image']);
   });
 });
 
