@@ -1,6 +1,6 @@
 // Image references, the pins of an overlay's `images:` block, and format-preserving edits of
 // overlay kustomizations (images, replicas, release keys).
-import { isMap, isScalar, isSeq, parseDocument, Scalar, YAMLMap, YAMLSeq, type Document, type Node, type Pair } from 'yaml';
+import { isMap, isNode, isScalar, isSeq, parseDocument, Scalar, visit, YAMLMap, YAMLSeq, type Document, type Node, type Pair } from 'yaml';
 import { ConfigError, UsageError } from './errors.js';
 import type { K8sObject } from './kustomize.js';
 
@@ -331,6 +331,15 @@ export function copyKey(src: Document, dst: Document, segs: KeySegment[]): { cha
   }
   const srcNode = from.node;
   const clone = srcNode && typeof (srcNode as Node).clone === 'function' ? (srcNode as Node).clone() : from.value;
+  // The source's comments describe the source environment; the value travels without them.
+  if (isNode(clone)) {
+    visit(clone, {
+      Node(_, n) {
+        n.comment = undefined;
+        n.commentBefore = undefined;
+      },
+    });
+  }
   if (isScalar(clone) && to.found && isScalar(to.node)) {
     (to.node as Scalar).value = clone.value;
   } else {

@@ -227,7 +227,7 @@ describe('promote', () => {
     fx = await startReleaseFixture();
     const f = fx;
     const cfg = (await f.remoteFile('main', 'gitops.yaml')).replace('  labels: [release]', '  labels: [release]\n  releaseKeys: ["/commonAnnotations/crianex.com~1release"]');
-    const dev = (await f.remoteFile('main', DEV)).replace('namespace: nofluxo', 'namespace: nofluxo\ncommonAnnotations:\n  crianex.com/release: "2024.7"').replace('newTag: "1.0.0"', `newTag: "1.1.0@${D1}"`) + 'replicas:\n  - name: nofluxo-backend\n    count: 5\n';
+    const dev = (await f.remoteFile('main', DEV)).replace(/^(namespace: nofluxo.*)$/m, '$1\ncommonAnnotations:\n  crianex.com/release: "2024.7" # dev note that must not travel').replace('newTag: "1.0.0"', `newTag: "1.1.0@${D1}"`) + 'replicas:\n  - name: nofluxo-backend\n    count: 5\n';
     await f.pushToMain({ 'gitops.yaml': cfg, [DEV]: dev }, 'dev: release 2024.7');
     await f.pull();
     const r = await run(f).p;
