@@ -12,6 +12,7 @@ import { mapLimit } from './exec.js';
 import { CommandFailedError, GitopsError } from './errors.js';
 import { kustomizationClosure, kustomizeBuild, parseStream, REMOTE, type K8sObject } from './kustomize.js';
 import type { Finding } from './report.js';
+import { imageName } from './images.js';
 import type { Tool } from './tools.js';
 import { lineOf, parseYaml, pointerToPath } from './yamlfile.js';
 
@@ -88,21 +89,18 @@ async function readSources(config: Config, target: Target, closure: string[], ca
   return { sources, findings };
 }
 
-/** Repository name of an image reference, without tag or digest. */
-export function imageName(ref: string): string {
-  const noDigest = ref.split('@')[0];
-  const slash = noDigest.lastIndexOf('/');
-  const colon = noDigest.lastIndexOf(':');
-  return colon > slash ? noDigest.slice(0, colon) : noDigest;
-}
-
 /** The overlay's `images:` entry that pins `image`, if any: where a human changes the pin. */
 function locateImagePin(r: Rendered, image: string): { file: string; line?: number } | undefined {
   const file = `${r.target.dir}/kustomization.yaml`;
   const src = r.sources.find((s) => s.file === file);
   const images = (src?.doc.toJS() as { images?: Array<{ name?: string; newName?: string }> } | null)?.images;
   if (!src || !Array.isArray(images)) return undefined;
-  const name = imageName(image);
+  let name: string;
+  try {
+    name = imageName(image);
+  } catch {
+    return undefined; // a malformed reference has no pin to point at; the finding says why
+  }
   const i = images.findIndex((e) => e.newName === name || (!e.newName && e.name === name));
   return i < 0 ? undefined : { file, line: lineOf(src.doc, src.lines, ['images', i]) || undefined };
 }

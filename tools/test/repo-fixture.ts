@@ -3,7 +3,6 @@
 import { mkdir, mkdtemp, writeFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { REPO_ROOT } from '../lib/tools.js';
 
@@ -98,19 +97,13 @@ export function baseFiles(): Record<string, string> {
   };
 }
 
-/** Writes `files` into a new temp folder (optionally a git repo with one commit). */
-export async function makeRepo(files: Record<string, string>, opts: { git?: boolean } = {}): Promise<string> {
+/** Writes `files` into a new temp folder (fixtures.ts gitInit makes it a repository). */
+export async function makeRepo(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gitops-fixture-'));
   for (const [rel, text] of Object.entries(files)) {
     const p = path.join(dir, rel);
     await mkdir(path.dirname(p), { recursive: true });
     await writeFile(p, text);
-  }
-  if (opts.git) {
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
-    git('init', '-q', '-b', 'main');
-    git('-c', 'user.name=test', '-c', 'user.email=test@example.com', 'add', '-A');
-    git('-c', 'user.name=test', '-c', 'user.email=test@example.com', 'commit', '-qm', 'fixture');
   }
   return dir;
 }
