@@ -1,7 +1,7 @@
 // Speed figures for the main job. Prints numbers; asserts nothing (targets live here, not in tests).
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
-import { runValidation } from '../commands/validate.js';
+import { runValidation } from '../lib/validation.js';
 import { renderedDiff } from '../lib/diff.js';
 import { loadConfig } from '../lib/config.js';
 import { discoverApps } from '../lib/apps.js';

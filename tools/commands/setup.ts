@@ -1,8 +1,9 @@
-import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { run } from '../lib/exec.js';
 import { ToolMissingError } from '../lib/errors.js';
-import { isExecutable, readPins, toolsDir } from '../lib/tools.js';
+import { GO_TOOLS, GO_TOOLS_DIR, isExecutable, pinnedVersion, toolsDir, type GoTool } from '../lib/tools.js';
 
 export interface SetupOptions {
   cwd: string;
@@ -12,16 +13,41 @@ export interface SetupOptions {
   envVars?: NodeJS.ProcessEnv;
 }
 
-const MODULES = {
-  kustomize: (v: string) => `sigs.k8s.io/kustomize/kustomize/v5@${v}`,
-  kubeconform: (v: string) => `github.com/yannh/kubeconform/cmd/kubeconform@${v}`,
-};
+/**
+ * A stamp of what a binary was built from: the tool's go.mod and go.sum and the Go version.
+ * Equal stamp, same build: a warm machine skips it; any bump (a Renovate PR) rebuilds.
+ */
+async function buildStamp(tool: GoTool, goVersion: string): Promise<string> {
+  const dir = path.join(GO_TOOLS_DIR, tool.module);
+  const h = createHash('sha256').update(`${tool.pkg}\0${tool.ldflags ?? ''}\0${goVersion}\0`);
+  for (const f of ['go.mod', 'go.sum']) h.update(await readFile(path.join(dir, f)).catch(() => Buffer.from('')));
+  return h.digest('hex');
+}
 
-/** Version a Go binary was built from (`go version -m`), so a stale install is replaced. */
-async function builtVersion(bin: string): Promise<string | undefined> {
-  const { stdout, code } = await run('go', ['version', '-m', bin], { allowFailure: true });
-  if (code !== 0) return undefined;
-  return /^\s+mod\s+\S+\s+(v\S+)/m.exec(stdout)?.[1];
+/** Builds one pinned tool from its committed module; go.sum verifies every downloaded module. */
+async function buildTool(tool: GoTool, dir: string, env: NodeJS.ProcessEnv, log: (l: string) => void): Promise<void> {
+  const version = await pinnedVersion(tool);
+  const bin = path.join(dir, tool.name);
+  const stampFile = `${bin}.stamp`;
+  const goVersion = (await run('go', ['env', 'GOVERSION'], { env }).catch((e) => {
+    if (e instanceof ToolMissingError) throw new ToolMissingError('go: not found', `install Go (1.24+) to build the pinned ${tool.name}, or put a ${tool.name} ${version} binary at ${bin}`);
+    throw e;
+  })).stdout.trim();
+  const stamp = await buildStamp(tool, goVersion);
+  if ((await isExecutable(bin)) && (await readFile(stampFile, 'utf8').catch(() => '')) === stamp) {
+    log(`${tool.name} ${version}: already built`);
+    return;
+  }
+  log(`${tool.name} ${version}: go build ${tool.pkg} (tools/go/${tool.module})`);
+  const ldflags = ['-s', '-w', ...(tool.ldflags ? [tool.ldflags.replaceAll('{version}', version)] : [])].join(' ');
+  // -mod=readonly: the committed go.mod/go.sum are the pin; a build never rewrites them.
+  await run('go', ['build', '-trimpath', '-mod=readonly', `-ldflags=${ldflags}`, '-o', `${bin}.tmp`, tool.pkg], {
+    cwd: path.join(GO_TOOLS_DIR, tool.module),
+    env: { ...env, GOFLAGS: '', GOWORK: 'off' },
+    timeoutMs: 1_800_000,
+  });
+  await rename(`${bin}.tmp`, bin); // atomic: an interrupted build never leaves a half binary behind
+  await writeFile(stampFile, stamp);
 }
 
 /** Debian packages the release-command tests need (pinned to the versions they were written against). */
@@ -52,30 +78,12 @@ async function installTestPackages(log: (l: string) => void): Promise<void> {
   }
 }
 
-/** Installs the pinned kustomize and kubeconform into .tools/bin with `go install`. Idempotent. */
+/** Builds the pinned Go tools (tools/go/*) into .tools/bin. Idempotent. */
 export async function setup(opts: SetupOptions): Promise<void> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const env = opts.envVars ?? process.env;
-  const pins = await readPins();
   const dir = toolsDir(env);
   await mkdir(dir, { recursive: true });
-  const wanted: Array<[keyof typeof MODULES, string]> = [
-    ['kustomize', pins.kustomizeVersion],
-    ['kubeconform', pins.kubeconformVersion],
-  ];
-  for (const [name, version] of wanted) {
-    const bin = path.join(dir, name);
-    if ((await isExecutable(bin)) && (await builtVersion(bin)) === version) {
-      log(`${name} ${version}: already installed`);
-      continue;
-    }
-    log(`${name} ${version}: go install ${MODULES[name](version)}`);
-    try {
-      await run('go', ['install', MODULES[name](version)], { env: { ...env, GOBIN: dir, GOFLAGS: '-mod=mod' }, timeoutMs: 900_000 });
-    } catch (e) {
-      if (e instanceof ToolMissingError) throw new ToolMissingError('go: not found', `install Go (1.22+) to build the pinned ${name}, or put a ${name} ${version} binary at ${bin}`);
-      throw e;
-    }
-  }
+  for (const tool of GO_TOOLS) await buildTool(tool, dir, env, log);
   if (opts.testDeps) await installTestPackages(log);
 }

@@ -18,7 +18,7 @@ import type { K8sObject } from './kustomize.js';
 import { appTargets, renderTargets } from './render.js';
 import { formatText } from './report.js';
 import { findKustomize } from './tools.js';
-import { runValidation } from '../commands/validate.js';
+import { runValidation } from './validation.js';
 
 export type ReleaseKind = 'bump' | 'promote' | 'scale' | 'rollback';
 
@@ -211,12 +211,25 @@ function pushFailure(e: unknown): 'race' | 'auth' | 'other' {
   return 'other';
 }
 
-export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Promise<ReleaseResult> {
-  const log = opts.log ?? defaultLog;
-  const write = opts.write ?? defaultWrite;
-  const envVars = opts.envVars ?? process.env;
+/** Everything about the repository a release needs before it touches a checkout. */
+interface Session {
+  config: Config;
+  /** The environment for validation and git children, paths made absolute. */
+  childEnv: NodeJS.ProcessEnv;
+  token?: string;
+  wantPr: boolean;
+  /** Git on the repository's top level, with the push credentials. */
+  git: Git;
+  /** The config root relative to the repository's top level ('' when they are the same). */
+  sub: string;
+  remote?: ReturnType<typeof parseRemoteUrl>;
+  branch: string;
+  /** The overlay folder in the user's checkout (for messages). */
+  overlayDir: string;
+}
+
+async function openSession(plan: ReleasePlan, opts: ReleaseCommonOptions, envVars: NodeJS.ProcessEnv, log: (l: string) => void): Promise<Session> {
   const config = await loadConfig(opts.cwd, envVars);
-  const childEnv = absolutizeEnv(envVars, config.root);
   const token = envVars.GITHUB_TOKEN || envVars.GH_TOKEN || undefined;
   const wantPr = !opts.dryRun && !opts.noPr;
   if (wantPr && !token) throw new UsageError('set GITHUB_TOKEN (or GH_TOKEN) to push the branch and open the pull request', 'or use --no-pr to stop after a local commit, or --dry-run to only see the change');
@@ -225,143 +238,187 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
   const top = (await probe.topLevel().catch(() => {
     throw new GitError(`${config.root} is not inside a git repository`);
   })).trim();
-  const sub = path.relative(top, config.root);
-  const remoteUrl = await probe.remoteUrl('origin');
-  let remote: ReturnType<typeof parseRemoteUrl> | undefined;
+  let remote: Session['remote'];
   try {
-    remote = parseRemoteUrl(remoteUrl);
+    remote = parseRemoteUrl(await probe.remoteUrl('origin'));
   } catch (e) {
     if (wantPr) throw e;
   }
-  const git = new Git(top, { envVars, token, httpBase: remote?.httpBase });
   const appHere = (await discoverApps(config)).find((a) => a.id === plan.appId && a.env.name === plan.env);
   if (!appHere) throw new UsageError(`app '${plan.appId}' is not deployed to environment '${plan.env}'`);
-  const branch = branchName(plan.kind, plan.env, appHere);
-
   if ((await probe.statusPorcelain()).trim()) log('note: your working tree has uncommitted changes; they are not part of this release, which starts from origin/' + config.defaultBranch);
+  return {
+    config,
+    childEnv: absolutizeEnv(envVars, config.root),
+    token,
+    wantPr,
+    git: new Git(top, { envVars, token, httpBase: remote?.httpBase }),
+    sub: path.relative(top, config.root),
+    remote,
+    branch: branchName(plan.kind, plan.env, appHere),
+    overlayDir: appHere.dir,
+  };
+}
+
+/** Runs `fn` in a detached temporary worktree at `base`, removed afterwards whatever happens. */
+async function inWorktree<T>(git: Git, base: string, fn: (wt: string) => Promise<T>): Promise<T> {
+  const wt = await mkdtemp(path.join(os.tmpdir(), 'gitops-release-'));
+  let added = false;
+  try {
+    await git.run(['worktree', 'add', '--detach', '--quiet', wt, base]);
+    added = true;
+    return await fn(wt);
+  } finally {
+    if (added) await git.tryRun(['worktree', 'remove', '--force', wt]);
+    await rm(wt, { recursive: true, force: true });
+    await git.tryRun(['worktree', 'prune']);
+  }
+}
+
+interface Checked {
+  warnings: number;
+  rendered: { markdown: string; available: boolean };
+}
+
+/** Validates the edited overlay (errors stop the release) and renders its diff for the PR body. */
+async function checkEdit(plan: ReleasePlan, app: AppOverlay, root: string, base: string, s: Session, log: (l: string) => void, write: (t: string) => void): Promise<Checked> {
+  log(`validating ${app.dir}`);
+  const v = await runValidation({ cwd: root, env: plan.env, app: app.id, envVars: s.childEnv, warn: log });
+  const errors = v.findings.filter((f) => f.severity === 'error');
+  if (errors.length) {
+    write(formatText(v.findings, { overlays: v.overlays, objects: v.objects }));
+    throw new FindingsError(`validation of ${app.dir} failed with ${errors.length} error${errors.length === 1 ? '' : 's'} after the ${plan.kind}; nothing was committed`);
+  }
+  log('rendering the diff');
+  const rendered = await renderedDiffMarkdown(root, base, [app.dir], MAX_BODY_CHARS - 8_000, s.childEnv);
+  if (!rendered.available) log(rendered.markdown);
+  return { warnings: v.findings.filter((f) => f.severity === 'warning').length, rendered };
+}
+
+/** Commits the staged edit in the worktree (with a fallback identity); returns the commit. */
+async function commitEdit(wtGit: Git, files: string[], message: string): Promise<string> {
+  await wtGit.run(['add', '--', ...files]);
+  const identity = (await wtGit.tryRun(['config', 'user.email']))?.trim() ? [] : ['-c', 'user.name=gitops toolkit', '-c', 'user.email=gitops-toolkit@users.noreply.github.com'];
+  // --no-verify: the overlay was validated above; repository hooks may need node_modules the temporary checkout lacks.
+  await wtGit.run([...identity, 'commit', '--quiet', '--no-verify', '-m', message]);
+  return (await wtGit.run(['rev-parse', 'HEAD'])).trim();
+}
+
+/**
+ * Pushes `commit` to the release branch atomically with a lease on the default branch, so the
+ * push fails if either moved since the fetch. Returns the commit that is on the branch now, or
+ * 'race' when the caller should redo the edit on the new origin state.
+ */
+async function pushBranch(s: Session, plan: ReleasePlan, commit: string, base: string, attempt: number, attempts: number, log: (l: string) => void): Promise<string | 'race'> {
+  const { git, branch, config } = s;
+  const remoteSha = await git.revParse(`refs/remotes/origin/${branch}`);
+  const reuse =
+    remoteSha &&
+    (await git.tryRun(['rev-parse', `${remoteSha}^`]))?.trim() === base &&
+    (await git.tryRun(['rev-parse', `${remoteSha}^{tree}`]))?.trim() === (await git.run(['rev-parse', `${commit}^{tree}`])).trim();
+  if (reuse) {
+    log(`origin/${branch} already holds this change (${remoteSha.slice(0, 12)}); not pushing again`);
+    return remoteSha;
+  }
+  log(`pushing ${branch} (attempt ${attempt}/${attempts})`);
+  try {
+    await git.run(
+      [
+        'push', '--atomic', '--porcelain',
+        `--force-with-lease=refs/heads/${branch}:${remoteSha ?? ''}`,
+        `--force-with-lease=refs/heads/${config.defaultBranch}:${base}`,
+        'origin',
+        `${commit}:refs/heads/${branch}`,
+        // Pushes nothing while origin/<default> is still `base`; makes the atomic push fail if it moved.
+        `${base}:refs/heads/${config.defaultBranch}`,
+      ],
+      { network: true },
+    );
+    return commit;
+  } catch (e) {
+    const kind = pushFailure(e);
+    if (kind === 'auth') throw new GitError((e as Error).message, 'the token needs write access to the repository contents');
+    if (attempt >= attempts) throw new GitError(`${(e as Error).message}\n(gave up after ${attempts} push attempts, gitops.yaml promotion.maxPushAttempts)`, 're-run the command: it starts over from the new origin state');
+    log(kind === 'race' ? `push rejected: origin moved since the fetch; redoing the ${plan.kind} on the new origin/${config.defaultBranch}` : `push failed (${(e as Error).message.split('\n')[0]}); retrying`);
+    await git.fetch();
+    return 'race';
+  }
+}
+
+/** Opens or updates the branch's pull request and closes the older ones it supersedes. */
+async function openPullRequest(s: Session, plan: ReleasePlan, app: AppOverlay, apps: AppOverlay[], edit: Edit, checked: Checked): Promise<{ pr: PullRequest; created: boolean; superseded: number[] }> {
+  const { remote, config, branch } = s;
+  const gh = new GitHub({ baseUrl: config.githubApiUrl ?? DEFAULT_API_URL, token: s.token!, owner: remote!.owner, repo: remote!.repo });
+  const body = prBody(plan, app, edit, { warnings: checked.warnings }, checked.rendered.markdown);
+  const { pr, created } = await upsertPull(gh, { head: branch, base: config.defaultBranch, title: edit.title, body, labels: config.promotionLabels });
+  const older = (await gh.listOpenPulls()).filter((p: PullRequest) => p.number !== pr.number && p.headRepo === `${remote!.owner}/${remote!.repo}` && isSupersededBranch(p.head, branch, plan, app, apps));
+  return { pr, created, superseded: await closeSuperseded(gh, older, pr) };
+}
+
+export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Promise<ReleaseResult> {
+  const log = opts.log ?? defaultLog;
+  const write = opts.write ?? defaultWrite;
+  const s = await openSession(plan, opts, opts.envVars ?? process.env, log);
+  const { config, git, branch } = s;
   await git.run(['worktree', 'prune']);
   log(`fetching origin`);
   await git.fetch();
 
-  const attempts = wantPr ? config.maxPushAttempts : 1;
-  const checks = new Map<string, { warnings: number; rendered: { markdown: string; available: boolean } }>();
+  const attempts = s.wantPr ? config.maxPushAttempts : 1;
+  // A retry on the same base with the same edit (a failed push) reuses the checks of the first attempt.
+  const checks = new Map<string, Checked>();
   for (let attempt = 1; attempt <= attempts; attempt++) {
     const base = await git.revParse(`refs/remotes/origin/${config.defaultBranch}`);
     if (!base) throw new GitError(`origin has no branch '${config.defaultBranch}' (gitops.yaml defaultBranch)`);
-    const wt = await mkdtemp(path.join(os.tmpdir(), 'gitops-release-'));
-    let added = false;
-    try {
-      await git.run(['worktree', 'add', '--detach', '--quiet', wt, base]);
-      added = true;
-      const root = path.join(wt, sub);
-      const wtConfig = await loadConfig(root, childEnv);
+    const outcome = await inWorktree(git, base, async (wt): Promise<ReleaseResult | 'retry'> => {
+      const root = path.join(wt, s.sub);
+      const wtConfig = await loadConfig(root, s.childEnv);
       const apps = await discoverApps(wtConfig);
       const app = apps.find((a) => a.id === plan.appId && a.env.name === plan.env);
-      if (!app) throw new ConfigError(`${appHere.dir}/kustomization.yaml`, `does not exist on origin/${config.defaultBranch}; push the overlay first`);
-      const wtGit = new Git(wt, { envVars });
-
-      const prefix = sub.split(path.sep).join('/');
+      if (!app) throw new ConfigError(`${s.overlayDir}/kustomization.yaml`, `does not exist on origin/${config.defaultBranch}; push the overlay first`);
+      const prefix = s.sub.split(path.sep).join('/');
       const repoPath = (file: string) => (prefix ? path.posix.join(prefix, file) : file);
-      const edit = await plan.edit({ root, config: wtConfig, app, apps, base, git, repoPath, envVars: childEnv, log });
+      const edit = await plan.edit({ root, config: wtConfig, app, apps, base, git, repoPath, envVars: s.childEnv, log });
       if (!edit) {
         write(`nothing to change: ${app.id} in ${plan.env} already is what ${plan.kind} would make it (origin/${config.defaultBranch} ${base.slice(0, 12)}); no branch, no pull request`);
         return { status: 'unchanged', branch, base };
       }
       for (const [file, text] of Object.entries(edit.files)) await writeFile(path.join(root, file), text);
 
-      // A retry on the same base with the same edit (a failed push) reuses the checks of the first attempt.
       const cacheKey = `${base}\0${JSON.stringify(edit.files)}`;
-      let checked = checks.get(cacheKey);
-      if (!checked) {
-        log(`validating ${app.dir}`);
-        const v = await runValidation({ cwd: root, env: plan.env, app: app.id, envVars: childEnv, warn: log });
-        const errors = v.findings.filter((f) => f.severity === 'error');
-        if (errors.length) {
-          write(formatText(v.findings, { overlays: v.overlays, objects: v.objects }));
-          throw new FindingsError(`validation of ${app.dir} failed with ${errors.length} error${errors.length === 1 ? '' : 's'} after the ${plan.kind}; nothing was committed`);
-        }
-        log('rendering the diff');
-        const rendered = await renderedDiffMarkdown(root, base, [app.dir], MAX_BODY_CHARS - 8_000, childEnv);
-        if (!rendered.available) log(rendered.markdown);
-        checked = { warnings: v.findings.filter((f) => f.severity === 'warning').length, rendered };
-        checks.set(cacheKey, checked);
-      }
-      const { warnings, rendered } = checked;
+      const checked = checks.get(cacheKey) ?? (await checkEdit(plan, app, root, base, s, log, write));
+      checks.set(cacheKey, checked);
 
+      const wtGit = new Git(wt, { envVars: opts.envVars ?? process.env });
       const files = Object.keys(edit.files).map(repoPath);
       const fileDiff = await wtGit.run(['diff', '--no-color', '--', ...files]);
       const message = commitMessage(edit);
-      const result: ReleaseResult = { status: 'dry-run', branch, base, message, changes: edit.changes, fileDiff, renderedDiff: rendered.markdown };
-
+      const result: ReleaseResult = { status: 'dry-run', branch, base, message, changes: edit.changes, fileDiff, renderedDiff: checked.rendered.markdown };
       if (opts.dryRun) {
-        write([`branch: ${branch} (from origin/${config.defaultBranch} ${base.slice(0, 12)})`, '', 'commit message:', ...message.split('\n').map((l) => `  ${l}`), '', 'file diff:', fileDiff.trimEnd(), '', 'rendered diff:', rendered.markdown, '', 'dry run: nothing was committed, pushed or opened'].join('\n'));
+        write([`branch: ${branch} (from origin/${config.defaultBranch} ${base.slice(0, 12)})`, '', 'commit message:', ...message.split('\n').map((l) => `  ${l}`), '', 'file diff:', fileDiff.trimEnd(), '', 'rendered diff:', checked.rendered.markdown, '', 'dry run: nothing was committed, pushed or opened'].join('\n'));
         return result;
       }
 
-      await wtGit.run(['add', '--', ...files]);
-      const identity = (await wtGit.tryRun(['config', 'user.email']))?.trim() ? [] : ['-c', 'user.name=gitops toolkit', '-c', 'user.email=gitops-toolkit@users.noreply.github.com'];
-      // --no-verify: the overlay was validated above; repository hooks may need node_modules the temporary checkout lacks.
-      await wtGit.run([...identity, 'commit', '--quiet', '--no-verify', '-m', message]);
-      const commit = (await wtGit.run(['rev-parse', 'HEAD'])).trim();
-      result.commit = commit;
-
+      result.commit = await commitEdit(wtGit, files, message);
       if (opts.noPr) {
-        await git.run(['branch', '--force', branch, commit]).catch((e: GitopsError) => {
+        await git.run(['branch', '--force', branch, result.commit]).catch((e: GitopsError) => {
           throw new GitError(`${e.message}`, `branch ${branch} is checked out; switch to another branch and re-run`);
         });
-        write(`committed ${commit.slice(0, 12)} on local branch ${branch}: ${edit.title}\n(--no-pr: not pushed; push it and open the pull request yourself, or re-run without --no-pr)`);
+        write(`committed ${result.commit.slice(0, 12)} on local branch ${branch}: ${edit.title}\n(--no-pr: not pushed; push it and open the pull request yourself, or re-run without --no-pr)`);
         return { ...result, status: 'committed' };
       }
 
       await opts.hooks?.beforePush?.({ attempt, base, branch });
-      const remoteSha = await git.revParse(`refs/remotes/origin/${branch}`);
-      let pushed = commit;
-      const reuse =
-        remoteSha &&
-        (await git.tryRun(['rev-parse', `${remoteSha}^`]))?.trim() === base &&
-        (await git.tryRun(['rev-parse', `${remoteSha}^{tree}`]))?.trim() === (await git.run(['rev-parse', `${commit}^{tree}`])).trim();
-      if (reuse) {
-        pushed = remoteSha;
-        log(`origin/${branch} already holds this change (${remoteSha.slice(0, 12)}); not pushing again`);
-      } else {
-        log(`pushing ${branch} (attempt ${attempt}/${attempts})`);
-        try {
-          await git.run(
-            [
-              'push', '--atomic', '--porcelain',
-              `--force-with-lease=refs/heads/${branch}:${remoteSha ?? ''}`,
-              `--force-with-lease=refs/heads/${config.defaultBranch}:${base}`,
-              'origin',
-              `${commit}:refs/heads/${branch}`,
-              // Pushes nothing while origin/<default> is still `base`; makes the atomic push fail if it moved.
-              `${base}:refs/heads/${config.defaultBranch}`,
-            ],
-            { network: true },
-          );
-        } catch (e) {
-          const kind = pushFailure(e);
-          if (kind === 'auth') throw new GitError((e as Error).message, 'the token needs write access to the repository contents');
-          if (attempt >= attempts) throw new GitError(`${(e as Error).message}\n(gave up after ${attempts} push attempts, gitops.yaml promotion.maxPushAttempts)`, 're-run the command: it starts over from the new origin state');
-          log(kind === 'race' ? `push rejected: origin moved since the fetch; redoing the ${plan.kind} on the new origin/${config.defaultBranch}` : `push failed (${(e as Error).message.split('\n')[0]}); retrying`);
-          await git.fetch();
-          continue;
-        }
-      }
+      const pushed = await pushBranch(s, plan, result.commit, base, attempt, attempts, log);
+      if (pushed === 'race') return 'retry';
       result.commit = pushed;
       await opts.hooks?.afterPush?.({ branch, commit: pushed });
 
-      const gh = new GitHub({ baseUrl: config.githubApiUrl ?? DEFAULT_API_URL, token: token!, owner: remote!.owner, repo: remote!.repo });
-      const body = prBody(plan, app, edit, { warnings }, rendered.markdown);
-      const { pr, created } = await upsertPull(gh, { head: branch, base: config.defaultBranch, title: edit.title, body, labels: config.promotionLabels });
-      const older = (await gh.listOpenPulls()).filter((p: PullRequest) => p.number !== pr.number && p.headRepo === `${remote!.owner}/${remote!.repo}` && isSupersededBranch(p.head, branch, plan, app, apps));
-      const superseded = await closeSuperseded(gh, older, pr);
+      const { pr, created, superseded } = await openPullRequest(s, plan, app, apps, edit, checked);
       write(`${created ? 'opened' : 'updated'} pull request #${pr.number}: ${pr.url}${superseded.length ? ` (closed superseded ${superseded.map((n) => `#${n}`).join(', ')})` : ''}`);
       return { ...result, status: created ? 'pr-opened' : 'pr-updated', pr: { number: pr.number, url: pr.url }, superseded };
-    } finally {
-      if (added) await git.tryRun(['worktree', 'remove', '--force', wt]);
-      await rm(wt, { recursive: true, force: true });
-      await git.tryRun(['worktree', 'prune']);
-    }
+    });
+    if (outcome !== 'retry') return outcome;
   }
   throw new GitError(`could not push ${branch} after ${attempts} attempts`);
 }

@@ -7,14 +7,39 @@ import { ToolMissingError } from './errors.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-export interface Pins {
-  kustomizeVersion: string;
-  kubeconformVersion: string;
+/** Folder of the Go modules that pin the toolkit's binaries (one module per tool). */
+export const GO_TOOLS_DIR = path.join(REPO_ROOT, 'tools', 'go');
+
+/** A pinned Go tool: the module folder that pins it and the package `go build` makes. */
+export interface GoTool {
+  /** Binary name in the tools folder. */
+  name: string;
+  /** Folder under tools/go holding the go.mod with the `tool` directive. */
+  module: string;
+  /** Package path of the main package. */
+  pkg: string;
+  /** Module whose required version is the tool's version. */
+  versionOf: string;
+  /** Extra `go build -ldflags` (a version stamp); may use {version}. */
+  ldflags?: string;
 }
 
-export async function readPins(): Promise<Pins> {
-  const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { config: Pins };
-  return pkg.config;
+export const GO_TOOLS: GoTool[] = [
+  { name: 'kustomize', module: 'kustomize', pkg: 'sigs.k8s.io/kustomize/kustomize/v5', versionOf: 'sigs.k8s.io/kustomize/kustomize/v5' },
+  { name: 'kubeconform', module: 'kubeconform', pkg: 'github.com/yannh/kubeconform/cmd/kubeconform', versionOf: 'github.com/yannh/kubeconform', ldflags: '-X main.version={version}' },
+];
+
+/** The version a tool's go.mod requires (the pin), read from its require lines. */
+export async function pinnedVersion(tool: GoTool): Promise<string> {
+  const text = await readFile(path.join(GO_TOOLS_DIR, tool.module, 'go.mod'), 'utf8');
+  const esc = tool.versionOf.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const m = new RegExp(`^\\s*(?:require\\s+)?${esc}\\s+(v\\S+)`, 'm').exec(text);
+  if (!m) throw new ToolMissingError(`tools/go/${tool.module}/go.mod does not require ${tool.versionOf}`);
+  return m[1];
+}
+
+function goTool(name: string): GoTool {
+  return GO_TOOLS.find((t) => t.name === name)!;
 }
 
 /** Where `npm run setup` installs binaries (GITOPS_TOOLS_DIR overrides, e.g. in tests). */
@@ -38,7 +63,7 @@ export async function findKustomize(env: NodeJS.ProcessEnv = process.env): Promi
   if (env.GITOPS_KUSTOMIZE) return { cmd: env.GITOPS_KUSTOMIZE, args: ['build'] };
   const pinned = path.join(toolsDir(env), 'kustomize');
   if (await isExecutable(pinned)) return { cmd: pinned, args: ['build'] };
-  const { kustomizeVersion } = await readPins();
+  const kustomizeVersion = await pinnedVersion(goTool('kustomize'));
   // kubectl embeds an older kustomize: renders may differ from what Argo CD renders.
   return {
     cmd: env.GITOPS_KUBECTL ?? 'kubectl',
@@ -51,6 +76,6 @@ export async function findKubeconform(env: NodeJS.ProcessEnv = process.env): Pro
   if (env.GITOPS_KUBECONFORM) return { cmd: env.GITOPS_KUBECONFORM, args: [] };
   const pinned = path.join(toolsDir(env), 'kubeconform');
   if (await isExecutable(pinned)) return { cmd: pinned, args: [] };
-  const { kubeconformVersion } = await readPins();
+  const kubeconformVersion = await pinnedVersion(goTool('kubeconform'));
   throw new ToolMissingError(`kubeconform ${kubeconformVersion} not found at ${pinned}`, "run 'npm run setup' (needs Go) to install the pinned kubeconform");
 }

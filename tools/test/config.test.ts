@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseConfig, loadConfig } from '../lib/config.js';
 import { discoverApps, resolveApp } from '../lib/apps.js';
 import { ConfigError, NameError, ToolMissingError, UsageError } from '../lib/errors.js';
-import { runValidation } from '../commands/validate.js';
+import { runValidation } from '../lib/validation.js';
 import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/tools.js';
 import { baseFiles, DIGEST, GITOPS_YAML, makeRepo, overlay, removeRepo, testEnv } from './repo-fixture.js';
 

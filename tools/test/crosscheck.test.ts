@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runValidation } from '../commands/validate.js';
+import { runValidation } from '../lib/validation.js';
 import { discoverApps } from '../lib/apps.js';
 import { expandApplications, repoTree, sameRepo } from '../lib/argocd.js';
 import { affectedTargets, changedFiles } from '../lib/changes.js';

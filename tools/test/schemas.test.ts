@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { convertCrds, convertDefinitions, kindSuffix } from '../lib/schemas.js';
 import { schemas } from '../commands/schemas.js';
-import { runValidation } from '../commands/validate.js';
+import { runValidation } from '../lib/validation.js';
 import { REPO_ROOT } from '../lib/tools.js';
 import { baseFiles, makeRepo, removeRepo } from './repo-fixture.js';
 

@@ -1,0 +1,157 @@
+// The validation pipeline shared by `validate`, the release commands and the bench:
+// render, schema checks, policies, cross-resource checks, immutable fields against a base.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { discoverApps, selectApps } from './apps.js';
+import { renderLikeArgo } from './argocd.js';
+import { affectedTargets, changedFiles, resolveBase, withWorktree } from './changes.js';
+import { checkImmutable, crossChecks } from './checks/index.js';
+import { loadConfig, type Config } from './config.js';
+import { kubeconform, schemaLocations } from './kubeconform.js';
+import { resourceId } from './kustomize.js';
+import { checkPolicies, loadPolicies } from './policies.js';
+import { appTargets, clusterTargets, locate, type Rendered, type Target } from './render.js';
+import type { Finding, Format } from './report.js';
+import { findKubeconform, findKustomize, REPO_ROOT, type Tool } from './tools.js';
+
+export interface ValidateOptions {
+  cwd: string;
+  env?: string;
+  app?: string;
+  format?: Format;
+  /** Folder of policy files (default tools/policies of the toolkit). */
+  policiesDir?: string;
+  /** Where the report goes (default stdout). */
+  write?: (text: string) => void;
+  /** Where warnings about the tooling go (default stderr). */
+  warn?: (text: string) => void;
+  envVars?: NodeJS.ProcessEnv;
+  /** Revision to compare with (immutable-field); default with changedOnly: merge base with the default branch. */
+  base?: string;
+  /** Validate only the targets whose files changed since `base`. */
+  changedOnly?: boolean;
+}
+
+export interface ValidateResult {
+  findings: Finding[];
+  rendered: Rendered[];
+  overlays: number;
+  objects: number;
+}
+
+function dotted(pointer: string): string {
+  return pointer.replace(/^\//, '').split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
+}
+
+/** Schema checks for every rendered object: one kubeconform process for the whole run. */
+async function schemaFindings(config: Config, rendered: Rendered[], envVars: NodeJS.ProcessEnv): Promise<Finding[]> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-validate-'));
+  try {
+    const index = new Map<string, { r: Rendered; i: number }>();
+    let n = 0;
+    for (const r of rendered) {
+      for (const [i, o] of r.objects.entries()) {
+        const file = path.join(tmp, `${String(n++).padStart(5, '0')}.yaml`);
+        index.set(file, { r, i });
+        // JSON, not YAML: kubeconform reads YAML 1.1, where an unquoted `yes` would turn boolean.
+        await writeFile(file, JSON.stringify(o));
+      }
+    }
+    if (!index.size) return [];
+    const tool = await findKubeconform(envVars);
+    const results = await kubeconform(tool, [tmp], {
+      locations: await schemaLocations(config),
+      kubernetesVersion: config.kubernetesVersion,
+      cacheDir: path.join(config.root, '.cache', 'kubeconform'),
+    });
+    const findings: Finding[] = [];
+    for (const res of results) {
+      const hit = index.get(res.filename);
+      if (!hit) continue;
+      const o = hit.r.objects[hit.i];
+      const base = { overlay: hit.r.target.dir, resource: resourceId(o) };
+      if (res.status === 'statusInvalid') {
+        for (const e of res.validationErrors ?? [{ path: '', msg: res.msg ?? 'invalid' }]) {
+          findings.push({ ...base, severity: 'error', rule: 'schema', field: dotted(e.path), message: e.msg, ...locate(hit.r, o, e.path) });
+        }
+      } else if (res.status === 'statusError') {
+        const missing = /could not find schema/.test(res.msg ?? '');
+        const allowed = config.allowMissingSchemas.includes(o.kind) || config.allowMissingSchemas.includes(`${o.apiVersion}/${o.kind}`);
+        findings.push({
+          ...base,
+          severity: missing && allowed ? 'info' : 'error',
+          rule: missing ? 'schema-missing' : 'schema',
+          message: missing
+            ? allowed
+              ? `no schema for ${o.apiVersion} ${o.kind}; allowed by gitops.yaml schemas.allowMissing, so it was not checked`
+              : `no schema for ${o.apiVersion} ${o.kind} in any schema location; add its CRD schema (npm run schemas -- <crd.yaml>) or list the kind in gitops.yaml schemas.allowMissing`
+            : res.msg ?? 'schema error',
+          ...locate(hit.r, o),
+        });
+      }
+    }
+    return findings;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Renders the targets' files at the base revision (a temporary worktree) and reports immutable
+ * fields that changed. Cluster entry points come along for their argocd-cm build options.
+ */
+async function immutableFindings(config: Config, tool: Tool, head: Rendered[], base: string): Promise<Finding[]> {
+  return withWorktree(config.root, base, async (dir) => {
+    const clusters = new Set(head.map((r) => r.target.cluster));
+    const targets = [
+      ...head.map((r) => r.target).filter((t) => t.kind === 'app'),
+      ...[...clusters].map((c) => ({ dir: `clusters/${c}`, cluster: c, kind: 'cluster' as const })),
+    ].filter((t) => existsSync(path.join(dir, t.dir, 'kustomization.yaml')));
+    return checkImmutable(head, await renderLikeArgo({ ...config, root: dir }, tool, targets));
+  });
+}
+
+/** Renders, schema-checks, policy-checks and cross-checks the selected overlays; prints nothing. */
+export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'write'>): Promise<ValidateResult & { config: Config; targets: Target[] }> {
+  const envVars = opts.envVars ?? process.env;
+  const config = await loadConfig(opts.cwd, envVars);
+  const allApps = await discoverApps(config);
+  const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
+  const envs = opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments;
+  let targets = [...appTargets(apps), ...(opts.app ? [] : clusterTargets(config, envs))];
+  const base = opts.base !== undefined || opts.changedOnly ? await resolveBase(config.root, opts.base, config.defaultBranch) : undefined;
+  if (opts.changedOnly) targets = await affectedTargets(config, targets, await changedFiles(config.root, base!));
+  const kustomize = await findKustomize(envVars);
+  if (kustomize.warning) (opts.warn ?? ((t) => process.stderr.write(`warning: ${t}\n`)))(kustomize.warning);
+
+  // Cross-resource checks need whole clusters: render every target of the clusters the selected
+  // targets deploy to, and report only what concerns the selection.
+  const clusterNames = new Set(targets.map((t) => t.cluster));
+  const contextTargets = [
+    ...appTargets(allApps.filter((a) => clusterNames.has(a.env.cluster))),
+    ...clusterTargets(config, config.environments.filter((e) => clusterNames.has(e.cluster))),
+  ];
+  const all = await renderLikeArgo(config, kustomize, contextTargets);
+  const selected = new Set(targets.map((t) => t.dir));
+  const rendered = all.filter((r) => selected.has(r.target.dir));
+
+  const findings: Finding[] = rendered.flatMap((r) => r.findings);
+  findings.push(...(await schemaFindings(config, rendered, envVars)));
+  const policies = await loadPolicies(opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), config.disabledPolicies);
+  for (const r of rendered) {
+    for (const o of r.objects) {
+      for (const v of checkPolicies(policies, o, { env: r.target.env, app: r.target.app?.id, scope: r.target.kind === 'app' ? 'apps' : 'clusters', exemptionPrefix: config.exemptionPrefix })) {
+        findings.push({ severity: v.severity, rule: v.rule, overlay: r.target.dir, resource: resourceId(o), message: v.message, field: v.path ? dotted(v.path) : undefined, ...locate(r, o, v.path) });
+      }
+    }
+  }
+  // Folders that Applications deploy but that are no known overlay belong to the cluster entry point.
+  const known = new Set(contextTargets.map((t) => t.dir));
+  const entrySelected = targets.some((t) => t.kind === 'cluster');
+  findings.push(...(await crossChecks(config, kustomize, all)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay))));
+  if (base && rendered.length) findings.push(...(await immutableFindings(config, kustomize, rendered, base)));
+  return { config, targets: rendered.map((r) => r.target), findings, rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
+}
+
