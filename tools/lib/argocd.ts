@@ -121,8 +121,40 @@ function withPath(gen: GitGenerator, p: Params, extra: Params = {}): Params {
   return gen.pathParamPrefix ? { ...extra, [gen.pathParamPrefix]: { path: p } } : { ...extra, path: p };
 }
 
-// Argo's semantics: `*` matches within one path segment.
+// Directories generator: Go's path.Match, where `*` matches within one path segment.
 const matcher = (glob: string) => picomatch(glob, { dot: true });
+
+// Files generator: by default Argo CD lists files with `git ls-files <glob>`, and in git's
+// pathspec matching (wildmatch without WM_PATHNAME) `*` and `?` also match `/`:
+// `a/*/x.yaml` matches `a/b/c/x.yaml` too. (Argo CD's --enable-new-git-file-globbing switches
+// to segment-bound globs; a pattern pair that excludes the deeper level is exact under both.)
+// A pathspec without wildcards matches that path or anything under it.
+export function gitFilesMatcher(glob: string): (file: string) => boolean {
+  if (!/[*?[]/.test(glob)) {
+    const p = glob.replace(/\/+$/, '');
+    return (f) => f === p || f.startsWith(`${p}/`);
+  }
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i];
+    if (ch === '*') {
+      while (glob[i + 1] === '*') i++;
+      re += '.*';
+    } else if (ch === '?') re += '.';
+    else if (ch === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end < 0) re += '\\[';
+      else {
+        let cls = glob.slice(i + 1, end);
+        if (cls.startsWith('!')) cls = `^${cls.slice(1)}`;
+        re += `[${cls.replace(/\\/g, '\\\\')}]`;
+        i = end;
+      }
+    } else re += ch.replace(/[.+^${}()|\\/]/g, '\\$&');
+  }
+  const rx = new RegExp(`^${re}$`, 's');
+  return (f) => rx.test(f);
+}
 
 async function gitParams(gen: GitGenerator, tree: RepoTree): Promise<{ params: Params[]; errors: string[] }> {
   const errors: string[] = [];
@@ -132,8 +164,8 @@ async function gitParams(gen: GitGenerator, tree: RepoTree): Promise<{ params: P
     const dirs = treeDirs(tree).filter((d) => inc.some((m) => m(d)) && !exc.some((m) => m(d)));
     return { params: dirs.map((d) => withPath(gen, pathParams(d))), errors };
   }
-  const inc = (gen.files ?? []).filter((f) => !f.exclude).map((f) => matcher(f.path));
-  const exc = (gen.files ?? []).filter((f) => f.exclude).map((f) => matcher(f.path));
+  const inc = (gen.files ?? []).filter((f) => !f.exclude).map((f) => gitFilesMatcher(f.path));
+  const exc = (gen.files ?? []).filter((f) => f.exclude).map((f) => gitFilesMatcher(f.path));
   const params: Params[] = [];
   for (const file of tree.files.filter((f) => inc.some((m) => m(f)) && !exc.some((m) => m(f)))) {
     let doc: unknown;

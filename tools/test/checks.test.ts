@@ -242,6 +242,9 @@ describe('objects', () => {
     assert.deepEqual(rules(checkPlacement(mk([]))), ['cluster-scoped-not-allowed Gadget/set-by-kustomize/g']);
     assert.deepEqual(checkPlacement(mk([{ group: '*', kind: '*' }])), []);
     assert.deepEqual(checkPlacement(mk([{ group: 'example.com', kind: 'Gadget' }])), []);
+    // Argo CD 3.x: `name` narrows an entry to named objects (a glob).
+    assert.deepEqual(checkPlacement(mk([{ group: 'example.com', kind: 'Gadget', name: 'g*' }])), []);
+    assert.deepEqual(rules(checkPlacement(mk([{ group: 'example.com', kind: 'Gadget', name: 'other' }]))), ['cluster-scoped-not-allowed Gadget/set-by-kustomize/g']);
   });
 
   test('namespace-mismatch only for app overlays with a namespace', () => {

@@ -3,12 +3,13 @@
 // comparison with a base revision (immutable fields, --changed-only).
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runValidation } from '../lib/validation.js';
 import { discoverApps } from '../lib/apps.js';
-import { expandApplications, repoTree, sameRepo } from '../lib/argocd.js';
+import { expandApplications, gitFilesMatcher, repoTree, sameRepo } from '../lib/argocd.js';
+import { clusterRepoURL } from '../lib/checks/index.js';
 import { affectedTargets, changedFiles } from '../lib/changes.js';
 import { loadConfig } from '../lib/config.js';
 import { UsageError } from '../lib/errors.js';
@@ -235,6 +236,18 @@ replacements:
     assert.equal(dest.file, 'clusters/kind/applicationset.yaml');
   });
 
+  test('CreateNamespace=true needs the project to allow that Namespace by name', async () => {
+    const appset = APPLICATIONSET.replace("        namespace: '{{.namespace}}'\n", "        namespace: '{{.namespace}}'\n      syncPolicy:\n        syncOptions: [CreateNamespace=true]\n");
+    const projects = (whitelist: string) => goodRepo()['clusters/kind/appprojects.yaml'].replace('  clusterResourceWhitelist: []\n', `  clusterResourceWhitelist: ${whitelist}\n`);
+    const none = (await validateAt(await repo({ 'clusters/kind/applicationset.yaml': appset }))).findings;
+    const f = expectFinding(none, 'argo-project', 'ApplicationSet/argocd/kind-apps', /CreateNamespace=true creates Namespace shop, which the clusterResourceWhitelist of AppProject shop does not allow/);
+    assert.equal(f.file, 'clusters/kind/applicationset.yaml');
+    const other = (await validateAt(await repo({ 'clusters/kind/applicationset.yaml': appset, 'clusters/kind/appprojects.yaml': projects("[{group: '', kind: Namespace, name: web}]") }))).findings;
+    expectFinding(other, 'argo-project', 'ApplicationSet/argocd/kind-apps', /creates Namespace shop/);
+    const named = (await validateAt(await repo({ 'clusters/kind/applicationset.yaml': appset, 'clusters/kind/appprojects.yaml': projects("[{group: '', kind: Namespace, name: shop}]") }))).findings;
+    assert.deepEqual(summary(errors(named)), []);
+  });
+
   test('a typo in the generator glob leaves overlays unclaimed: one error per folder', async () => {
     const fs = (await validateAt(await repo({ 'clusters/kind/applicationset.yaml': APPLICATIONSET.replace('*/*/kustomization.yaml', '*/*/kustomisation.yaml') }))).findings;
     const unclaimed = fs.filter((f) => f.rule === 'argo-unclaimed');
@@ -274,10 +287,13 @@ describe('ApplicationSet expansion on the shipped repository', () => {
     const overlays = (await discoverApps(config)).map((a) => a.dir).sort();
     const claimed: string[] = [];
     for (const entry of entries) {
-      const { apps, findings, incomplete } = await expandApplications(entry, config.repoURL, tree);
+      // gitops.yaml names no repoURL: the app of apps in clusters/<cluster> says which it is.
+      const repoURL = clusterRepoURL(config, entry);
+      assert.equal(repoURL, 'https://github.com/crianex/gitops.git');
+      const { apps, findings, incomplete } = await expandApplications(entry, repoURL, tree);
       assert.deepEqual(findings, []);
       assert.equal(incomplete, false);
-      for (const a of apps.filter((x) => sameRepo(x.repoURL, config.repoURL) && x.path!.startsWith('overlays/'))) {
+      for (const a of apps.filter((x) => sameRepo(x.repoURL, repoURL) && x.path!.startsWith('overlays/'))) {
         assert.equal(a.name, a.path!.split('/').slice(2).join('-'));
         assert.equal(a.project, a.path!.split('/')[2]);
         assert.ok(a.path!.startsWith(`overlays/${entry.target.cluster}/`), `${a.path} deployed from ${entry.target.dir}`);
@@ -286,6 +302,61 @@ describe('ApplicationSet expansion on the shipped repository', () => {
     }
     assert.deepEqual(claimed.sort(), overlays);
     assert.ok(overlays.length > 0);
+  });
+
+  test("a nested folder with a kustomization.yaml does not become a second Application (git's `*` crosses `/`)", async () => {
+    const config = await loadConfig(REPO_ROOT, testEnv);
+    const kustomize = await findKustomize(testEnv);
+    const entries = await renderTargets(config, kustomize, clusterTargets(config, config.environments));
+    const real = await repoTree(REPO_ROOT);
+    const nested = ['overlays/minikube/todo-chatbot/backend/patches/kustomization.yaml', 'overlays/crianex/nofluxo/backend/extra/deeper/kustomization.yaml'];
+    const tree = { files: [...real.files, ...nested].sort(), read: async (f: string) => (nested.includes(f) ? 'namespace: elsewhere\n' : real.read(f)) };
+    const paths = async (entry: (typeof entries)[number]) => (await expandApplications(entry, clusterRepoURL(config, entry), tree)).apps.map((a) => a.path!).filter((p) => p.startsWith('overlays/')).sort();
+    for (const entry of entries) {
+      const ps = await paths(entry);
+      assert.ok(ps.length > 0);
+      assert.ok(!ps.some((p) => nested.includes(`${p}/kustomization.yaml`)), ps.join('\n'));
+      // Without the exclude pattern the shipped include glob alone would deploy the nested folder.
+      const greedy = { ...entry, objects: entry.objects.map((o) => (o.kind === 'ApplicationSet' ? JSON.parse(JSON.stringify(o, (k, v) => (k === 'files' ? v.filter((f: { exclude?: boolean }) => !f.exclude) : v))) : o)) };
+      const more = await paths(greedy);
+      assert.deepEqual(more.filter((p) => !ps.includes(p)), nested.filter((n) => n.startsWith(`overlays/${entry.target.cluster}/`)).map((n) => n.replace(/\/kustomization\.yaml$/, '')));
+    }
+  });
+
+  test('git files matching: `*` crosses `/`, classes and `?` work, a plain path matches itself and below', () => {
+    const m = gitFilesMatcher('overlays/*/*/kustomization.yaml');
+    assert.ok(m('overlays/a/b/kustomization.yaml'));
+    assert.ok(m('overlays/a/b/c/kustomization.yaml'));
+    assert.ok(!m('overlays/a/kustomization.yaml'));
+    assert.ok(gitFilesMatcher('a/[bc]?/x.yaml')('a/c1/x.yaml'));
+    assert.ok(!gitFilesMatcher('a/[!bc]?/x.yaml')('a/c1/x.yaml'));
+    assert.ok(gitFilesMatcher('config')('config/a.json'));
+    assert.ok(!gitFilesMatcher('config')('configs/a.json'));
+  });
+});
+
+describe('one repository URL (clusters/components/repository)', () => {
+  test('a fork changes one file: every Argo CD object follows, validate stays clean and checks the fork', async () => {
+    const fork = await mkdtemp(path.join(os.tmpdir(), 'gitops-fork-'));
+    dirs.push(fork);
+    for (const d of ['apps', 'overlays', 'clusters', 'gitops.yaml', '.gitignore']) await cp(path.join(REPO_ROOT, d), path.join(fork, d), { recursive: true, filter: (src) => !/(^|\/)secret\.env$/.test(src) });
+    const file = path.join(fork, 'clusters/components/repository/repository.yaml');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('https://github.com/crianex/gitops.git', 'https://github.com/someone/gitops-fork.git'));
+    await gitInit(fork);
+    const r = await validateAt(fork);
+    assert.deepEqual(summary(errors(r.findings)), []);
+    const urls = new Set<string>();
+    for (const t of r.rendered.filter((x) => x.target.kind === 'cluster')) {
+      for (const o of t.objects) {
+        const spec = o.spec as { sourceRepos?: string[]; source?: { repoURL?: string }; generators?: Array<{ git?: { repoURL?: string } }>; template?: { spec?: { source?: { repoURL?: string } } } } | undefined;
+        [...(spec?.sourceRepos ?? []), spec?.source?.repoURL, spec?.generators?.[0]?.git?.repoURL, spec?.template?.spec?.source?.repoURL].forEach((u) => u && urls.add(u));
+      }
+    }
+    assert.deepEqual([...urls], ['https://github.com/someone/gitops-fork.git']);
+    // validate still checks the URL: a toolkit told another repository finds no overlay deployed.
+    await writeFile(path.join(fork, 'gitops.yaml'), `repoURL: https://github.com/crianex/gitops.git\n${await readFile(path.join(fork, 'gitops.yaml'), 'utf8')}`);
+    const wrong = await validateAt(fork);
+    expectFinding(wrong.findings, 'argo-unclaimed', '', /no Application of clusters\/minikube deploys overlays\/minikube\/todo-chatbot\/frontend/);
   });
 });
 

@@ -5,7 +5,7 @@ import { sameRepo, type GeneratedApp } from '../argocd.js';
 import { locate, type Rendered } from '../render.js';
 import type { Finding } from '../report.js';
 import type { ClusterView } from './common.js';
-import { glob, type ProjectSpec } from './objects.js';
+import { glob, projectAllowsKind, type ProjectSpec } from './objects.js';
 
 /** What the working tree holds at an Application's source path. */
 export interface PathFacts {
@@ -60,6 +60,12 @@ export function checkArgo(view: ClusterView, facts: ArgoFacts): Finding[] {
       if (!destinationAllowed(spec, app.destination)) {
         const d = app.destination;
         findings.push(at(app, 'argo-project', `AppProject ${app.project} does not allow destination ${d.name ?? d.server} namespace ${d.namespace ?? '(none)'}`, `${tpl(app)}/destination`, overlay));
+      }
+      // CreateNamespace=true creates the destination Namespace: the project must allow that one.
+      const syncOptions = ((app.app.spec as { syncPolicy?: { syncOptions?: string[] } } | undefined)?.syncPolicy?.syncOptions ?? []);
+      const ns = app.destination.namespace;
+      if (ns && syncOptions.includes('CreateNamespace=true') && !projectAllowsKind(spec, '', 'Namespace', true, ns)) {
+        findings.push(at(app, 'argo-project', `CreateNamespace=true creates Namespace ${ns}, which the clusterResourceWhitelist of AppProject ${app.project} does not allow: the sync fails; add {group: "", kind: Namespace, name: ${ns}}`, `${tpl(app)}/syncPolicy/syncOptions`, overlay));
       }
       // Objects that name their own namespace must be allowed by the project too (for app
       // overlays, namespace-mismatch already reports them).

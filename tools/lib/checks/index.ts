@@ -41,6 +41,24 @@ async function kustomizationNamespace(root: string, dir: string): Promise<{ foun
 }
 
 /**
+ * The repository Argo CD reads a cluster folder from: gitops.yaml `repoURL` when set, else the
+ * source of the Application in clusters/<cluster> that deploys (part of) that folder itself, the
+ * app of apps. The repository is written once (clusters/components/repository), so a fork
+ * changes that one file and the toolkit follows.
+ */
+export function clusterRepoURL(config: Config, entry: Rendered | undefined): string {
+  if (config.repoURL || !entry) return config.repoURL;
+  const dir = entry.target.dir;
+  for (const o of entry.objects) {
+    if (!o.apiVersion?.startsWith('argoproj.io/') || o.kind !== 'Application') continue;
+    const src = (o.spec as { source?: { repoURL?: string; path?: string } } | undefined)?.source;
+    const p = (src?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, '');
+    if (src?.repoURL && (p === dir || p.startsWith(`${dir}/`))) return src.repoURL;
+  }
+  return '';
+}
+
+/**
  * Cross-resource and Argo CD findings for every cluster present in `rendered` (which should hold
  * every target of those clusters: the checks need the whole cluster even when only part of it
  * is reported).
@@ -54,10 +72,14 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
     let expansion: Expansion = { apps: [], findings: [], incomplete: false };
     const paths = new Map<string, PathFacts>();
     const extra: Rendered[] = [];
+    const repoURL = clusterRepoURL(config, entry);
+    if (entry && !repoURL && entry.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
+      findings.push({ severity: 'warning', rule: 'argo-repo', overlay: entry.target.dir, resource: '', file: `${entry.target.dir}/kustomization.yaml`, message: `no Application in ${entry.target.dir} deploys that folder (an app of apps) and gitops.yaml names no repoURL, so which Applications deploy this repository cannot be told and none is checked: set repoURL in gitops.yaml` });
+    }
     if (entry) {
       tree ??= await repoTree(config.root);
-      expansion = await expandApplications(entry, config.repoURL, tree);
-      const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, config.repoURL) && a.path !== undefined);
+      expansion = await expandApplications(entry, repoURL, tree);
+      const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, repoURL) && a.path !== undefined);
       const toRender: Target[] = [];
       for (const dir of new Set(ours.map((a) => a.path!))) {
         const k = await kustomizationNamespace(config.root, dir);
@@ -68,13 +90,16 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
       // Folders Applications deploy that are not overlays of a known environment.
       for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => buildOptions(entry) })) {
         paths.get(r.target.dir)!.rendered = r;
-        extra.push(r);
+        // A part of the entry point (an app of apps over clusters/<cluster>/base, say: every file it
+        // renders the entry point renders too) is in the view already: not counted twice.
+        const files = r.closure.filter((f) => !/(^|\/)(kustomization\.ya?ml|Kustomization)$/.test(f));
+        if (!files.length || !files.every((f) => entry.closure.includes(f))) extra.push(r);
         findings.push(...r.findings);
       }
     }
     const appsByPath = new Map<string, GeneratedApp[]>();
     for (const a of expansion.apps) {
-      if (!sameRepo(a.repoURL, config.repoURL) || a.path === undefined) continue;
+      if (!sameRepo(a.repoURL, repoURL) || a.path === undefined) continue;
       if (!appsByPath.has(a.path)) appsByPath.set(a.path, []);
       appsByPath.get(a.path)!.push(a);
     }
@@ -108,7 +133,7 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
     if (entry?.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
       const envs = config.environments.filter((e) => e.cluster === cluster);
       const overlayDirs = (await discoverApps(config, envs)).map((a) => a.dir);
-      findings.push(...checkArgo(view, { repoURL: config.repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
+      findings.push(...checkArgo(view, { repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
     }
   }
   return findings;

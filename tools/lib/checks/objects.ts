@@ -30,14 +30,16 @@ export function checkDuplicates(view: ClusterView): Finding[] {
 export interface ProjectSpec {
   sourceRepos?: string[];
   destinations?: Array<{ server?: string; name?: string; namespace?: string }>;
-  clusterResourceWhitelist?: Array<{ group?: string; kind?: string }>;
-  clusterResourceBlacklist?: Array<{ group?: string; kind?: string }>;
+  /** `name` (Argo CD 3.x, a glob) narrows an entry to named objects. */
+  clusterResourceWhitelist?: Array<{ group?: string; kind?: string; name?: string }>;
+  clusterResourceBlacklist?: Array<{ group?: string; kind?: string; name?: string }>;
   namespaceResourceBlacklist?: Array<{ group?: string; kind?: string }>;
   namespaceResourceWhitelist?: Array<{ group?: string; kind?: string }>;
 }
 
-export function projectAllowsKind(spec: ProjectSpec, group: string, kind: string, clusterScoped: boolean): boolean {
-  const match = (l: Array<{ group?: string; kind?: string }> | undefined) => (l ?? []).some((g) => glob(g.group, group) && glob(g.kind, kind));
+export function projectAllowsKind(spec: ProjectSpec, group: string, kind: string, clusterScoped: boolean, name?: string): boolean {
+  const named = (g: { name?: string }) => !g.name || (name !== undefined && glob(g.name, name));
+  const match = (l: Array<{ group?: string; kind?: string; name?: string }> | undefined) => (l ?? []).some((g) => glob(g.group, group) && glob(g.kind, kind) && named(g));
   if (clusterScoped) return match(spec.clusterResourceWhitelist) && !match(spec.clusterResourceBlacklist);
   return (spec.namespaceResourceWhitelist === undefined || match(spec.namespaceResourceWhitelist)) && !match(spec.namespaceResourceBlacklist);
 }
@@ -60,7 +62,7 @@ export function checkPlacement(view: ClusterView): Finding[] {
       seen.add(app.project);
       const project = view.projects.get(app.project);
       if (!project) continue; // argo-project reports it
-      if (!projectAllowsKind((project.spec ?? {}) as ProjectSpec, e.group, e.o.kind, true)) {
+      if (!projectAllowsKind((project.spec ?? {}) as ProjectSpec, e.group, e.o.kind, true, e.o.metadata.name)) {
         findings.push(finding(e, 'cluster-scoped-not-allowed', 'error', `cluster-scoped ${e.group || 'core'}/${e.o.kind} is not in the clusterResourceWhitelist of AppProject ${app.project} (Application ${app.name}): the sync fails; move it to the cluster bootstrap or whitelist it`));
       }
     }
