@@ -85,3 +85,120 @@ describe('shipped manifests', () => {
     }
   });
 });
+
+/** CPU in millicores, memory in MiB. */
+function quantity(q: string | number | undefined, unit: 'cpu' | 'mem'): number {
+  if (q === undefined) return 0;
+  const m = /^([0-9.]+)([a-zA-Z]*)$/.exec(String(q));
+  assert.ok(m, `quantity ${q}`);
+  const n = Number(m[1]);
+  if (unit === 'cpu') return m[2] === 'm' ? n : n * 1000;
+  const f: Record<string, number> = { Ki: 1 / 1024, Mi: 1, Gi: 1024, K: 1e3 / 2 ** 20, M: 1e6 / 2 ** 20, G: 1e9 / 2 ** 20, '': 1 / 2 ** 20 };
+  return n * f[m[2]];
+}
+
+describe("README's minikube walkthrough", () => {
+  let lines: string[] = [];
+  let section = '';
+  before(async () => {
+    const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    const start = readme.indexOf('## Run a system on minikube');
+    assert.ok(start >= 0, 'README has no "## Run a system on minikube" section');
+    const end = readme.indexOf('\n## ', start + 1);
+    section = readme.slice(start, end < 0 ? undefined : end);
+    lines = [...section.matchAll(/```bash\n([\s\S]*?)```/g)]
+      .flatMap((m) => m[1].split('\n'))
+      .map((l) => l.replace(/(^|\s)#.*$/, '').trim())
+      .flatMap((l) => l.split('&&').map((x) => x.trim()))
+      .filter(Boolean);
+    assert.ok(lines.length > 20);
+  });
+
+  const mk = () => {
+    const ws = workloads('minikube');
+    const objs = objects('minikube').map(({ o }) => o);
+    const namespaces = new Set(ws.map(({ o }) => o.metadata.namespace));
+    const services = objs.filter((o) => o.kind === 'Service') as Array<K8sObject & { spec: { type?: string; ports: Array<{ port: number; nodePort?: number }> } }>;
+    return { ws, objs, namespaces, services };
+  };
+  const arg = (l: string, flag: string) => new RegExp(`(?:^|\\s)${flag}[ =](\\S+)`).exec(l)?.[1];
+
+  test('every image it builds or loads is one a minikube overlay runs, and every local image is loaded', () => {
+    const { ws } = mk();
+    const rendered = new Set(ws.flatMap(({ pod }) => pod.containers.map((c) => c.image!)));
+    const local = new Set(ws.flatMap(({ pod }) => (pod.containers as Array<Ctr & { imagePullPolicy?: string }>).filter((c) => c.imagePullPolicy === 'Never').map((c) => c.image!)));
+    const built = lines.filter((l) => l.startsWith('docker build')).map((l) => arg(l, '-t')!);
+    const loaded = lines.filter((l) => l.startsWith('minikube image load')).map((l) => l.split(/\s+/)[3]);
+    for (const img of [...built, ...loaded]) assert.ok(rendered.has(img), `${img} is not the image of any minikube workload (${[...rendered].join(', ')})`);
+    assert.deepEqual([...new Set(loaded)].sort(), [...local].sort());
+  });
+
+  test('namespaces, Secrets (names and keys), Services, node ports, hosts and folders exist in the render', async () => {
+    const { ws, objs, namespaces, services } = mk();
+    const created = new Set<string>();
+    for (const l of lines) {
+      const ns = arg(l, '-n');
+      if (ns && !l.startsWith('kubectl create namespace') && !l.includes('argocd')) assert.ok(namespaces.has(ns), `${l}: no minikube workload in namespace ${ns}`);
+      let m: RegExpExecArray | null;
+      if ((m = /^kubectl create namespace (\S+)$/.exec(l)) && m[1] !== 'argocd') assert.ok(namespaces.has(m[1]), `${l}: no overlay deploys to ${m[1]}`);
+      if ((m = /^kubectl create secret generic (\S+)/.exec(l))) {
+        const [name, file] = [m[1], arg(l, '--from-env-file')!];
+        created.add(`Secret/${ns}/${name}`);
+        const example = await readFile(path.join(REPO_ROOT, `${file}.example`), 'utf8');
+        const keys = new Set(example.split('\n').filter((x) => /^[A-Za-z_][\w.-]*=/.test(x)).map((x) => x.split('=')[0]));
+        const used = ws.filter(({ o }) => o.metadata.namespace === ns).flatMap(({ pod }) => pod.containers.flatMap((c) => (c.env ?? []) as Array<{ valueFrom?: { secretKeyRef?: { name: string; key: string } } }>)).map((e) => e.valueFrom?.secretKeyRef).filter((r) => r?.name === name).map((r) => r!.key);
+        assert.ok(used.length, `${l}: no workload in ${ns} reads Secret ${name}`);
+        for (const k of used) assert.ok(keys.has(k), `${file}.example lacks key ${k} that the pods read from Secret ${name}`);
+      }
+      if ((m = /^cp (\S+) (\S+)$/.exec(l))) await readFile(path.join(REPO_ROOT, m[1]), 'utf8');
+      if ((m = /^kubectl (?:apply|delete) -k (\S+)$/.exec(l)) && !m[1].includes('<')) {
+        const k = await readFile(path.join(REPO_ROOT, m[1], 'kustomization.yaml'), 'utf8');
+        const system = /^clusters\/minikube\/systems\/([^/]+)$/.exec(m[1])?.[1];
+        if (system) assert.match(await readFile(path.join(REPO_ROOT, m[1], 'applicationset.yaml'), 'utf8'), new RegExp(`path: overlays/minikube/${system}/\\*/kustomization\\.yaml`), k);
+      }
+      if ((m = /^minikube service (\S+)/.exec(l)) && !m[1].startsWith('<')) {
+        const svc = services.find((s) => s.metadata.name === m![1] && s.metadata.namespace === ns);
+        assert.equal(svc?.spec.type, 'NodePort', `${l}: no NodePort Service ${m[1]} in ${ns}`);
+      }
+      if ((m = /^kubectl port-forward .*svc\/(\S+) \d+:(\d+)$/.exec(l))) {
+        assert.ok(services.some((s) => s.metadata.name === m![1] && s.metadata.namespace === ns && s.spec.ports.some((p) => p.port === Number(m![2]))), l);
+      }
+      if ((m = /deployment\/(\S+)/.exec(l)) && l.startsWith('kubectl')) assert.ok(objs.some((o) => o.kind === 'Deployment' && o.metadata.name === m![1] && o.metadata.namespace === ns), l);
+      if ((m = /-l (\S+)=(\S+)/.exec(l))) {
+        const [k, v] = [m[1], m[2]];
+        assert.ok(ws.some(({ o }) => o.metadata.namespace === ns && (o.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels[k] === v), `${l}: selects no pod`);
+      }
+      if ((m = /Host: ([^'"\s]+)/.exec(l))) {
+        assert.ok(objs.some((o) => o.kind === 'Ingress' && ((o.spec as { rules?: Array<{ host?: string }> }).rules ?? []).some((r) => r.host === m![1])), `${l}: no minikube Ingress for host ${m[1]}`);
+      }
+    }
+    // Every Secret the minikube pods need but git does not create is made in the walkthrough.
+    const config = await import('../lib/config.js').then((c) => c.loadConfig(REPO_ROOT, testEnv));
+    assert.deepEqual([...created].sort(), config.external.minikube.filter((e) => e.startsWith('Secret/')).sort());
+    // Node ports the text mentions are those of NodePort Services.
+    const nodePorts = new Set(services.flatMap((s) => s.spec.ports.map((p) => p.nodePort)).filter(Boolean));
+    for (const [, port] of section.matchAll(/:(3\d{4})\b/g)) assert.ok(nodePorts.has(Number(port)), `node port ${port} is no minikube Service's`);
+  });
+
+  test("each system's requests at its maximum replicas fit the seed's minikube size beside the cluster's own pods", () => {
+    // Seeds: Todo `minikube start --cpus=2 --memory=4096`, TaskFlow `--cpus=4 --memory=8192`.
+    // Reserved for minikube's own pods (control plane ~750m, ingress-nginx 100m/90Mi,
+    // metrics-server 100m/200Mi, CoreDNS, etcd) and Argo CD (no requests): 1 CPU and 1.5 GiB.
+    const sizes: Record<string, { cpu: number; mem: number }> = { 'todo-chatbot': { cpu: 2000, mem: 4096 }, taskflow: { cpu: 4000, mem: 8192 } };
+    const hpas = objects('minikube').filter(({ o }) => o.kind === 'HorizontalPodAutoscaler').map(({ o }) => o.spec as { scaleTargetRef: { name: string }; maxReplicas: number });
+    for (const [system, size] of Object.entries(sizes)) {
+      let cpu = 0;
+      let mem = 0;
+      for (const { o, pod } of workloads('minikube').filter(({ r }) => r.target.dir.startsWith(`overlays/minikube/${system}/`))) {
+        const replicas = hpas.find((h) => h.scaleTargetRef.name === o.metadata.name)?.maxReplicas ?? (o.spec as { replicas?: number }).replicas ?? 1;
+        const req = (c: Ctr) => (c as { resources?: { requests?: { cpu?: string; memory?: string } } }).resources?.requests ?? {};
+        const init = ((pod as { initContainers?: Ctr[] }).initContainers ?? []).map(req);
+        const sum = (k: 'cpu' | 'memory', u: 'cpu' | 'mem') => Math.max(pod.containers.reduce((n, c) => n + quantity(req(c)[k], u), 0), ...init.map((r) => quantity(r[k], u)));
+        cpu += replicas * sum('cpu', 'cpu');
+        mem += replicas * sum('memory', 'mem');
+      }
+      assert.ok(cpu > 0 && cpu <= size.cpu - 1000, `${system}: ${cpu}m CPU requested, ${size.cpu - 1000}m available`);
+      assert.ok(mem > 0 && mem <= size.mem - 1536, `${system}: ${mem}Mi requested, ${size.mem - 1536}Mi available`);
+    }
+  });
+});
