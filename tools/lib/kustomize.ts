@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { run } from './exec.js';
 import { ConfigError } from './errors.js';
+import { KUSTOMIZATION_NAMES } from './layout.js';
 import type { Tool } from './tools.js';
 
 export interface K8sObject {
@@ -50,7 +51,6 @@ interface Kustomization {
 /** Closure marker: the kustomization reads something outside the repository. */
 export const REMOTE = '<remote>';
 
-const KUSTOMIZATION_NAMES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
 async function readKustomization(dir: string): Promise<{ file: string; k: Kustomization } | undefined> {
   for (const name of KUSTOMIZATION_NAMES) {
@@ -88,7 +88,7 @@ export async function kustomizationClosure(dir: string, seen = new Set<string>()
   if (seen.has(abs)) return [];
   seen.add(abs);
   const found = await readKustomization(abs);
-  if (!found) throw new ConfigError(abs, 'no kustomization.yaml in this folder');
+  if (!found) throw new ConfigError(abs, 'no kustomization (kustomization.yaml, kustomization.yml or Kustomization) in this folder');
   const files = new Set<string>([found.file]);
   const { k } = found;
   const refs = [...(k.resources ?? []), ...(k.bases ?? []), ...(k.components ?? []), ...(k.generators ?? []), ...(k.transformers ?? [])];
