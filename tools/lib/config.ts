@@ -39,6 +39,8 @@ export interface TaintFacts {
  * `clusters.<name>`). Each list is checked only when declared: an absent key means unknown.
  */
 export interface ClusterFacts {
+  /** Folder with the cluster's bootstrap kustomization (default clusters/<name>; null: none). */
+  entryPoint?: string | null;
   storageClasses?: StorageClassFacts[];
   /** Node label key -> values some node carries. */
   nodeLabels?: Record<string, string[]>;
@@ -85,7 +87,6 @@ interface RawConfig {
   diff?: { sensitiveKeys?: string[] };
   promotion?: { labels?: string[]; releaseKeys?: string[]; maxPushAttempts?: number };
   github?: { apiUrl?: string };
-  clusters?: Record<string, { entryPoint?: string | null }>;
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
