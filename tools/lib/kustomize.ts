@@ -2,7 +2,8 @@ import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Document, LineCounter } from 'yaml';
 import { run, childEnv } from './exec.js';
-import { ConfigError, GitopsError } from './errors.js';
+import { CommandFailedError, ConfigError, GitopsError } from './errors.js';
+import { rendererSupports } from './renderer.js';
 import type { Tool } from './tools.js';
 import { lineOf, parseYaml, parseYamlData, YAML_LIMITS } from './yamlfile.js';
 export interface K8sObject {
@@ -22,11 +23,20 @@ export const ROOT_ONLY = ['--load-restrictor', 'LoadRestrictionsRootOnly'];
 
 /**
  * Renders one kustomization folder; returns the YAML stream. `extraArgs` must already be
- * vetted (argocd.ts checkBuildOptions); the child sees the scrubbed environment, plus the proxy
- * settings when remote bases are allowed.
+ * vetted (argocd.ts checkBuildOptions). The long-lived renderer answers when there is one and
+ * it takes these options (its output is byte-identical to the binary's); otherwise, or when it
+ * declines, one kustomize process, which sees the scrubbed environment (plus the proxy settings
+ * when remote bases are allowed: those builds never go to the renderer). A build error reads
+ * the same either way.
  */
 export async function kustomizeBuild(tool: Tool, dir: string, extraArgs: string[] = [], opts: { network?: boolean; timeoutMs?: number } = {}): Promise<string> {
-  const { stdout } = await run(tool.cmd, [...tool.args, ...ROOT_ONLY, ...extraArgs, dir], { env: childEnv({ network: opts.network }), timeoutMs: opts.timeoutMs });
+  const args = [...ROOT_ONLY, ...extraArgs];
+  if (tool.renderer && !opts.network && rendererSupports(args)) {
+    const answer = await tool.renderer.render(path.resolve(dir), args);
+    if ('yaml' in answer) return answer.yaml;
+    if ('error' in answer) throw new CommandFailedError([tool.cmd, ...tool.args, ...args, dir].join(' '), 1, `Error: ${answer.error}\n`);
+  }
+  const { stdout } = await run(tool.cmd, [...tool.args, ...args, dir], { env: childEnv({ network: opts.network }), timeoutMs: opts.timeoutMs });
   return stdout;
 }
 
