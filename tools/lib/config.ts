@@ -73,6 +73,8 @@ export interface Config {
   githubApiUrl?: string;
   /** Cluster entry points set in gitops.yaml `clusters.<name>.entryPoint` (null: none); see entryPoint(). */
   entryPoints: Record<string, string | null>;
+  /** Remote bases / Helm repositories: fetched only when allowed, within the timeout. */
+  render: { allowRemote: boolean; remoteTimeoutSeconds: number };
 }
 
 interface RawConfig {
@@ -87,6 +89,7 @@ interface RawConfig {
   diff?: { sensitiveKeys?: string[] };
   promotion?: { labels?: string[]; releaseKeys?: string[]; maxPushAttempts?: number };
   github?: { apiUrl?: string };
+  render?: { allowRemote?: boolean; remoteTimeoutSeconds?: number };
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -168,6 +171,7 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     entryPoints: Object.fromEntries(
       Object.entries(raw.clusters ?? {}).filter(([, c]) => c.entryPoint !== undefined).map(([name, c]) => [name, c.entryPoint === null ? null : c.entryPoint!.replace(/\/+$/, '')]),
     ),
+    render: { allowRemote: raw.render?.allowRemote ?? false, remoteTimeoutSeconds: raw.render?.remoteTimeoutSeconds ?? 60 },
   };
 }
 
