@@ -4,8 +4,8 @@ import { discoverApps } from './apps.js';
 import { loadConfig, type Config } from './config.js';
 import { resourceId, type K8sObject } from './kustomize.js';
 import { renderLikeArgo } from './argocd.js';
-import { affectedTargets, changedFiles, resolveBase, withWorktree } from './changes.js';
-import { appTargets, clusterTargets, type Rendered } from './render.js';
+import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, withWorktree } from './changes.js';
+import { appTargets, clusterTargets, targetKey, type Rendered } from './render.js';
 import { findKustomize } from './tools.js';
 
 export interface FieldChange {
@@ -23,6 +23,8 @@ export interface ObjectDiff {
 
 export interface OverlayDiff {
   overlay: string;
+  /** The folder at the base revision, when the layout moved it. */
+  from?: string;
   app?: string;
   env?: string;
   objects: ObjectDiff[];
@@ -34,6 +36,8 @@ export interface DiffResult {
   base: string;
   head: string;
   overlays: OverlayDiff[];
+  /** How a side was read, e.g. a base revision without gitops.yaml. */
+  notes?: string[];
 }
 
 const REDACTED = '<redacted>';
@@ -128,8 +132,13 @@ export function diffObjects(before: K8sObject[], after: K8sObject[], sensitiveKe
  * Renders the targets of the repo at `root` the way Argo CD does (with each cluster's
  * kustomize.buildOptions); with `changed`, only the targets whose inputs changed.
  */
-async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean): Promise<{ config: Config; rendered: Rendered[] }> {
-  const config = await loadConfig(root, envVars);
+async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean, isBase = false): Promise<{ config?: Config; rendered: Rendered[]; note?: string }> {
+  let config: Config;
+  if (isBase) {
+    const loaded = await loadBaseConfig(root, envVars);
+    if (!loaded.config) return { rendered: [], note: loaded.note };
+    config = loaded.config;
+  } else config = await loadConfig(root, envVars);
   if (allowRemote) config.render.allowRemote = true;
   const apps = await discoverApps(config);
   const tool = await findKustomize(envVars);
@@ -162,25 +171,32 @@ export async function renderedDiff(opts: DiffOptions): Promise<DiffResult> {
   // Against the working tree only changed inputs are rendered; between two commits, everything.
   const changed = head ? undefined : await changedFiles(opts.cwd, base);
   const [before, after] = await Promise.all([
-    withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed, opts.allowRemote)),
+    withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed, opts.allowRemote, true)),
     head ? withWorktree(opts.cwd, head, (dir) => renderAffected(dir, envVars, undefined, opts.allowRemote)) : renderAffected(opts.cwd, envVars, changed, opts.allowRemote),
   ]);
-  const sensitive = after.config.sensitiveKeys;
-  const beforeBy = new Map(before.rendered.map((r) => [r.target.dir, r]));
-  const afterBy = new Map(after.rendered.map((r) => [r.target.dir, r]));
-  const dirs = [...new Set([...beforeBy.keys(), ...afterBy.keys()])].filter((d) => !opts.overlays || opts.overlays.includes(d)).sort();
+  const sensitive = after.config?.sensitiveKeys ?? [];
+  // Matched by app and environment (or cluster), not folder: a layout change diffs what renders.
+  const beforeBy = new Map(before.rendered.map((r) => [targetKey(r.target), r]));
+  const afterBy = new Map(after.rendered.map((r) => [targetKey(r.target), r]));
+  const dirOf = (k: string) => (afterBy.get(k) ?? beforeBy.get(k))!.target.dir;
+  const keys = [...new Set([...beforeBy.keys(), ...afterBy.keys()])]
+    .filter((k) => !opts.overlays || opts.overlays.includes(dirOf(k)) || opts.overlays.includes(beforeBy.get(k)?.target.dir ?? ''))
+    .sort((x, y) => dirOf(x).localeCompare(dirOf(y)));
   const overlays: OverlayDiff[] = [];
-  for (const dir of dirs) {
-    const b = beforeBy.get(dir);
-    const a = afterBy.get(dir);
+  for (const key of keys) {
+    const dir = dirOf(key);
+    const b = beforeBy.get(key);
+    const a = afterBy.get(key);
     const errors = [...(b?.findings ?? []), ...(a?.findings ?? [])].filter((f) => f.severity === 'error').map((f) => `${f.file ?? dir}: ${f.message}`);
     const objects = diffObjects(b?.objects ?? [], a?.objects ?? [], sensitive);
     if (objects.length || errors.length) {
       const t = (a ?? b)!.target;
-      overlays.push({ overlay: dir, app: t.app?.id, env: t.env?.name, objects, errors });
+      const moved = a && b && a.target.dir !== b.target.dir ? { from: b.target.dir } : {};
+      overlays.push({ overlay: dir, ...moved, app: t.app?.id, env: t.env?.name, objects, errors });
     }
   }
-  return { base, head: head ?? 'working tree', overlays };
+  const notes = [before.note, after.note].filter((n): n is string => !!n);
+  return { base, head: head ?? 'working tree', overlays, ...(notes.length ? { notes } : {}) };
 }
 
 function show(v: unknown): string {
@@ -190,10 +206,11 @@ function show(v: unknown): string {
 }
 
 export function formatDiffText(d: DiffResult): string {
-  if (!d.overlays.length) return `no rendered changes between ${d.base.slice(0, 12)} and ${d.head.slice(0, 12)}`;
-  const lines: string[] = [];
+  const notes = (d.notes ?? []).map((n) => `note: ${n}`);
+  if (!d.overlays.length) return [...notes, `no rendered changes between ${d.base.slice(0, 12)} and ${d.head.slice(0, 12)}`].join('\n');
+  const lines: string[] = [...notes];
   for (const o of d.overlays) {
-    lines.push(`${o.overlay}${o.app ? ` (${o.app} in ${o.env})` : ''}`);
+    lines.push(`${o.overlay}${o.from ? ` (was ${o.from})` : ''}${o.app ? ` (${o.app} in ${o.env})` : ''}`);
     for (const e of o.errors) lines.push(`  ! ${e}`);
     for (const obj of o.objects) {
       const sign = obj.change === 'added' ? '+' : obj.change === 'removed' ? '-' : '~';
@@ -213,7 +230,7 @@ function mdEscape(s: string): string {
 /** A PR comment: summary table first, details collapsed per app, always within GitHub's limit. */
 export function formatMarkdown(d: DiffResult, opts: { maxChars?: number } = {}): string {
   const max = Math.min(opts.maxChars ?? MD_LIMIT, MD_LIMIT);
-  const head = [`### Rendered diff`, '', `Base \`${d.base.slice(0, 12)}\` → head \`${d.head.slice(0, 12)}\``, ''];
+  const head = [`### Rendered diff`, '', `Base \`${d.base.slice(0, 12)}\` → head \`${d.head.slice(0, 12)}\``, '', ...(d.notes ?? []).map((n) => `> ${mdEscape(n)}\n`)];
   if (!d.overlays.length) return [...head, 'No rendered changes.'].join('\n');
   const count = (o: OverlayDiff, c: ObjectDiff['change']) => o.objects.filter((x) => x.change === c).length;
   const table = ['| overlay | app | env | added | changed | removed |', '| --- | --- | --- | --- | --- | --- |'];
