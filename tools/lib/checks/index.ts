@@ -60,7 +60,7 @@ export function clusterRepoURL(config: Config, entry: Rendered | undefined): str
  * every target of those clusters: the checks need the whole cluster even when only part of it
  * is reported).
  */
-export async function crossChecks(config: Config, tool: Tool, rendered: Rendered[]): Promise<Finding[]> {
+export async function crossChecks(config: Config, tool: Tool, rendered: Rendered[], renderedOut?: Rendered[]): Promise<Finding[]> {
   const findings: Finding[] = [];
   let tree: RepoTree | undefined;
   for (const cluster of [...new Set(rendered.map((r) => r.target.cluster))]) {
@@ -92,6 +92,7 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
         // renders the entry point renders too) is in the view already: not counted twice.
         const files = r.closure.filter((f) => !/(^|\/)(kustomization\.ya?ml|Kustomization)$/.test(f));
         if (!files.length || !files.every((f) => entry.closure.includes(f))) extra.push(r);
+        renderedOut?.push(r);
         findings.push(...r.findings);
       }
     }
