@@ -11,7 +11,8 @@ export interface Environment {
   name: string;
   cluster: string;
   overlayRoot: string;
-  promotesFrom?: string;
+  /** Environments whose releases this one takes (gitops.yaml accepts one name or a list); empty for none. */
+  promotesFrom: string[];
   requireDigests: boolean;
 }
 
@@ -40,7 +41,7 @@ export interface Config {
 interface RawConfig {
   repoURL?: string;
   defaultBranch?: string;
-  environments: Array<Omit<Environment, 'requireDigests'> & { requireDigests?: boolean }>;
+  environments: Array<Omit<Environment, 'requireDigests' | 'promotesFrom'> & { requireDigests?: boolean; promotesFrom?: string | string[] }>;
   kubernetes?: { version?: string };
   schemas?: { locations?: string[]; allowMissing?: string[] };
   policies?: { exemptionPrefix?: string; disabled?: string[] };
@@ -73,27 +74,32 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     if (names.has(e.name)) throw new ConfigError(where, `environments.${i}.name: duplicate environment '${e.name}'`);
     names.add(e.name);
   }
+  const sources = (e: RawConfig['environments'][number]): string[] => (e.promotesFrom === undefined ? [] : typeof e.promotesFrom === 'string' ? [e.promotesFrom] : e.promotesFrom);
   for (const [i, e] of raw.environments.entries()) {
-    const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i, 'promotesFrom'])}`;
-    if (e.promotesFrom !== undefined && !names.has(e.promotesFrom)) {
-      throw new ConfigError(where, `environments.${i}.promotesFrom: unknown environment '${e.promotesFrom}' (known: ${[...names].join(', ')})`);
+    for (const [j, from] of sources(e).entries()) {
+      const at = typeof e.promotesFrom === 'string' ? ['environments', i, 'promotesFrom'] : ['environments', i, 'promotesFrom', j];
+      const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, at)}`;
+      const field = typeof e.promotesFrom === 'string' ? `environments.${i}.promotesFrom` : `environments.${i}.promotesFrom.${j}`;
+      if (!names.has(from)) throw new ConfigError(where, `${field}: unknown environment '${from}' (known: ${[...names].join(', ')})`);
+      if (from === e.name) throw new ConfigError(where, `${field}: '${e.name}' cannot promote from itself`);
     }
   }
-  // A promotion chain must end: dev <- staging <- prod, never a loop.
-  const byName = new Map(raw.environments.map((e) => [e.name, e]));
-  for (const e of raw.environments) {
-    const seen = new Set<string>([e.name]);
-    for (let cur = e.promotesFrom; cur; cur = byName.get(cur)?.promotesFrom) {
-      if (seen.has(cur)) throw new ConfigError(CONFIG_FILE, `environments: promotion cycle through '${cur}'`);
-      seen.add(cur);
-    }
-  }
+  // Promotion must end: dev <- staging <- prod (or several sources), never a loop.
+  const byName = new Map(raw.environments.map((e) => [e.name, sources(e)]));
+  const done = new Set<string>();
+  const visit = (name: string, path: string[]): void => {
+    if (path.includes(name)) throw new ConfigError(CONFIG_FILE, `environments: promotion cycle through '${name}' (${[...path.slice(path.indexOf(name)), name].join(' <- ')})`);
+    if (done.has(name)) return;
+    for (const from of byName.get(name) ?? []) visit(from, [...path, name]);
+    done.add(name);
+  };
+  for (const e of raw.environments) visit(e.name, []);
   const envLocations = env.GITOPS_SCHEMA_LOCATIONS?.split(',').map((s) => s.trim()).filter(Boolean);
   return {
     root,
     repoURL: raw.repoURL ?? '',
     defaultBranch: raw.defaultBranch ?? 'main',
-    environments: raw.environments.map((e) => ({ ...e, requireDigests: e.requireDigests ?? false })),
+    environments: raw.environments.map((e) => ({ ...e, promotesFrom: sources(e), requireDigests: e.requireDigests ?? false })),
     kubernetesVersion: env.GITOPS_KUBERNETES_VERSION ?? raw.kubernetes?.version ?? '1.32.0',
     schemaLocations: envLocations?.length ? envLocations : raw.schemas?.locations ?? ['default'],
     schemaMirror: env.GITOPS_SCHEMA_MIRROR ? path.resolve(root, env.GITOPS_SCHEMA_MIRROR) : undefined,
