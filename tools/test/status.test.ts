@@ -56,9 +56,13 @@ describe('status', () => {
     ]);
     const backend = r.apps.find((a) => a.id === 'nofluxo/backend')!;
     const NAME = 'registry.kubernetes.crianex.com/nofluxo-backend';
+    // The line of the overlay's images entry (where a human edits the pin).
+    const entryLine = async (f: string) => (await readFile(path.join(dir, f), 'utf8')).split('\n').findIndex((l) => l.includes(`- name: ${NAME}`)) + 1;
+    const devLine = await entryLine('overlays/minikube/nofluxo/backend/kustomization.yaml');
+    const prodLine = await entryLine('overlays/crianex/nofluxo/backend/kustomization.yaml');
     assert.deepEqual(backend.images[NAME], {
-      dev: { name: NAME, tag: '1.1.0', digest: D1, short: D1.slice(7, 19), setBy: { file: 'overlays/minikube/nofluxo/backend/kustomization.yaml', line: 10, kind: 'images', overlay: true }, nameSetBy: { file: 'apps/nofluxo/backend/deployment.yaml', line: 19, kind: 'resource', overlay: false } },
-      prod: { name: NAME, tag: '1.0.0', setBy: { file: 'overlays/crianex/nofluxo/backend/kustomization.yaml', line: 11, kind: 'images', overlay: true }, nameSetBy: { file: 'apps/nofluxo/backend/deployment.yaml', line: 19, kind: 'resource', overlay: false } },
+      dev: { name: NAME, tag: '1.1.0', digest: D1, short: D1.slice(7, 19), setBy: { file: 'overlays/minikube/nofluxo/backend/kustomization.yaml', line: devLine, kind: 'images', overlay: true }, nameSetBy: { file: 'apps/nofluxo/backend/deployment.yaml', line: 19, kind: 'resource', overlay: false } },
+      prod: { name: NAME, tag: '1.0.0', setBy: { file: 'overlays/crianex/nofluxo/backend/kustomization.yaml', line: prodLine, kind: 'images', overlay: true }, nameSetBy: { file: 'apps/nofluxo/backend/deployment.yaml', line: 19, kind: 'resource', overlay: false } },
     });
     assert.deepEqual(backend.pending, [{ from: 'dev', to: 'prod', images: ['registry.kubernetes.crianex.com/nofluxo-backend'] }]);
     assert.equal(backend.differs, true);
