@@ -56,7 +56,7 @@ export async function renderAppImages(config: Config, tool: Tool, apps: AppOverl
     try {
       tree = await appTree(config.root, app);
     } catch (e) {
-      out.set(appKey(app), { app, overlayFile: `${app.dir}/kustomization.yaml`, containers: [], error: (e as Error).message });
+      out.set(appKey(app), { app, overlayFile: app.kustomization, containers: [], error: (e as Error).message });
       continue;
     }
     if (err) {

@@ -110,8 +110,8 @@ describe('edits at the deciding place', () => {
       const tool = await findKustomize();
       const tree = await loadTree(root, 'ov');
       const containers = attributeImages(tree, parseStream(await kustomizeBuild(tool, `${root}/ov`)));
-      const env = (name: string) => ({ name, cluster: name, overlayRoot: '', promotesFrom: [], requireDigests: false });
-      const app = (id: string, e: string, dir: string): AppOverlay => ({ id, system: 'demo', service: id, slug: id, env: env(e), dir });
+      const env = (name: string) => ({ name, cluster: name, overlays: [], promotesFrom: [], requireDigests: false });
+      const app = (id: string, e: string, dir: string): AppOverlay => ({ id, system: 'demo', service: id, slug: id, env: env(e), dir, kustomization: `${dir}/kustomization.yaml` });
       const me = app('demo/web', 'dev', 'ov');
       const target: AppImages = { app: me, overlayFile: 'ov/kustomization.yaml', tree, containers };
       const states = imageStates(target);
