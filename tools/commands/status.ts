@@ -3,7 +3,7 @@
 // differ. Reads the checkout in --cwd; no network.
 import { discoverApps } from '../lib/apps.js';
 import { loadConfig } from '../lib/config.js';
-import { ConfigError, FindingsError } from '../lib/errors.js';
+import { FindingsError } from '../lib/errors.js';
 import { sameRelease, shortDigest, type Pin } from '../lib/images.js';
 import type { ImageOrigin } from '../lib/imagesource.js';
 import { appKey, imageStates, renderAppImages, type ImageState } from '../lib/releasestate.js';
@@ -105,7 +105,6 @@ export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = pr
   const byId = new Map<string, AppStatus>();
   for (const a of apps) {
     const r = rendered.get(appKey(a))!;
-    if (r.error && !r.tree) throw new ConfigError(r.overlayFile, r.error);
     const st = byId.get(a.id) ?? { id: a.id, deployedTo: [], overlays: {}, images: {}, pending: [], differs: false };
     byId.set(a.id, st);
     st.deployedTo.push(a.env.name);

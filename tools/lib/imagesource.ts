@@ -122,6 +122,13 @@ const REMOTE_RE = /^[a-z][a-z0-9+.-]*:\/\/|^git@|^github\.com\//;
 
 type Reader = (file: string) => Promise<string | undefined>;
 
+/** A repo-relative path, refused when it leaves the repository (the render refuses those too). */
+function inRepo(p: string, from: string): string {
+  const n = path.posix.normalize(p);
+  if (n === '..' || n.startsWith('../') || path.posix.isAbsolute(n)) throw new Error(`${from}: ${p} is outside the repository`);
+  return n;
+}
+
 async function findKustomization(read: Reader, dir: string): Promise<{ file: string; text: string } | undefined> {
   for (const name of KUSTOMIZATION_FILES) {
     const file = path.posix.join(dir, name);
@@ -146,7 +153,7 @@ function selectorOf(v: unknown): Selector | undefined {
  * repo-relative; `read` returns a repo-relative file's text (undefined when absent).
  */
 export async function loadTree(root: string, dir: string, read: Reader = (f) => readFile(path.join(root, f), 'utf8').catch(() => undefined), seen = new Map<string, KNode>()): Promise<KNode> {
-  const norm = path.posix.normalize(dir);
+  const norm = inRepo(dir, dir);
   const cached = seen.get(norm);
   if (cached) return cached;
   const found = await findKustomization(read, norm);
@@ -174,7 +181,7 @@ export async function loadTree(root: string, dir: string, read: Reader = (f) => 
       node.resources.push({ remote: ref });
       continue;
     }
-    const target = path.posix.join(norm, ref);
+    const target = inRepo(path.posix.join(norm, ref), found.file);
     if (await findKustomization(read, target)) node.resources.push({ node: await loadTree(root, target, read, seen) });
     else {
       const text = await read(target);
@@ -184,10 +191,10 @@ export async function loadTree(root: string, dir: string, read: Reader = (f) => 
   }
   for (const ref of list('components').map(str).filter((r): r is string => !!r)) {
     if (REMOTE_RE.test(ref)) node.unsupported.push(`remote component ${ref}`);
-    else node.components.push(await loadTree(root, path.posix.join(norm, ref), read, seen));
+    else node.components.push(await loadTree(root, inRepo(path.posix.join(norm, ref), found.file), read, seen));
   }
   const patchFile = async (p: string) => {
-    const f = path.posix.join(norm, p);
+    const f = inRepo(path.posix.join(norm, p), found.file);
     const text = await read(f);
     if (text === undefined) throw new Error(`${found.file}: patch ${p} not found`);
     return parseTreeFile(f, text);

@@ -52,15 +52,17 @@ export async function renderAppImages(config: Config, tool: Tool, apps: AppOverl
   for (const [i, r] of rendered.entries()) {
     const app = apps[i]!;
     const err = r.findings.find((f) => f.severity === 'error');
-    let tree: KNode | undefined;
+    // A tree is read only once kustomize rendered it: the render's checks (paths that leave the
+    // repository, YAML limits) have passed by then.
+    if (err) {
+      out.set(appKey(app), { app, overlayFile: app.kustomization, containers: [], error: `${err.file ?? app.dir}${err.line ? `:${err.line}` : ''}: ${err.message}` });
+      continue;
+    }
+    let tree: KNode;
     try {
       tree = await appTree(config.root, app);
     } catch (e) {
       out.set(appKey(app), { app, overlayFile: app.kustomization, containers: [], error: (e as Error).message });
-      continue;
-    }
-    if (err) {
-      out.set(appKey(app), { app, overlayFile: tree.file.file, tree, containers: [], error: `${err.file ?? app.dir}${err.line ? `:${err.line}` : ''}: ${err.message}` });
       continue;
     }
     out.set(appKey(app), appImagesFrom(app, tree, r.objects));
