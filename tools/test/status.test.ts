@@ -60,9 +60,11 @@ describe('status', () => {
     const entryLine = async (f: string) => (await readFile(path.join(dir, f), 'utf8')).split('\n').findIndex((l) => l.includes(`- name: ${NAME}`)) + 1;
     const devLine = await entryLine('overlays/minikube/nofluxo/backend/kustomization.yaml');
     const prodLine = await entryLine('overlays/crianex/nofluxo/backend/kustomization.yaml');
+    // The line of the base's image field (where the name is set).
+    const baseLine = (await readFile(path.join(dir, 'apps/nofluxo/backend/deployment.yaml'), 'utf8')).split('\n').findIndex((l) => l.includes(`image: ${NAME}`)) + 1;
     assert.deepEqual(backend.images[NAME], {
-      dev: { name: NAME, tag: '1.1.0', digest: D1, short: D1.slice(7, 19), setBy: { file: 'overlays/minikube/nofluxo/backend/kustomization.yaml', line: devLine, kind: 'images', overlay: true }, nameSetBy: { file: 'apps/nofluxo/backend/deployment.yaml', line: 19, kind: 'resource', overlay: false } },
-      prod: { name: NAME, tag: '1.0.0', setBy: { file: 'overlays/crianex/nofluxo/backend/kustomization.yaml', line: prodLine, kind: 'images', overlay: true }, nameSetBy: { file: 'apps/nofluxo/backend/deployment.yaml', line: 19, kind: 'resource', overlay: false } },
+      dev: { name: NAME, tag: '1.1.0', digest: D1, short: D1.slice(7, 19), setBy: { file: 'overlays/minikube/nofluxo/backend/kustomization.yaml', line: devLine, kind: 'images', overlay: true }, nameSetBy: { file: 'apps/nofluxo/backend/deployment.yaml', line: baseLine, kind: 'resource', overlay: false } },
+      prod: { name: NAME, tag: '1.0.0', setBy: { file: 'overlays/crianex/nofluxo/backend/kustomization.yaml', line: prodLine, kind: 'images', overlay: true }, nameSetBy: { file: 'apps/nofluxo/backend/deployment.yaml', line: baseLine, kind: 'resource', overlay: false } },
     });
     assert.deepEqual(backend.pending, [{ from: 'dev', to: 'prod', images: ['registry.kubernetes.crianex.com/nofluxo-backend'] }]);
     assert.equal(backend.differs, true);
