@@ -324,3 +324,49 @@ describe('validate and diff over a hostile pull request, every format, fake cred
     assert.equal(find('outside-repository', `${hostile('symlink-dangling')}/kustomization.yaml`, /'gone\.yaml' is a symlink that does not resolve/).line, 3);
   });
 });
+
+describe('remote bases when allowed: pinned only, reported, bounded in time', () => {
+  test('--allow-remote fetches a pinned URL (a note names it); a server that never answers stops the render at the timeout', async () => {
+    const { runValidation } = await import('../lib/validation.js');
+    const seen: string[] = [];
+    const hanging: Array<import('node:http').ServerResponse> = [];
+    const srv = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      if (req.url?.includes('/hang/')) return void hanging.push(res); // never answers
+      res.end('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fetched\n');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as AddressInfo).port;
+    const sha = 'd'.repeat(40);
+    const repo = await makeRepo({
+      ...baseFiles(),
+      'gitops.yaml': `${baseFiles()['gitops.yaml']}render:\n  remoteTimeoutSeconds: 2\n`,
+      ...overlay('fetch', `resources:\n  - http://127.0.0.1:${port}/${sha}/cm.yaml\n`),
+      ...overlay('hang', `resources:\n  - http://127.0.0.1:${port}/hang/${sha}/cm.yaml\n`),
+      ...overlay('branch', `resources:\n  - https://github.com/example/base//deploy?ref=main\n`),
+    });
+    try {
+      const offline = await runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, app: 'hostile/fetch' });
+      assert.ok(offline.findings.some((f) => f.rule === 'remote-resource'));
+      assert.deepEqual(seen, [], 'offline by default');
+      const started = Date.now();
+      const r = await runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, env: 'dev', allowRemote: true });
+      const elapsed = Date.now() - started;
+      const at = (dir: string) => r.findings.filter((f) => f.overlay === hostile(dir));
+      const note = at('fetch').find((f) => f.rule === 'remote-fetch');
+      assert.equal(note?.severity, 'info');
+      assert.match(note?.message ?? '', new RegExp(`http://127\\.0\\.0\\.1:${port}/${sha}/cm\\.yaml`));
+      assert.equal(note?.file, `${hostile('fetch')}/kustomization.yaml`);
+      assert.ok(r.rendered.find((x) => x.target.dir === hostile('fetch'))?.objects.some((o) => o.metadata.name === 'fetched'), 'the pinned URL was rendered');
+      assert.match(at('hang').find((f) => f.rule === 'kustomize-build')?.message ?? '', /did not finish within 2 s/);
+      assert.ok(elapsed < 60_000, `took ${elapsed} ms`);
+      // Allowed or not, a branch is not an immutable ref; the render never starts.
+      assert.ok(at('branch').some((f) => f.rule === 'remote-unpinned' && f.severity === 'error'));
+      assert.ok(!seen.some((u) => u.includes('example')));
+    } finally {
+      for (const res of hanging) res.destroy();
+      srv.close();
+      await removeRepo(repo);
+    }
+  });
+});
