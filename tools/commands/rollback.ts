@@ -1,5 +1,6 @@
 // npm run rollback <app> <env> [--to <digest> | --steps N]: back to an earlier image pin of that
 // environment, found in the git history of its overlay kustomization, as a PR.
+import { parseWholeNumber } from '../lib/args.js';
 import { UsageError, NameError } from '../lib/errors.js';
 import { editYaml, formatPin, parseKustomization, pinsEqual, readImageEntries, setImagePin, shortDigest, type Pin } from '../lib/images.js';
 import type { Git } from '../lib/git.js';
@@ -63,8 +64,7 @@ export async function pinHistory(git: Git, rev: string, file: string, names: str
 export async function rollback(opts: RollbackOptions): Promise<ReleaseResult> {
   const envVars = opts.envVars ?? process.env;
   if (opts.to !== undefined && opts.steps !== undefined) throw new UsageError('pass either --to or --steps, not both');
-  const steps = opts.steps === undefined ? 1 : Number(opts.steps);
-  if (!Number.isInteger(steps) || steps < 1 || steps > 100) throw new UsageError(`--steps must be a whole number from 1 to 100 (got '${opts.steps}')`);
+  const steps = opts.steps === undefined ? 1 : parseWholeNumber(opts.steps, '--steps', 1, 100);
   let prefix: string | undefined;
   if (opts.to !== undefined) {
     prefix = opts.to.trim().replace(/^sha256:/, '').toLowerCase();
