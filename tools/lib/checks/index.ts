@@ -17,8 +17,10 @@ import { checkHpas } from './hpa.js';
 import { checkIngresses } from './ingress.js';
 import { checkDuplicates, checkPlacement } from './objects.js';
 import { checkReferences } from './references.js';
+import { checkPullCredentials } from './registry.js';
+import { checkScheduling } from './scheduling.js';
 import { checkServices } from './services.js';
-import { checkStorage } from './storage.js';
+import { checkStorage, checkStorageClasses } from './storage.js';
 import { checkSyncWaves } from './syncwaves.js';
 
 export { checkImmutable } from './immutable.js';
@@ -86,6 +88,7 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
       argocdCm: entry?.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'argocd-cm'),
       external: config.external[cluster] ?? [],
       overlayNamespaces,
+      facts: config.clusters[cluster],
     });
     findings.push(
       ...expansion.findings,
@@ -94,6 +97,9 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
       ...checkReferences(view),
       ...checkHpas(view),
       ...checkStorage(view),
+      ...checkStorageClasses(view),
+      ...checkPullCredentials(view),
+      ...checkScheduling(view),
       ...checkDuplicates(view),
       ...checkPlacement(view),
       ...checkSyncWaves(view),
