@@ -63,6 +63,8 @@ export interface Config {
   releaseKeys: string[];
   maxPushAttempts: number;
   githubApiUrl?: string;
+  /** Remote bases / Helm repositories: fetched only when allowed, within the timeout. */
+  render: { allowRemote: boolean; remoteTimeoutSeconds: number };
 }
 
 interface RawConfig {
@@ -77,6 +79,7 @@ interface RawConfig {
   diff?: { sensitiveKeys?: string[] };
   promotion?: { labels?: string[]; releaseKeys?: string[]; maxPushAttempts?: number };
   github?: { apiUrl?: string };
+  render?: { allowRemote?: boolean; remoteTimeoutSeconds?: number };
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -146,6 +149,7 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     releaseKeys: raw.promotion?.releaseKeys ?? [],
     maxPushAttempts: raw.promotion?.maxPushAttempts ?? 3,
     githubApiUrl: env.GITHUB_API_URL ?? raw.github?.apiUrl,
+    render: { allowRemote: raw.render?.allowRemote ?? false, remoteTimeoutSeconds: raw.render?.remoteTimeoutSeconds ?? 60 },
   };
 }
 

@@ -252,16 +252,20 @@ replacements:
     assert.deepEqual(summary(fs.filter((f) => f.rule.startsWith('argo-'))), ['argo-unclaimed overlays/kind/shop/web']);
   });
 
-  test('kustomize.buildOptions of argocd-cm reach kustomize', async () => {
+  test('kustomize.buildOptions of argocd-cm pass an allowlist: a refused option is a finding at its line and never reaches kustomize', async () => {
     const cm = goodRepo()['clusters/kind/argocd-cm.yaml'];
+    const line = cm.split('\n').findIndex((l) => l.includes('kustomize.buildOptions')) + 1;
     const bad = (await validateAt(await repo({ 'clusters/kind/argocd-cm.yaml': cm.replace('--load-restrictor LoadRestrictionsRootOnly', '--no-such-flag') }))).findings;
-    assert.ok(bad.some((f) => f.rule === 'kustomize-build' && f.overlay === 'overlays/kind/shop/api' && /no-such-flag/.test(f.message)), summary(bad).join('\n'));
-    // An overlay reading a file outside its folder renders only if argocd-cm relaxes the load restrictor.
+    const refused = expectFinding(bad, 'build-option', 'ConfigMap/argocd/argocd-cm', /option '--no-such-flag' is refused/);
+    assert.deepEqual([refused.file, refused.line], ['clusters/kind/argocd-cm.yaml', line]);
+    assert.ok(!bad.some((f) => f.rule === 'kustomize-build'), summary(bad).join('\n')); // kustomize never saw it
+    // An overlay reading a file outside its folder does not render, and relaxing the load restrictor is refused.
     const outside = { 'overlays/kind/shop/web/kustomization.yaml': 'namespace: shop\nresources:\n  - ../../../../apps/shop/web\n  - ../../../../apps/shop/web/extra.yaml\n', 'apps/shop/web/extra.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n' };
     const strict = (await validateAt(await repo(outside))).findings;
     expectFinding(strict, 'kustomize-build', '', /is not in or below/);
     const relaxed = (await validateAt(await repo({ ...outside, 'clusters/kind/argocd-cm.yaml': cm.replace('LoadRestrictionsRootOnly', 'LoadRestrictionsNone') }))).findings;
-    assert.deepEqual(summary(errors(relaxed)), []);
+    expectFinding(relaxed, 'build-option', 'ConfigMap/argocd/argocd-cm', /'--load-restrictor LoadRestrictionsNone' is refused/);
+    expectFinding(relaxed, 'kustomize-build', '', /is not in or below/);
   });
 });
 
