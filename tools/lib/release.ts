@@ -4,7 +4,7 @@
 //   find-or-create the pull request -> close superseded ones.
 // The user's checkout is never touched: the edit happens in a detached `git worktree` in a temp
 // folder, so a dirty tree or another checked-out branch does not matter and cannot leak into the PR.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { discoverApps, resolveApp, type AppOverlay } from './apps.js';
@@ -305,13 +305,59 @@ async function openSession(plan: ReleasePlan, opts: ReleaseCommonOptions, envVar
   };
 }
 
+/** Temporary worktrees are `<tmp>/gitops-release-<pid>-XXXXXX`: the pid says whether their owner still runs. */
+const WORKTREE_RE = /^gitops-release-(\d+)-[A-Za-z0-9]{6}$/;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes what a run that was killed left behind: its temporary worktrees (the folder and git's
+ * entry for it) and temporary folders whose owning process is gone. Worktrees of a run still in
+ * progress (its pid alive) are left alone.
+ */
+export async function cleanStale(git: Git, log: (l: string) => void): Promise<void> {
+  const stale = (p: string) => {
+    const m = WORKTREE_RE.exec(path.basename(p));
+    return !!m && Number(m[1]) !== process.pid && !alive(Number(m[1]));
+  };
+  const list = (await git.tryRun(['worktree', 'list', '--porcelain'])) ?? '';
+  for (const line of list.split('\n')) {
+    const wt = line.startsWith('worktree ') ? line.slice('worktree '.length) : undefined;
+    if (!wt || !stale(wt)) continue;
+    log(`removing the temporary worktree ${wt} of an earlier run that did not finish`);
+    await git.tryRun(['worktree', 'remove', '--force', '--force', wt]);
+    await rm(wt, { recursive: true, force: true });
+  }
+  const tmp = os.tmpdir();
+  for (const name of await readdir(tmp).catch(() => [] as string[])) {
+    if (stale(name)) await rm(path.join(tmp, name), { recursive: true, force: true }).catch(() => {});
+  }
+  await git.tryRun(['worktree', 'prune']);
+}
+
+/**
+ * For tests of crash safety: GITOPS_FAULT_KILL_AT=<step> makes the process SIGKILL itself at that
+ * step (fetched, worktree, edited, validated, committed, pushed, pr), as a power cut would.
+ */
+function faultPoint(step: string, envVars: NodeJS.ProcessEnv): void {
+  if (envVars.GITOPS_FAULT_KILL_AT === step) process.kill(process.pid, 'SIGKILL');
+}
+
 /** Runs `fn` in a detached temporary worktree at `base`, removed afterwards whatever happens. */
-async function inWorktree<T>(git: Git, base: string, fn: (wt: string) => Promise<T>): Promise<T> {
-  const wt = await mkdtemp(path.join(os.tmpdir(), 'gitops-release-'));
+async function inWorktree<T>(git: Git, base: string, envVars: NodeJS.ProcessEnv, fn: (wt: string) => Promise<T>): Promise<T> {
+  const wt = await mkdtemp(path.join(os.tmpdir(), `gitops-release-${process.pid}-`));
   let added = false;
   try {
     await git.run(['worktree', 'add', '--detach', '--quiet', wt, base]);
     added = true;
+    faultPoint('worktree', envVars);
     return await fn(wt);
   } finally {
     if (added) await git.tryRun(['worktree', 'remove', '--force', wt]);
@@ -322,14 +368,24 @@ async function inWorktree<T>(git: Git, base: string, fn: (wt: string) => Promise
 
 interface Checked {
   warnings: number;
+  /** Errors found (only a dry run gets this far with any). */
+  errors: number;
+  /** The findings as text, when there are errors. */
+  report?: string;
   rendered: { markdown: string; available: boolean };
 }
 
 /** Validates the edited overlay (errors stop the release) and renders its diff for the PR body. */
-async function checkEdit(plan: ReleasePlan, app: AppOverlay, root: string, base: string, s: Session, log: (l: string) => void, write: (t: string) => void): Promise<Checked> {
+async function checkEdit(plan: ReleasePlan, app: AppOverlay, root: string, base: string, s: Session, log: (l: string) => void, write: (t: string) => void, dryRun: boolean): Promise<Checked> {
   log(`validating ${app.dir}`);
   const v = await runValidation({ cwd: root, env: plan.env, app: app.id, envVars: s.childEnv, warn: log });
   const errors = v.findings.filter((f) => f.severity === 'error');
+  if (errors.length && dryRun) {
+    // A dry run still shows the edit, with the findings a real run would stop on.
+    log('rendering the diff');
+    const rendered = await renderedDiffMarkdown(root, base, [app.dir], MAX_BODY_CHARS - 8_000, s.childEnv, [s.envVars.GITHUB_TOKEN, s.envVars.GH_TOKEN]);
+    return { warnings: v.findings.filter((f) => f.severity === 'warning').length, errors: errors.length, report: formatText(v.findings, { overlays: v.overlays, objects: v.objects }), rendered };
+  }
   if (errors.length) {
     write(formatText(v.findings, { overlays: v.overlays, objects: v.objects }));
     throw new FindingsError(`validation of ${app.dir} failed with ${errors.length} error${errors.length === 1 ? '' : 's'} after the ${plan.kind}; nothing was committed`);
@@ -337,7 +393,7 @@ async function checkEdit(plan: ReleasePlan, app: AppOverlay, root: string, base:
   log('rendering the diff');
   const rendered = await renderedDiffMarkdown(root, base, [app.dir], MAX_BODY_CHARS - 8_000, s.childEnv, [s.envVars.GITHUB_TOKEN, s.envVars.GH_TOKEN]);
   if (!rendered.available) log(rendered.markdown);
-  return { warnings: v.findings.filter((f) => f.severity === 'warning').length, rendered };
+  return { warnings: v.findings.filter((f) => f.severity === 'warning').length, errors: 0, rendered };
 }
 
 /** Commits the staged edit in the worktree (with a fallback identity); returns the commit. */
@@ -407,6 +463,7 @@ async function openPullRequest(s: Session, plan: ReleasePlan, app: AppOverlay, e
   const { pr, created, foreign } = await upsertPull(gh, { head: branch, base: config.defaultBranch, title: edit.title, body, labels: config.promotionLabels, owned: (p) => hasMarker(p.body, plan) });
   // Only pull requests this tool opened for exactly this kind, app and environment (its marker), from this repository.
   const older = (await gh.listOpenPulls()).filter((p: PullRequest) => p.number !== pr.number && p.headRepo === `${remote!.owner}/${remote!.repo}` && p.base === config.defaultBranch && hasMarker(p.body, plan));
+  faultPoint('pr', s.envVars);
   if (foreign) log(`note: pull request #${pr.number} of ${branch} was not opened by this tool; its title and description are left as they are`);
   return { pr, created, superseded: await closeSuperseded(gh, older, pr) };
 }
@@ -416,9 +473,10 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
   const write = opts.write ?? defaultWrite;
   const s = await openSession(plan, opts, opts.envVars ?? process.env, log);
   const { config, git, branch } = s;
-  await git.run(['worktree', 'prune']);
+  await cleanStale(git, log);
   log(`fetching origin`);
   await git.fetch();
+  faultPoint('fetched', s.envVars);
 
   const attempts = s.wantPr ? config.maxPushAttempts : 1;
   // A retry on the same base with the same edit (a failed push) reuses the checks of the first attempt.
@@ -426,7 +484,7 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
   for (let attempt = 1; attempt <= attempts; attempt++) {
     const base = await git.revParse(`refs/remotes/origin/${config.defaultBranch}`);
     if (!base) throw new GitError(`origin has no branch '${config.defaultBranch}' (gitops.yaml defaultBranch)`);
-    const outcome = await inWorktree(git, base, async (wt): Promise<ReleaseResult | 'retry'> => {
+    const outcome = await inWorktree(git, base, s.envVars, async (wt): Promise<ReleaseResult | 'retry'> => {
       const root = path.join(wt, s.sub);
       const wtConfig = await loadConfig(root, s.childEnv);
       const apps = await discoverApps(wtConfig);
@@ -440,10 +498,12 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
         return { status: 'unchanged', branch, base };
       }
       for (const [file, text] of Object.entries(edit.files)) await writeFile(path.join(root, file), text);
+      faultPoint('edited', s.envVars);
 
       const cacheKey = `${base}\0${JSON.stringify(edit.files)}`;
-      const checked = checks.get(cacheKey) ?? (await checkEdit(plan, app, root, base, s, log, write));
+      const checked = checks.get(cacheKey) ?? (await checkEdit(plan, app, root, base, s, log, write, !!opts.dryRun));
       checks.set(cacheKey, checked);
+      faultPoint('validated', s.envVars);
 
       const wtGit = new Git(wt, { envVars: opts.envVars ?? process.env });
       const files = Object.keys(edit.files).map(repoPath);
@@ -451,11 +511,14 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
       const message = commitMessage(plan, edit);
       const result: ReleaseResult = { status: 'dry-run', branch, base, message, changes: edit.changes, fileDiff, renderedDiff: checked.rendered.markdown };
       if (opts.dryRun) {
-        write([`branch: ${branch} (from origin/${config.defaultBranch} ${base.slice(0, 12)})`, '', 'commit message:', ...message.split('\n').map((l) => `  ${l}`), '', 'file diff:', fileDiff.trimEnd(), '', 'rendered diff:', checked.rendered.markdown, '', 'dry run: nothing was committed, pushed or opened'].join('\n'));
+        const findings = checked.errors ? ['', `validation: ${checked.errors} error${checked.errors === 1 ? '' : 's'} in ${app.dir} after the ${plan.kind} (a real run stops here):`, checked.report!.trimEnd()] : [];
+        write([`branch: ${branch} (from origin/${config.defaultBranch} ${base.slice(0, 12)})`, '', 'commit message:', ...message.split('\n').map((l) => `  ${l}`), '', 'file diff:', fileDiff.trimEnd(), '', 'rendered diff:', checked.rendered.markdown, ...findings, '', 'dry run: nothing was committed, pushed or opened'].join('\n'));
+        if (checked.errors) throw new FindingsError(`dry run: validation of ${app.dir} has ${checked.errors} error${checked.errors === 1 ? '' : 's'} with this ${plan.kind}; a real run would stop before committing (the edit and the findings are above)`);
         return result;
       }
 
       result.commit = await commitEdit(wtGit, files, message);
+      faultPoint('committed', s.envVars);
       if (opts.noPr) {
         const local = await git.revParse(`refs/heads/${branch}`);
         if (local && local !== result.commit) {
@@ -473,6 +536,7 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
       const pushed = await pushBranch(s, plan, result.commit, base, attempt, attempts, log);
       if (pushed === 'race') return 'retry';
       result.commit = pushed;
+      faultPoint('pushed', s.envVars);
       await opts.hooks?.afterPush?.({ branch, commit: pushed });
 
       const { pr, created, superseded } = await openPullRequest(s, plan, app, edit, checked, log);

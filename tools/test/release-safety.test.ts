@@ -9,7 +9,7 @@ import { promote } from '../commands/promote.js';
 import { scale } from '../commands/scale.js';
 import { rollback } from '../commands/rollback.js';
 import { parseWholeNumber } from '../lib/args.js';
-import { GitError, UsageError } from '../lib/errors.js';
+import { FindingsError, GitError, UsageError } from '../lib/errors.js';
 import { hasMarker, prMarker } from '../lib/release.js';
 import { capture, digestOf, finishFixture, overlayFile, startReleaseFixture, TOKEN, type ReleaseFixture } from './release-fixture.js';
 
@@ -176,6 +176,33 @@ describe('numeric arguments', () => {
       await assert.rejects(rollback({ cwd: f.work, app: 'nofluxo/backend', env: 'prod', steps: bad, envVars: f.envVars }), (e: unknown) => e instanceof UsageError && /--steps must be a whole number/.test(e.message));
     }
     assert.equal(f.gitServer.requests.length, before);
+    assert.deepEqual(f.api.requests, []);
+  });
+});
+
+describe('--dry-run with an existing error in the overlay', () => {
+  test('still shows the edit and the findings, then exits as a failed validation', T, async () => {
+    fx = await startReleaseFixture();
+    const f = fx;
+    const dir = path.dirname(PROD);
+    const broken = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken-settings\ndata:\n  retries: [1, 2]\n';
+    const dev = (await f.remoteFile('main', DEV)).replace('newTag: "1.0.0"', `newTag: "1.1.0@${D1}"`);
+    const prod = (await f.remoteFile('main', PROD)).replace(/^resources:\n/m, 'resources:\n  - broken.yaml\n');
+    assert.notEqual(prod, await f.remoteFile('main', PROD), 'the overlay lists the broken file');
+    await f.pushToMain({ [DEV]: dev, [PROD]: prod, [`${dir}/broken.yaml`]: broken }, 'dev 1.1.0; prod gains a broken ConfigMap');
+    const refs = await f.remoteRefs();
+    const c = capture();
+    await assert.rejects(promote({ cwd: f.work, app: 'nofluxo/backend', env: 'prod', dryRun: true, envVars: f.envVars, log: c.log, write: c.write }), (e: unknown) => {
+      assert.ok(e instanceof FindingsError, String(e));
+      assert.match(e.message, /^dry run: validation of overlays\/crianex\/nofluxo\/backend has \d+ errors? with this promote; a real run would stop before committing/);
+      return true;
+    });
+    const out = c.out.join('\n');
+    assert.ok(out.includes(`+    newTag: "1.1.0@${D1}"`), `the edit is shown:\n${out}`);
+    assert.match(out, /validation: \d+ errors? in overlays\/crianex\/nofluxo\/backend after the promote \(a real run stops here\):/);
+    assert.match(out, /broken-settings/, 'the finding names the object');
+    assert.match(out, /dry run: nothing was committed, pushed or opened/);
+    assert.deepEqual(await f.remoteRefs(), refs);
     assert.deepEqual(f.api.requests, []);
   });
 });
