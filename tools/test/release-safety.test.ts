@@ -194,12 +194,12 @@ describe('--dry-run with an existing error in the overlay', () => {
     const c = capture();
     await assert.rejects(promote({ cwd: f.work, app: 'nofluxo/backend', env: 'prod', dryRun: true, envVars: f.envVars, log: c.log, write: c.write }), (e: unknown) => {
       assert.ok(e instanceof FindingsError, String(e));
-      assert.match(e.message, /^dry run: validation of overlays\/crianex\/nofluxo\/backend has \d+ errors? with this promote; a real run would stop before committing/);
+      assert.match(e.message, /^validation of overlays\/crianex\/nofluxo\/backend failed with \d+ errors? after the promote; a real run would stop here \(dry run: nothing was committed\)/);
       return true;
     });
     const out = c.out.join('\n');
     assert.ok(out.includes(`+    newTag: "1.1.0@${D1}"`), `the edit is shown:\n${out}`);
-    assert.match(out, /validation: \d+ errors? in overlays\/crianex\/nofluxo\/backend after the promote \(a real run stops here\):/);
+    assert.match(out, /validation would block this promote:/);
     assert.match(out, /broken-settings/, 'the finding names the object');
     assert.match(out, /dry run: nothing was committed, pushed or opened/);
     assert.deepEqual(await f.remoteRefs(), refs);
