@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../lib/errors.js';
 import { copyKey, editYaml, parseKeyPath, parseKustomization, setImagePin, setReplicas } from '../lib/images.js';
+import { applyPinEdit } from '../lib/releasestate.js';
 import { checkOneEdit, generate, prng } from './kustomization-gen.js';
 
 const F = 'overlays/x/kustomization.yaml';
@@ -59,6 +60,17 @@ describe('edits keep every byte outside the edited scalar', () => {
     const src = parseKustomization(F, 'commonAnnotations:\n  crianex.com/release: "2"\n');
     const dst = 'base: &b\n  crianex.com/release: "1"\ncommonAnnotations: *b\n';
     assert.throws(() => editYaml(F, dst, (doc) => void copyKey(src, doc, parseKeyPath('/commonAnnotations/crianex.com~1release'))), (e: unknown) => e instanceof ConfigError && /alias/.test(e.message));
+  });
+
+  test('the commands\' edit path (images entries and image: values in patches) refuses anchors too', () => {
+    const anchored = 'images:\n  - name: app\n    newTag: &v "1.0.0"\n  - name: side\n    newTag: *v\n';
+    assert.throws(() => applyPinEdit({ file: F, how: 'images', entryName: 'app', why: 't' }, anchored, { tag: '1.1.0' }), (e: unknown) => e instanceof ConfigError && /:3: images\.0\.newTag: the value to change is behind YAML anchor &v/.test(e.message));
+    assert.throws(() => applyPinEdit({ file: F, how: 'images', entryName: 'side', why: 't' }, anchored, { tag: '1.1.0' }), (e: unknown) => e instanceof ConfigError && /alias \*v/.test(e.message));
+    const patch = 'spec:\n  template:\n    spec:\n      containers:\n        - &c\n          name: app\n          image: registry.example.com/app:1.0.0\n      initContainers:\n        - *c\n';
+    assert.throws(() => applyPinEdit({ file: 'patch.yaml', how: 'scalar', doc: 0, path: ['spec', 'template', 'spec', 'containers', 0, 'image'], why: 't' }, patch, { tag: '2.0.0' }), (e: unknown) => e instanceof ConfigError && /patch\.yaml:6: spec\.template\.spec\.containers\.0\.image: .*anchor &c/.test(e.message));
+    // Without an alias using it, the same edit is a plain in-place rewrite.
+    const free = 'images:\n  - name: app\n    newTag: &v "1.0.0"   # note\n';
+    assert.equal(applyPinEdit({ file: F, how: 'images', entryName: 'app', why: 't' }, free, { tag: '1.1.0' }).text, free.replace('1.0.0', '1.1.0'));
   });
 
   test('a layout the printer cannot reproduce line for line is refused, not reformatted', () => {
