@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { run } from '../lib/exec.js';
 import { ToolMissingError } from '../lib/errors.js';
@@ -14,13 +14,18 @@ export interface SetupOptions {
 }
 
 /**
- * A stamp of what a binary was built from: the tool's go.mod and go.sum and the Go version.
+ * A stamp of what a binary was built from: the tool's go.mod and go.sum, our own Go sources
+ * (the renderer) and the Go version.
  * Equal stamp, same build: a warm machine skips it; any bump (a Renovate PR) rebuilds.
  */
 async function buildStamp(tool: GoTool, goVersion: string): Promise<string> {
   const dir = path.join(GO_TOOLS_DIR, tool.module);
   const h = createHash('sha256').update(`${tool.pkg}\0${tool.ldflags ?? ''}\0${goVersion}\0`);
   for (const f of ['go.mod', 'go.sum']) h.update(await readFile(path.join(dir, f)).catch(() => Buffer.from('')));
+  if (tool.sources) {
+    const src = path.join(dir, tool.sources);
+    for (const f of (await readdir(src)).filter((f) => f.endsWith('.go')).sort()) h.update(`\0${f}\0`).update(await readFile(path.join(src, f)));
+  }
   return h.digest('hex');
 }
 
