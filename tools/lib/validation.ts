@@ -34,6 +34,8 @@ export interface ValidateOptions {
   changedOnly?: boolean;
   /** Fetch remote bases and Helm repositories (pinned ones only); default: offline. */
   allowRemote?: boolean;
+  /** Called as each phase starts (the CLI shows it on a terminal: lib/progress.ts). */
+  onProgress?: (phase: string) => void;
 }
 
 export interface ValidateResult {
@@ -136,12 +138,16 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
     ...appTargets(allApps.filter((a) => clusterNames.has(a.env.cluster))),
     ...clusterTargets(config, config.environments.filter((e) => clusterNames.has(e.cluster))),
   ];
+  const step = opts.onProgress ?? (() => {});
+  step(`rendering ${contextTargets.length} targets`);
   const all = await renderLikeArgo(config, kustomize, contextTargets);
   const selected = new Set(targets.map((t) => t.dir));
   const rendered = all.filter((r) => selected.has(r.target.dir));
 
   const findings: Finding[] = rendered.flatMap((r) => r.findings);
+  step(`checking the schemas of ${rendered.reduce((n, r) => n + r.objects.length, 0)} objects`);
   findings.push(...(await schemaFindings(config, rendered, envVars)));
+  step('applying policies');
   const policies = await loadPolicies(opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), config.disabledPolicies);
   for (const r of rendered) {
     for (const o of r.objects) {
@@ -153,7 +159,9 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   // Folders that Applications deploy but that are no known overlay belong to the cluster entry point.
   const known = new Set(contextTargets.map((t) => t.dir));
   const entrySelected = targets.some((t) => t.kind === 'cluster');
+  step('cross-resource checks');
   findings.push(...(await crossChecks(config, kustomize, all)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay))));
+  if (base && rendered.length) step(`immutable fields against ${base.slice(0, 12)}`);
   if (base && rendered.length) findings.push(...(await immutableFindings(config, kustomize, rendered, base)));
   return { config, targets: rendered.map((r) => r.target), findings, rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
 }
