@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMMANDS, closest, helpText, overview, parseCommand, usageLine, wantsHelp, type Parsed } from './lib/cliargs.js';
 import { GitopsError, UsageError } from './lib/errors.js';
+import { redactText } from './lib/redact.js';
 
 type Handler = (argv: string[]) => Promise<void>;
 
@@ -140,10 +141,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof GitopsError) {
-      process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      process.stderr.write(redactText(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`));
       return e.exitCode;
     }
-    process.stderr.write(`unexpected error: ${(e as Error).stack ?? e}\n`);
+    process.stderr.write(redactText(`unexpected error: ${(e as Error).stack ?? e}\n`));
     return 70;
   }
 }

@@ -1,5 +1,6 @@
 import { formatDiffText, formatMarkdown, renderedDiff, type DiffResult } from '../lib/diff.js';
 import { createProgress } from '../lib/progress.js';
+import { redactText } from '../lib/redact.js';
 
 export interface DiffCommandOptions {
   cwd: string;
@@ -23,7 +24,7 @@ export async function diff(opts: DiffCommandOptions): Promise<DiffResult> {
     progress.done();
   }
   const write = opts.write ?? ((t: string) => process.stdout.write(t + '\n'));
-  if (opts.format === 'json') write(JSON.stringify(result, null, 2));
+  if (opts.format === 'json') write(redactText(JSON.stringify(result, null, 2)));
   else if (opts.format === 'markdown') write(formatMarkdown(result));
   else write(formatDiffText(result));
   return result;

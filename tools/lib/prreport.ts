@@ -2,6 +2,7 @@
 // marker that finds the comment again on the next push, always within GitHub's body limit.
 import { formatMarkdown, type DiffResult } from './diff.js';
 import { MAX_BODY_CHARS } from './github.js';
+import { redactText } from './redact.js';
 import type { Finding } from './report.js';
 
 /** Hidden first line of the sticky comment; `npm run pr-comment` finds the comment by it. */
@@ -44,7 +45,8 @@ export function formatPrReport(validation: ValidationJson | undefined, diff: Dif
   // The diff gets the room left, so formatMarkdown drops whole overlays instead of cutting one in half.
   const room = max - head.length - 1;
   const body = diff ? formatMarkdown(diff, { maxChars: room }) : '### Rendered diff\n\n_The rendered diff was not produced: see the workflow run._';
-  return `${head}\n${body}\n`.slice(0, max);
+  // Repository text in a public comment: no credentials, whatever a finding quotes.
+  return redactText(`${head}\n${body}\n`).slice(0, max);
 }
 
 function rank(f: Finding): number {
