@@ -73,8 +73,9 @@ describe('renovate extraction of this repository', () => {
       assert.notEqual(dep.enabled, false, `${tool.versionOf} is disabled (indirect without a matching tool directive?)`);
       const others = file.deps.filter((d) => d.depType === 'indirect' && d !== dep);
       assert.ok(others.length && others.every((d) => d.enabled === false), 'the tool\'s own dependencies should stay disabled');
-      // Direct requirements (the kustomize renderer links the kustomize API) move with the tool, in one group.
-      const direct = new Set(file.deps.filter((d) => d.depType === 'require').map((d) => d.depName));
+      // Direct requirements (the kustomize renderer links the kustomize API) and replace directives
+      // (staging modules pinned to the tool's version) move with the tool, in one group.
+      const direct = new Set(file.deps.filter((d) => d.depType === 'require' || d.depType === 'replace').map((d) => d.depName));
       const bumps = updates.filter((u) => u.manager === 'gomod' && u.packageFile === file.packageFile);
       assert.ok(bumps.some((u) => u.depName === tool.versionOf), `${tool.versionOf} is never bumped`);
       for (const u of bumps) assert.ok(u.depName === tool.versionOf || direct.has(u.depName), `${file.packageFile}: ${u.depName} bumped on its own`);
