@@ -85,7 +85,7 @@ export function formatJson(findings: Finding[], checked: { overlays: number; obj
 
 /**
  * SARIF 2.1.0 for GitHub code scanning. Every result needs a location: a finding without a file
- * points at its overlay's kustomization. The fingerprint ignores line numbers, so an alert
+ * points at its overlay's kustomization (a run-wide one at gitops.yaml). The fingerprint ignores line numbers, so an alert
  * follows its finding when lines move.
  */
 export function formatSarif(findings: Finding[], tool: { name?: string; version?: string } = {}): string {
@@ -93,7 +93,7 @@ export function formatSarif(findings: Finding[], tool: { name?: string; version?
   const ruleIds = [...new Set(findings.map((f) => f.rule))].sort();
   const rules: ReportingDescriptor[] = ruleIds.map((id) => ({ id, name: id, shortDescription: { text: id } }));
   const results: Result[] = findings.map((f) => {
-    const uri = f.file ?? `${f.overlay}/kustomization.yaml`;
+    const uri = f.file ?? (f.overlay && f.overlay !== '.' ? `${f.overlay}/kustomization.yaml` : 'gitops.yaml');
     return {
       ruleId: f.rule,
       ruleIndex: ruleIds.indexOf(f.rule),

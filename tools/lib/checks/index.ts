@@ -42,7 +42,7 @@ async function kustomizationNamespace(root: string, dir: string): Promise<{ foun
  * every target of those clusters: the checks need the whole cluster even when only part of it
  * is reported).
  */
-export async function crossChecks(config: Config, tool: Tool, rendered: Rendered[]): Promise<Finding[]> {
+export async function crossChecks(config: Config, tool: Tool, rendered: Rendered[], renderedOut?: Rendered[]): Promise<Finding[]> {
   const findings: Finding[] = [];
   let tree: RepoTree | undefined;
   for (const cluster of [...new Set(rendered.map((r) => r.target.cluster))]) {
@@ -67,6 +67,7 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
       for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => entryArgs })) {
         paths.get(r.target.dir)!.rendered = r;
         extra.push(r);
+        renderedOut?.push(r);
         findings.push(...r.findings);
       }
     }
