@@ -33,8 +33,11 @@ export const COMMANDS: Record<string, CommandSpec> = {
   setup: {
     summary: 'build the pinned tools (kustomize, kubeconform, actionlint, ...) into .tools/bin and install Renovate for the tests',
     args: '',
-    options: { 'test-deps': { type: 'boolean', description: "also install the tests' Debian packages (as root)" } },
-    examples: ['npm run setup', 'npm run setup -- --test-deps'],
+    options: {
+      'test-deps': { type: 'boolean', description: "also install the tests' Debian packages (as root)" },
+      helm: { type: 'boolean', description: 'also build the pinned helm (built anyway when an argocd-cm enables helm)' },
+    },
+    examples: ['npm run setup', 'npm run setup -- --test-deps', 'npm run setup -- --helm'],
   },
   validate: {
     summary: 'render every overlay and cluster entry point and check schemas, policies and cross-resource rules',

@@ -25,6 +25,8 @@ export interface GoTool {
   ldflags?: string;
   /** Folder (under the module) of our own Go sources, part of the build stamp. */
   sources?: string;
+  /** Built only when asked for or needed (`npm run setup -- --helm`, or an argocd-cm enabling helm). */
+  optional?: boolean;
 }
 
 export const GO_TOOLS: GoTool[] = [
@@ -33,6 +35,8 @@ export const GO_TOOLS: GoTool[] = [
   { name: 'kustomize-renderer', module: 'kustomize', pkg: './renderer', versionOf: 'sigs.k8s.io/kustomize/api', sources: 'renderer' },
   { name: 'kubeconform', module: 'kubeconform', pkg: 'github.com/yannh/kubeconform/cmd/kubeconform', versionOf: 'github.com/yannh/kubeconform', ldflags: '-X main.version={version}' },
   { name: 'actionlint', module: 'actionlint', pkg: 'github.com/rhysd/actionlint/cmd/actionlint', versionOf: 'github.com/rhysd/actionlint' },
+  // Renders helmCharts when argocd-cm enables helm: kustomize gets --helm-command <this binary>.
+  { name: 'helm', module: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm', versionOf: 'helm.sh/helm/v3', ldflags: '-X helm.sh/helm/v3/internal/version.version={version}', optional: true },
 ];
 
 /** Renovate, pinned with the Node 24 it runs on in a package of its own (tools/renovate). */
