@@ -159,4 +159,12 @@ export function register(name: string, handler: Handler): void {
 }
 
 // Run only as the entry point, so tests can import the command table.
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exitCode = await main(process.argv.slice(2));
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  // Interrupted (Ctrl-C, a CI cancel): fetches and pushes run in process groups of their own, so end them too.
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(sig, () => {
+      void import('./lib/git.js').then(({ killNetworkChildren }) => killNetworkChildren()).finally(() => process.exit(code));
+    });
+  }
+  process.exitCode = await main(process.argv.slice(2));
+}
