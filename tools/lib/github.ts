@@ -18,6 +18,13 @@ export interface PullRequest {
   headRepo: string | null;
 }
 
+export interface IssueComment {
+  id: number;
+  body: string;
+  /** Login of the author. */
+  user: string;
+}
+
 export interface GitHubOptions {
   baseUrl?: string;
   token: string;
@@ -154,7 +161,33 @@ export class GitHub {
   }
 
   async comment(number: number, body: string): Promise<void> {
-    await this.call(`comment on #${number}`, () => this.octokit.rest.issues.createComment({ ...this.repoParams, issue_number: number, body }));
+    await this.createComment(number, body);
+  }
+
+  /** One pull request, with the commit its head points at. */
+  async getPull(number: number): Promise<PullRequest & { headSha: string }> {
+    const { data } = await this.call(`get pull request #${number}`, () => this.octokit.rest.pulls.get({ ...this.repoParams, pull_number: number }));
+    return { ...toPull(data as RawPull), headSha: (data as { head: { sha: string } }).head.sha };
+  }
+
+  /** Every comment of an issue or pull request (bounded by maxPages pages of 100). */
+  async listComments(number: number): Promise<IssueComment[]> {
+    const out: IssueComment[] = [];
+    for (let page = 1; page <= this.maxPages; page++) {
+      const { data } = await this.call(`list comments of #${number}`, () => this.octokit.rest.issues.listComments({ ...this.repoParams, issue_number: number, per_page: 100, page }));
+      out.push(...data.map((c) => ({ id: c.id, body: c.body ?? '', user: c.user?.login ?? '' })));
+      if (data.length < 100) break;
+    }
+    return out;
+  }
+
+  async createComment(number: number, body: string): Promise<number> {
+    const { data } = await this.call(`comment on #${number}`, () => this.octokit.rest.issues.createComment({ ...this.repoParams, issue_number: number, body }));
+    return data.id;
+  }
+
+  async updateComment(id: number, body: string): Promise<void> {
+    await this.call(`update comment ${id}`, () => this.octokit.rest.issues.updateComment({ ...this.repoParams, comment_id: id, body }));
   }
 }
 

@@ -1,6 +1,6 @@
 // Locates the pinned binaries installed by `npm run setup` (or given by env vars).
 import { access, readFile } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolMissingError } from './errors.js';
@@ -34,9 +34,23 @@ export const GO_TOOLS: GoTool[] = [
   // Same module as kustomize, so it links exactly the kustomize API the binary is built from.
   { name: 'kustomize-renderer', module: 'kustomize', pkg: './renderer', versionOf: 'sigs.k8s.io/kustomize/api', sources: 'renderer' },
   { name: 'kubeconform', module: 'kubeconform', pkg: 'github.com/yannh/kubeconform/cmd/kubeconform', versionOf: 'github.com/yannh/kubeconform', ldflags: '-X main.version={version}' },
+  { name: 'actionlint', module: 'actionlint', pkg: 'github.com/rhysd/actionlint/cmd/actionlint', versionOf: 'github.com/rhysd/actionlint' },
   // Renders helmCharts when argocd-cm enables helm: kustomize gets --helm-command <this binary>.
   { name: 'helm', module: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm', versionOf: 'helm.sh/helm/v3', ldflags: '-X helm.sh/helm/v3/internal/version.version={version}', optional: true },
 ];
+
+/** Renovate, pinned with the Node 24 it runs on in a package of its own (tools/renovate). */
+export const RENOVATE_DIR = path.join(REPO_ROOT, 'tools', 'renovate');
+
+export function renovatePaths(): { version: string; renovate: { node: string; dist: string; cli: string; validator: string } } {
+  const modules = path.join(RENOVATE_DIR, 'node_modules');
+  const dist = path.join(modules, 'renovate', 'dist');
+  const pkg = JSON.parse(readFileSync(path.join(RENOVATE_DIR, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  return {
+    version: pkg.dependencies.renovate,
+    renovate: { node: path.join(modules, 'node', 'bin', 'node'), dist, cli: path.join(dist, 'renovate.js'), validator: path.join(dist, 'config-validator.js') },
+  };
+}
 
 /** The version a tool's go.mod requires (the pin), read from its require lines. */
 export async function pinnedVersion(tool: GoTool): Promise<string> {
@@ -99,6 +113,12 @@ export async function findKubeconform(env: NodeJS.ProcessEnv = process.env): Pro
   if (await isExecutable(pinned)) return { cmd: pinned, args: [] };
   const kubeconformVersion = await pinnedVersion(goTool('kubeconform'));
   throw new ToolMissingError(`kubeconform ${kubeconformVersion} not found at ${pinned}`, "run 'npm run setup' (needs Go) to install the pinned kubeconform");
+}
+
+export async function findActionlint(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const pinned = path.join(toolsDir(env), 'actionlint');
+  if (await isExecutable(pinned)) return pinned;
+  throw new ToolMissingError(`actionlint ${await pinnedVersion(goTool('actionlint'))} not found at ${pinned}`, "run 'npm run setup' (needs Go) to install the pinned actionlint");
 }
 
 /**

@@ -34,6 +34,8 @@ export interface ValidateOptions {
   changedOnly?: boolean;
   /** Fetch remote bases and Helm repositories (pinned ones only); default: offline. */
   allowRemote?: boolean;
+  /** Called as each phase starts (the CLI shows it on a terminal: lib/progress.ts). */
+  onProgress?: (phase: string) => void;
 }
 
 export interface ValidateResult {
@@ -160,12 +162,16 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
     ...appTargets(allApps.filter((a) => clusterNames.has(a.env.cluster))),
     ...clusterTargets(config, config.environments.filter((e) => clusterNames.has(e.cluster))),
   ];
+  const step = opts.onProgress ?? (() => {});
+  step(`rendering ${contextTargets.length} targets`);
   const all = await renderLikeArgo(config, kustomize, contextTargets);
   const selected = new Set(targets.map((t) => t.dir));
   const rendered = all.filter((r) => selected.has(r.target.dir));
 
   const findings: Finding[] = [...layoutFindings, ...rendered.flatMap((r) => r.findings)];
+  step(`checking the schemas of ${rendered.reduce((n, r) => n + r.objects.length, 0)} objects`);
   findings.push(...(await schemaFindings(config, rendered, envVars)));
+  step('applying policies');
   const policies = await loadPolicies(opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), config.disabledPolicies);
   for (const r of rendered) {
     for (const o of r.objects) {
@@ -178,6 +184,7 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   const known = new Set(contextTargets.map((t) => t.dir));
   const entrySelected = targets.some((t) => t.kind === 'cluster');
   const argoRendered: Rendered[] = [];
+  step('cross-resource checks');
   findings.push(...(await crossChecks(config, kustomize, all, argoRendered)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay))));
   for (const r of rendered) {
     if (!r.objects.length && !r.findings.some((f) => f.severity === 'error')) {
@@ -189,6 +196,7 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   }
   // Whole-repository runs only: a partial selection reads only part of the roots.
   if (!opts.app && !opts.changedOnly) findings.push(...(await unrenderedFindings(config, layoutRoots(config, envs, allApps), [...all, ...argoRendered])));
+  if (base && rendered.length) step(`immutable fields against ${base.slice(0, 12)}`);
   if (base && rendered.length) findings.push(...(await immutableFindings(config, kustomize, rendered, base, envVars)));
   return { config, targets: rendered.map((r) => r.target), findings, rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
 }

@@ -107,6 +107,8 @@ const IMPLEMENTED = new Set([
   'issues/add-labels',
   'issues/create-comment',
   'issues/list-comments',
+  'issues/get-comment',
+  'issues/update-comment',
 ]);
 
 /** Fields of `pull-request` that list results (`pull-request-simple`) leave out. */
@@ -148,23 +150,24 @@ export async function startGitHubApi(opts: GitHubApiOptions): Promise<GitHubApiH
   const resolve = async (ref: string) => (opts.resolveRef ? opts.resolveRef(ref) : fakeSha(ref));
 
   // ---- factories: complete objects as GitHub returns them ----------------------------------------------------------
-  const user = (name: string, id: number, type: 'User' | 'Organization' = 'User') => ({
+  // Logins like github-actions[bot] are percent-encoded in URLs, as GitHub does.
+  const user = (name: string, id: number, type: 'User' | 'Organization' = 'User', u = encodeURIComponent(name)) => ({
     login: name,
     id,
     node_id: nodeId(type === 'User' ? 'U' : 'O', id),
     avatar_url: `${base}/avatars/u/${id}?v=4`,
     gravatar_id: '',
-    url: `${base}/users/${name}`,
-    html_url: `${base}/${name}`,
-    followers_url: `${base}/users/${name}/followers`,
-    following_url: `${base}/users/${name}/following{/other_user}`,
-    gists_url: `${base}/users/${name}/gists{/gist_id}`,
-    starred_url: `${base}/users/${name}/starred{/owner}{/repo}`,
-    subscriptions_url: `${base}/users/${name}/subscriptions`,
-    organizations_url: `${base}/users/${name}/orgs`,
-    repos_url: `${base}/users/${name}/repos`,
-    events_url: `${base}/users/${name}/events{/privacy}`,
-    received_events_url: `${base}/users/${name}/received_events`,
+    url: `${base}/users/${u}`,
+    html_url: `${base}/${u}`,
+    followers_url: `${base}/users/${u}/followers`,
+    following_url: `${base}/users/${u}/following{/other_user}`,
+    gists_url: `${base}/users/${u}/gists{/gist_id}`,
+    starred_url: `${base}/users/${u}/starred{/owner}{/repo}`,
+    subscriptions_url: `${base}/users/${u}/subscriptions`,
+    organizations_url: `${base}/users/${u}/orgs`,
+    repos_url: `${base}/users/${u}/repos`,
+    events_url: `${base}/users/${u}/events{/privacy}`,
+    received_events_url: `${base}/users/${u}/received_events`,
     type,
     user_view_type: 'public',
     site_admin: false,
@@ -570,6 +573,22 @@ export async function startGitHubApi(opts: GitHubApiOptions): Promise<GitHubApiH
       pull.updated_at = now;
       const body = commentObject(comment);
       return { status: 201, body, headers: { Location: body.url } };
+    },
+
+    'issues/get-comment': async (ctx) => {
+      const comment = state.comments.find((c) => c.id === Number(ctx.params.comment_id));
+      return comment ? { status: 200, body: commentObject(comment) } : notFound(ctx.docs);
+    },
+
+    'issues/update-comment': async (ctx) => {
+      const comment = state.comments.find((c) => c.id === Number(ctx.params.comment_id));
+      if (!comment) return notFound(ctx.docs);
+      if (typeof ctx.body.body !== 'string') return validationFailed(ctx.docs, [{ resource: 'IssueComment', code: 'missing_field', field: 'body' }]);
+      // Only the author (or a maintainer, which the harness's token is not) may edit a comment.
+      if (comment.user !== login) return error(403, 'Resource not accessible by integration', ctx.docs);
+      comment.body = ctx.body.body;
+      comment.updated_at = iso();
+      return { status: 200, body: commentObject(comment) };
     },
 
     'issues/list-comments': async (ctx, pathname) => {
