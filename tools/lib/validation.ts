@@ -11,7 +11,7 @@ import { CONFIG_FILE, loadConfig, type Config } from './config.js';
 import { layoutRoots, unrenderedFindings } from './coverage.js';
 import { kubeconform, schemaLocations } from './kubeconform.js';
 import { resourceId } from './kustomize.js';
-import { checkPolicies, loadPolicies } from './policies.js';
+import { checkPolicies, loadPolicies, policyLevels } from './policies.js';
 import { appTargets, clusterTargets, entryPointFindings, kustomizationOf, locate, targetKey, type Rendered, type Target } from './render.js';
 import type { Finding, Format } from './report.js';
 import { findKubeconform, findKustomize, REPO_ROOT, type Tool } from './tools.js';
@@ -167,9 +167,16 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   const findings: Finding[] = [...layoutFindings, ...rendered.flatMap((r) => r.findings)];
   findings.push(...(await schemaFindings(config, rendered, envVars)));
   const policies = await loadPolicies(opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), config.disabledPolicies);
+  // A level for a policy that does not exist is a typo that would silently change nothing.
+  const ids = new Set(policies.policies.map((p) => p.id).concat(config.disabledPolicies));
+  for (const [where, levels] of [['policies.severity', config.policySeverity], ...config.environments.map((e) => [`environments[${e.name}].policies`, e.policies ?? {}] as const)] as const) {
+    for (const id of Object.keys(levels).filter((k) => !ids.has(k))) {
+      findings.push({ severity: 'warning', rule: 'unknown-policy', overlay: '.', resource: '', file: CONFIG_FILE, message: `${where} names policy '${id}', which does not exist (known: ${[...ids].sort().join(', ')})` });
+    }
+  }
   for (const r of rendered) {
     for (const o of r.objects) {
-      for (const v of checkPolicies(policies, o, { env: r.target.env, app: r.target.app?.id, scope: r.target.kind === 'app' ? 'apps' : 'clusters', exemptionPrefix: config.exemptionPrefix })) {
+      for (const v of checkPolicies(policies, o, { env: r.target.env, app: r.target.app?.id, scope: r.target.kind === 'app' ? 'apps' : 'clusters', exemptionPrefix: config.exemptionPrefix, levels: policyLevels(config, r.target.env) })) {
         findings.push({ severity: v.severity, rule: v.rule, overlay: r.target.dir, resource: resourceId(o), message: v.message, field: v.path ? dotted(v.path) : undefined, ...locate(r, o, v.path) });
       }
     }
