@@ -40,7 +40,7 @@ const commands: Record<string, Handler> = {
     await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined, helm: values.helm as boolean | undefined });
   },
   async validate(argv) {
-    const { values, positionals } = parse(argv, { env: { type: 'string' }, app: { type: 'string' }, format: { type: 'string' }, base: { type: 'string' }, 'changed-only': { type: 'boolean' }, 'allow-remote': { type: 'boolean' } });
+    const { values, positionals } = parse(argv, { env: { type: 'string' }, app: { type: 'string' }, format: { type: 'string' }, base: { type: 'string' }, 'changed-only': { type: 'boolean' }, 'new-only': { type: 'boolean' }, 'allow-remote': { type: 'boolean' } });
     if (positionals.length) throw new UsageError(`validate takes no positional arguments (got ${positionals.join(' ')})`);
     const { validate } = await import('./commands/validate.js');
     await validate({
@@ -50,6 +50,7 @@ const commands: Record<string, Handler> = {
       format: oneOf(values.format, ['text', 'json', 'github'] as const, '--format'),
       base: values.base as string | undefined,
       changedOnly: values['changed-only'] as boolean | undefined,
+      newOnly: values['new-only'] as boolean | undefined,
       allowRemote: values['allow-remote'] as boolean | undefined,
     });
   },
