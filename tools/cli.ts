@@ -56,6 +56,7 @@ const commands: Record<string, Handler> = {
       format: oneOf(values.format, ['text', 'json', 'github', 'sarif'] as const, '--format'),
       base: values.base as string | undefined,
       changedOnly: values['changed-only'] as boolean | undefined,
+      newOnly: values['new-only'] as boolean | undefined,
       allowRemote: values['allow-remote'] as boolean | undefined,
       progress: true,
     });

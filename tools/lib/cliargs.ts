@@ -48,6 +48,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       format: { type: 'string', value: 'text|json|github|sarif', description: 'report format (github: workflow annotations; sarif: code scanning)' },
       base: { type: 'string', value: 'REF', description: 'compare with this revision (immutable fields; with --changed-only, what changed)' },
       'changed-only': { type: 'boolean', description: 'only the targets whose files changed since the base' },
+      'new-only': { type: 'boolean', description: 'report only findings the base revision does not already have (adoption)' },
       'allow-remote': { type: 'boolean', description: 'allow remote (pinned) kustomize bases, fetched over the network' },
     },
     examples: [

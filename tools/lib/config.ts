@@ -8,6 +8,9 @@ import configSchema from './config.schema.json' with { type: 'json' };
 
 export const CONFIG_FILE = 'gitops.yaml';
 
+/** A policy's severity as configured, or `off`. */
+export type PolicyLevel = 'error' | 'warning' | 'info' | 'off';
+
 export interface Environment {
   name: string;
   cluster: string;
@@ -17,6 +20,8 @@ export interface Environment {
   overlays: string[];
   /** App id template ({N}: N-th wildcard, {path}); undefined: the wildcards joined with '/'. */
   appId?: string;
+  /** Policy id -> level in this environment (over policies.severity). */
+  policies?: Record<string, PolicyLevel>;
   /** Environments whose releases this one takes (gitops.yaml accepts one name or a list); empty for none. */
   promotesFrom: string[];
   requireDigests: boolean;
@@ -63,6 +68,8 @@ export interface Config {
   allowMissingSchemas: string[];
   exemptionPrefix: string;
   disabledPolicies: string[];
+  /** gitops.yaml policies.severity: policy id -> level in every environment. */
+  policySeverity: Record<string, PolicyLevel>;
   /** cluster -> "Kind/namespace/name" patterns created outside git. */
   external: Record<string, string[]>;
   /** cluster -> settings (gitops.yaml `clusters:`). */
@@ -84,7 +91,7 @@ interface RawConfig {
   environments: Array<Omit<Environment, 'requireDigests' | 'overlays' | 'promotesFrom'> & { requireDigests?: boolean; overlays?: string[]; promotesFrom?: string | string[] }>;
   kubernetes?: { version?: string };
   schemas?: { locations?: string[]; allowMissing?: string[] };
-  policies?: { exemptionPrefix?: string; disabled?: string[] };
+  policies?: { exemptionPrefix?: string; disabled?: string[]; severity?: Record<string, PolicyLevel> };
   external?: Record<string, string[]>;
   clusters?: Record<string, ClusterFacts>;
   diff?: { sensitiveKeys?: string[] };
@@ -168,6 +175,7 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     allowMissingSchemas: raw.schemas?.allowMissing ?? [],
     exemptionPrefix: raw.policies?.exemptionPrefix ?? 'exempt.policy.crianex.com/',
     disabledPolicies: raw.policies?.disabled ?? [],
+    policySeverity: raw.policies?.severity ?? {},
     external: raw.external ?? {},
     clusters: raw.clusters ?? {},
     sensitiveKeys: raw.diff?.sensitiveKeys ?? [],

@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { ConfigError } from './errors.js';
 import { REDACTED, sensitiveKey } from './redact.js';
 import type { K8sObject } from './kustomize.js';
-import type { Environment } from './config.js';
+import type { Config, Environment, PolicyLevel } from './config.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -28,6 +28,13 @@ export interface PolicyContext {
   app?: string;
   scope: 'apps' | 'clusters';
   exemptionPrefix: string;
+  /** gitops.yaml levels for this object's environment: policy id -> severity or off. */
+  levels?: Record<string, PolicyLevel>;
+}
+
+/** The levels gitops.yaml sets for one environment: policies.severity, then the environment's own. */
+export function policyLevels(config: Pick<Config, 'policySeverity'>, env?: Environment): Record<string, PolicyLevel> {
+  return { ...config.policySeverity, ...(env?.policies ?? {}) };
 }
 
 export interface PolicyViolation {
@@ -183,7 +190,9 @@ export function checkPolicies(set: PolicySet, o: K8sObject, ctx: PolicyContext):
   const out: PolicyViolation[] = [];
   const annotations = o.metadata?.annotations ?? {};
   for (const p of set.policies) {
-    if (!applies(p, o, ctx)) continue;
+    const level = ctx.levels?.[p.id];
+    if (level === 'off' || !applies(p, o, ctx)) continue;
+    const severity = level ?? p.severity;
     const target = p.target === 'podSpec' ? podSpecOf(o) : { spec: o, pointer: '' };
     if (!target) continue;
     if (p.validate(target.spec)) continue;
@@ -203,7 +212,7 @@ export function checkPolicies(set: PolicySet, o: K8sObject, ctx: PolicyContext):
       const hint = p.hint ? `; ${fill(p.hint, vars)}` : '';
       out.push({
         rule: p.id,
-        severity: p.severity,
+        severity,
         path: pointer,
         message: `${p.message}${cname ? ` (container ${cname})` : ''}: ${typeof value === 'string' ? value : describe(e)}${hint}`,
       });

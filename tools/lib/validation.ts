@@ -11,7 +11,7 @@ import { CONFIG_FILE, loadConfig, type Config } from './config.js';
 import { layoutRoots, unrenderedFindings } from './coverage.js';
 import { kubeconform, schemaLocations } from './kubeconform.js';
 import { resourceId } from './kustomize.js';
-import { checkPolicies, loadPolicies } from './policies.js';
+import { checkPolicies, loadPolicies, policyLevels } from './policies.js';
 import { appTargets, clusterTargets, entryPointFindings, kustomizationOf, locate, targetKey, type Rendered, type Target } from './render.js';
 import type { Finding, Format } from './report.js';
 import { findKubeconform, findKustomize, REPO_ROOT, type Tool } from './tools.js';
@@ -32,6 +32,8 @@ export interface ValidateOptions {
   base?: string;
   /** Validate only the targets whose files changed since `base`. */
   changedOnly?: boolean;
+  /** Report only findings the base revision (`base`, default the merge base) does not already have. */
+  newOnly?: boolean;
   /** Fetch remote bases and Helm repositories (pinned ones only); default: offline. */
   allowRemote?: boolean;
   /** Called as each phase starts (the CLI shows it on a terminal: lib/progress.ts). */
@@ -127,8 +129,44 @@ async function immutableFindings(config: Config, tool: Tool, head: Rendered[], b
   });
 }
 
-/** Renders, schema-checks, policy-checks and cross-checks the selected overlays; prints nothing. */
+/**
+ * What a finding is about, independent of lines and folders: rule, app and environment (or
+ * cluster entry point), object and field. Findings about a file (no object) add the file.
+ */
+function findingKey(f: Finding, scopes: Map<string, string>): string {
+  return [f.rule, scopes.get(f.overlay) ?? f.overlay, f.resource, f.field ?? '', f.resource ? '' : f.file ?? ''].join('\0');
+}
+
+function scopesOf(targets: Target[]): Map<string, string> {
+  return new Map(targets.map((t) => [t.dir, targetKey(t)]));
+}
+
+/**
+ * Renders, schema-checks, policy-checks and cross-checks the selected overlays; prints nothing.
+ * With `newOnly`, the base revision is validated too (with its own gitops.yaml) and the
+ * findings it already has are left out, so a team can adopt the toolkit before fixing them all.
+ */
 export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'write'>): Promise<ValidateResult & { config: Config; targets: Target[] }> {
+  const head = await validateTree(opts);
+  if (!opts.newOnly) return head;
+  const envVars = opts.envVars ?? process.env;
+  const rev = await resolveBase(head.config.root, opts.base, head.config.defaultBranch);
+  const known = await withWorktree(head.config.root, rev, async (dir) => {
+    const { config: baseConfig } = await loadBaseConfig(dir, envVars);
+    if (!baseConfig) return new Set<string>(); // no toolkit config at the base: every finding is new
+    const env = opts.env && baseConfig.environments.some((e) => e.name === opts.env) ? opts.env : undefined;
+    const r = await validateTree({ ...opts, cwd: dir, env, app: undefined, base: undefined, changedOnly: false, newOnly: false, warn: () => {} });
+    const scopes = scopesOf(r.rendered.map((x) => x.target));
+    return new Set(r.findings.map((f) => findingKey(f, scopes)));
+  });
+  const scopes = scopesOf(head.rendered.map((x) => x.target));
+  const fresh = head.findings.filter((f) => f.severity === 'info' || !known.has(findingKey(f, scopes)));
+  const hidden = head.findings.length - fresh.length;
+  if (hidden) fresh.push({ severity: 'info', rule: 'baseline', overlay: '.', resource: '', message: `${hidden} finding(s) that ${rev.slice(0, 12)} already has are not reported (--new-only)` });
+  return { ...head, findings: fresh };
+}
+
+async function validateTree(opts: Omit<ValidateOptions, 'format' | 'write'>): Promise<ValidateResult & { config: Config; targets: Target[] }> {
   const envVars = opts.envVars ?? process.env;
   const config = await loadConfig(opts.cwd, envVars);
   if (opts.allowRemote) config.render.allowRemote = true;
@@ -173,9 +211,16 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   findings.push(...(await schemaFindings(config, rendered, envVars)));
   step('applying policies');
   const policies = await loadPolicies(opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), config.disabledPolicies);
+  // A level for a policy that does not exist is a typo that would silently change nothing.
+  const ids = new Set(policies.policies.map((p) => p.id).concat(config.disabledPolicies));
+  for (const [where, levels] of [['policies.severity', config.policySeverity], ...config.environments.map((e) => [`environments[${e.name}].policies`, e.policies ?? {}] as const)] as const) {
+    for (const id of Object.keys(levels).filter((k) => !ids.has(k))) {
+      findings.push({ severity: 'warning', rule: 'unknown-policy', overlay: '.', resource: '', file: CONFIG_FILE, message: `${where} names policy '${id}', which does not exist (known: ${[...ids].sort().join(', ')})` });
+    }
+  }
   for (const r of rendered) {
     for (const o of r.objects) {
-      for (const v of checkPolicies(policies, o, { env: r.target.env, app: r.target.app?.id, scope: r.target.kind === 'app' ? 'apps' : 'clusters', exemptionPrefix: config.exemptionPrefix })) {
+      for (const v of checkPolicies(policies, o, { env: r.target.env, app: r.target.app?.id, scope: r.target.kind === 'app' ? 'apps' : 'clusters', exemptionPrefix: config.exemptionPrefix, levels: policyLevels(config, r.target.env) })) {
         findings.push({ severity: v.severity, rule: v.rule, overlay: r.target.dir, resource: resourceId(o), message: v.message, field: v.path ? dotted(v.path) : undefined, ...locate(r, o, v.path) });
       }
     }

@@ -225,3 +225,27 @@ test('Argo CD: an Application tracking another revision is reported as not check
   assert.match(r.findings.find((f) => f.rule === 'argo-revision')!.message, /Application legacy: tracks targetRevision v0\.9\.0, not main .*legacy\/overlays\/dev at that revision is not checked/);
   assert.match(r.findings.find((f) => f.rule === 'argo-destination')!.message, /Application api-dev: destination has neither server nor name/);
 });
+
+test('validate --new-only reports only findings the base revision does not already have, whatever the lines', async () => {
+  const { dir, fixture } = await layoutRepo('flat');
+  const noProbes = (text: string) => text.replace('          livenessProbe:\n            httpGet: {path: /health, port: http}\n', '');
+  // The base already lacks a liveness probe (a warning by default) and has a latest tag in prod (an error).
+  await writeFiles(dir, {
+    'base/deployment.yaml': noProbes(fixture.files['base/deployment.yaml']),
+    'envs/prod/image-patch.yaml': fixture.files['envs/prod/image-patch.yaml'].replace('shop:1.0.0', 'shop:latest'),
+  });
+  commitAll(dir, 'known problems');
+  // Head: lines move (a comment on top), the old problems stay, one new one comes (no resources in dev).
+  await writeFiles(dir, {
+    'base/deployment.yaml': '# moved down a line\n' + noProbes(fixture.files['base/deployment.yaml']),
+    'envs/dev/kustomization.yaml': fixture.files['envs/dev/kustomization.yaml'] + 'patches:\n  - target: {kind: Deployment}\n    patch: |\n      - op: remove\n        path: /spec/template/spec/containers/0/resources\n',
+  });
+  const all = await runValidation({ cwd: dir, envVars: testEnv });
+  const rules = (fs: { rule: string; severity: string; overlay: string }[]) => fs.filter((f) => f.severity !== 'info').map((f) => `${f.severity} ${f.rule} ${f.overlay}`).sort();
+  assert.deepEqual(rules(all.findings), ['error no-latest-image envs/prod', 'warning probes-set envs/dev', 'warning probes-set envs/prod', 'warning resources-set envs/dev']);
+  const fresh = await runValidation({ cwd: dir, envVars: testEnv, newOnly: true, base: 'HEAD' });
+  assert.deepEqual(rules(fresh.findings), ['warning resources-set envs/dev']);
+  assert.match(fresh.findings.find((f) => f.rule === 'baseline')!.message, /3 finding\(s\) that [0-9a-f]{12} already has are not reported/);
+  // Exit status follows what is new: the old error no longer fails the run.
+  await validate({ cwd: dir, envVars: testEnv, newOnly: true, base: 'HEAD', write: () => {} });
+});

@@ -185,14 +185,32 @@ describe('policies', () => {
     ['common-labels', { 'apps/demo/web/kustomization.yaml': baseFiles()['apps/demo/web/kustomization.yaml'].replace('      app.kubernetes.io/part-of: demo\n', '') }, 'spec.template.metadata.labels'],
     ['no-plaintext-secret', { 'apps/demo/web/kustomization.yaml': baseFiles()['apps/demo/web/kustomization.yaml'] + '  - secret.yaml\n', 'apps/demo/web/secret.yaml': 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: demo\nstringData:\n  password: hunter2\n' }, 'stringData'],
   ];
+  // This repository holds itself to every policy (its gitops.yaml policies.severity); the
+  // toolkit's defaults make the hygiene policies warnings (see the test after these).
+  const strict = baseFiles()['gitops.yaml'] + 'policies:\n  severity: {resources-set: error, probes-set: error, run-as-non-root: error, common-labels: error}\n';
   for (const [rule, patch, field] of cases) {
     test(`${rule}: caught (${field})`, async () => {
-      const f = errors(await findings(patch)).find((x) => x.rule === rule && x.field === field);
+      const f = errors(await findings({ 'gitops.yaml': strict, ...patch })).find((x) => x.rule === rule && x.field === field);
       assert.ok(f, `no ${rule} finding at ${field}`);
       assert.equal(f.field, field);
       assert.ok(f.file, 'finding names its source file');
     });
   }
+
+  test('severity per policy and per environment: defaults for any repository, gitops.yaml raises, lowers or turns off', async () => {
+    const noProbes = deployment('          readinessProbe:\n            httpGet: {path: /health, port: http}\n', '');
+    const level = (fs: Finding[], overlay: string) => fs.filter((f) => f.rule === 'probes-set' && f.overlay === overlay).map((f) => f.severity);
+    const defaults = await findings(noProbes);
+    assert.deepEqual([level(defaults, 'overlays/minikube/demo/web'), level(defaults, 'overlays/crianex/demo/web')], [['warning'], ['warning']]);
+    const gitops = baseFiles()['gitops.yaml']
+      .replace('    overlayRoot: overlays/minikube\n', '    overlayRoot: overlays/minikube\n    policies: {probes-set: off, no-such-policy: error}\n')
+      + 'policies:\n  severity: {probes-set: error}\n';
+    const configured = await findings({ ...noProbes, 'gitops.yaml': gitops });
+    assert.deepEqual([level(configured, 'overlays/minikube/demo/web'), level(configured, 'overlays/crianex/demo/web')], [[], ['error']]);
+    const typo = configured.find((f) => f.rule === 'unknown-policy');
+    assert.equal(typo?.severity, 'warning');
+    assert.match(typo!.message, /environments\[dev\]\.policies names policy 'no-such-policy', which does not exist/);
+  });
 
   test('prod-digest-pinned: a production tag without digest warns with the command that pins it; a digest passes', async () => {
     const fs = await findings({ 'overlays/crianex/demo/web/kustomization.yaml': overlay('demo', 'newTag: "1.0.0"') });
