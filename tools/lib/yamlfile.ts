@@ -114,6 +114,12 @@ export function decodeYaml(file: string, bytes: Buffer | string, maxBytes = YAML
   return { text };
 }
 
+/** The limits of decodeYaml as an exception (for callers that parse with the yaml library themselves). */
+export function assertYamlLimits(file: string, text: string): void {
+  const { problem } = decodeYaml(file, text);
+  if (problem) throw new ConfigError(`${file}:${problem.line}`, problem.message);
+}
+
 /**
  * Parses a (multi-document) YAML text; duplicate keys are errors, as in kubeconform -strict.
  * Limits (YAML_LIMITS) and encoding problems are problems with a line, never exceptions; a
