@@ -116,7 +116,8 @@ export function decodeYaml(file: string, bytes: Buffer | string, maxBytes = YAML
 
 /** The limits of decodeYaml as an exception (for callers that parse with the yaml library themselves). */
 export function assertYamlLimits(file: string, text: string): void {
-  const { problem } = decodeYaml(file, text);
+  // Edits keep every byte, a leading BOM included: only the limits that protect the parser apply.
+  const { problem } = decodeYaml(file, text.replace(/^\uFEFF/, ''));
   if (problem) throw new ConfigError(`${file}:${problem.line}`, problem.message);
 }
 
