@@ -1,6 +1,7 @@
 // Image references, the pins of an overlay's `images:` block, and format-preserving edits of
 // overlay kustomizations (images, replicas, release keys).
 import { Document as YamlDocument, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, Scalar, visit, YAMLMap, YAMLSeq, type Alias, type Document, type Node, type Pair } from 'yaml';
+import { assertYamlLimits } from './yamlfile.js';
 import { ConfigError, GitopsError, UsageError } from './errors.js';
 import type { K8sObject } from './kustomize.js';
 
@@ -140,6 +141,7 @@ export function sameRelease(a: Pin | undefined, b: Pin | undefined): boolean {
 // Reading and editing overlay kustomizations.
 
 export function parseKustomization(file: string, text: string): Document.Parsed {
+  assertYamlLimits(file, text); // deep nesting would crash the parser, not throw
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length) throw new ConfigError(file, doc.errors[0]!.message.split('\n')[0]!);
   if (doc.contents !== null && !isMap(doc.contents)) throw new ConfigError(file, 'a kustomization must be a YAML mapping');

@@ -12,6 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
+import { assertYamlLimits } from './yamlfile.js';
 import type { K8sObject } from './kustomize.js';
 import { parseImageRef, type Pin } from './images.js';
 import { lineOf } from './yamlfile.js';
@@ -113,6 +114,7 @@ export interface ContainerImage {
 // Loading (the one side effect).
 
 export function parseTreeFile(file: string, text: string): TreeFile {
+  assertYamlLimits(file, text); // deep nesting would crash the parser, not throw
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false }) as Document.Parsed[];
   return { file, text, docs: Array.isArray(docs) ? docs : [docs], lines };

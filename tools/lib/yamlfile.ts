@@ -114,6 +114,13 @@ export function decodeYaml(file: string, bytes: Buffer | string, maxBytes = YAML
   return { text };
 }
 
+/** The limits of decodeYaml as an exception (for callers that parse with the yaml library themselves). */
+export function assertYamlLimits(file: string, text: string): void {
+  // Edits keep every byte, a leading BOM included: only the limits that protect the parser apply.
+  const { problem } = decodeYaml(file, text.replace(/^\uFEFF/, ''));
+  if (problem) throw new ConfigError(`${file}:${problem.line}`, problem.message);
+}
+
 /**
  * Parses a (multi-document) YAML text; duplicate keys are errors, as in kubeconform -strict.
  * Limits (YAML_LIMITS) and encoding problems are problems with a line, never exceptions; a

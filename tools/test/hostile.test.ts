@@ -410,3 +410,15 @@ describe('--enable-helm renders with the toolkit\'s helm, never the one the repo
     }
   });
 });
+
+describe('release commands parse with the same YAML limits', () => {
+  test('a deeply nested kustomization is a ConfigError naming file and line, not a crashed parser', async () => {
+    const { parseKustomization } = await import('../lib/images.js');
+    const { parseTreeFile } = await import('../lib/imagesource.js');
+    const { ConfigError } = await import('../lib/errors.js');
+    const deep = `images:\n  - name: x\nresources: ${'['.repeat(50_000)}${']'.repeat(50_000)}\n`;
+    for (const parse of [parseKustomization, parseTreeFile]) {
+      assert.throws(() => parse('overlays/x/kustomization.yaml', deep), (e: unknown) => e instanceof ConfigError && /kustomization\.yaml:3: nesting deeper than 100 levels/.test(e.message));
+    }
+  });
+});
