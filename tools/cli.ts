@@ -8,6 +8,7 @@ type Handler = (argv: string[]) => Promise<void>;
 const USAGE = `usage: npm run <command> -- [options]
   setup [--test-deps]           install the pinned kustomize and kubeconform (and the tests' Debian packages)
   validate [--env E] [--app A] [--format text|json|github] [--base REF] [--changed-only]
+           [--no-server | --server KUBECONFIG[:CONTEXT]]
   schemas [--out DIR] [--kubernetes-version V] [FILE|-]...
   diff [--base REF] [--format text|markdown|json]
   bump <app> <env> <image-ref> [--no-resolve] [--dry-run] [--no-pr]
@@ -39,8 +40,17 @@ const commands: Record<string, Handler> = {
     await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined });
   },
   async validate(argv) {
-    const { values, positionals } = parse(argv, { env: { type: 'string' }, app: { type: 'string' }, format: { type: 'string' }, base: { type: 'string' }, 'changed-only': { type: 'boolean' } });
+    const { values, positionals } = parse(argv, {
+      env: { type: 'string' },
+      app: { type: 'string' },
+      format: { type: 'string' },
+      base: { type: 'string' },
+      'changed-only': { type: 'boolean' },
+      server: { type: 'string' },
+      'no-server': { type: 'boolean' },
+    });
     if (positionals.length) throw new UsageError(`validate takes no positional arguments (got ${positionals.join(' ')})`);
+    if (values.server !== undefined && values['no-server']) throw new UsageError('--server and --no-server exclude each other');
     const { validate } = await import('./commands/validate.js');
     await validate({
       cwd: (values.cwd as string) ?? process.cwd(),
@@ -49,6 +59,7 @@ const commands: Record<string, Handler> = {
       format: oneOf(values.format, ['text', 'json', 'github'] as const, '--format'),
       base: values.base as string | undefined,
       changedOnly: values['changed-only'] as boolean | undefined,
+      server: values['no-server'] ? false : values.server !== undefined ? { kubeconfig: values.server as string } : 'auto',
     });
   },
   async diff(argv) {

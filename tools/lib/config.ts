@@ -15,6 +15,20 @@ export interface Environment {
   requireDigests: boolean;
 }
 
+/** A pinned set of CRD manifests a cluster runs (gitops.yaml clusters.<c>.apiServer.crds). */
+export interface CrdSet {
+  name: string;
+  version: string;
+  /** Upstream files; {version} is replaced. Undefined: the known default of `name` (lib/crds.ts). */
+  urls?: string[];
+}
+
+/** How validate's local API server stands in for one cluster. */
+export interface ClusterApiServer {
+  flags: string[];
+  crds: CrdSet[];
+}
+
 export interface Config {
   /** Repository root (absolute). */
   root: string;
@@ -35,6 +49,10 @@ export interface Config {
   releaseKeys: string[];
   maxPushAttempts: number;
   githubApiUrl?: string;
+  /** cluster -> API server flags and CRDs (gitops.yaml clusters.<c>.apiServer). */
+  apiServers: Record<string, ClusterApiServer>;
+  /** Folder with <name>/<version>/<file> CRD manifests (GITOPS_CRD_MIRROR). */
+  crdMirror?: string;
 }
 
 interface RawConfig {
@@ -48,6 +66,7 @@ interface RawConfig {
   diff?: { sensitiveKeys?: string[] };
   promotion?: { labels?: string[]; releaseKeys?: string[]; maxPushAttempts?: number };
   github?: { apiUrl?: string };
+  clusters?: Record<string, { apiServer?: { flags?: string[]; crds?: CrdSet[] } }>;
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -106,6 +125,10 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     releaseKeys: raw.promotion?.releaseKeys ?? [],
     maxPushAttempts: raw.promotion?.maxPushAttempts ?? 3,
     githubApiUrl: env.GITHUB_API_URL ?? raw.github?.apiUrl,
+    apiServers: Object.fromEntries(
+      Object.entries(raw.clusters ?? {}).map(([c, v]) => [c, { flags: v.apiServer?.flags ?? [], crds: v.apiServer?.crds ?? [] }]),
+    ),
+    crdMirror: env.GITOPS_CRD_MIRROR ? path.resolve(root, env.GITOPS_CRD_MIRROR) : undefined,
   };
 }
 

@@ -14,6 +14,8 @@ import { resourceId } from './kustomize.js';
 import { checkPolicies, loadPolicies } from './policies.js';
 import { appTargets, clusterTargets, locate, type Rendered, type Target } from './render.js';
 import type { Finding, Format } from './report.js';
+import { serverCheck, type ServerCheckResult, type ServerMode } from './servercheck.js';
+import type { LocalApiServer } from './apiserver.js';
 import { findKubeconform, findKustomize, REPO_ROOT, type Tool } from './tools.js';
 
 export interface ValidateOptions {
@@ -32,9 +34,19 @@ export interface ValidateOptions {
   base?: string;
   /** Validate only the targets whose files changed since `base`. */
   changedOnly?: boolean;
+  /**
+   * Server-side dry run (lib/servercheck.ts): 'auto' (the CLI's default) when the binaries are
+   * installed, 'local' always, `{ kubeconfig }` against a real cluster; false (--no-server) or
+   * undefined (library callers) skips it.
+   */
+  server?: ServerMode | false;
+  /** A running local API server to reuse (tests start one per file). */
+  apiServer?: LocalApiServer;
 }
 
 export interface ValidateResult {
+  /** What the server-side dry run did (undefined when not asked for). */
+  server?: ServerCheckResult;
   findings: Finding[];
   rendered: Rendered[];
   overlays: number;
@@ -102,14 +114,15 @@ async function schemaFindings(config: Config, rendered: Rendered[], envVars: Nod
  * Renders the targets' files at the base revision (a temporary worktree) and reports immutable
  * fields that changed. Cluster entry points come along for their argocd-cm build options.
  */
-async function immutableFindings(config: Config, tool: Tool, head: Rendered[], base: string): Promise<Finding[]> {
+async function immutableFindings(config: Config, tool: Tool, head: Rendered[], base: string): Promise<{ findings: Finding[]; base: Rendered[] }> {
   return withWorktree(config.root, base, async (dir) => {
     const clusters = new Set(head.map((r) => r.target.cluster));
     const targets = [
       ...head.map((r) => r.target).filter((t) => t.kind === 'app'),
       ...[...clusters].map((c) => ({ dir: `clusters/${c}`, cluster: c, kind: 'cluster' as const })),
     ].filter((t) => existsSync(path.join(dir, t.dir, 'kustomization.yaml')));
-    return checkImmutable(head, await renderLikeArgo({ ...config, root: dir }, tool, targets));
+    const rendered = await renderLikeArgo({ ...config, root: dir }, tool, targets);
+    return { findings: checkImmutable(head, rendered), base: rendered };
   });
 }
 
@@ -151,7 +164,23 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   const known = new Set(contextTargets.map((t) => t.dir));
   const entrySelected = targets.some((t) => t.kind === 'cluster');
   findings.push(...(await crossChecks(config, kustomize, all)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay))));
-  if (base && rendered.length) findings.push(...(await immutableFindings(config, kustomize, rendered, base)));
-  return { config, targets: rendered.map((r) => r.target), findings, rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
+  let baseRendered: Rendered[] | undefined;
+  if (base && rendered.length) {
+    const imm = await immutableFindings(config, kustomize, rendered, base);
+    findings.push(...imm.findings);
+    // Only targets the change touches are applied: the rest of the base would be checked unchanged.
+    baseRendered = imm.base.filter((r) => selected.has(r.target.dir));
+  }
+  let server: ServerCheckResult | undefined;
+  if (opts.server === false) {
+    (opts.warn ?? ((t) => process.stderr.write(`${t}\n`)))('server dry run skipped: --no-server');
+  } else if (opts.server !== undefined || opts.apiServer) {
+    server = await serverCheck(config, { mode: opts.server || 'local', rendered, all, base: baseRendered, server: opts.apiServer, env: opts.env, envVars, log: opts.warn });
+    // The local checks already name an immutable field that changed; keep one finding for it.
+    const immutable = new Set(findings.filter((f) => f.rule === 'immutable-field').map((f) => f.resource));
+    findings.push(...server.findings.filter((f) => !(f.rule === 'server-immutable-field' && immutable.has(f.resource))));
+    (opts.warn ?? ((t) => process.stderr.write(`${t}\n`)))(server.note);
+  }
+  return { config, server, targets: rendered.map((r) => r.target), findings, rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
 }
 
