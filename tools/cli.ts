@@ -7,10 +7,10 @@ type Handler = (argv: string[]) => Promise<void>;
 
 const USAGE = `usage: npm run <command> -- [options]
   setup [--test-deps]           install the pinned kustomize and kubeconform (and the tests' Debian packages)
-  validate [--env E] [--app A] [--format text|json|github] [--base REF] [--changed-only]
+  validate [--env E] [--app A] [--format text|json|github] [--base REF] [--changed-only] [--allow-remote]
            [--no-server | --server KUBECONFIG[:CONTEXT]]
   schemas [--out DIR] [--kubernetes-version V] [FILE|-]...
-  diff [--base REF] [--format text|markdown|json]
+  diff [--base REF] [--format text|markdown|json] [--allow-remote]
   bump <app> <env> <image-ref> [--no-resolve] [--dry-run] [--no-pr]
   promote <app> <env> [--from ENV] [--no-resolve] [--dry-run] [--no-pr]
   scale <app> <env> <replicas> [--workload NAME] [--dry-run] [--no-pr]
@@ -48,6 +48,7 @@ const commands: Record<string, Handler> = {
       'changed-only': { type: 'boolean' },
       server: { type: 'string' },
       'no-server': { type: 'boolean' },
+      'allow-remote': { type: 'boolean' },
     });
     if (positionals.length) throw new UsageError(`validate takes no positional arguments (got ${positionals.join(' ')})`);
     if (values.server !== undefined && values['no-server']) throw new UsageError('--server and --no-server exclude each other');
@@ -60,10 +61,11 @@ const commands: Record<string, Handler> = {
       base: values.base as string | undefined,
       changedOnly: values['changed-only'] as boolean | undefined,
       server: values['no-server'] ? false : values.server !== undefined ? { kubeconfig: values.server as string } : 'auto',
+      allowRemote: values['allow-remote'] as boolean | undefined,
     });
   },
   async diff(argv) {
-    const { values, positionals } = parse(argv, { base: { type: 'string' }, head: { type: 'string' }, format: { type: 'string' } });
+    const { values, positionals } = parse(argv, { base: { type: 'string' }, head: { type: 'string' }, format: { type: 'string' }, 'allow-remote': { type: 'boolean' } });
     if (positionals.length) throw new UsageError(`diff takes no positional arguments (got ${positionals.join(' ')})`);
     const { diff } = await import('./commands/diff.js');
     await diff({
@@ -71,6 +73,7 @@ const commands: Record<string, Handler> = {
       base: values.base as string | undefined,
       head: values.head as string | undefined,
       format: oneOf(values.format, ['text', 'markdown', 'json'] as const, '--format'),
+      allowRemote: values['allow-remote'] as boolean | undefined,
     });
   },
   async schemas(argv) {

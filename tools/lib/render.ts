@@ -10,7 +10,7 @@ import type { Config, Environment } from './config.js';
 import { clusters } from './config.js';
 import { mapLimit } from './exec.js';
 import { CommandFailedError, GitopsError } from './errors.js';
-import { kustomizationClosure, kustomizeBuild, parseStream, REMOTE, type K8sObject } from './kustomize.js';
+import { inspectClosure, kustomizeBuild, parseStream, REMOTE, type K8sObject } from './kustomize.js';
 import type { Finding } from './report.js';
 import { imageName } from './images.js';
 import type { Tool } from './tools.js';
@@ -68,7 +68,7 @@ async function readSources(config: Config, target: Target, closure: string[], ca
     let entry = cache.get(file);
     if (!entry) {
       entry = { sources: [], findings: [] };
-      const text = await readFile(abs, 'utf8').catch(() => undefined);
+      const text = await readFile(abs).catch(() => undefined);
       if (text === undefined) {
         entry.findings.push({ severity: 'error', rule: 'missing-file', overlay: '', resource: '', file, message: `${file} is referenced but does not exist` });
       } else {
@@ -155,31 +155,42 @@ async function writeCache(config: Config, key: string, yaml: string): Promise<vo
 export async function renderTargets(config: Config, tool: Tool, targets: Target[], opts: { concurrency?: number; buildArgs?: (t: Target) => string[] } = {}): Promise<Rendered[]> {
   const cache = new Map<string, { sources: SourceDoc[]; findings: Finding[] }>();
   // Sources are read sequentially (shared cache), builds run in parallel.
-  const prepared: Array<{ target: Target; closure: string[]; sources: SourceDoc[]; findings: Finding[] }> = [];
+  const prepared: Array<{ target: Target; closure: string[]; sources: SourceDoc[]; findings: Finding[]; remote: boolean }> = [];
   for (const target of targets) {
     let closure: string[] = [];
+    let remote = false;
     const findings: Finding[] = [];
     try {
-      closure = await kustomizationClosure(path.join(config.root, target.dir));
+      // Refused references (outside the repository, functions, remote bases) stop the render here.
+      const c = await inspectClosure(path.join(config.root, target.dir), { root: config.root, allowRemote: config.render.allowRemote });
+      closure = c.files;
+      remote = c.remotes.length > 0;
+      for (const i of c.issues) findings.push({ severity: i.severity, rule: i.rule, overlay: target.dir, resource: '', file: rel(config, i.file), line: i.line, message: i.message });
     } catch (e) {
-      findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: target.dir, message: (e as Error).message });
+      if (!(e instanceof GitopsError)) throw e;
+      findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: target.dir, message: e.message });
     }
-    const src = await readSources(config, target, closure, cache);
-    prepared.push({ target, closure: closure.map((c) => (c === REMOTE ? REMOTE : rel(config, c))), sources: src.sources, findings: [...findings, ...src.findings] });
+    const src = await readSources(config, target, closure.filter((c) => c !== REMOTE), cache);
+    prepared.push({ target, closure: closure.map((c) => (c === REMOTE ? REMOTE : rel(config, c))), sources: src.sources, findings: [...findings, ...src.findings], remote });
   }
   return mapLimit(prepared, opts.concurrency ?? 4, async (p) => {
-    const out: Rendered = { ...p, objects: [] };
+    const { remote: _remote, ...rest } = p;
+    const out: Rendered = { ...rest, objects: [] };
     if (p.findings.some((f) => f.severity === 'error')) return out; // syntax errors first; kustomize would only repeat them less clearly
     try {
       const args = opts.buildArgs?.(p.target) ?? [];
       const key = await cacheKey(config, tool, p.closure, args);
       const cached = key ? await readFile(path.join(renderCache(config), `${key}.yaml`), 'utf8').catch(() => undefined) : undefined;
-      const yaml = cached ?? (await kustomizeBuild(tool, path.join(config.root, p.target.dir), args));
+      const network = p.remote && config.render.allowRemote;
+      const yaml = cached ?? (await kustomizeBuild(tool, path.join(config.root, p.target.dir), args, network ? { network, timeoutMs: config.render.remoteTimeoutSeconds * 1000 } : {}));
       if (key && cached === undefined) await writeCache(config, key, yaml);
       out.objects = parseStream(yaml);
     } catch (e) {
       if (!(e instanceof CommandFailedError) && !(e instanceof GitopsError)) throw e;
-      const msg = e instanceof CommandFailedError ? e.stderr.trim().replace(/^Error: /, '') : e.message;
+      const timedOut = e instanceof CommandFailedError && e.code === null && p.remote && config.render.allowRemote;
+      const msg = timedOut
+        ? `kustomize did not finish within ${config.render.remoteTimeoutSeconds} s (render.remoteTimeoutSeconds) while fetching remote references`
+        : e instanceof CommandFailedError ? e.stderr.trim().replace(/^Error: /, '') : e.message;
       out.findings.push({ severity: 'error', rule: 'kustomize-build', overlay: p.target.dir, resource: '', file: `${p.target.dir}/kustomization.yaml`, message: msg });
     }
     return out;

@@ -4,6 +4,7 @@ import { constants } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolMissingError } from './errors.js';
+import { sharedRenderer, type Renderer } from './renderer.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -22,10 +23,14 @@ export interface GoTool {
   versionOf: string;
   /** Extra `go build -ldflags` (a version stamp); may use {version}, {major} and {minor}. */
   ldflags?: string;
+  /** Folder (under the module) of our own Go sources, part of the build stamp. */
+  sources?: string;
 }
 
 export const GO_TOOLS: GoTool[] = [
   { name: 'kustomize', module: 'kustomize', pkg: 'sigs.k8s.io/kustomize/kustomize/v5', versionOf: 'sigs.k8s.io/kustomize/kustomize/v5' },
+  // Same module as kustomize, so it links exactly the kustomize API the binary is built from.
+  { name: 'kustomize-renderer', module: 'kustomize', pkg: './renderer', versionOf: 'sigs.k8s.io/kustomize/api', sources: 'renderer' },
   { name: 'kubeconform', module: 'kubeconform', pkg: 'github.com/yannh/kubeconform/cmd/kubeconform', versionOf: 'github.com/yannh/kubeconform', ldflags: '-X main.version={version}' },
   // The API server validate dry-runs against (about 8 minutes of build on a fresh 2-core machine;
   // the stamp skips it afterwards). Without the -X stamps it reports v0.0.0-master.
@@ -68,12 +73,14 @@ export interface Tool {
   args: string[];
   /** Shown once per run when the pinned binary is absent and a stand-in is used. */
   warning?: string;
+  /** Long-lived renderer linking the same kustomize (kustomize only; absent: one process per build). */
+  renderer?: Renderer;
 }
 
 export async function findKustomize(env: NodeJS.ProcessEnv = process.env): Promise<Tool> {
   if (env.GITOPS_KUSTOMIZE) return { cmd: env.GITOPS_KUSTOMIZE, args: ['build'] };
   const pinned = path.join(toolsDir(env), 'kustomize');
-  if (await isExecutable(pinned)) return { cmd: pinned, args: ['build'] };
+  if (await isExecutable(pinned)) return { cmd: pinned, args: ['build'], renderer: await findRenderer(env) };
   const kustomizeVersion = await pinnedVersion(goTool('kustomize'));
   // kubectl embeds an older kustomize: renders may differ from what Argo CD renders.
   return {
@@ -81,6 +88,16 @@ export async function findKustomize(env: NodeJS.ProcessEnv = process.env): Promi
     args: ['kustomize'],
     warning: `pinned kustomize ${kustomizeVersion} not found at ${pinned}; falling back to 'kubectl kustomize' (older embedded kustomize, renders may differ from Argo CD). Run 'npm run setup' to install it.`,
   };
+}
+
+/**
+ * The renderer built beside the pinned kustomize (same module, same kustomize API);
+ * GITOPS_NO_RENDERER=1 makes every build a kustomize process.
+ */
+async function findRenderer(env: NodeJS.ProcessEnv): Promise<Renderer | undefined> {
+  if (env.GITOPS_NO_RENDERER) return undefined;
+  const bin = path.join(toolsDir(env), 'kustomize-renderer');
+  return (await isExecutable(bin)) ? sharedRenderer(bin) : undefined;
 }
 
 export async function findKubeconform(env: NodeJS.ProcessEnv = process.env): Promise<Tool> {
@@ -112,4 +129,14 @@ export async function findApiServer(env: NodeJS.ProcessEnv = process.env): Promi
   const etcd = pick(env.GITOPS_ETCD, 'etcd');
   for (const b of [api, etcd]) if (!(await isExecutable(b.path))) return { missing: `${path.basename(b.path)} not found at ${b.path} (${b.from})` };
   return { kubeApiserver: api.path, etcd: etcd.path, source: [...new Set([api.from, etcd.from])].join(', ') };
+}
+
+/**
+ * The toolkit's pinned helm (built by `npm run setup -- --helm`), or GITOPS_HELM; undefined when
+ * absent. Renders never run a helm the repository names.
+ */
+export async function findHelm(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  if (env.GITOPS_HELM) return path.resolve(env.GITOPS_HELM);
+  const pinned = path.join(toolsDir(env), 'helm');
+  return (await isExecutable(pinned)) ? pinned : undefined;
 }

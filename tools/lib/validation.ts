@@ -42,6 +42,8 @@ export interface ValidateOptions {
   server?: ServerMode | false;
   /** A running local API server to reuse (tests start one per file). */
   apiServer?: LocalApiServer;
+  /** Fetch remote bases and Helm repositories (pinned ones only); default: offline. */
+  allowRemote?: boolean;
 }
 
 export interface ValidateResult {
@@ -130,6 +132,7 @@ async function immutableFindings(config: Config, tool: Tool, head: Rendered[], b
 export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'write'>): Promise<ValidateResult & { config: Config; targets: Target[] }> {
   const envVars = opts.envVars ?? process.env;
   const config = await loadConfig(opts.cwd, envVars);
+  if (opts.allowRemote) config.render.allowRemote = true;
   const allApps = await discoverApps(config);
   const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
   const envs = opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments;

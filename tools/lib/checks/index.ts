@@ -4,21 +4,23 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse } from 'yaml';
 import { discoverApps } from '../apps.js';
+import { parseYamlData } from '../yamlfile.js';
 import { buildOptions, expandApplications, repoTree, sameRepo, type Expansion, type GeneratedApp, type RepoTree } from '../argocd.js';
 import type { Config } from '../config.js';
 import { renderTargets, type Rendered, type Target } from '../render.js';
 import type { Finding } from '../report.js';
-import type { Tool } from '../tools.js';
+import { findHelm, type Tool } from '../tools.js';
 import { checkArgo, type PathFacts } from './argocd.js';
 import { buildView } from './common.js';
 import { checkHpas } from './hpa.js';
 import { checkIngresses } from './ingress.js';
 import { checkDuplicates, checkPlacement } from './objects.js';
 import { checkReferences } from './references.js';
+import { checkPullCredentials } from './registry.js';
+import { checkScheduling } from './scheduling.js';
 import { checkServices } from './services.js';
-import { checkStorage } from './storage.js';
+import { checkStorage, checkStorageClasses } from './storage.js';
 import { checkSyncWaves } from './syncwaves.js';
 
 export { checkImmutable } from './immutable.js';
@@ -26,14 +28,10 @@ export { checkImmutable } from './immutable.js';
 /** `namespace:` of a folder's kustomization (undefined when unset or unreadable). */
 async function kustomizationNamespace(root: string, dir: string): Promise<{ found: boolean; namespace?: string }> {
   for (const name of ['kustomization.yaml', 'kustomization.yml', 'Kustomization']) {
-    const text = await readFile(path.join(root, dir, name), 'utf8').catch(() => undefined);
+    const text = await readFile(path.join(root, dir, name)).catch(() => undefined);
     if (text === undefined) continue;
-    try {
-      const ns = (parse(text) as { namespace?: unknown } | null)?.namespace;
-      return { found: true, namespace: typeof ns === 'string' ? ns : undefined };
-    } catch {
-      return { found: true };
-    }
+    const ns = (parseYamlData(name, text).docs[0] as { namespace?: unknown } | null | undefined)?.namespace;
+    return { found: true, namespace: typeof ns === 'string' ? ns : undefined };
   }
   return { found: false };
 }
@@ -64,7 +62,8 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
         if (!r && k.found) toRender.push({ dir, cluster, kind: 'app' });
       }
       // Folders Applications deploy that are not overlays of a known environment.
-      for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => buildOptions(entry) })) {
+      const entryArgs = buildOptions(entry, await findHelm());
+      for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => entryArgs })) {
         paths.get(r.target.dir)!.rendered = r;
         extra.push(r);
         findings.push(...r.findings);
@@ -86,6 +85,7 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
       argocdCm: entry?.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'argocd-cm'),
       external: config.external[cluster] ?? [],
       overlayNamespaces,
+      facts: config.clusters[cluster],
     });
     findings.push(
       ...expansion.findings,
@@ -94,6 +94,9 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
       ...checkReferences(view),
       ...checkHpas(view),
       ...checkStorage(view),
+      ...checkStorageClasses(view),
+      ...checkPullCredentials(view),
+      ...checkScheduling(view),
       ...checkDuplicates(view),
       ...checkPlacement(view),
       ...checkSyncWaves(view),

@@ -1,0 +1,179 @@
+// Command renderer is a long-lived `kustomize build`: it links the same kustomize API as the
+// pinned kustomize binary (this module pins both), reads one JSON request per line on stdin
+// ({"id":1,"dir":"/abs/overlay","args":["--load-restrictor","LoadRestrictionsRootOnly"]}) and
+// writes one JSON result per line on stdout ({"id":1,"yaml":"..."} or {"id":1,"error":"..."}),
+// rendering up to -j requests at a time. It saves the process start and the openapi schema
+// parse that every kustomize process pays (the strategic-merge-patch path), and its output is
+// byte-identical to `kustomize build [args] dir` (tools/test/renderer.test.ts checks it).
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kustomize/v5/commands/build"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/kustomize/kyaml/openapi"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+	"sigs.k8s.io/yaml"
+)
+
+type request struct {
+	ID   int      `json:"id"`
+	Dir  string   `json:"dir"`
+	Args []string `json:"args"`
+}
+
+type response struct {
+	ID    int    `json:"id"`
+	YAML  string `json:"yaml,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Unsupported: the request needs the kustomize binary (the caller falls back to it).
+	Unsupported string `json:"unsupported,omitempty"`
+}
+
+// Flags this renderer accepts, as `kustomize build` parses them. Anything else (plugins, exec,
+// helm, output paths) is refused: the caller passes only allowlisted build options.
+var allowedFlags = map[string]bool{"load-restrictor": true, "reorder": true, "enable-managedby-label": true}
+
+var (
+	// The kustomize CLI keeps its flags in package variables: parse one set at a time.
+	flagsMu sync.Mutex
+	options = map[string]*krusty.Options{}
+)
+
+// buildOptions turns build arguments into krusty options with the CLI's own flag code
+// (NewCmdBuild defines the flags and their defaults, HonorKustomizeFlags maps them), so
+// defaults and validation are the CLI's, not a copy of them.
+func buildOptions(args []string) (*krusty.Options, error) {
+	flagsMu.Lock()
+	defer flagsMu.Unlock()
+	key := strings.Join(args, "\x00")
+	if o, ok := options[key]; ok {
+		return o, nil
+	}
+	cmd := build.NewCmdBuild(filesys.MakeFsOnDisk(), build.MakeHelp(konfig.ProgramName, "build"), io.Discard)
+	build.AddFunctionAlphaEnablementFlags(cmd.Flags())
+	if err := cmd.ParseFlags(args); err != nil {
+		return nil, err
+	}
+	var refused []string
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if !allowedFlags[f.Name] {
+			refused = append(refused, "--"+f.Name)
+		}
+	})
+	if len(refused) > 0 {
+		return nil, fmt.Errorf("build options not supported by the renderer: %s", strings.Join(refused, " "))
+	}
+	if rest := cmd.Flags().Args(); len(rest) > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))
+	}
+	if err := build.Validate([]string{"."}); err != nil {
+		return nil, err
+	}
+	o := build.HonorKustomizeFlags(krusty.MakeDefaultOptions(), cmd.Flags())
+	options[key] = o
+	return o, nil
+}
+
+// usesOpenAPI: a kustomization with an `openapi:` field swaps kyaml's process-global schema,
+// which concurrent builds share; such builds go to the kustomize binary instead.
+func usesOpenAPI(dir string) bool {
+	for _, name := range konfig.RecognizedKustomizationFileNames() {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		var k map[string]interface{}
+		if yaml.Unmarshal(data, &k) != nil {
+			return false // kustomize reports the syntax error itself
+		}
+		_, ok := k["openapi"]
+		return ok
+	}
+	return false
+}
+
+func render(fs filesys.FileSystem, req request) response {
+	res := response{ID: req.ID}
+	opts, err := buildOptions(req.Args)
+	if err != nil {
+		res.Unsupported = err.Error()
+		return res
+	}
+	if usesOpenAPI(req.Dir) {
+		res.Unsupported = "kustomization sets openapi:"
+		return res
+	}
+	m, err := krusty.MakeKustomizer(opts).Run(fs, req.Dir)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	out, err := m.AsYaml()
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	res.YAML = string(out)
+	return res
+}
+
+func main() {
+	jobs := flag.Int("j", runtime.NumCPU(), "requests rendered at a time")
+	flag.Parse()
+
+	// Parse the built-in openapi schema once, before any build: its lazy first parse fills maps
+	// that concurrent builds would otherwise read while it writes them.
+	warm := make(chan struct{})
+	go func() {
+		openapi.SchemaForResourceType(kyaml.TypeMeta{APIVersion: "v1", Kind: "Service"})
+		close(warm)
+	}()
+
+	fs := filesys.MakeFsOnDisk()
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<24)
+	stdout := bufio.NewWriterSize(os.Stdout, 1<<16)
+	enc := json.NewEncoder(stdout)
+	var outMu sync.Mutex
+
+	sem := make(chan struct{}, *jobs)
+	var wg sync.WaitGroup
+	for in.Scan() {
+		var req request
+		if err := json.Unmarshal(in.Bytes(), &req); err != nil {
+			fmt.Fprintf(os.Stderr, "renderer: bad request: %v\n", err)
+			os.Exit(2)
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			<-warm
+			res := render(fs, req)
+			outMu.Lock()
+			// One line per result, flushed at once: the caller may be waiting for this one.
+			_ = enc.Encode(res)
+			_ = stdout.Flush()
+			outMu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := in.Err(); err != nil {
+		fmt.Fprintf(os.Stderr, "renderer: %v\n", err)
+		os.Exit(2)
+	}
+}
