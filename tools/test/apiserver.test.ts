@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import { stringify } from 'yaml';
 import { LocalApiServer } from '../lib/apiserver.js';
@@ -294,6 +297,34 @@ spec:
     assert.equal(await get('/apis/apps/v1/namespaces/demo/deployments/demo-requests'), 404);
     // The current context is not named like a cluster: --env says which one it is.
     await assert.rejects(runValidation({ cwd: await repo(), envVars: testEnv, server: { kubeconfig } }), /context 'elsewhere' is not named like a cluster.*pass --env/);
+  });
+
+  test('interrupted (SIGINT) mid-run: kube-apiserver and etcd are stopped and their folder removed', async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-sigint-'));
+    dirs.push(tmp);
+    const dir = await repo();
+    // TMPDIR puts the server's folder where this test can see it.
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'tools/cli.ts'), 'validate', '--cwd', dir], { env: { ...testEnv, TMPDIR: tmp }, stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const serverDir = async () => (await readdir(tmp)).find((d) => d.startsWith('gitops-apiserver-'));
+    const deadline = Date.now() + 120_000;
+    let found: string | undefined;
+    while (!(found = await serverDir()) || !existsSync(path.join(tmp, found, 'kube-apiserver.log'))) {
+      assert.ok(Date.now() < deadline, 'the server never started');
+      await sleep(100);
+    }
+    await sleep(500);
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    const alive = (await readdir('/proc')).filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(tmp);
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(alive, [], 'no process of the interrupted run is left');
+    assert.equal(existsSync(path.join(tmp, found)), false);
   });
 
   test('CLI: exits 1 naming file, object and field; --no-server says it skipped', async () => {
