@@ -4,15 +4,16 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { discoverApps, selectApps } from './apps.js';
+import { discoverLayout, selectApps } from './apps.js';
 import { renderLikeArgo } from './argocd.js';
 import { affectedTargets, changedFiles, resolveBase, withWorktree } from './changes.js';
 import { checkImmutable, crossChecks } from './checks/index.js';
-import { loadConfig, type Config } from './config.js';
+import { entryPoint, loadConfig, type Config } from './config.js';
+import { KUSTOMIZATION_NAMES } from './layout.js';
 import { kubeconform, schemaLocations } from './kubeconform.js';
 import { resourceId } from './kustomize.js';
 import { checkPolicies, loadPolicies } from './policies.js';
-import { appTargets, clusterTargets, locate, type Rendered, type Target } from './render.js';
+import { appTargets, clusterTargets, entryPointFindings, locate, type Rendered, type Target } from './render.js';
 import type { Finding, Format } from './report.js';
 import { serverCheck, type ServerCheckResult, type ServerMode } from './servercheck.js';
 import type { LocalApiServer } from './apiserver.js';
@@ -121,8 +122,8 @@ async function immutableFindings(config: Config, tool: Tool, head: Rendered[], b
     const clusters = new Set(head.map((r) => r.target.cluster));
     const targets = [
       ...head.map((r) => r.target).filter((t) => t.kind === 'app'),
-      ...[...clusters].map((c) => ({ dir: `clusters/${c}`, cluster: c, kind: 'cluster' as const })),
-    ].filter((t) => existsSync(path.join(dir, t.dir, 'kustomization.yaml')));
+      ...[...clusters].flatMap((c) => { const ep = entryPoint(config, c); return ep === null ? [] : [{ dir: ep, cluster: c, kind: 'cluster' as const }]; }),
+    ].filter((t) => KUSTOMIZATION_NAMES.some((n) => existsSync(path.join(dir, t.dir, n))));
     const rendered = await renderLikeArgo({ ...config, root: dir }, tool, targets);
     return { findings: checkImmutable(head, rendered), base: rendered };
   });
@@ -133,10 +134,16 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   const envVars = opts.envVars ?? process.env;
   const config = await loadConfig(opts.cwd, envVars);
   if (opts.allowRemote) config.render.allowRemote = true;
-  const allApps = await discoverApps(config);
+  const layout = await discoverLayout(config);
+  const allApps = layout.apps;
   const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
   const envs = opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments;
   let targets = [...appTargets(apps), ...(opts.app ? [] : clusterTargets(config, envs))];
+  // Layout problems of the selected environments (with --app, only those of the selected overlays).
+  const envOverlays = new Set(envs.flatMap((e) => allApps.filter((a) => a.env === e).map((a) => a.dir)));
+  const layoutFindings = [...layout.findings, ...(await entryPointFindings(config, envs))].filter((f) =>
+    opts.app ? apps.some((a) => a.dir === f.overlay) : !allApps.some((a) => a.dir === f.overlay) || envOverlays.has(f.overlay),
+  );
   const base = opts.base !== undefined || opts.changedOnly ? await resolveBase(config.root, opts.base, config.defaultBranch) : undefined;
   if (opts.changedOnly) targets = await affectedTargets(config, targets, await changedFiles(config.root, base!));
   const kustomize = await findKustomize(envVars);
@@ -153,7 +160,7 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   const selected = new Set(targets.map((t) => t.dir));
   const rendered = all.filter((r) => selected.has(r.target.dir));
 
-  const findings: Finding[] = rendered.flatMap((r) => r.findings);
+  const findings: Finding[] = [...layoutFindings, ...rendered.flatMap((r) => r.findings)];
   findings.push(...(await schemaFindings(config, rendered, envVars)));
   const policies = await loadPolicies(opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), config.disabledPolicies);
   for (const r of rendered) {
