@@ -299,6 +299,15 @@ spec:
     await assert.rejects(runValidation({ cwd: await repo(), envVars: testEnv, server: { kubeconfig } }), /context 'elsewhere' is not named like a cluster.*pass --env/);
   });
 
+  test('CRDs that cannot be downloaded (offline, no GITOPS_CRD_MIRROR): skipped with why, an error under CI=true', async () => {
+    const dir = await repo({ 'gitops.yaml': GITOPS.replace('        - {name: cert-manager, version: v1.21.1}', '        - {name: widgets, version: v1.0.0, urls: ["https://127.0.0.1:1/{version}/widgets.yaml"]}') });
+    const env = { ...testEnv, GITOPS_CRD_MIRROR: '', CI: '' };
+    const r = await runValidation({ cwd: dir, envVars: env, server: 'auto' });
+    assert.equal(r.server?.ran, false);
+    assert.match(r.server!.note, /^server dry run skipped: downloading https:\/\/127\.0\.0\.1:1\/v1\.0\.0\/widgets\.yaml failed: .*set GITOPS_CRD_MIRROR/);
+    await assert.rejects(runValidation({ cwd: dir, envVars: { ...env, CI: 'true' }, server: 'auto' }), /downloading https:\/\/127\.0\.0\.1:1\/v1\.0\.0\/widgets\.yaml failed/);
+  });
+
   test('interrupted (SIGINT) mid-run: kube-apiserver and etcd are stopped and their folder removed', async () => {
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-sigint-'));
     dirs.push(tmp);
