@@ -1,19 +1,18 @@
 // The validation pipeline shared by `validate`, the release commands and the bench:
 // render, schema checks, policies, cross-resource checks, immutable fields against a base.
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { discoverLayout, selectApps } from './apps.js';
+import { discoverApps, discoverLayout, selectApps } from './apps.js';
 import { renderLikeArgo } from './argocd.js';
-import { affectedTargets, changedFiles, resolveBase, withWorktree } from './changes.js';
+import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, withWorktree } from './changes.js';
 import { checkImmutable, crossChecks } from './checks/index.js';
-import { entryPoint, loadConfig, type Config } from './config.js';
-import { KUSTOMIZATION_NAMES } from './layout.js';
+import { CONFIG_FILE, loadConfig, type Config } from './config.js';
+import { layoutRoots, unrenderedFindings } from './coverage.js';
 import { kubeconform, schemaLocations } from './kubeconform.js';
 import { resourceId } from './kustomize.js';
 import { checkPolicies, loadPolicies } from './policies.js';
-import { appTargets, clusterTargets, entryPointFindings, locate, type Rendered, type Target } from './render.js';
+import { appTargets, clusterTargets, entryPointFindings, kustomizationOf, locate, targetKey, type Rendered, type Target } from './render.js';
 import type { Finding, Format } from './report.js';
 import { serverCheck, type ServerCheckResult, type ServerMode } from './servercheck.js';
 import type { LocalApiServer } from './apiserver.js';
@@ -117,14 +116,20 @@ async function schemaFindings(config: Config, rendered: Rendered[], envVars: Nod
  * Renders the targets' files at the base revision (a temporary worktree) and reports immutable
  * fields that changed. Cluster entry points come along for their argocd-cm build options.
  */
-async function immutableFindings(config: Config, tool: Tool, head: Rendered[], base: string): Promise<{ findings: Finding[]; base: Rendered[] }> {
+async function immutableFindings(config: Config, tool: Tool, head: Rendered[], base: string, envVars: NodeJS.ProcessEnv): Promise<{ findings: Finding[]; base: Rendered[] }> {
   return withWorktree(config.root, base, async (dir) => {
+    // The base revision is read with its own gitops.yaml and layout; without one, nothing existed.
+    const { config: baseConfig } = await loadBaseConfig(dir, envVars);
+    if (!baseConfig) return { findings: [], base: [] };
+    baseConfig.render = config.render;
     const clusters = new Set(head.map((r) => r.target.cluster));
+    const wanted = new Set(head.map((r) => targetKey(r.target)));
+    const baseApps = await discoverApps(baseConfig, baseConfig.environments.filter((e) => clusters.has(e.cluster)));
     const targets = [
-      ...head.map((r) => r.target).filter((t) => t.kind === 'app'),
-      ...[...clusters].flatMap((c) => { const ep = entryPoint(config, c); return ep === null ? [] : [{ dir: ep, cluster: c, kind: 'cluster' as const }]; }),
-    ].filter((t) => KUSTOMIZATION_NAMES.some((n) => existsSync(path.join(dir, t.dir, n))));
-    const rendered = await renderLikeArgo({ ...config, root: dir }, tool, targets);
+      ...appTargets(baseApps).filter((t) => wanted.has(targetKey(t))),
+      ...clusterTargets(baseConfig, baseConfig.environments.filter((e) => clusters.has(e.cluster))),
+    ];
+    const rendered = await renderLikeArgo(baseConfig, tool, targets);
     return { findings: checkImmutable(head, rendered), base: rendered };
   });
 }
@@ -146,6 +151,14 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   );
   const base = opts.base !== undefined || opts.changedOnly ? await resolveBase(config.root, opts.base, config.defaultBranch) : undefined;
   if (opts.changedOnly) targets = await affectedTargets(config, targets, await changedFiles(config.root, base!));
+  if (!targets.length) {
+    // Nothing to render: say why instead of reporting "0 overlays, 0 objects" as a success.
+    const what = opts.app ? `app '${opts.app}'` : opts.env ? `environment ${opts.env}` : 'the configured environments';
+    const finding: Finding = opts.changedOnly
+      ? { severity: 'info', rule: 'nothing-changed', overlay: '.', resource: '', message: `no overlay or cluster entry point of ${what} reads a file changed since ${base!.slice(0, 12)}: nothing to validate` }
+      : { severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', file: CONFIG_FILE, message: `no overlay or cluster entry point selected for ${what}: check the environments' overlays patterns and clusters.<name>.entryPoint in ${CONFIG_FILE}` };
+    return { config, targets: [], findings: [...layoutFindings, finding], rendered: [], overlays: 0, objects: 0 };
+  }
   const kustomize = await findKustomize(envVars);
   if (kustomize.warning) (opts.warn ?? ((t) => process.stderr.write(`warning: ${t}\n`)))(kustomize.warning);
 
@@ -173,13 +186,25 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   // Folders that Applications deploy but that are no known overlay belong to the cluster entry point.
   const known = new Set(contextTargets.map((t) => t.dir));
   const entrySelected = targets.some((t) => t.kind === 'cluster');
-  findings.push(...(await crossChecks(config, kustomize, all)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay))));
+  const argoRendered: Rendered[] = [];
+  findings.push(...(await crossChecks(config, kustomize, all, argoRendered)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay))));
+  for (const r of rendered) {
+    if (!r.objects.length && !r.findings.some((f) => f.severity === 'error')) {
+      findings.push({ severity: 'warning', rule: 'empty-render', overlay: r.target.dir, resource: '', file: kustomizationOf(r), message: `${r.target.dir} renders no object: nothing of it is deployed or checked` });
+    }
+  }
+  if (rendered.length && !rendered.some((r) => r.objects.length) && !findings.some((f) => f.severity === 'error')) {
+    findings.push({ severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', message: `${rendered.length} target(s) rendered, but no object: nothing was checked` });
+  }
+  // Whole-repository runs only: a partial selection reads only part of the roots.
+  if (!opts.app && !opts.changedOnly) findings.push(...(await unrenderedFindings(config, layoutRoots(config, envs, allApps), [...all, ...argoRendered])));
   let baseRendered: Rendered[] | undefined;
   if (base && rendered.length) {
-    const imm = await immutableFindings(config, kustomize, rendered, base);
+    const imm = await immutableFindings(config, kustomize, rendered, base, envVars);
     findings.push(...imm.findings);
     // Only targets the change touches are applied: the rest of the base would be checked unchanged.
-    baseRendered = imm.base.filter((r) => selected.has(r.target.dir));
+    const keys = new Set(rendered.map((r) => targetKey(r.target)));
+    baseRendered = imm.base.filter((r) => keys.has(targetKey(r.target)));
   }
   let server: ServerCheckResult | undefined;
   if (opts.server === false) {

@@ -69,7 +69,7 @@ async function handMadeSecretKeys(root: string, external: string[]): Promise<Map
  * every target of those clusters: the checks need the whole cluster even when only part of it
  * is reported).
  */
-export async function crossChecks(config: Config, tool: Tool, rendered: Rendered[]): Promise<Finding[]> {
+export async function crossChecks(config: Config, tool: Tool, rendered: Rendered[], renderedOut?: Rendered[]): Promise<Finding[]> {
   const findings: Finding[] = [];
   let tree: RepoTree | undefined;
   for (const cluster of [...new Set(rendered.map((r) => r.target.cluster))]) {
@@ -94,6 +94,7 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
       for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => entryArgs })) {
         paths.get(r.target.dir)!.rendered = r;
         extra.push(r);
+        renderedOut?.push(r);
         findings.push(...r.findings);
       }
     }
