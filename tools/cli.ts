@@ -7,7 +7,7 @@ import { redactText } from './lib/redact.js';
 type Handler = (argv: string[]) => Promise<void>;
 
 const USAGE = `usage: npm run <command> -- [options]
-  setup [--test-deps]           install the pinned kustomize and kubeconform (and the tests' Debian packages)
+  setup [--test-deps] [--helm]  install the pinned kustomize and kubeconform (the tests' Debian packages, the pinned helm)
   validate [--env E] [--app A] [--format text|json|github] [--base REF] [--changed-only] [--allow-remote]
            [--no-server | --server KUBECONFIG[:CONTEXT]]
   schemas [--out DIR] [--kubernetes-version V] [FILE|-]...
@@ -36,9 +36,9 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], flag: st
 
 const commands: Record<string, Handler> = {
   async setup(argv) {
-    const { values } = parse(argv, { 'test-deps': { type: 'boolean' } });
+    const { values } = parse(argv, { 'test-deps': { type: 'boolean' }, helm: { type: 'boolean' } });
     const { setup } = await import('./commands/setup.js');
-    await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined });
+    await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined, helm: values.helm as boolean | undefined });
   },
   async validate(argv) {
     const { values, positionals } = parse(argv, {

@@ -25,6 +25,8 @@ export interface GoTool {
   ldflags?: string;
   /** Folder (under the module) of our own Go sources, part of the build stamp. */
   sources?: string;
+  /** Built only when asked for or needed (`npm run setup -- --helm`, or an argocd-cm enabling helm). */
+  optional?: boolean;
 }
 
 export const GO_TOOLS: GoTool[] = [
@@ -43,6 +45,8 @@ export const GO_TOOLS: GoTool[] = [
   },
   // etcd from the same module graph: the version k8s.io/kubernetes itself is tested with, no root or apt needed.
   { name: 'etcd', module: 'apiserver', pkg: 'go.etcd.io/etcd/server/v3', versionOf: 'go.etcd.io/etcd/server/v3' },
+  // Renders helmCharts when argocd-cm enables helm: kustomize gets --helm-command <this binary>.
+  { name: 'helm', module: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm', versionOf: 'helm.sh/helm/v3', ldflags: '-X helm.sh/helm/v3/internal/version.version={version}', optional: true },
 ];
 
 /** The version a tool's go.mod requires (the pin), read from its require lines. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { discoverApps } from '../apps.js';
 import { KUSTOMIZATION_NAMES } from '../layout.js';
 import { parseYamlData } from '../yamlfile.js';
-import { buildOptions, expandApplications, repoTree, sameRepo, type Expansion, type GeneratedApp, type RepoTree } from '../argocd.js';
+import { buildOptions, expandApplications, repoTree, sameRepo, tracksDefaultBranch, type Expansion, type GeneratedApp, type RepoTree } from '../argocd.js';
 import type { Config } from '../config.js';
 import { renderTargets, type Rendered, type Target } from '../render.js';
 import type { Finding } from '../report.js';
@@ -81,7 +81,7 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
     if (entry) {
       tree ??= await repoTree(config.root);
       expansion = await expandApplications(entry, config.repoURL, tree);
-      const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, config.repoURL) && a.path !== undefined);
+      const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, config.repoURL) && a.path !== undefined && tracksDefaultBranch(a, config.defaultBranch));
       const toRender: Target[] = [];
       for (const dir of new Set(ours.map((a) => a.path!))) {
         const k = await kustomizationNamespace(config.root, dir);
@@ -136,7 +136,7 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
     if (entry?.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
       const envs = config.environments.filter((e) => e.cluster === cluster);
       const overlayDirs = (await discoverApps(config, envs)).map((a) => ({ dir: a.dir, file: a.kustomization }));
-      findings.push(...checkArgo(view, { entry: entry.target.dir, repoURL: config.repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
+      findings.push(...checkArgo(view, { entry: entry.target.dir, defaultBranch: config.defaultBranch, repoURL: config.repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
     }
   }
   return findings;
