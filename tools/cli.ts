@@ -1,31 +1,16 @@
 #!/usr/bin/env node
 // One entry point: parses arguments, runs one command, turns typed errors into exit codes.
-import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { COMMANDS, closest, helpText, overview, parseCommand, usageLine, wantsHelp, type Parsed } from './lib/cliargs.js';
 import { GitopsError, UsageError } from './lib/errors.js';
 import { redactText } from './lib/redact.js';
 
 type Handler = (argv: string[]) => Promise<void>;
 
-const USAGE = `usage: npm run <command> -- [options]
-  setup [--test-deps] [--helm]  install the pinned kustomize and kubeconform (the tests' Debian packages, the pinned helm)
-  validate [--env E] [--app A] [--format text|json|github] [--base REF] [--changed-only] [--allow-remote]
-           [--no-server | --server KUBECONFIG[:CONTEXT]]
-  schemas [--out DIR] [--kubernetes-version V] [FILE|-]...
-  diff [--base REF] [--format text|markdown|json] [--allow-remote]
-  bump <app> <env> <image-ref> [--no-resolve] [--dry-run] [--no-pr]
-  promote <app> <env> [--from ENV] [--no-resolve] [--dry-run] [--no-pr]
-  scale <app> <env> <replicas> [--workload NAME] [--dry-run] [--no-pr]
-  rollback <app> <env> [--to DIGEST | --steps N] [--dry-run] [--no-pr]
-  status [--format text|json]`;
-
-type Parsed = { values: Record<string, string | boolean | undefined>; positionals: string[] };
-
-function parse(argv: string[], options: NonNullable<Parameters<typeof parseArgs>[0]>['options'] = {}): Parsed {
-  try {
-    return parseArgs({ args: argv, options: { cwd: { type: 'string' }, ...options }, allowPositionals: true, strict: true }) as Parsed;
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-  }
+/** Parses `argv` against the command's declared options (lib/cliargs.ts). */
+function parse(name: string, argv: string[]): Parsed {
+  return parseCommand(name, argv);
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], flag: string): T | undefined {
@@ -35,22 +20,33 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], flag: st
 }
 
 const commands: Record<string, Handler> = {
+  async 'pr-report'(argv) {
+    const { values, positionals } = parse('pr-report', argv);
+    if (positionals.length) throw new UsageError(`pr-report takes no positional arguments (got ${positionals.join(' ')})`);
+    const { prReport } = await import('./commands/prreport.js');
+    await prReport({ cwd: (values.cwd as string) ?? process.cwd(), validation: values.validation as string | undefined, diff: values.diff as string | undefined, out: values.out as string | undefined });
+  },
+  async 'pr-comment'(argv) {
+    const { values, positionals } = parse('pr-comment', argv);
+    if (positionals.length) throw new UsageError(`pr-comment takes no positional arguments (got ${positionals.join(' ')})`);
+    for (const required of ['pr', 'body-file'] as const) if (typeof values[required] !== 'string') throw new UsageError(`pr-comment needs --${required}`, `usage: ${usageLine('pr-comment')}`);
+    const { prComment } = await import('./commands/prcomment.js');
+    await prComment({
+      cwd: (values.cwd as string) ?? process.cwd(),
+      pr: values.pr as string,
+      bodyFile: values['body-file'] as string,
+      headSha: values['head-sha'] as string | undefined,
+      repo: values.repo as string | undefined,
+      author: values.author as string | undefined,
+    });
+  },
   async setup(argv) {
-    const { values } = parse(argv, { 'test-deps': { type: 'boolean' }, helm: { type: 'boolean' } });
+    const { values } = parse('setup', argv);
     const { setup } = await import('./commands/setup.js');
     await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined, helm: values.helm as boolean | undefined });
   },
   async validate(argv) {
-    const { values, positionals } = parse(argv, {
-      env: { type: 'string' },
-      app: { type: 'string' },
-      format: { type: 'string' },
-      base: { type: 'string' },
-      'changed-only': { type: 'boolean' },
-      server: { type: 'string' },
-      'no-server': { type: 'boolean' },
-      'allow-remote': { type: 'boolean' },
-    });
+    const { values, positionals } = parse('validate', argv);
     if (positionals.length) throw new UsageError(`validate takes no positional arguments (got ${positionals.join(' ')})`);
     if (values.server !== undefined && values['no-server']) throw new UsageError('--server and --no-server exclude each other');
     const { validate } = await import('./commands/validate.js');
@@ -58,15 +54,16 @@ const commands: Record<string, Handler> = {
       cwd: (values.cwd as string) ?? process.cwd(),
       env: values.env as string | undefined,
       app: values.app as string | undefined,
-      format: oneOf(values.format, ['text', 'json', 'github'] as const, '--format'),
+      format: oneOf(values.format, ['text', 'json', 'github', 'sarif'] as const, '--format'),
       base: values.base as string | undefined,
       changedOnly: values['changed-only'] as boolean | undefined,
       server: values['no-server'] ? false : values.server !== undefined ? { kubeconfig: values.server as string } : 'auto',
       allowRemote: values['allow-remote'] as boolean | undefined,
+      progress: true,
     });
   },
   async diff(argv) {
-    const { values, positionals } = parse(argv, { base: { type: 'string' }, head: { type: 'string' }, format: { type: 'string' }, 'allow-remote': { type: 'boolean' } });
+    const { values, positionals } = parse('diff', argv);
     if (positionals.length) throw new UsageError(`diff takes no positional arguments (got ${positionals.join(' ')})`);
     const { diff } = await import('./commands/diff.js');
     await diff({
@@ -75,47 +72,45 @@ const commands: Record<string, Handler> = {
       head: values.head as string | undefined,
       format: oneOf(values.format, ['text', 'markdown', 'json'] as const, '--format'),
       allowRemote: values['allow-remote'] as boolean | undefined,
+      progress: true,
     });
   },
   async schemas(argv) {
-    const { values, positionals } = parse(argv, { out: { type: 'string' }, 'kubernetes-version': { type: 'string' } });
+    const { values, positionals } = parse('schemas', argv);
     const { schemas } = await import('./commands/schemas.js');
     await schemas({ cwd: (values.cwd as string) ?? process.cwd(), inputs: positionals, out: values.out as string | undefined, kubernetesVersion: values['kubernetes-version'] as string | undefined });
   },
   async bump(argv) {
-    const { values, positionals } = parse(argv, { 'no-resolve': { type: 'boolean' }, ...RELEASE_FLAGS });
+    const { values, positionals } = parse('bump', argv);
     const [app, env, image] = positionalArgs('bump', positionals, ['app', 'env', 'image-ref']);
     const { bump } = await import('./commands/bump.js');
     await bump({ cwd: (values.cwd as string) ?? process.cwd(), app, env, image, resolve: !values['no-resolve'], ...releaseFlags(values) });
   },
   async promote(argv) {
-    const { values, positionals } = parse(argv, { from: { type: 'string' }, 'no-resolve': { type: 'boolean' }, ...RELEASE_FLAGS });
+    const { values, positionals } = parse('promote', argv);
     const [app, env] = positionalArgs('promote', positionals, ['app', 'env']);
     const { promote } = await import('./commands/promote.js');
     await promote({ cwd: (values.cwd as string) ?? process.cwd(), app, env, from: values.from as string | undefined, resolve: !values['no-resolve'], ...releaseFlags(values) });
   },
   async scale(argv) {
-    const { values, positionals } = parse(argv, { workload: { type: 'string' }, ...RELEASE_FLAGS });
+    const { values, positionals } = parse('scale', argv);
     const [app, env, replicas] = positionalArgs('scale', positionals, ['app', 'env', 'replicas']);
     const { scale } = await import('./commands/scale.js');
     await scale({ cwd: (values.cwd as string) ?? process.cwd(), app, env, replicas, workload: values.workload as string | undefined, ...releaseFlags(values) });
   },
   async rollback(argv) {
-    const { values, positionals } = parse(argv, { to: { type: 'string' }, steps: { type: 'string' }, ...RELEASE_FLAGS });
+    const { values, positionals } = parse('rollback', argv);
     const [app, env] = positionalArgs('rollback', positionals, ['app', 'env']);
     const { rollback } = await import('./commands/rollback.js');
     await rollback({ cwd: (values.cwd as string) ?? process.cwd(), app, env, to: values.to as string | undefined, steps: values.steps as string | undefined, ...releaseFlags(values) });
   },
   async status(argv) {
-    const { values, positionals } = parse(argv, { format: { type: 'string' } });
+    const { values, positionals } = parse('status', argv);
     if (positionals.length) throw new UsageError(`status takes no positional arguments (got ${positionals.join(' ')})`);
     const { status } = await import('./commands/status.js');
     await status({ cwd: (values.cwd as string) ?? process.cwd(), format: oneOf(values.format, ['text', 'json'] as const, '--format') });
   },
 };
-
-/** Flags shared by bump, promote, scale and rollback. */
-const RELEASE_FLAGS = { 'dry-run': { type: 'boolean' }, 'no-pr': { type: 'boolean' } } as const;
 
 function releaseFlags(values: Record<string, unknown>): { dryRun: boolean; noPr: boolean } {
   return { dryRun: values['dry-run'] === true, noPr: values['no-pr'] === true };
@@ -123,7 +118,7 @@ function releaseFlags(values: Record<string, unknown>): { dryRun: boolean; noPr:
 
 function positionalArgs(command: string, positionals: string[], names: string[]): string[] {
   if (positionals.length !== names.length) {
-    throw new UsageError(`${command} takes ${names.map((n) => `<${n}>`).join(' ')} (got ${positionals.length ? positionals.join(' ') : 'nothing'})\n${USAGE}`);
+    throw new UsageError(`${command} takes ${names.map((n) => `<${n}>`).join(' ')} (got ${positionals.length ? positionals.join(' ') : 'nothing'})`, `usage: ${usageLine(command)}; see npm run ${command} -- --help`);
   }
   return positionals;
 }
@@ -132,7 +127,18 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const handler = name ? commands[name] : undefined;
   try {
-    if (!handler) throw new UsageError(name ? `unknown command '${name}'\n${USAGE}` : USAGE);
+    if (!name || name === '--help' || name === '-h' || name === 'help') {
+      process.stdout.write(`${overview()}\n`);
+      return name ? 0 : 2;
+    }
+    if (!handler) {
+      const guess = closest(name, Object.keys(commands));
+      throw new UsageError(`unknown command '${name}'${guess ? `; did you mean '${guess}'?` : ''}`, `commands: ${Object.keys(commands).join(', ')}`);
+    }
+    if (wantsHelp(rest) && COMMANDS[name]) {
+      process.stdout.write(`${helpText(name)}\n`);
+      return 0;
+    }
     await handler(rest);
     return 0;
   } catch (e) {
@@ -145,8 +151,22 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** The commands main() runs (tests check each has a declared spec). */
+export function commandNames(): string[] {
+  return Object.keys(commands);
+}
+
 export function register(name: string, handler: Handler): void {
   commands[name] = handler;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Run only as the entry point, so tests can import the command table.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  // Interrupted (Ctrl-C, a CI cancel): fetches and pushes run in process groups of their own, so end them too.
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(sig, () => {
+      void import('./lib/git.js').then(({ killNetworkChildren }) => killNetworkChildren()).finally(() => process.exit(code));
+    });
+  }
+  process.exitCode = await main(process.argv.slice(2));
+}

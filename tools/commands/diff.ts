@@ -1,4 +1,5 @@
 import { formatDiffText, formatMarkdown, renderedDiff, type DiffResult } from '../lib/diff.js';
+import { createProgress } from '../lib/progress.js';
 import { redactText } from '../lib/redact.js';
 
 export interface DiffCommandOptions {
@@ -9,11 +10,19 @@ export interface DiffCommandOptions {
   write?: (text: string) => void;
   envVars?: NodeJS.ProcessEnv;
   allowRemote?: boolean;
+  /** Show progress on a terminal (the CLI sets it; lib/progress.ts decides whether anyone watches). */
+  progress?: boolean;
 }
 
 /** `npm run diff`: rendered per-app, per-object diff between a base and the working tree. */
 export async function diff(opts: DiffCommandOptions): Promise<DiffResult> {
-  const result = await renderedDiff(opts);
+  const progress = createProgress({ command: 'diff', format: opts.format, env: opts.envVars, enabled: opts.progress === true });
+  let result: DiffResult;
+  try {
+    result = await renderedDiff({ ...opts, onProgress: progress.update });
+  } finally {
+    progress.done();
+  }
   const write = opts.write ?? ((t: string) => process.stdout.write(t + '\n'));
   if (opts.format === 'json') write(redactText(JSON.stringify(result, null, 2)));
   else if (opts.format === 'markdown') write(formatMarkdown(result));

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { childEnv, run } from '../lib/exec.js';
 import { ToolMissingError } from '../lib/errors.js';
-import { GO_TOOLS, GO_TOOLS_DIR, isExecutable, pinnedVersion, toolsDir, type GoTool } from '../lib/tools.js';
+import { GO_TOOLS, GO_TOOLS_DIR, isExecutable, pinnedVersion, RENOVATE_DIR, renovatePaths, toolsDir, type GoTool } from '../lib/tools.js';
 
 export interface SetupOptions {
   cwd: string;
@@ -63,6 +63,8 @@ async function buildTool(tool: GoTool, dir: string, env: NodeJS.ProcessEnv, log:
 const TEST_PACKAGES: Array<{ bin: string; pkg: string; version: string }> = [
   { bin: 'docker-registry', pkg: 'docker-registry', version: '2.8.2+ds1-1' },
   { bin: 'skopeo', pkg: 'skopeo', version: '1.9.3+ds1-1+b10' },
+  // actionlint runs shellcheck on the workflows' run: scripts (tools/test/workflows.test.ts).
+  { bin: 'shellcheck', pkg: 'shellcheck', version: '0.9.0-1' },
 ];
 
 async function onPath(bin: string): Promise<boolean> {
@@ -85,6 +87,27 @@ async function installTestPackages(log: (l: string) => void): Promise<void> {
     log(`warning: pinned versions unavailable (${pinned.stderr.trim().split('\n').pop()}); installing the current ones`);
     await run('apt-get', ['install', '-y', '-qq', ...missing.map((p) => p.pkg)], { env, timeoutMs: 900_000 });
   }
+}
+
+/**
+ * Renovate (tools/renovate: its own package and lock, with the Node 24 it needs from the npm
+ * `node` package) for the tests that run it. Skipped while the lock and package.json are unchanged.
+ */
+async function installRenovate(env: NodeJS.ProcessEnv, log: (l: string) => void): Promise<void> {
+  const h = createHash('sha256');
+  for (const f of ['package.json', 'package-lock.json']) h.update(await readFile(path.join(RENOVATE_DIR, f)));
+  const stamp = h.digest('hex');
+  const stampFile = path.join(RENOVATE_DIR, 'node_modules', '.setup-stamp');
+  const { renovate, version } = renovatePaths();
+  if ((await readFile(stampFile, 'utf8').catch(() => '')) === stamp && (await isExecutable(renovate.node))) {
+    log(`renovate ${version}: already installed`);
+    return;
+  }
+  log(`renovate ${version}: npm ci in tools/renovate (takes minutes on a fresh machine)`);
+  await run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: RENOVATE_DIR, env, timeoutMs: 1_800_000 });
+  const v = (await run(renovate.node, ['--version'], { env })).stdout.trim();
+  if (!v.startsWith('v24.')) throw new ToolMissingError(`tools/renovate: the npm node package installed ${v}, Renovate needs Node 24`);
+  await writeFile(stampFile, stamp);
 }
 
 /** Whether some cluster's argocd-cm asks kustomize for --enable-helm (then helm is built too). */
@@ -110,5 +133,7 @@ export async function setup(opts: SetupOptions): Promise<void> {
     if (tool.optional && !(tool.name === 'helm' && helm)) continue;
     await buildTool(tool, dir, env, log);
   }
+  // npm needs its own settings (registry, cache, CA) and the network; never a token.
+  await installRenovate(childEnv({ network: true, keep: Object.keys(from).filter((k) => /^(npm_config_|NPM_CONFIG_|NODE_EXTRA_CA_CERTS$)/.test(k)) }, from), log);
   if (opts.testDeps) await installTestPackages(log);
 }

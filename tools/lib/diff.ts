@@ -179,6 +179,8 @@ export interface DiffOptions {
   envVars?: NodeJS.ProcessEnv;
   /** Fetch remote bases and Helm repositories (pinned ones only); default: offline. */
   allowRemote?: boolean;
+  /** Called as each phase starts (the CLI shows it on a terminal: lib/progress.ts). */
+  onProgress?: (phase: string) => void;
 }
 
 /** Renders base and head for every overlay and cluster entry point whose inputs changed, and diffs them. */
@@ -189,10 +191,12 @@ export async function renderedDiff(opts: DiffOptions): Promise<DiffResult> {
   const head = opts.head ? await resolveBase(opts.cwd, opts.head, headConfig.defaultBranch) : undefined;
   // Against the working tree only changed inputs are rendered; between two commits, everything.
   const changed = head ? undefined : await changedFiles(opts.cwd, base);
+  opts.onProgress?.(`rendering ${base.slice(0, 12)} and ${head ? head.slice(0, 12) : 'the working tree'}${changed ? ` (${changed.length} changed files)` : ''}`);
   const [before, after] = await Promise.all([
     withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed, opts.allowRemote, true)),
     head ? withWorktree(opts.cwd, head, (dir) => renderAffected(dir, envVars, undefined, opts.allowRemote)) : renderAffected(opts.cwd, envVars, changed, opts.allowRemote),
   ]);
+  opts.onProgress?.('comparing objects');
   const sensitive = after.config?.sensitiveKeys ?? [];
   // Matched by app and environment (or cluster), not folder: a layout change diffs what renders.
   const beforeBy = new Map(before.rendered.map((r) => [targetKey(r.target), r]));

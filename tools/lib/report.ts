@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import type { Log, ReportingDescriptor, Result } from 'sarif';
 import type { Severity } from './policies.js';
 import { oneLine, plainText, redactText } from './redact.js';
 
@@ -16,7 +18,7 @@ export interface Finding {
   field?: string;
 }
 
-export type Format = 'text' | 'json' | 'github';
+export type Format = 'text' | 'json' | 'github' | 'sarif';
 
 const ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
@@ -79,4 +81,32 @@ export function formatGithub(findings: Finding[]): string {
 
 export function formatJson(findings: Finding[], checked: { overlays: number; objects: number }): string {
   return redactText(JSON.stringify({ summary: { ...summarize(findings), ...checked }, findings }, null, 2));
+}
+
+/**
+ * SARIF 2.1.0 for GitHub code scanning. Every result needs a location: a finding without a file
+ * points at its overlay's kustomization (a run-wide one at gitops.yaml). The fingerprint ignores line numbers, so an alert
+ * follows its finding when lines move.
+ */
+export function formatSarif(findings: Finding[], tool: { name?: string; version?: string } = {}): string {
+  const level: Record<Severity, Result.level> = { error: 'error', warning: 'warning', info: 'note' };
+  const ruleIds = [...new Set(findings.map((f) => f.rule))].sort();
+  const rules: ReportingDescriptor[] = ruleIds.map((id) => ({ id, name: id, shortDescription: { text: id } }));
+  const results: Result[] = findings.map((f) => {
+    const uri = f.file ?? (f.overlay && f.overlay !== '.' ? `${f.overlay}/kustomization.yaml` : 'gitops.yaml');
+    return {
+      ruleId: f.rule,
+      ruleIndex: ruleIds.indexOf(f.rule),
+      level: level[f.severity],
+      message: { text: plainText(redactText(`${f.overlay}${f.resource ? ` ${f.resource}` : ''}: ${f.field ? `${f.field}: ` : ''}${f.message}`)) },
+      locations: [{ physicalLocation: { artifactLocation: { uri, uriBaseId: '%SRCROOT%' }, region: { startLine: f.line && f.line > 0 ? f.line : 1 } } }],
+      partialFingerprints: { 'gitopsFinding/v1': createHash('sha256').update([f.rule, f.overlay, f.resource, f.field ?? '', uri].join('\0')).digest('hex') },
+    };
+  });
+  const log: Log = {
+    $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
+    version: '2.1.0',
+    runs: [{ tool: { driver: { name: tool.name ?? 'crianex-gitops validate', ...(tool.version ? { version: tool.version } : {}), rules } }, results }],
+  };
+  return redactText(JSON.stringify(log, null, 2));
 }

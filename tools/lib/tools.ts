@@ -1,6 +1,6 @@
 // Locates the pinned binaries installed by `npm run setup` (or given by env vars).
 import { access, readFile } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolMissingError } from './errors.js';
@@ -45,9 +45,23 @@ export const GO_TOOLS: GoTool[] = [
   },
   // etcd from the same module graph: the version k8s.io/kubernetes itself is tested with, no root or apt needed.
   { name: 'etcd', module: 'apiserver', pkg: 'go.etcd.io/etcd/server/v3', versionOf: 'go.etcd.io/etcd/server/v3' },
+  { name: 'actionlint', module: 'actionlint', pkg: 'github.com/rhysd/actionlint/cmd/actionlint', versionOf: 'github.com/rhysd/actionlint' },
   // Renders helmCharts when argocd-cm enables helm: kustomize gets --helm-command <this binary>.
   { name: 'helm', module: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm', versionOf: 'helm.sh/helm/v3', ldflags: '-X helm.sh/helm/v3/internal/version.version={version}', optional: true },
 ];
+
+/** Renovate, pinned with the Node 24 it runs on in a package of its own (tools/renovate). */
+export const RENOVATE_DIR = path.join(REPO_ROOT, 'tools', 'renovate');
+
+export function renovatePaths(): { version: string; renovate: { node: string; dist: string; cli: string; validator: string } } {
+  const modules = path.join(RENOVATE_DIR, 'node_modules');
+  const dist = path.join(modules, 'renovate', 'dist');
+  const pkg = JSON.parse(readFileSync(path.join(RENOVATE_DIR, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  return {
+    version: pkg.dependencies.renovate,
+    renovate: { node: path.join(modules, 'node', 'bin', 'node'), dist, cli: path.join(dist, 'renovate.js'), validator: path.join(dist, 'config-validator.js') },
+  };
+}
 
 /** The version a tool's go.mod requires (the pin), read from its require lines. */
 export async function pinnedVersion(tool: GoTool): Promise<string> {
@@ -133,6 +147,12 @@ export async function findApiServer(env: NodeJS.ProcessEnv = process.env): Promi
   const etcd = pick(env.GITOPS_ETCD, 'etcd');
   for (const b of [api, etcd]) if (!(await isExecutable(b.path))) return { missing: `${path.basename(b.path)} not found at ${b.path} (${b.from})` };
   return { kubeApiserver: api.path, etcd: etcd.path, source: [...new Set([api.from, etcd.from])].join(', ') };
+}
+
+export async function findActionlint(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const pinned = path.join(toolsDir(env), 'actionlint');
+  if (await isExecutable(pinned)) return pinned;
+  throw new ToolMissingError(`actionlint ${await pinnedVersion(goTool('actionlint'))} not found at ${pinned}`, "run 'npm run setup' (needs Go) to install the pinned actionlint");
 }
 
 /**

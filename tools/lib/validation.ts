@@ -44,6 +44,8 @@ export interface ValidateOptions {
   apiServer?: LocalApiServer;
   /** Fetch remote bases and Helm repositories (pinned ones only); default: offline. */
   allowRemote?: boolean;
+  /** Called as each phase starts (the CLI shows it on a terminal: lib/progress.ts). */
+  onProgress?: (phase: string) => void;
 }
 
 export interface ValidateResult {
@@ -173,12 +175,16 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
     ...appTargets(allApps.filter((a) => clusterNames.has(a.env.cluster))),
     ...clusterTargets(config, config.environments.filter((e) => clusterNames.has(e.cluster))),
   ];
+  const step = opts.onProgress ?? (() => {});
+  step(`rendering ${contextTargets.length} targets`);
   const all = await renderLikeArgo(config, kustomize, contextTargets);
   const selected = new Set(targets.map((t) => t.dir));
   const rendered = all.filter((r) => selected.has(r.target.dir));
 
   const findings: Finding[] = [...layoutFindings, ...rendered.flatMap((r) => r.findings)];
+  step(`checking the schemas of ${rendered.reduce((n, r) => n + r.objects.length, 0)} objects`);
   findings.push(...(await schemaFindings(config, rendered, envVars)));
+  step('applying policies');
   const policies = await loadPolicies(opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), config.disabledPolicies);
   for (const r of rendered) {
     for (const o of r.objects) {
@@ -191,6 +197,7 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   const known = new Set(contextTargets.map((t) => t.dir));
   const entrySelected = targets.some((t) => t.kind === 'cluster');
   const argoRendered: Rendered[] = [];
+  step('cross-resource checks');
   findings.push(...(await crossChecks(config, kustomize, all, argoRendered)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay))));
   for (const r of rendered) {
     if (!r.objects.length && !r.findings.some((f) => f.severity === 'error')) {
@@ -204,6 +211,7 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   if (!opts.app && !opts.changedOnly) findings.push(...(await unrenderedFindings(config, layoutRoots(config, envs, allApps), [...all, ...argoRendered])));
   let baseRendered: Rendered[] | undefined;
   if (base && rendered.length) {
+    step(`immutable fields against ${base.slice(0, 12)}`);
     const imm = await immutableFindings(config, kustomize, rendered, base, envVars);
     findings.push(...imm.findings);
     // Only targets the change touches are applied: the rest of the base would be checked unchanged.
@@ -214,6 +222,7 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   if (opts.server === false) {
     (opts.warn ?? ((t) => process.stderr.write(`${t}\n`)))('server dry run skipped: --no-server');
   } else if (opts.server !== undefined || opts.apiServer) {
+    step('server-side dry run');
     server = await serverCheck(config, { mode: opts.server || 'local', rendered, all, base: baseRendered, server: opts.apiServer, env: opts.env, envVars, log: opts.warn });
     // The local checks already name an immutable field that changed; keep one finding for it.
     const immutable = new Set(findings.filter((f) => f.rule === 'immutable-field').map((f) => f.resource));

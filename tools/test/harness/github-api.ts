@@ -73,9 +73,12 @@ export interface GitHubApiHandle {
   violations: string[];
   /**
    * Makes the next `times` calls matching an operationId (`pulls/create`), `METHOD /path` or `/path` answer `status`
-   * with GitHub's error shape, before any state changes.
+   * with GitHub's error shape, before any state changes. `reply` sets the message and extra headers
+   * (a rate limit: 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`).
    */
-  failNext(match: string, status: number, times?: number): void;
+  failNext(match: string, status: number, times?: number, reply?: { message?: string; headers?: Record<string, string> }): void;
+  /** Answers GitHub's primary rate-limit error (403, remaining 0, reset at `resetEpoch`) to the next `times` calls matching. */
+  rateLimitNext(match: string, resetEpoch: number, times?: number): void;
   stop(): Promise<void>;
 }
 
@@ -104,6 +107,8 @@ const IMPLEMENTED = new Set([
   'issues/add-labels',
   'issues/create-comment',
   'issues/list-comments',
+  'issues/get-comment',
+  'issues/update-comment',
 ]);
 
 /** Fields of `pull-request` that list results (`pull-request-simple`) leave out. */
@@ -134,7 +139,7 @@ export async function startGitHubApi(opts: GitHubApiOptions): Promise<GitHubApiH
   const state: GitHubApiState = { pulls: [], comments: [], labels: {} };
   const requests: ApiRequestRecord[] = [];
   const violations: string[] = [];
-  const failures: { match: string; status: number; remaining: number }[] = [];
+  const failures: { match: string; status: number; remaining: number; reply?: { message?: string; headers?: Record<string, string> } }[] = [];
   const labelDefs = new Map<string, { id: number; name: string }>();
   const createdAt = iso(new Date(Date.UTC(2024, 0, 1)));
   let nextPull = 1;
@@ -145,23 +150,24 @@ export async function startGitHubApi(opts: GitHubApiOptions): Promise<GitHubApiH
   const resolve = async (ref: string) => (opts.resolveRef ? opts.resolveRef(ref) : fakeSha(ref));
 
   // ---- factories: complete objects as GitHub returns them ----------------------------------------------------------
-  const user = (name: string, id: number, type: 'User' | 'Organization' = 'User') => ({
+  // Logins like github-actions[bot] are percent-encoded in URLs, as GitHub does.
+  const user = (name: string, id: number, type: 'User' | 'Organization' = 'User', u = encodeURIComponent(name)) => ({
     login: name,
     id,
     node_id: nodeId(type === 'User' ? 'U' : 'O', id),
     avatar_url: `${base}/avatars/u/${id}?v=4`,
     gravatar_id: '',
-    url: `${base}/users/${name}`,
-    html_url: `${base}/${name}`,
-    followers_url: `${base}/users/${name}/followers`,
-    following_url: `${base}/users/${name}/following{/other_user}`,
-    gists_url: `${base}/users/${name}/gists{/gist_id}`,
-    starred_url: `${base}/users/${name}/starred{/owner}{/repo}`,
-    subscriptions_url: `${base}/users/${name}/subscriptions`,
-    organizations_url: `${base}/users/${name}/orgs`,
-    repos_url: `${base}/users/${name}/repos`,
-    events_url: `${base}/users/${name}/events{/privacy}`,
-    received_events_url: `${base}/users/${name}/received_events`,
+    url: `${base}/users/${u}`,
+    html_url: `${base}/${u}`,
+    followers_url: `${base}/users/${u}/followers`,
+    following_url: `${base}/users/${u}/following{/other_user}`,
+    gists_url: `${base}/users/${u}/gists{/gist_id}`,
+    starred_url: `${base}/users/${u}/starred{/owner}{/repo}`,
+    subscriptions_url: `${base}/users/${u}/subscriptions`,
+    organizations_url: `${base}/users/${u}/orgs`,
+    repos_url: `${base}/users/${u}/repos`,
+    events_url: `${base}/users/${u}/events{/privacy}`,
+    received_events_url: `${base}/users/${u}/received_events`,
     type,
     user_view_type: 'public',
     site_admin: false,
@@ -569,6 +575,22 @@ export async function startGitHubApi(opts: GitHubApiOptions): Promise<GitHubApiH
       return { status: 201, body, headers: { Location: body.url } };
     },
 
+    'issues/get-comment': async (ctx) => {
+      const comment = state.comments.find((c) => c.id === Number(ctx.params.comment_id));
+      return comment ? { status: 200, body: commentObject(comment) } : notFound(ctx.docs);
+    },
+
+    'issues/update-comment': async (ctx) => {
+      const comment = state.comments.find((c) => c.id === Number(ctx.params.comment_id));
+      if (!comment) return notFound(ctx.docs);
+      if (typeof ctx.body.body !== 'string') return validationFailed(ctx.docs, [{ resource: 'IssueComment', code: 'missing_field', field: 'body' }]);
+      // Only the author (or a maintainer, which the harness's token is not) may edit a comment.
+      if (comment.user !== login) return error(403, 'Resource not accessible by integration', ctx.docs);
+      comment.body = ctx.body.body;
+      comment.updated_at = iso();
+      return { status: 200, body: commentObject(comment) };
+    },
+
     'issues/list-comments': async (ctx, pathname) => {
       const pull = findPull(ctx.params.issue_number);
       if (!pull) return notFound(ctx.docs);
@@ -615,7 +637,7 @@ export async function startGitHubApi(opts: GitHubApiOptions): Promise<GitHubApiH
     if (idx < 0) return undefined;
     const f = failures[idx]!;
     if (--f.remaining <= 0) failures.splice(idx, 1);
-    return f.status;
+    return f;
   };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -705,7 +727,8 @@ export async function startGitHubApi(opts: GitHubApiOptions): Promise<GitHubApiH
     }
     const injected = takeFailure(op, method, pathname);
     if (injected !== undefined) {
-      send(error(injected, injected >= 500 ? 'Server Error' : 'Injected failure', docs));
+      const status = injected.status;
+      send({ ...error(status, injected.reply?.message ?? (status >= 500 ? 'Server Error' : 'Injected failure'), docs), headers: injected.reply?.headers });
       return;
     }
     const ctx: Ctx = { op, params, query: url.searchParams, body: (body ?? {}) as Record<string, unknown>, docs };
@@ -730,8 +753,20 @@ export async function startGitHubApi(opts: GitHubApiOptions): Promise<GitHubApiH
     state,
     requests,
     violations,
-    failNext(match, status, times = 1) {
-      failures.push({ match, status, remaining: times });
+    failNext(match, status, times = 1, reply) {
+      failures.push({ match, status, remaining: times, reply });
+    },
+    rateLimitNext(match, resetEpoch, times = 1) {
+      failures.push({
+        match,
+        status: 403,
+        remaining: times,
+        reply: {
+          // GitHub's wording and headers for an exhausted primary rate limit.
+          message: `API rate limit exceeded for installation ID 1. If you reach out to GitHub Support for help, please include the request ID HARNESS:${requests.length}.`,
+          headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Used': '5000', 'X-RateLimit-Reset': String(resetEpoch) },
+        },
+      });
     },
     stop: () =>
       new Promise<void>((resolveStop) => {
