@@ -48,6 +48,7 @@ const commands: Record<string, Handler> = {
   async validate(argv) {
     const { values, positionals } = parse('validate', argv);
     if (positionals.length) throw new UsageError(`validate takes no positional arguments (got ${positionals.join(' ')})`);
+    if (values.server !== undefined && values['no-server']) throw new UsageError('--server and --no-server exclude each other');
     const { validate } = await import('./commands/validate.js');
     await validate({
       cwd: (values.cwd as string) ?? process.cwd(),
@@ -57,6 +58,7 @@ const commands: Record<string, Handler> = {
       base: values.base as string | undefined,
       changedOnly: values['changed-only'] as boolean | undefined,
       newOnly: values['new-only'] as boolean | undefined,
+      server: values['no-server'] ? false : values.server !== undefined ? { kubeconfig: values.server as string } : 'auto',
       allowRemote: values['allow-remote'] as boolean | undefined,
       progress: true,
     });

@@ -6,7 +6,9 @@ import { renderedDiff } from '../lib/diff.js';
 import { loadConfig } from '../lib/config.js';
 import { discoverApps } from '../lib/apps.js';
 import { kustomizeBuild } from '../lib/kustomize.js';
-import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/tools.js';
+import { findApiServer, findKubeconform, findKustomize, REPO_ROOT } from '../lib/tools.js';
+import { setup } from '../commands/setup.js';
+import { coldSetup } from './setup.bench.js';
 import { run } from '../lib/exec.js';
 
 // Offline machines point GITOPS_SCHEMA_MIRROR at their mirror, as for `npm run validate`.
@@ -39,3 +41,23 @@ const r = await time('npm run validate, warm (render cache)', () => runValidatio
 console.log(`  ${r.overlays} targets, ${r.objects} objects, ${r.findings.length} findings`);
 await time('validate --app nofluxo/backend', () => runValidation({ cwd: REPO_ROOT, envVars: env, app: 'nofluxo/backend' }), 5);
 await time('diff HEAD~1 vs working tree', () => renderedDiff({ cwd: REPO_ROOT, base: 'HEAD~1', envVars: env }), 3);
+
+// The server part of a validate run: start (etcd + kube-apiserver), CRDs until Established, dry runs.
+const api = await findApiServer(env);
+if ('missing' in api) {
+  console.log(`server dry run: skipped (${api.missing}; npm run setup builds it)`);
+} else {
+  const t = performance.now();
+  const s = await runValidation({ cwd: REPO_ROOT, envVars: env, server: 'local' });
+  const total = performance.now() - t;
+  const ms = (n: number) => `${(n / 1000).toFixed(1)} s`;
+  console.log(`validate with server dry run (${s.objects} objects)`.padEnd(48) + ` total ${ms(total)}: server start ${ms(s.server!.timings.startMs)}, CRDs ${ms(s.server!.timings.crdsMs)}, dry runs ${ms(s.server!.timings.dryRunMs)}`);
+}
+const st = performance.now();
+await setup({ cwd: REPO_ROOT, log: () => {} });
+console.log(`npm run setup, warm (every build stamp current)`.padEnd(48) + ` ${((performance.now() - st) / 1000).toFixed(1)} s`);
+if (process.env.BENCH_COLD_SETUP) {
+  await coldSetup((l) => console.log(`setup, fresh machine: ${l}`));
+} else {
+  console.log('setup, fresh machine: BENCH_COLD_SETUP=1 npm run bench builds kube-apiserver and etcd with empty Go caches (minutes; README "Server-side dry run" has the figure)');
+}

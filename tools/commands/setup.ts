@@ -46,7 +46,9 @@ async function buildTool(tool: GoTool, dir: string, env: NodeJS.ProcessEnv, log:
     return;
   }
   log(`${tool.name} ${version}: go build ${tool.pkg} (tools/go/${tool.module})`);
-  const ldflags = ['-s', '-w', ...(tool.ldflags ? [tool.ldflags.replaceAll('{version}', version)] : [])].join(' ');
+  const [major, minor] = version.replace(/^v/, '').split('.');
+  const stampFlags = tool.ldflags?.replaceAll('{version}', version).replaceAll('{major}', major).replaceAll('{minor}', minor);
+  const ldflags = ['-s', '-w', ...(stampFlags ? [stampFlags] : [])].join(' ');
   // -mod=readonly: the committed go.mod/go.sum are the pin; a build never rewrites them.
   await run('go', ['build', '-trimpath', '-mod=readonly', `-ldflags=${ldflags}`, '-o', `${bin}.tmp`, tool.pkg], {
     cwd: path.join(GO_TOOLS_DIR, tool.module),

@@ -50,9 +50,12 @@ export const COMMANDS: Record<string, CommandSpec> = {
       'changed-only': { type: 'boolean', description: 'only the targets whose files changed since the base' },
       'new-only': { type: 'boolean', description: 'report only findings the base revision does not already have (adoption)' },
       'allow-remote': { type: 'boolean', description: 'allow remote (pinned) kustomize bases, fetched over the network' },
+      server: { type: 'string', value: 'KUBECONFIG[:CONTEXT]', description: 'dry-run against that cluster instead of the local kube-apiserver (read-only)' },
+      'no-server': { type: 'boolean', description: 'skip the server-side dry run' },
     },
     examples: [
       'npm run validate',
+      'npm run validate -- --server ~/.kube/config:minikube',
       'npm run validate -- --app nofluxo/backend --env prod',
       'npm run validate -- --base origin/main --changed-only --format github',
       'npm run validate -- --format sarif > validate.sarif',

@@ -27,6 +27,20 @@ export interface Environment {
   requireDigests: boolean;
 }
 
+/** A pinned set of CRD manifests a cluster runs (gitops.yaml clusters.<c>.apiServer.crds). */
+export interface CrdSet {
+  name: string;
+  version: string;
+  /** Upstream files; {version} is replaced. Undefined: the known default of `name` (lib/crds.ts). */
+  urls?: string[];
+}
+
+/** How validate's local API server stands in for one cluster. */
+export interface ClusterApiServer {
+  flags: string[];
+  crds: CrdSet[];
+}
+
 /** A StorageClass a cluster offers: what its claims may ask for. */
 export interface StorageClassFacts {
   name: string;
@@ -53,6 +67,8 @@ export interface ClusterFacts {
   taints?: TaintFacts[];
   /** Registry hosts whose images need pull credentials. */
   privateRegistries?: string[];
+  /** validate's server-side dry run: kube-apiserver flags and pinned CRD sets (normalized in Config.apiServers). */
+  apiServer?: { flags?: string[]; crds?: CrdSet[] };
 }
 
 export interface Config {
@@ -79,6 +95,10 @@ export interface Config {
   releaseKeys: string[];
   maxPushAttempts: number;
   githubApiUrl?: string;
+  /** cluster -> API server flags and CRDs (gitops.yaml clusters.<c>.apiServer). */
+  apiServers: Record<string, ClusterApiServer>;
+  /** Folder with <name>/<version>/<file> CRD manifests (GITOPS_CRD_MIRROR). */
+  crdMirror?: string;
   /** Cluster entry points set in gitops.yaml `clusters.<name>.entryPoint` (null: none); see entryPoint(). */
   entryPoints: Record<string, string | null>;
   /** Remote bases / Helm repositories: fetched only when allowed, within the timeout. */
@@ -183,6 +203,10 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     releaseKeys: raw.promotion?.releaseKeys ?? [],
     maxPushAttempts: raw.promotion?.maxPushAttempts ?? 3,
     githubApiUrl: env.GITHUB_API_URL ?? raw.github?.apiUrl,
+    apiServers: Object.fromEntries(
+      Object.entries(raw.clusters ?? {}).map(([c, v]) => [c, { flags: v.apiServer?.flags ?? [], crds: v.apiServer?.crds ?? [] }]),
+    ),
+    crdMirror: env.GITOPS_CRD_MIRROR ? path.resolve(root, env.GITOPS_CRD_MIRROR) : undefined,
     entryPoints: Object.fromEntries(
       Object.entries(raw.clusters ?? {}).filter(([, c]) => c.entryPoint !== undefined).map(([name, c]) => [name, c.entryPoint === null ? null : c.entryPoint!.replace(/\/+$/, '')]),
     ),

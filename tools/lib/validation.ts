@@ -14,6 +14,8 @@ import { resourceId } from './kustomize.js';
 import { checkPolicies, loadPolicies, policyLevels } from './policies.js';
 import { appTargets, clusterTargets, entryPointFindings, kustomizationOf, locate, targetKey, type Rendered, type Target } from './render.js';
 import type { Finding, Format } from './report.js';
+import { serverCheck, type ServerCheckResult, type ServerMode } from './servercheck.js';
+import type { LocalApiServer } from './apiserver.js';
 import { findKubeconform, findKustomize, REPO_ROOT, type Tool } from './tools.js';
 
 export interface ValidateOptions {
@@ -34,6 +36,14 @@ export interface ValidateOptions {
   changedOnly?: boolean;
   /** Report only findings the base revision (`base`, default the merge base) does not already have. */
   newOnly?: boolean;
+  /**
+   * Server-side dry run (lib/servercheck.ts): 'auto' (the CLI's default) when the binaries are
+   * installed, 'local' always, `{ kubeconfig }` against a real cluster; false (--no-server) or
+   * undefined (library callers) skips it.
+   */
+  server?: ServerMode | false;
+  /** A running local API server to reuse (tests start one per file). */
+  apiServer?: LocalApiServer;
   /** Fetch remote bases and Helm repositories (pinned ones only); default: offline. */
   allowRemote?: boolean;
   /** Called as each phase starts (the CLI shows it on a terminal: lib/progress.ts). */
@@ -41,6 +51,8 @@ export interface ValidateOptions {
 }
 
 export interface ValidateResult {
+  /** What the server-side dry run did (undefined when not asked for). */
+  server?: ServerCheckResult;
   findings: Finding[];
   rendered: Rendered[];
   overlays: number;
@@ -112,11 +124,11 @@ async function schemaFindings(config: Config, rendered: Rendered[], envVars: Nod
  * Renders the targets' files at the base revision (a temporary worktree) and reports immutable
  * fields that changed. Cluster entry points come along for their argocd-cm build options.
  */
-async function immutableFindings(config: Config, tool: Tool, head: Rendered[], base: string, envVars: NodeJS.ProcessEnv): Promise<Finding[]> {
+async function immutableFindings(config: Config, tool: Tool, head: Rendered[], base: string, envVars: NodeJS.ProcessEnv): Promise<{ findings: Finding[]; base: Rendered[] }> {
   return withWorktree(config.root, base, async (dir) => {
     // The base revision is read with its own gitops.yaml and layout; without one, nothing existed.
     const { config: baseConfig } = await loadBaseConfig(dir, envVars);
-    if (!baseConfig) return [];
+    if (!baseConfig) return { findings: [], base: [] };
     baseConfig.render = config.render;
     const clusters = new Set(head.map((r) => r.target.cluster));
     const wanted = new Set(head.map((r) => targetKey(r.target)));
@@ -125,7 +137,8 @@ async function immutableFindings(config: Config, tool: Tool, head: Rendered[], b
       ...appTargets(baseApps).filter((t) => wanted.has(targetKey(t))),
       ...clusterTargets(baseConfig, baseConfig.environments.filter((e) => clusters.has(e.cluster))),
     ];
-    return checkImmutable(head, await renderLikeArgo(baseConfig, tool, targets));
+    const rendered = await renderLikeArgo(baseConfig, tool, targets);
+    return { findings: checkImmutable(head, rendered), base: rendered };
   });
 }
 
@@ -241,8 +254,26 @@ async function validateTree(opts: Omit<ValidateOptions, 'format' | 'write'>): Pr
   }
   // Whole-repository runs only: a partial selection reads only part of the roots.
   if (!opts.app && !opts.changedOnly) findings.push(...(await unrenderedFindings(config, layoutRoots(config, envs, allApps), [...all, ...argoRendered])));
-  if (base && rendered.length) step(`immutable fields against ${base.slice(0, 12)}`);
-  if (base && rendered.length) findings.push(...(await immutableFindings(config, kustomize, rendered, base, envVars)));
-  return { config, targets: rendered.map((r) => r.target), findings, rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
+  let baseRendered: Rendered[] | undefined;
+  if (base && rendered.length) {
+    step(`immutable fields against ${base.slice(0, 12)}`);
+    const imm = await immutableFindings(config, kustomize, rendered, base, envVars);
+    findings.push(...imm.findings);
+    // Only targets the change touches are applied: the rest of the base would be checked unchanged.
+    const keys = new Set(rendered.map((r) => targetKey(r.target)));
+    baseRendered = imm.base.filter((r) => keys.has(targetKey(r.target)));
+  }
+  let server: ServerCheckResult | undefined;
+  if (opts.server === false) {
+    (opts.warn ?? ((t) => process.stderr.write(`${t}\n`)))('server dry run skipped: --no-server');
+  } else if (opts.server !== undefined || opts.apiServer) {
+    step('server-side dry run');
+    server = await serverCheck(config, { mode: opts.server || 'local', rendered, all, base: baseRendered, server: opts.apiServer, env: opts.env, envVars, log: opts.warn });
+    // The local checks already name an immutable field that changed; keep one finding for it.
+    const immutable = new Set(findings.filter((f) => f.rule === 'immutable-field').map((f) => f.resource));
+    findings.push(...server.findings.filter((f) => !(f.rule === 'server-immutable-field' && immutable.has(f.resource))));
+    (opts.warn ?? ((t) => process.stderr.write(`${t}\n`)))(server.note);
+  }
+  return { config, server, targets: rendered.map((r) => r.target), findings, rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
 }
 

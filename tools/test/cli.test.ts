@@ -78,7 +78,8 @@ describe('command line', () => {
       // script gives the command a pseudo-terminal for stdin, stdout and stderr, as a person's shell does.
       const onTty = (args: string, env: NodeJS.ProcessEnv) => {
         // tsx itself, not npx: npm's own warnings would land on the terminal too.
-        const r = spawnSync('script', ['-qec', `${path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx')} ${CLI} validate --cwd ${dir} ${args}`, '/dev/null'], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 120_000 });
+        // --no-server: the server dry run has its own tests (apiserver.test.ts).
+        const r = spawnSync('script', ['-qec', `${path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx')} ${CLI} validate --cwd ${dir} --no-server ${args}`, '/dev/null'], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 120_000 });
         return { code: r.status, out: r.stdout };
       };
       const { CI: _ci, ...noCi } = testEnv;
@@ -91,7 +92,9 @@ describe('command line', () => {
       assert.doesNotMatch(ci.out, /validate: rendering/);
       const json = onTty('--format json', { ...noCi, TERM: 'xterm' });
       assert.doesNotMatch(json.out, /validate: rendering|\x1b\[2K/);
-      assert.equal((JSON.parse(json.out.replace(/\r\n/g, '\n')) as { summary: { error: number } }).summary.error, 0);
+      // The terminal shows stderr too: the one line saying the server dry run was skipped.
+      assert.match(json.out, /^server dry run skipped: --no-server\r?$/m);
+      assert.equal((JSON.parse(json.out.replace(/\r\n/g, '\n').replace(/^server dry run skipped.*$/m, '')) as { summary: { error: number } }).summary.error, 0);
     } finally {
       await removeRepo(dir);
     }

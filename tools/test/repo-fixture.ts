@@ -16,7 +16,18 @@ export const MIRROR: string | undefined = process.env.GITOPS_SCHEMA_MIRROR
     ? path.resolve(REPO_ROOT, '../shared/schemas')
     : undefined;
 
-export const testEnv: NodeJS.ProcessEnv = MIRROR ? { ...process.env, GITOPS_SCHEMA_MIRROR: MIRROR } : { ...process.env };
+/** The offline CRD mirror for the server dry run: GITOPS_CRD_MIRROR, else ../shared/crds when it exists. */
+export const CRD_MIRROR: string | undefined = process.env.GITOPS_CRD_MIRROR
+  ? path.resolve(REPO_ROOT, process.env.GITOPS_CRD_MIRROR)
+  : existsSync(path.resolve(REPO_ROOT, '../shared/crds'))
+    ? path.resolve(REPO_ROOT, '../shared/crds')
+    : undefined;
+
+export const testEnv: NodeJS.ProcessEnv = {
+  ...process.env,
+  ...(MIRROR ? { GITOPS_SCHEMA_MIRROR: MIRROR } : {}),
+  ...(CRD_MIRROR ? { GITOPS_CRD_MIRROR: CRD_MIRROR } : {}),
+};
 
 export const DIGEST = `sha256:${'a'.repeat(64)}`;
 
@@ -30,7 +41,7 @@ export const GITOPS_YAML = `environments:
     promotesFrom: dev
     requireDigests: true
 kubernetes:
-  version: 1.32.0
+  version: 1.35.0
 `;
 
 export const BASE_KUSTOMIZATION = `apiVersion: kustomize.config.k8s.io/v1beta1

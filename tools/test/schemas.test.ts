@@ -122,13 +122,13 @@ spec:
     'clusters/minikube/gadget.yaml': 'apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g\nspec:\n  size: "big"\n',
   });
   dirs.push(dir);
-  const defs = await readFile(path.resolve(REPO_ROOT, process.env.GITOPS_SCHEMA_MIRROR ?? '../shared/schemas', 'kubernetes/v1.32.0/_definitions.json'), 'utf8').catch(() => JSON.stringify(OPENAPI));
+  const defs = await readFile(path.resolve(REPO_ROOT, process.env.GITOPS_SCHEMA_MIRROR ?? '../shared/schemas', 'kubernetes/v1.35.0/_definitions.json'), 'utf8').catch(() => JSON.stringify(OPENAPI));
   // Through the CLI, as a user pipes `kubectl get --raw /openapi/v2` into it.
   const cli = spawnSync('npx', ['tsx', path.join(REPO_ROOT, 'tools/cli.ts'), 'schemas', '--cwd', dir, '-'], { input: defs, encoding: 'utf8' });
   assert.equal(cli.status, 0, cli.stderr);
   assert.match(cli.stderr, /wrote \d+ schemas to \.cache\/schemas/);
   await schemas({ cwd: dir, inputs: ['crd.yaml'], log: () => {} });
-  assert.ok((await readdir(path.join(dir, '.cache/schemas/v1.32.0-standalone-strict'))).includes('deployment-apps-v1.json'));
+  assert.ok((await readdir(path.join(dir, '.cache/schemas/v1.35.0-standalone-strict'))).includes('deployment-apps-v1.json'));
   assert.deepEqual(await readdir(path.join(dir, '.cache/schemas/crds/example.com')), ['gadget_v1.json']);
   // No mirror, and the only configured location is empty: the generated schemas must be used.
   const env: NodeJS.ProcessEnv = { ...process.env, GITOPS_SCHEMA_LOCATIONS: path.join(dir, 'nowhere/{{.ResourceKind}}.json') };

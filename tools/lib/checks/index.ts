@@ -2,7 +2,7 @@
 // The checks themselves are pure; this module gathers what they need from the working tree
 // (ApplicationSet expansion, the folders Applications point at).
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { discoverApps } from '../apps.js';
 import { KUSTOMIZATION_NAMES } from '../layout.js';
@@ -16,6 +16,7 @@ import { checkArgo, type PathFacts } from './argocd.js';
 import { buildView } from './common.js';
 import { checkHpas } from './hpa.js';
 import { checkIngresses } from './ingress.js';
+import { checkKeys, checkProbePorts, parseEnvExample, type ExampleKeys } from './keys.js';
 import { checkDuplicates, checkPlacement } from './objects.js';
 import { checkReferences } from './references.js';
 import { checkPullCredentials } from './registry.js';
@@ -53,6 +54,32 @@ export function clusterRepoURL(config: Config, entry: Rendered | undefined): str
     if (src?.repoURL && (p === dir || p.startsWith(`${dir}/`))) return src.repoURL;
   }
   return '';
+}
+
+/**
+ * Keys of the Secrets of gitops.yaml `external` that are made by hand from an
+ * apps/<system>/<service>/secret.env.example (whose first comment names the Secret), by namespace/name.
+ */
+async function handMadeSecretKeys(root: string, external: string[]): Promise<Map<string, ExampleKeys>> {
+  const out = new Map<string, ExampleKeys>();
+  const wanted = external.map((x) => /^Secret\/([^/*]+)\/([^/*]+)$/.exec(x)).filter((m): m is RegExpExecArray => !!m);
+  if (!wanted.length) return out;
+  const byName = new Map<string, ExampleKeys[]>();
+  for (const system of await readdir(path.join(root, 'apps'), { withFileTypes: true }).catch(() => [])) {
+    if (!system.isDirectory()) continue;
+    for (const service of await readdir(path.join(root, 'apps', system.name), { withFileTypes: true }).catch(() => [])) {
+      const file = `apps/${system.name}/${service.name}/secret.env.example`;
+      const text = await readFile(path.join(root, file), 'utf8').catch(() => undefined);
+      if (text === undefined) continue;
+      const { secret, keys } = parseEnvExample(text);
+      if (secret) byName.set(secret, [...(byName.get(secret) ?? []), { file, keys }]);
+    }
+  }
+  for (const [, ns, name] of wanted) {
+    const found = byName.get(name);
+    if (found?.length === 1) out.set(`${ns}/${name}`, found[0]); // ambiguous names are left unchecked
+  }
+  return out;
 }
 
 /**
@@ -118,6 +145,8 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
       ...expansion.findings,
       ...checkServices(view),
       ...checkIngresses(view),
+      ...checkKeys(view, await handMadeSecretKeys(config.root, view.external)),
+      ...checkProbePorts(view),
       ...checkReferences(view),
       ...checkHpas(view),
       ...checkStorage(view),

@@ -1,0 +1,294 @@
+// A real kube-apiserver (with its etcd) on 127.0.0.1 for validate's server-side dry run: free
+// ports, a temporary folder, always stopped (finally, and on SIGINT/SIGTERM), reused across the
+// clusters of a run. Each cluster gets a fresh etcd prefix when anything was stored for real or
+// its flags differ, since clusters share object names (AppProjects) but not their state.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { openSync, closeSync, rmSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GitopsError, ToolMissingError } from './errors.js';
+import { run } from './exec.js';
+import { KubeClient, statusMessage } from './kubeclient.js';
+import type { K8sObject } from './kustomize.js';
+import type { ApiServerBinaries } from './tools.js';
+
+export class ApiServerError extends GitopsError {}
+
+export const FIELD_MANAGER = 'gitops-validate';
+
+export interface StartOptions {
+  /** Bound on waiting for /readyz (default 90 s: a loaded 2-core machine is slow). */
+  readyTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Tail of a log file, for an error message. */
+async function tail(file: string, lines = 15): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.trim().split('\n').slice(-lines).join('\n');
+}
+
+/** Every live child of every server of this process, killed on SIGINT/SIGTERM/exit. */
+const live = new Set<LocalApiServer>();
+let handlersInstalled = false;
+
+function installSignalHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  const killAll = () => {
+    for (const s of live) s.killNow();
+  };
+  process.on('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      killAll();
+      // Default behaviour once cleaned up: exit as the signal would have.
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
+
+/** A running etcd + kube-apiserver pair; `client` talks to it as a system:masters admin. */
+export class LocalApiServer {
+  client!: KubeClient;
+  /** Flags the current kube-apiserver runs with (beyond the fixed ones). */
+  flags: string[] = [];
+  /** Whether anything beyond namespaces and CRDs was stored for real since the last reset. */
+  dirty = false;
+  /** CRD name -> JSON of what was applied, so an unchanged set is not re-applied. */
+  readonly crds = new Map<string, string>();
+  version = '';
+  private etcd?: ChildProcess;
+  private api?: ChildProcess;
+  private etcdPort = 0;
+  private prefixes = 0;
+  private readonly token = randomBytes(24).toString('hex');
+
+  private constructor(readonly bins: ApiServerBinaries, readonly dir: string, private readonly opts: StartOptions) {}
+
+  /** Starts etcd and kube-apiserver and waits until the API server is ready. */
+  static async start(bins: ApiServerBinaries, flags: string[], opts: StartOptions = {}): Promise<LocalApiServer> {
+    installSignalHandlers();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'gitops-apiserver-'));
+    const s = new LocalApiServer(bins, dir, opts);
+    live.add(s);
+    try {
+      await s.prepareFiles();
+      await s.startEtcd();
+      await s.startApi(flags);
+      return s;
+    } catch (e) {
+      await s.stop();
+      throw e;
+    }
+  }
+
+  private async prepareFiles(): Promise<void> {
+    const d = this.dir;
+    // Serving certificate for 127.0.0.1, trusted by our client as its own CA.
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', path.join(d, 'serving.key'), '-out', path.join(d, 'serving.crt')]).catch((e) => {
+      if (e instanceof ToolMissingError) throw new ToolMissingError('openssl: not found (needed for the local API server certificate)', 'install openssl, or run validate with --no-server');
+      throw e;
+    });
+    const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    await writeFile(path.join(d, 'sa.key'), sa.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    await writeFile(path.join(d, 'sa.pub'), sa.publicKey.export({ type: 'spki', format: 'pem' }));
+    await writeFile(path.join(d, 'tokens.csv'), `${this.token},gitops-validate,gitops-validate,"system:masters"\n`);
+  }
+
+  private spawnLogged(cmd: string, args: string[], log: string): ChildProcess {
+    const fd = openSync(path.join(this.dir, log), 'a');
+    try {
+      // Own process group, so stop() ends the binary and anything it forked.
+      const child = spawn(cmd, args, { cwd: this.dir, detached: true, stdio: ['ignore', fd, fd] });
+      child.on('error', () => {}); // reported through the exit/readiness checks
+      return child;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private async startEtcd(): Promise<void> {
+    const [client, peer] = [await freePort(), await freePort()];
+    this.etcdPort = client;
+    this.etcd = this.spawnLogged(this.bins.etcd, [
+      '--name=validate', `--data-dir=${path.join(this.dir, 'etcd')}`,
+      `--listen-client-urls=http://127.0.0.1:${client}`, `--advertise-client-urls=http://127.0.0.1:${client}`,
+      `--listen-peer-urls=http://127.0.0.1:${peer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-cluster=validate=http://127.0.0.1:${peer}`,
+      // Scratch data: durability buys nothing and fsync costs seconds on a busy disk.
+      '--unsafe-no-fsync',
+    ], 'etcd.log');
+    await this.waitFor('etcd', this.etcd, 'etcd.log', async () => {
+      const res = await fetch(`http://127.0.0.1:${client}/health`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+      return res?.status === 200;
+    });
+  }
+
+  private async startApi(flags: string[]): Promise<void> {
+    const port = await freePort();
+    const d = this.dir;
+    this.flags = flags;
+    this.api = this.spawnLogged(this.bins.kubeApiserver, [
+      `--etcd-servers=http://127.0.0.1:${this.etcdPort}`,
+      `--etcd-prefix=/registry-${++this.prefixes}`,
+      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${port}`,
+      `--cert-dir=${d}`, `--tls-cert-file=${path.join(d, 'serving.crt')}`, `--tls-private-key-file=${path.join(d, 'serving.key')}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${path.join(d, 'sa.pub')}`, `--service-account-signing-key-file=${path.join(d, 'sa.key')}`,
+      '--service-cluster-ip-range=10.96.0.0/12',
+      `--token-auth-file=${path.join(d, 'tokens.csv')}`, '--authorization-mode=RBAC',
+      // No nodes or controllers behind this server: it needs no endpoints of its own.
+      '--endpoint-reconciler-type=none',
+      '--profiling=false',
+      ...flags,
+    ], 'kube-apiserver.log');
+    this.client?.close();
+    this.client = new KubeClient({ server: `https://127.0.0.1:${port}`, ca: await readFile(path.join(d, 'serving.crt')), token: this.token });
+    await this.waitFor('kube-apiserver', this.api, 'kube-apiserver.log', async () => {
+      const res = await this.client.request('GET', '/readyz').catch(() => undefined);
+      return res?.status === 200;
+    });
+    const v = await this.client.request<{ gitVersion?: string }>('GET', '/version');
+    this.version = v.body.gitVersion ?? '';
+    this.dirty = false;
+    this.crds.clear();
+  }
+
+  private async waitFor(name: string, child: ChildProcess, log: string, ready: () => Promise<boolean>): Promise<void> {
+    const timeout = this.opts.readyTimeoutMs ?? 90_000;
+    const deadline = Date.now() + timeout;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new ApiServerError(`${name} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${await tail(path.join(this.dir, log))}`);
+      }
+      if (await ready()) return;
+      await sleep(200);
+    }
+    throw new ApiServerError(`${name} was not ready within ${timeout / 1000} s:\n${await tail(path.join(this.dir, log))}`);
+  }
+
+  /**
+   * Ready for the next cluster: a fresh kube-apiserver on a new etcd prefix (an empty store)
+   * when anything was stored for real or the flags differ; else the same server.
+   */
+  async reset(flags: string[]): Promise<void> {
+    if (!this.dirty && JSON.stringify(flags) === JSON.stringify(this.flags)) return;
+    this.opts.log?.(`kube-apiserver: restarting on a fresh store (${this.dirty ? 'objects stored for real' : 'different flags'})`);
+    await killGroup(this.api);
+    await this.startApi(flags);
+  }
+
+  /** Applies CRDs for real (deleting those no longer wanted) and waits until each is Established. */
+  async applyCrds(crds: K8sObject[], timeoutMs = 120_000): Promise<void> {
+    const want = new Map(crds.map((c) => [c.metadata.name!, JSON.stringify(c)]));
+    const deadline = Date.now() + timeoutMs;
+    const gone = [...this.crds.keys()].filter((n) => !want.has(n));
+    await Promise.all(gone.map((name) => this.client.request('DELETE', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`)));
+    // A terminating CRD would swallow a re-apply: wait until each is really gone.
+    for (const name of gone) {
+      while ((await this.client.request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`)).status !== 404) {
+        if (Date.now() > deadline) throw new ApiServerError(`CRD ${name} not deleted within ${timeoutMs / 1000} s`);
+        await sleep(100);
+      }
+      this.crds.delete(name);
+    }
+    const changed = crds.filter((c) => this.crds.get(c.metadata.name!) !== want.get(c.metadata.name!));
+    await Promise.all(changed.map(async (c) => {
+      const res = await this.client.apply(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c.metadata.name}`, c, { dryRun: false, fieldManager: FIELD_MANAGER });
+      if (res.status >= 300) throw new ApiServerError(`CRD ${c.metadata.name} was refused: ${statusMessage(res.body)}`);
+    }));
+    for (const c of changed) {
+      for (;;) {
+        const res = await this.client.request<{ status?: { conditions?: Array<{ type: string; status: string }> } }>('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c.metadata.name}`);
+        if (res.body?.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True')) break;
+        if (Date.now() > deadline) throw new ApiServerError(`CRD ${c.metadata.name} not Established within ${timeoutMs / 1000} s`);
+        await sleep(100);
+      }
+      this.crds.set(c.metadata.name!, want.get(c.metadata.name!)!);
+    }
+    // Discovery lags a little behind Established: wait until it lists every new kind.
+    const kinds = new Map<string, Set<string>>();
+    for (const c of changed) {
+      const spec = c.spec as { group: string; names: { kind: string }; versions: Array<{ name: string; served: boolean }> };
+      for (const v of spec.versions.filter((x) => x.served)) {
+        const gv = `${spec.group}/${v.name}`;
+        if (!kinds.has(gv)) kinds.set(gv, new Set());
+        kinds.get(gv)!.add(spec.names.kind);
+      }
+    }
+    for (const [gv, want] of kinds) {
+      for (;;) {
+        const res = await this.client.request<{ resources?: Array<{ kind: string }> }>('GET', `/apis/${gv}`);
+        const served = new Set((res.body?.resources ?? []).map((r) => r.kind));
+        if (res.status === 200 && [...want].every((k) => served.has(k))) break;
+        if (Date.now() > deadline) throw new ApiServerError(`API group ${gv} does not list ${[...want].join(', ')} within ${timeoutMs / 1000} s`);
+        await sleep(100);
+      }
+    }
+    this.client.resetDiscovery();
+  }
+
+  /** Creates a namespace for real unless it exists. */
+  async ensureNamespace(name: string): Promise<void> {
+    const res = await this.client.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+    if (res.status >= 300 && res.status !== 409) throw new ApiServerError(`creating namespace ${name}: ${statusMessage(res.body)}`);
+  }
+
+  /** Kills both processes at once (signal and exit handlers: no awaiting there). */
+  killNow(): void {
+    for (const c of [this.api, this.etcd]) {
+      if (c?.pid && c.exitCode === null && c.signalCode === null) {
+        try {
+          process.kill(-c.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Stops both processes (TERM, then KILL) and removes the temporary folder. */
+  async stop(): Promise<void> {
+    this.client?.close();
+    await killGroup(this.api);
+    await killGroup(this.etcd);
+    live.delete(this);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** SIGTERM to the process group, SIGKILL after 5 s; resolves when the process is gone. */
+async function killGroup(child: ChildProcess | undefined): Promise<void> {
+  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, sig);
+    } catch {
+      // already gone
+    }
+  };
+  signal('SIGTERM');
+  const timer = setTimeout(() => signal('SIGKILL'), 5000);
+  await gone;
+  clearTimeout(timer);
+}

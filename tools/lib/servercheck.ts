@@ -1,0 +1,197 @@
+// validate's server-side dry run, one cluster at a time: against the local kube-apiserver that
+// `npm run setup` builds (its flags and CRDs from gitops.yaml clusters.<c>.apiServer), or,
+// strictly read-only, against a real cluster from a kubeconfig.
+import { performance } from 'node:perf_hooks';
+import { LocalApiServer } from './apiserver.js';
+import { clusters, type Config } from './config.js';
+import { CrdError, loadCrdSet } from './crds.js';
+import { GitopsError, ToolMissingError, UsageError } from './errors.js';
+import { run } from './exec.js';
+import { KubeClient, loadKubeconfig, parseServerArg, statusMessage } from './kubeclient.js';
+import { resourceId, type K8sObject } from './kustomize.js';
+import { locate, type Rendered } from './render.js';
+import type { Finding } from './report.js';
+import { applyAll, isCrd, namespacesOf, type DryRunItem } from './serverdryrun.js';
+import { findApiServer, type ApiServerBinaries } from './tools.js';
+
+/**
+ * 'auto': the local server when its binaries are installed (a missing one is an error under
+ * CI=true); 'local': the local server, required; `{ kubeconfig }`: a real cluster, dry run only.
+ */
+export type ServerMode = 'auto' | 'local' | { kubeconfig: string };
+
+export interface ServerTimings {
+  startMs: number;
+  crdsMs: number;
+  dryRunMs: number;
+}
+
+export interface ServerCheckResult {
+  findings: Finding[];
+  /** One line for the user: what ran, or why it was skipped. */
+  note: string;
+  ran: boolean;
+  timings: ServerTimings;
+}
+
+export interface ServerCheckOptions {
+  mode: ServerMode;
+  /** The targets to check (every object is dry-run). */
+  rendered: Rendered[];
+  /** Every target of their clusters (CRDs the repository itself renders). */
+  all: Rendered[];
+  /** Renders of the base revision, applied for real first (local server only). */
+  base?: Rendered[];
+  /** A running local server to reuse (tests share one per file); not stopped here. */
+  server?: LocalApiServer;
+  /** --env, to tell which cluster a kubeconfig points at. */
+  env?: string;
+  envVars: NodeJS.ProcessEnv;
+  log?: (line: string) => void;
+}
+
+const items = (rs: Rendered[]): DryRunItem[] => rs.flatMap((r) => r.objects.map((o) => ({ r, o })));
+
+/** `Kubernetes v1.35.4` -> `1.35`. */
+function minorOf(v: string): string | undefined {
+  return /v?(\d+)\.(\d+)/.exec(v)?.slice(1, 3).join('.');
+}
+
+async function binaryVersion(bins: ApiServerBinaries): Promise<string> {
+  const res = await run(bins.kubeApiserver, ['--version'], { allowFailure: true, timeoutMs: 30_000 });
+  return /v\d+\.\d+\.\d+\S*/.exec(res.stdout)?.[0] ?? 'unknown';
+}
+
+export async function serverCheck(config: Config, opts: ServerCheckOptions): Promise<ServerCheckResult> {
+  const timings: ServerTimings = { startMs: 0, crdsMs: 0, dryRunMs: 0 };
+  if (!opts.rendered.length) return { findings: [], note: 'server dry run: nothing to check', ran: false, timings };
+  if (typeof opts.mode === 'object') return remoteCheck(config, opts, opts.mode.kubeconfig, timings);
+
+  let server = opts.server;
+  if (!server) {
+    const bins = await findApiServer(opts.envVars);
+    if ('missing' in bins) {
+      const why = `${bins.missing}; 'npm run setup' builds the pinned kube-apiserver and etcd (or set GITOPS_KUBE_APISERVER and GITOPS_ETCD, e.g. to setup-envtest binaries)`;
+      if (opts.mode === 'auto' && !opts.envVars.CI) return { findings: [], note: `server dry run skipped: ${why}; --no-server silences this`, ran: false, timings };
+      throw new ToolMissingError(`server dry run: ${bins.missing}`, opts.envVars.CI ? "CI must run 'npm run setup' before validate (or pass --no-server)" : why);
+    }
+    const version = await binaryVersion(bins);
+    if (minorOf(version) !== minorOf(config.kubernetesVersion)) {
+      throw new ToolMissingError(
+        `server dry run: kube-apiserver ${version} (${bins.source}) does not match gitops.yaml kubernetes.version ${config.kubernetesVersion}`,
+        "schemas and server follow kubernetes.version: bump tools/go/apiserver to that minor and run 'npm run setup', or point GITOPS_KUBE_APISERVER at a matching binary",
+      );
+    }
+  }
+
+  const present = clusters(config).filter((c) => opts.rendered.some((r) => r.target.cluster === c));
+  const crdsOf = new Map<string, K8sObject[]>();
+  for (const c of present) {
+    const crds: K8sObject[] = [];
+    for (const set of config.apiServers[c]?.crds ?? []) {
+      try {
+        crds.push(...(await loadCrdSet(config, set)));
+      } catch (e) {
+        // Offline without a mirror: like missing binaries, a skip outside CI, an error in it.
+        if (!(e instanceof CrdError) || opts.mode !== 'auto' || opts.envVars.CI) throw e;
+        return { findings: [], note: `server dry run skipped: ${e.message}${e.hint ? ` (${e.hint})` : ''}`, ran: false, timings };
+      }
+    }
+    // Of the pinned sets, only the CRDs of kinds the cluster's objects use (6 of 34 here): the
+    // outcome is the same, and each CRD costs the server time until Established.
+    const mine = items([...opts.all, ...opts.rendered, ...(opts.base ?? [])].filter((r) => r.target.cluster === c));
+    const used = new Set(mine.map((i) => `${i.o.apiVersion?.split('/')[0]}/${i.o.kind}`));
+    const pinned = crds.filter((x) => {
+      const spec = x.spec as { group?: string; names?: { kind?: string } } | undefined;
+      return used.has(`${spec?.group}/${spec?.names?.kind}`);
+    });
+    // CRDs the repository renders itself are installed like the pinned ones.
+    const rendered = items(opts.all.filter((r) => r.target.cluster === c)).map((i) => i.o).filter(isCrd);
+    crdsOf.set(c, [...pinned, ...rendered.filter((x) => !pinned.some((p) => p.metadata.name === x.metadata.name))]);
+  }
+  // A reused server keeps the CRDs of its last cluster: start with the one that needs them most.
+  const installed = new Set(server?.crds.keys() ?? []);
+  const overlap = (c: string) => crdsOf.get(c)!.filter((x) => installed.has(x.metadata.name!)).length;
+  const order = [...present].sort((a, b) => overlap(b) - overlap(a));
+  const findings: Finding[] = [];
+  const own = !server;
+  let t = performance.now();
+  try {
+    if (!server) {
+      const bins = (await findApiServer(opts.envVars)) as ApiServerBinaries;
+      server = await LocalApiServer.start(bins, config.apiServers[order[0]]?.flags ?? [], { log: opts.log });
+    }
+    timings.startMs += performance.now() - t;
+    const name = `kube-apiserver ${server.version}`;
+    for (const cluster of order) {
+      const settings = config.apiServers[cluster] ?? { flags: [], crds: [] };
+      t = performance.now();
+      await server.reset(settings.flags);
+      timings.startMs += performance.now() - t;
+
+      t = performance.now();
+      await server.applyCrds(crdsOf.get(cluster)!);
+      timings.crdsMs += performance.now() - t;
+
+      t = performance.now();
+      const head = items(opts.rendered.filter((r) => r.target.cluster === cluster));
+      const base = items((opts.base ?? []).filter((r) => r.target.cluster === cluster));
+      // The namespaces the render needs exist in the cluster (Argo CD's CreateNamespace, or made once).
+      for (const ns of (await namespacesOf(server.client, [...base, ...head])).keys()) await server.ensureNamespace(ns);
+      if (base.length) {
+        // What is deployed now, stored for real, so that the change is checked as an update.
+        server.dirty = true;
+        await applyAll(server.client, base, { serverName: name, dryRun: false });
+      }
+      findings.push(...(await applyAll(server.client, head, { serverName: name, dryRun: true })));
+      timings.dryRunMs += performance.now() - t;
+    }
+    const objects = opts.rendered.reduce((n, r) => n + r.objects.length, 0);
+    return { findings, ran: true, timings, note: `server dry run: ${objects} objects against ${name} (${order.join(', ')})${opts.base ? ', base revision applied first' : ''}` };
+  } finally {
+    if (own) await server?.stop();
+  }
+}
+
+/** Which of the repository's clusters a kubeconfig context stands for. */
+function clusterForContext(config: Config, rendered: Rendered[], context: string, env?: string): string {
+  if (env) return config.environments.find((e) => e.name === env)!.cluster;
+  const known = clusters(config);
+  if (known.includes(context)) return context;
+  const present = [...new Set(rendered.map((r) => r.target.cluster))];
+  if (present.length === 1) return present[0];
+  throw new UsageError(`--server: context '${context}' is not named like a cluster of gitops.yaml (${known.join(', ')}); pass --env to say which environment it runs`);
+}
+
+/** Dry run against a real cluster: only GETs and dryRun=All requests, nothing is ever stored. */
+async function remoteCheck(config: Config, opts: ServerCheckOptions, arg: string, timings: ServerTimings): Promise<ServerCheckResult> {
+  const { file, context } = parseServerArg(arg);
+  const kc = await loadKubeconfig(file, context);
+  const cluster = clusterForContext(config, opts.rendered, kc.context, opts.env);
+  const client = new KubeClient(kc.creds);
+  const name = `the API server of context ${kc.context}`;
+  const t = performance.now();
+  try {
+    const v = await client.request<{ gitVersion?: string }>('GET', '/version').catch((e: Error) => {
+      throw new GitopsError(`--server: cannot reach ${kc.creds.server} (context ${kc.context}): ${e.message}`);
+    });
+    if (v.status !== 200) throw new GitopsError(`--server: ${kc.creds.server} answered HTTP ${v.status} to /version: ${statusMessage(v.body)}`);
+    const head = items(opts.rendered.filter((r) => r.target.cluster === cluster));
+    const findings: Finding[] = [];
+    const skipped = new Set<DryRunItem>();
+    for (const [ns, its] of await namespacesOf(client, head)) {
+      const res = await client.request('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}`);
+      if (res.status !== 404) continue;
+      // Never created here (read-only): objects of a namespace the cluster lacks are not checked.
+      for (const i of its) skipped.add(i);
+      const first = its[0];
+      findings.push({ severity: 'warning', rule: 'server-namespace-missing', overlay: first.r.target.dir, resource: resourceId(first.o), message: `namespace ${ns} does not exist in context ${kc.context}: its ${its.length} object(s) were not dry-run (validate never creates anything there; Argo CD's CreateNamespace or 'kubectl create namespace ${ns}' does)`, ...locate(first.r, first.o) });
+    }
+    const unique = head.filter((i) => !skipped.has(i));
+    findings.push(...(await applyAll(client, unique, { serverName: name, dryRun: true })));
+    timings.dryRunMs = performance.now() - t;
+    return { findings, ran: true, timings, note: `server dry run: ${unique.length} objects of cluster ${cluster} against ${name} (${v.body.gitVersion ?? '?'}, dryRun=All only)` };
+  } finally {
+    client.close();
+  }
+}
