@@ -168,7 +168,7 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
     const { config: baseConfig } = await loadBaseConfig(dir, envVars);
     if (!baseConfig) return new Set<string>(); // no toolkit config at the base: every finding is new
     const env = opts.env && baseConfig.environments.some((e) => e.name === opts.env) ? opts.env : undefined;
-    const r = await validateTree({ ...opts, cwd: dir, env, app: undefined, base: undefined, changedOnly: false, newOnly: false, warn: () => {} });
+    const r = await validateTree({ ...opts, cwd: dir, env, app: undefined, base: undefined, changedOnly: false, newOnly: false, server: false, warn: () => {} });
     const scopes = scopesOf(r.rendered.map((x) => x.target));
     return new Set(r.findings.map((f) => findingKey(f, scopes)));
   });
