@@ -4,6 +4,7 @@ import { parseAllDocuments } from 'yaml';
 import { run } from './exec.js';
 import { CommandFailedError, ConfigError } from './errors.js';
 import { rendererSupports } from './renderer.js';
+import type { Workspace } from './workspace.js';
 import type { Tool } from './tools.js';
 
 export interface K8sObject {
@@ -24,13 +25,18 @@ export function resourceId(o: Pick<K8sObject, 'kind' | 'metadata'>): string {
  * otherwise, or when it declines, one kustomize process. A build error reads the same either way.
  */
 export async function kustomizeBuild(tool: Tool, dir: string, extraArgs: string[] = []): Promise<string> {
+  return (await kustomizeBuildObjects(tool, dir, extraArgs, false)).yaml;
+}
+
+/** kustomizeBuild plus the parsed objects (parsed by the renderer, in Go, when it answers). */
+export async function kustomizeBuildObjects(tool: Tool, dir: string, extraArgs: string[] = [], parse = true): Promise<{ yaml: string; objects: K8sObject[] }> {
   if (tool.renderer && rendererSupports(extraArgs)) {
-    const answer = await tool.renderer.render(path.resolve(dir), extraArgs);
-    if ('yaml' in answer) return answer.yaml;
+    const answer = await tool.renderer.render(path.resolve(dir), extraArgs, { json: parse });
+    if ('yaml' in answer) return { yaml: answer.yaml, objects: parse ? ((answer.objects as K8sObject[] | undefined) ?? parseStream(answer.yaml)) : [] };
     if ('error' in answer) throw new CommandFailedError([tool.cmd, ...tool.args, ...extraArgs, dir].join(' '), 1, `Error: ${answer.error}\n`);
   }
   const { stdout } = await run(tool.cmd, [...tool.args, ...extraArgs, dir]);
-  return stdout;
+  return { yaml: stdout, objects: parse ? parseStream(stdout) : [] };
 }
 
 export function parseStream(text: string): K8sObject[] {
@@ -62,13 +68,23 @@ export const REMOTE = '<remote>';
 
 const KUSTOMIZATION_NAMES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
-async function readKustomization(dir: string): Promise<{ file: string; k: Kustomization } | undefined> {
+async function readKustomization(dir: string, ws?: Workspace): Promise<{ file: string; k: Kustomization } | undefined> {
+  if (ws) return ws.memo(`kustomization:${dir}`, () => readKustomizationOnce(dir, ws));
+  return readKustomizationOnce(dir);
+}
+
+async function readKustomizationOnce(dir: string, ws?: Workspace): Promise<{ file: string; k: Kustomization } | undefined> {
+  const parse = (text: string) => (parseAllDocuments(text)[0]?.toJS() ?? {}) as Kustomization;
   for (const name of KUSTOMIZATION_NAMES) {
     const file = path.join(dir, name);
+    if (ws) {
+      const k = await ws.parsedFile(file, 'kustomization', parse);
+      if (k !== undefined) return { file, k };
+      continue;
+    }
     const text = await readFile(file, 'utf8').catch(() => undefined);
     if (text === undefined) continue;
-    const docs = parseAllDocuments(text);
-    return { file, k: (docs[0]?.toJS() ?? {}) as Kustomization };
+    return { file, k: parse(text) };
   }
   return undefined;
 }
@@ -92,12 +108,13 @@ function fileSources(k: Kustomization): string[] {
 /**
  * Every local file a kustomization reads, following resources, components and patches
  * (absolute paths). Remote resources (URLs) are skipped: they are pinned by ?ref=.
+ * With a Workspace, kustomizations shared by many overlays are read and parsed once per run.
  */
-export async function kustomizationClosure(dir: string, seen = new Set<string>()): Promise<string[]> {
+export async function kustomizationClosure(dir: string, seen = new Set<string>(), ws?: Workspace): Promise<string[]> {
   const abs = path.resolve(dir);
   if (seen.has(abs)) return [];
   seen.add(abs);
-  const found = await readKustomization(abs);
+  const found = await readKustomization(abs, ws);
   if (!found) throw new ConfigError(abs, 'no kustomization.yaml in this folder');
   const files = new Set<string>([found.file]);
   const { k } = found;
@@ -110,8 +127,8 @@ export async function kustomizationClosure(dir: string, seen = new Set<string>()
       continue;
     }
     const target = path.resolve(abs, ref);
-    if (await readKustomization(target)) {
-      for (const f of await kustomizationClosure(target, seen)) files.add(f);
+    if (await readKustomization(target, ws)) {
+      for (const f of await kustomizationClosure(target, seen, ws)) files.add(f);
     } else {
       files.add(target);
     }

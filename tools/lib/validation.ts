@@ -1,7 +1,7 @@
 // The validation pipeline shared by `validate`, the release commands and the bench:
 // render, schema checks, policies, cross-resource checks, immutable fields against a base.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { discoverApps, selectApps } from './apps.js';
@@ -9,11 +9,13 @@ import { renderLikeArgo } from './argocd.js';
 import { affectedTargets, changedFiles, resolveBase, withWorktree } from './changes.js';
 import { checkImmutable, crossChecks } from './checks/index.js';
 import { loadConfig, type Config } from './config.js';
-import { kubeconform, schemaLocations } from './kubeconform.js';
-import { resourceId } from './kustomize.js';
-import { checkPolicies, loadPolicies } from './policies.js';
-import { appTargets, clusterTargets, locate, type Rendered, type Target } from './render.js';
+import { kubeconform, schemaLocations, type KcResult } from './kubeconform.js';
+import { resourceId, type K8sObject } from './kustomize.js';
+import { checkPolicies, loadPolicies, type PolicySet, type PolicyViolation } from './policies.js';
+import { appTargets, clusterTargets, endRun, locate, objectHash, type Rendered, type Target } from './render.js';
+import { sha, Store } from './workspace.js';
 import type { Finding, Format } from './report.js';
+import { mark } from './timing.js';
 import { findKubeconform, findKustomize, REPO_ROOT, type Tool } from './tools.js';
 
 export interface ValidateOptions {
@@ -45,57 +47,135 @@ function dotted(pointer: string): string {
   return pointer.replace(/^\//, '').split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
 }
 
-/** Schema checks for every rendered object: one kubeconform process for the whole run. */
+/** What kubeconform said about one object, as cached (findings are made from it each run). */
+interface SchemaOutcome {
+  status: KcResult['status'];
+  msg?: string;
+  errors?: KcResult['validationErrors'];
+}
+
+// Bumped when the way outcomes are computed changes (here: multi-document files).
+const SCHEMA_CHECK_VERSION = 2;
+const POLICY_CHECK_VERSION = 1;
+
+/**
+ * Everything a schema outcome depends on besides the object: kubeconform's binary, the schema
+ * locations (a local folder by its modification time too) and the Kubernetes version.
+ */
+async function schemaChecksKey(tool: Tool, locations: string[], kubernetesVersion: string): Promise<string> {
+  const sig = async (p: string) => stat(p).then((s) => `${s.size}:${s.mtimeMs}`, () => '-');
+  const local = await Promise.all(locations.filter((l) => !/^(https?:|default$)/.test(l)).map((l) => sig(l.split('{{')[0])));
+  return sha(JSON.stringify([SCHEMA_CHECK_VERSION, tool.cmd, await sig(tool.cmd), locations, local, kubernetesVersion]));
+}
+
+/** Objects per kubeconform input file: one file per object costs a write each. */
+const DOCS_PER_FILE = 200;
+
+/**
+ * Schema checks for every rendered object: one kubeconform process for every object not checked
+ * before (outcomes are cached by object hash and checks key, see schemaChecksKey).
+ */
 async function schemaFindings(config: Config, rendered: Rendered[], envVars: NodeJS.ProcessEnv): Promise<Finding[]> {
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-validate-'));
-  try {
-    const index = new Map<string, { r: Rendered; i: number }>();
-    let n = 0;
-    for (const r of rendered) {
-      for (const [i, o] of r.objects.entries()) {
-        const file = path.join(tmp, `${String(n++).padStart(5, '0')}.yaml`);
-        index.set(file, { r, i });
-        // JSON, not YAML: kubeconform reads YAML 1.1, where an unquoted `yes` would turn boolean.
-        await writeFile(file, JSON.stringify(o));
-      }
-    }
-    if (!index.size) return [];
-    const tool = await findKubeconform(envVars);
-    const results = await kubeconform(tool, [tmp], {
-      locations: await schemaLocations(config),
-      kubernetesVersion: config.kubernetesVersion,
-      cacheDir: path.join(config.root, '.cache', 'kubeconform'),
-    });
-    const findings: Finding[] = [];
-    for (const res of results) {
-      const hit = index.get(res.filename);
-      if (!hit) continue;
-      const o = hit.r.objects[hit.i];
-      const base = { overlay: hit.r.target.dir, resource: resourceId(o) };
-      if (res.status === 'statusInvalid') {
-        for (const e of res.validationErrors ?? [{ path: '', msg: res.msg ?? 'invalid' }]) {
-          findings.push({ ...base, severity: 'error', rule: 'schema', field: dotted(e.path), message: e.msg, ...locate(hit.r, o, e.path) });
-        }
-      } else if (res.status === 'statusError') {
-        const missing = /could not find schema/.test(res.msg ?? '');
-        const allowed = config.allowMissingSchemas.includes(o.kind) || config.allowMissingSchemas.includes(`${o.apiVersion}/${o.kind}`);
-        findings.push({
-          ...base,
-          severity: missing && allowed ? 'info' : 'error',
-          rule: missing ? 'schema-missing' : 'schema',
-          message: missing
-            ? allowed
-              ? `no schema for ${o.apiVersion} ${o.kind}; allowed by gitops.yaml schemas.allowMissing, so it was not checked`
-              : `no schema for ${o.apiVersion} ${o.kind} in any schema location; add its CRD schema (npm run schemas -- <crd.yaml>) or list the kind in gitops.yaml schemas.allowMissing`
-            : res.msg ?? 'schema error',
-          ...locate(hit.r, o),
-        });
-      }
-    }
-    return findings;
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
+  const items = rendered.flatMap((r) => r.objects.map((o, i) => ({ r, o, hash: r.hashes?.[i] ?? objectHash(o) })));
+  if (!items.length) return [];
+  const tool = await findKubeconform(envVars);
+  const locations = await schemaLocations(config);
+  const store = await Store.open<SchemaOutcome>(config.root, 'schema', await schemaChecksKey(tool, locations, config.kubernetesVersion), envVars);
+  const outcomes = new Map<string, SchemaOutcome>();
+  const todo = new Map<string, K8sObject>();
+  for (const it of items) {
+    const hit = store.get(it.hash);
+    if (hit) outcomes.set(it.hash, hit);
+    else todo.set(it.hash, it.o);
   }
+  if (todo.size) {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-validate-'));
+    try {
+      // JSON, not YAML: kubeconform reads YAML 1.1, where an unquoted `yes` would turn boolean.
+      // Several documents per file; kubeconform (one worker) reports them in file order.
+      const batches: Array<Array<[string, K8sObject]>> = [];
+      for (const e of todo) {
+        if (!batches.length || batches[batches.length - 1].length >= DOCS_PER_FILE) batches.push([]);
+        batches[batches.length - 1].push(e);
+      }
+      const files = new Map<string, Array<[string, K8sObject]>>();
+      await Promise.all(batches.map(async (b, n) => {
+        const file = path.join(tmp, `${String(n).padStart(5, '0')}.yaml`);
+        files.set(file, b);
+        await writeFile(file, b.map(([, o]) => JSON.stringify(o)).join('\n---\n') + '\n');
+      }));
+      const results = await kubeconform(tool, [tmp], { locations, kubernetesVersion: config.kubernetesVersion, cacheDir: path.join(config.root, '.cache', 'kubeconform') });
+      const seen = new Map<string, number>();
+      for (const res of results) {
+        const batch = files.get(res.filename);
+        if (!batch) continue;
+        const i = seen.get(res.filename) ?? 0;
+        seen.set(res.filename, i + 1);
+        const [hash, o] = batch[i] ?? [];
+        if (!o || (res.kind && res.kind !== o.kind) || (res.name && res.name !== (o.metadata?.name ?? ''))) throw new Error(`kubeconform reported ${res.kind} ${res.name} where ${o?.kind} ${o?.metadata?.name} was expected (${res.filename})`);
+        const outcome: SchemaOutcome = { status: res.status, msg: res.msg || undefined, errors: res.validationErrors };
+        outcomes.set(hash!, outcome);
+        store.set(hash!, outcome);
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    await store.save();
+  }
+  const findings: Finding[] = [];
+  for (const { r, o, hash } of items) {
+    const res = outcomes.get(hash);
+    if (!res) continue;
+    const base = { overlay: r.target.dir, resource: resourceId(o) };
+    if (res.status === 'statusInvalid') {
+      for (const e of res.errors ?? [{ path: '', msg: res.msg ?? 'invalid' }]) {
+        findings.push({ ...base, severity: 'error', rule: 'schema', field: dotted(e.path), message: e.msg, ...locate(r, o, e.path) });
+      }
+    } else if (res.status === 'statusError') {
+      const missing = /could not find schema/.test(res.msg ?? '');
+      const allowed = config.allowMissingSchemas.includes(o.kind) || config.allowMissingSchemas.includes(`${o.apiVersion}/${o.kind}`);
+      findings.push({
+        ...base,
+        severity: missing && allowed ? 'info' : 'error',
+        rule: missing ? 'schema-missing' : 'schema',
+        message: missing
+          ? allowed
+            ? `no schema for ${o.apiVersion} ${o.kind}; allowed by gitops.yaml schemas.allowMissing, so it was not checked`
+            : `no schema for ${o.apiVersion} ${o.kind} in any schema location; add its CRD schema (npm run schemas -- <crd.yaml>) or list the kind in gitops.yaml schemas.allowMissing`
+          : res.msg ?? 'schema error',
+        ...locate(r, o),
+      });
+    }
+  }
+  return findings;
+}
+
+/** Policy violations of every rendered object, cached by object hash, context and policy files. */
+async function policyFindings(config: Config, rendered: Rendered[], policiesDir: string, envVars: NodeJS.ProcessEnv): Promise<Finding[]> {
+  const files = (await readdir(policiesDir).catch(() => [] as string[])).filter((f) => /\.ya?ml$/.test(f)).sort();
+  const texts = await Promise.all(files.map((f) => readFile(path.join(policiesDir, f), 'utf8')));
+  const key = sha(JSON.stringify([POLICY_CHECK_VERSION, files, texts, config.disabledPolicies, config.exemptionPrefix]));
+  const store = await Store.open<PolicyViolation[]>(config.root, 'policies', key, envVars);
+  let policies: PolicySet | undefined; // compiled only when some object was not checked before
+  const findings: Finding[] = [];
+  for (const r of rendered) {
+    const ctx = { env: r.target.env, app: r.target.app?.id, scope: r.target.kind === 'app' ? ('apps' as const) : ('clusters' as const), exemptionPrefix: config.exemptionPrefix };
+    const ctxKey = JSON.stringify([ctx.env?.name, ctx.env?.requireDigests, ctx.app, ctx.scope]);
+    for (const [i, o] of r.objects.entries()) {
+      const k = sha(`${ctxKey}\0${r.hashes?.[i] ?? objectHash(o)}`);
+      let violations = store.get(k);
+      if (!violations) {
+        policies ??= await loadPolicies(policiesDir, config.disabledPolicies);
+        violations = checkPolicies(policies, o, ctx);
+        store.set(k, violations);
+      }
+      for (const v of violations) {
+        findings.push({ severity: v.severity, rule: v.rule, overlay: r.target.dir, resource: resourceId(o), message: v.message, field: v.path ? dotted(v.path) : undefined, ...locate(r, o, v.path) });
+      }
+    }
+  }
+  await store.save();
+  return findings;
 }
 
 /**
@@ -133,25 +213,25 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
     ...appTargets(allApps.filter((a) => clusterNames.has(a.env.cluster))),
     ...clusterTargets(config, config.environments.filter((e) => clusterNames.has(e.cluster))),
   ];
+  mark('setup');
   const all = await renderLikeArgo(config, kustomize, contextTargets);
+  mark('render');
   const selected = new Set(targets.map((t) => t.dir));
   const rendered = all.filter((r) => selected.has(r.target.dir));
 
   const findings: Finding[] = rendered.flatMap((r) => r.findings);
   findings.push(...(await schemaFindings(config, rendered, envVars)));
-  const policies = await loadPolicies(opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), config.disabledPolicies);
-  for (const r of rendered) {
-    for (const o of r.objects) {
-      for (const v of checkPolicies(policies, o, { env: r.target.env, app: r.target.app?.id, scope: r.target.kind === 'app' ? 'apps' : 'clusters', exemptionPrefix: config.exemptionPrefix })) {
-        findings.push({ severity: v.severity, rule: v.rule, overlay: r.target.dir, resource: resourceId(o), message: v.message, field: v.path ? dotted(v.path) : undefined, ...locate(r, o, v.path) });
-      }
-    }
-  }
+  mark('schema');
+  findings.push(...(await policyFindings(config, rendered, opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), envVars)));
+  mark('policies');
   // Folders that Applications deploy but that are no known overlay belong to the cluster entry point.
   const known = new Set(contextTargets.map((t) => t.dir));
   const entrySelected = targets.some((t) => t.kind === 'cluster');
   findings.push(...(await crossChecks(config, kustomize, all)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay))));
+  mark('cross-checks');
   if (base && rendered.length) findings.push(...(await immutableFindings(config, kustomize, rendered, base)));
+  await endRun(config);
+  mark('end');
   return { config, targets: rendered.map((r) => r.target), findings, rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
 }
 

@@ -2,13 +2,13 @@
 // The checks themselves are pure; this module gathers what they need from the working tree
 // (ApplicationSet expansion, the folders Applications point at).
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { discoverApps } from '../apps.js';
 import { buildOptions, expandApplications, repoTree, sameRepo, type Expansion, type GeneratedApp, type RepoTree } from '../argocd.js';
 import type { Config } from '../config.js';
-import { renderTargets, type Rendered, type Target } from '../render.js';
+import { renderTargets, workspaceFor, type Rendered, type Target } from '../render.js';
+import { sha, Store, type Workspace } from '../workspace.js';
 import type { Finding } from '../report.js';
 import type { Tool } from '../tools.js';
 import { checkArgo, type PathFacts } from './argocd.js';
@@ -24,9 +24,9 @@ import { checkSyncWaves } from './syncwaves.js';
 export { checkImmutable } from './immutable.js';
 
 /** `namespace:` of a folder's kustomization (undefined when unset or unreadable). */
-async function kustomizationNamespace(root: string, dir: string): Promise<{ found: boolean; namespace?: string }> {
+async function kustomizationNamespace(root: string, dir: string, read: (file: string) => Promise<string | undefined>): Promise<{ found: boolean; namespace?: string }> {
   for (const name of ['kustomization.yaml', 'kustomization.yml', 'Kustomization']) {
-    const text = await readFile(path.join(root, dir, name), 'utf8').catch(() => undefined);
+    const text = await read(path.posix.join(dir, name));
     if (text === undefined) continue;
     try {
       const ns = (parse(text) as { namespace?: unknown } | null)?.namespace;
@@ -45,65 +45,124 @@ async function kustomizationNamespace(root: string, dir: string): Promise<{ foun
  */
 export async function crossChecks(config: Config, tool: Tool, rendered: Rendered[]): Promise<Finding[]> {
   const findings: Finding[] = [];
-  let tree: RepoTree | undefined;
-  for (const cluster of [...new Set(rendered.map((r) => r.target.cluster))]) {
+  const ws = workspaceFor(config);
+  const clusters = [...new Set(rendered.map((r) => r.target.cluster))];
+  if (!clusters.length) return findings;
+  const tree = await repoTree(config.root);
+  const treeSig = sha(tree.files.join('\0'));
+  const store = await Store.open<CrossEntry>(config.root, 'cross-checks', `${CROSS_CHECK_VERSION}`);
+  for (const cluster of clusters) {
     const inCluster = rendered.filter((r) => r.target.cluster === cluster);
-    const entry = inCluster.find((r) => r.target.kind === 'cluster');
-    let expansion: Expansion = { apps: [], findings: [], incomplete: false };
-    const paths = new Map<string, PathFacts>();
-    const extra: Rendered[] = [];
-    if (entry) {
-      tree ??= await repoTree(config.root);
-      expansion = await expandApplications(entry, config.repoURL, tree);
-      const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, config.repoURL) && a.path !== undefined);
-      const toRender: Target[] = [];
-      for (const dir of new Set(ours.map((a) => a.path!))) {
-        const k = await kustomizationNamespace(config.root, dir);
-        const r = inCluster.find((x) => x.target.dir === dir);
-        paths.set(dir, { exists: existsSync(path.join(config.root, dir)), kustomization: k.found, namespace: k.namespace, rendered: r });
-        if (!r && k.found) toRender.push({ dir, cluster, kind: 'app' });
-      }
-      // Folders Applications deploy that are not overlays of a known environment.
-      for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => buildOptions(entry) })) {
-        paths.get(r.target.dir)!.rendered = r;
-        extra.push(r);
-        findings.push(...r.findings);
-      }
+    const key = sha(JSON.stringify([
+      cluster, config.repoURL, config.external[cluster] ?? [], config.environments.filter((e) => e.cluster === cluster), treeSig,
+      await Promise.all(inCluster.map(async (r) => [r.target.dir, r.target.kind, await renderSignature(config, r)])),
+    ]));
+    const hit = store.get(key);
+    if (hit && (await stillSame(ws, config.root, hit.reads))) {
+      findings.push(...hit.findings);
+      continue;
     }
-    const appsByPath = new Map<string, GeneratedApp[]>();
-    for (const a of expansion.apps) {
-      if (!sameRepo(a.repoURL, config.repoURL) || a.path === undefined) continue;
-      if (!appsByPath.has(a.path)) appsByPath.set(a.path, []);
-      appsByPath.get(a.path)!.push(a);
+    // Every file the checks read beyond the renders (generator files, kustomization namespaces)
+    // is recorded with its hash: the cached findings hold while those files are unchanged.
+    const reads: Record<string, string> = {};
+    const read = async (file: string): Promise<string | undefined> => {
+      const abs = path.join(config.root, file);
+      reads[file] = (await ws.hash(abs)) ?? '-';
+      return ws.text(abs);
+    };
+    const extraKeys: string[] = [];
+    const out = await checkCluster(config, tool, cluster, inCluster, tree, read, extraKeys);
+    reads['\0extra'] = sha(extraKeys.join('\0'));
+    findings.push(...out);
+    store.set(key, { reads, findings: out });
+  }
+  await store.save();
+  return findings;
+}
+
+// Bumped whenever a check's code changes what it finds, so cached findings are not reused.
+export const CROSS_CHECK_VERSION = 2;
+
+interface CrossEntry {
+  reads: Record<string, string>;
+  findings: Finding[];
+}
+
+/** What a render's findings and objects depend on: its cache key, or its closure and outcome. */
+async function renderSignature(config: Config, r: Rendered): Promise<string> {
+  if (r.key) return r.key;
+  const ws = workspaceFor(config);
+  const hashes = await Promise.all(r.closure.map((f) => ws.hash(path.join(config.root, f))));
+  return sha(JSON.stringify([r.closure, hashes, r.findings, r.hashes ?? r.objects]));
+}
+
+async function stillSame(ws: Workspace, root: string, reads: Record<string, string>): Promise<boolean> {
+  for (const [file, h] of Object.entries(reads)) {
+    if (file === '\0extra') continue;
+    if (((await ws.hash(path.join(root, file))) ?? '-') !== h) return false;
+  }
+  // Renders of folders outside the known overlays are redone on a miss only; their keys are in reads.
+  return !('\0extra' in reads) || reads['\0extra'] === sha('');
+}
+
+async function checkCluster(config: Config, tool: Tool, cluster: string, inCluster: Rendered[], tree: RepoTree, read: (file: string) => Promise<string | undefined>, extraKeys: string[]): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  const entry = inCluster.find((r) => r.target.kind === 'cluster');
+  let expansion: Expansion = { apps: [], findings: [], incomplete: false };
+  const paths = new Map<string, PathFacts>();
+  const byDir = new Map(inCluster.map((r) => [r.target.dir, r]));
+  const extra: Rendered[] = [];
+  if (entry) {
+    expansion = await expandApplications(entry, config.repoURL, { files: tree.files, read });
+    const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, config.repoURL) && a.path !== undefined);
+    const toRender: Target[] = [];
+    for (const dir of new Set(ours.map((a) => a.path!))) {
+      const k = await kustomizationNamespace(config.root, dir, read);
+      const r = byDir.get(dir);
+      paths.set(dir, { exists: existsSync(path.join(config.root, dir)), kustomization: k.found, namespace: k.namespace, rendered: r });
+      if (!r && k.found) toRender.push({ dir, cluster, kind: 'app' });
     }
-    const overlayNamespaces = new Map<string, string | undefined>();
-    for (const r of inCluster) if (r.target.kind === 'app') overlayNamespaces.set(r.target.dir, (await kustomizationNamespace(config.root, r.target.dir)).namespace);
-    const view = buildView({
-      cluster,
-      rendered: [...inCluster, ...extra],
-      appsByPath,
-      projects: new Map((entry?.objects ?? []).filter((o) => o.kind === 'AppProject' && o.apiVersion.startsWith('argoproj.io/')).map((o) => [o.metadata.name!, o])),
-      argocdCm: entry?.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'argocd-cm'),
-      external: config.external[cluster] ?? [],
-      overlayNamespaces,
-    });
-    findings.push(
-      ...expansion.findings,
-      ...checkServices(view),
-      ...checkIngresses(view),
-      ...checkReferences(view),
-      ...checkHpas(view),
-      ...checkStorage(view),
-      ...checkDuplicates(view),
-      ...checkPlacement(view),
-      ...checkSyncWaves(view),
-    );
-    // A cluster whose entry point holds no Application at all is not run by Argo CD.
-    if (entry?.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
-      const envs = config.environments.filter((e) => e.cluster === cluster);
-      const overlayDirs = (await discoverApps(config, envs)).map((a) => a.dir);
-      findings.push(...checkArgo(view, { repoURL: config.repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
+    // Folders Applications deploy that are not overlays of a known environment.
+    for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => buildOptions(entry) })) {
+      paths.get(r.target.dir)!.rendered = r;
+      extra.push(r);
+      findings.push(...r.findings);
+      extraKeys.push(await renderSignature(config, r));
     }
+  }
+  const appsByPath = new Map<string, GeneratedApp[]>();
+  for (const a of expansion.apps) {
+    if (!sameRepo(a.repoURL, config.repoURL) || a.path === undefined) continue;
+    if (!appsByPath.has(a.path)) appsByPath.set(a.path, []);
+    appsByPath.get(a.path)!.push(a);
+  }
+  const overlayNamespaces = new Map<string, string | undefined>();
+  for (const r of inCluster) if (r.target.kind === 'app') overlayNamespaces.set(r.target.dir, (await kustomizationNamespace(config.root, r.target.dir, read)).namespace);
+  const view = buildView({
+    cluster,
+    rendered: [...inCluster, ...extra],
+    appsByPath,
+    projects: new Map((entry?.objects ?? []).filter((o) => o.kind === 'AppProject' && o.apiVersion.startsWith('argoproj.io/')).map((o) => [o.metadata.name!, o])),
+    argocdCm: entry?.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'argocd-cm'),
+    external: config.external[cluster] ?? [],
+    overlayNamespaces,
+  });
+  findings.push(
+    ...expansion.findings,
+    ...checkServices(view),
+    ...checkIngresses(view),
+    ...checkReferences(view),
+    ...checkHpas(view),
+    ...checkStorage(view),
+    ...checkDuplicates(view),
+    ...checkPlacement(view),
+    ...checkSyncWaves(view),
+  );
+  // A cluster whose entry point holds no Application at all is not run by Argo CD.
+  if (entry?.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
+    const envs = config.environments.filter((e) => e.cluster === cluster);
+    const overlayDirs = (await discoverApps(config, envs)).map((a) => a.dir);
+    findings.push(...checkArgo(view, { repoURL: config.repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
   }
   return findings;
 }
