@@ -7,9 +7,9 @@ type Handler = (argv: string[]) => Promise<void>;
 
 const USAGE = `usage: npm run <command> -- [options]
   setup [--test-deps]           install the pinned kustomize and kubeconform (and the tests' Debian packages)
-  validate [--env E] [--app A] [--format text|json|github] [--base REF] [--changed-only]
+  validate [--env E] [--app A] [--format text|json|github] [--base REF] [--changed-only] [--allow-remote]
   schemas [--out DIR] [--kubernetes-version V] [FILE|-]...
-  diff [--base REF] [--format text|markdown|json]
+  diff [--base REF] [--format text|markdown|json] [--allow-remote]
   bump <app> <env> <image-ref> [--no-resolve] [--dry-run] [--no-pr]
   promote <app> <env> [--from ENV] [--no-resolve] [--dry-run] [--no-pr]
   scale <app> <env> <replicas> [--workload NAME] [--dry-run] [--no-pr]
@@ -39,7 +39,7 @@ const commands: Record<string, Handler> = {
     await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined });
   },
   async validate(argv) {
-    const { values, positionals } = parse(argv, { env: { type: 'string' }, app: { type: 'string' }, format: { type: 'string' }, base: { type: 'string' }, 'changed-only': { type: 'boolean' } });
+    const { values, positionals } = parse(argv, { env: { type: 'string' }, app: { type: 'string' }, format: { type: 'string' }, base: { type: 'string' }, 'changed-only': { type: 'boolean' }, 'allow-remote': { type: 'boolean' } });
     if (positionals.length) throw new UsageError(`validate takes no positional arguments (got ${positionals.join(' ')})`);
     const { validate } = await import('./commands/validate.js');
     await validate({
@@ -49,10 +49,11 @@ const commands: Record<string, Handler> = {
       format: oneOf(values.format, ['text', 'json', 'github'] as const, '--format'),
       base: values.base as string | undefined,
       changedOnly: values['changed-only'] as boolean | undefined,
+      allowRemote: values['allow-remote'] as boolean | undefined,
     });
   },
   async diff(argv) {
-    const { values, positionals } = parse(argv, { base: { type: 'string' }, head: { type: 'string' }, format: { type: 'string' } });
+    const { values, positionals } = parse(argv, { base: { type: 'string' }, head: { type: 'string' }, format: { type: 'string' }, 'allow-remote': { type: 'boolean' } });
     if (positionals.length) throw new UsageError(`diff takes no positional arguments (got ${positionals.join(' ')})`);
     const { diff } = await import('./commands/diff.js');
     await diff({
@@ -60,6 +61,7 @@ const commands: Record<string, Handler> = {
       base: values.base as string | undefined,
       head: values.head as string | undefined,
       format: oneOf(values.format, ['text', 'markdown', 'json'] as const, '--format'),
+      allowRemote: values['allow-remote'] as boolean | undefined,
     });
   },
   async schemas(argv) {

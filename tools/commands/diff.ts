@@ -7,6 +7,7 @@ export interface DiffCommandOptions {
   format?: 'text' | 'markdown' | 'json';
   write?: (text: string) => void;
   envVars?: NodeJS.ProcessEnv;
+  allowRemote?: boolean;
 }
 
 /** `npm run diff`: rendered per-app, per-object diff between a base and the working tree. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { run } from '../lib/exec.js';
+import { childEnv, run } from '../lib/exec.js';
 import { ToolMissingError } from '../lib/errors.js';
 import { GO_TOOLS, GO_TOOLS_DIR, isExecutable, pinnedVersion, toolsDir, type GoTool } from '../lib/tools.js';
 
@@ -73,7 +73,7 @@ async function installTestPackages(log: (l: string) => void): Promise<void> {
   const cmd = `apt-get install -y ${missing.map((p) => `${p.pkg}=${p.version}`).join(' ')}`;
   if (process.getuid?.() !== 0) throw new ToolMissingError(`missing test packages: ${missing.map((p) => p.pkg).join(', ')}`, `run as root: apt-get update && ${cmd}`);
   log(`test packages: ${cmd}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const env = childEnv({ network: true, set: { DEBIAN_FRONTEND: 'noninteractive' } });
   await run('apt-get', ['update', '-qq'], { env, timeoutMs: 600_000 });
   const pinned = await run('apt-get', ['install', '-y', '-qq', ...missing.map((p) => `${p.pkg}=${p.version}`)], { env, allowFailure: true, timeoutMs: 900_000 });
   if (pinned.code !== 0) {
@@ -86,8 +86,10 @@ async function installTestPackages(log: (l: string) => void): Promise<void> {
 /** Builds the pinned Go tools (tools/go/*) into .tools/bin. Idempotent. */
 export async function setup(opts: SetupOptions): Promise<void> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const env = opts.envVars ?? process.env;
-  const dir = toolsDir(env);
+  const from = opts.envVars ?? process.env;
+  const dir = toolsDir(from);
+  // go needs its own settings (GOPATH, GOPROXY, GOCACHE, ...) and the network; never a token.
+  const env = childEnv({ network: true, keep: Object.keys(from).filter((k) => /^(GO|CGO_)/.test(k)) }, from);
   await mkdir(dir, { recursive: true });
   for (const tool of GO_TOOLS) await buildTool(tool, dir, env, log);
   if (opts.testDeps) await installTestPackages(log);

@@ -1,16 +1,16 @@
 // Argo CD parity: expands the ApplicationSets rendered from clusters/<cluster> into the
 // Applications the ApplicationSet controller would generate, evaluated against the working tree
 // (the revision being validated), and reads the argocd-cm settings that change renders.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, realpath } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import { parse } from 'yaml';
+import { parseYamlData } from './yamlfile.js';
 import { run } from './exec.js';
 import { resourceId, type K8sObject } from './kustomize.js';
 import type { Config } from './config.js';
 import { locate, renderTargets, type Rendered, type Target } from './render.js';
-import type { Tool } from './tools.js';
+import { findHelm, type Tool } from './tools.js';
 import type { Finding } from './report.js';
 import { renderFastTemplate, renderGoTemplate, TemplateError } from './gotemplate.js';
 
@@ -38,7 +38,15 @@ export async function repoTree(root: string): Promise<RepoTree> {
     };
     await walk('');
   }
-  return { files: files.sort(), read: (f) => readFile(path.join(root, f), 'utf8').catch(() => undefined) };
+  // A generator reads only files inside the repository: a symlink out of it reads as absent.
+  const realRoot = await realpath(root).catch(() => root);
+  const read = async (f: string): Promise<string | undefined> => {
+    const real = await realpath(path.join(root, f)).catch(() => undefined);
+    const r = real && path.relative(realRoot, real);
+    if (!r || r.startsWith('..') || path.isAbsolute(r) || r.split(path.sep).includes('.git')) return undefined;
+    return readFile(real, 'utf8').catch(() => undefined);
+  };
+  return { files: files.sort(), read };
 }
 
 /** Every folder holding a file, minus dot-folders (the directory generator skips them). */
@@ -136,13 +144,12 @@ async function gitParams(gen: GitGenerator, tree: RepoTree): Promise<{ params: P
   const exc = (gen.files ?? []).filter((f) => f.exclude).map((f) => matcher(f.path));
   const params: Params[] = [];
   for (const file of tree.files.filter((f) => inc.some((m) => m(f)) && !exc.some((m) => m(f)))) {
-    let doc: unknown;
-    try {
-      doc = parse((await tree.read(file)) ?? '');
-    } catch (e) {
-      errors.push(`${file}: unable to parse file: ${(e as Error).message.split('\n')[0]}`);
+    const { docs, problem } = parseYamlData(file, (await tree.read(file)) ?? '');
+    if (problem) {
+      errors.push(`${file}: unable to parse file: line ${problem.line}: ${problem.message}`);
       continue;
     }
+    const doc: unknown = docs[0];
     // A file holding a list yields one parameter set per element.
     for (const el of Array.isArray(doc) ? doc : [doc ?? {}]) {
       params.push(withPath(gen, pathParams(path.posix.dirname(file), file), typeof el === 'object' && el ? (el as Params) : {}));
@@ -223,11 +230,96 @@ export async function expandApplications(cluster: Rendered, repoURL: string, tre
   return out;
 }
 
-/** `kustomize.buildOptions` of the argocd-cm rendered in a cluster entry point, as arguments. */
-export function buildOptions(cluster: Rendered | undefined): string[] {
+/**
+ * Build options a repository may ask for through argocd-cm: none runs a program or widens file
+ * access. `--enable-helm` renders with the toolkit's pinned helm (`--helm-command` is ours,
+ * never the repository's); the load restrictor is always LoadRestrictionsRootOnly.
+ */
+const ALLOWED_OPTIONS: Record<string, { value?: RegExp }> = {
+  '--enable-helm': {},
+  '--helm-debug': {},
+  '--helm-kube-version': { value: /^v?\d+\.\d+(\.\d+)?$/ },
+  '--helm-api-versions': { value: /^[a-z0-9.-]+(\/[A-Za-z0-9.-]+)*$/ },
+  '--load-restrictor': { value: /^LoadRestrictionsRootOnly$/ },
+};
+
+/** Options that run programs or read outside the overlay: named in the finding. */
+const DANGEROUS: Record<string, string> = {
+  '--enable-exec': 'runs executables named by the repository',
+  '--enable-alpha-plugins': 'runs plugins and KRM functions (executables or containers)',
+  '--helm-command': 'runs a program named by the repository (the toolkit uses its own pinned helm)',
+  '--mount': 'mounts host folders into function containers',
+  '--network': 'gives function containers network access',
+  '--network-name': 'gives function containers network access',
+  '--env': 'passes environment variables to functions',
+  '-e': 'passes environment variables to functions',
+  '--as-current-user': 'runs function containers as the current user',
+  '--output': 'writes files',
+  '-o': 'writes files',
+};
+
+export interface BuildOptions {
+  /** Vetted arguments for kustomize build (without the load restrictor, which is always set). */
+  args: string[];
+  findings: Finding[];
+}
+
+/**
+ * `kustomize.buildOptions` of the argocd-cm rendered in a cluster entry point, through the
+ * allowlist: every refused option is an error finding at the argocd-cm line and is never passed
+ * on. `helm` is the pinned helm binary (undefined when not installed).
+ */
+export function checkBuildOptions(cluster: Rendered | undefined, helm?: string): BuildOptions {
+  const out: BuildOptions = { args: [], findings: [] };
   const cm = cluster?.objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'argocd-cm');
-  const opts = (cm?.data as Record<string, string> | undefined)?.['kustomize.buildOptions'];
-  return opts ? opts.trim().split(/\s+/).filter(Boolean) : [];
+  if (!cluster || !cm) return out;
+  const data = (cm.data ?? {}) as Record<string, unknown>;
+  const at = (key: string, message: string, severity: Finding['severity'] = 'error'): Finding => ({
+    severity, rule: 'build-option', overlay: cluster.target.dir, resource: resourceId(cm), message, ...locate(cluster, cm, `/data/${key}`),
+  });
+  // Argo CD also reads per-version keys (kustomize.buildOptions.v5.8.1): the same rules apply.
+  for (const key of Object.keys(data).filter((k) => k === 'kustomize.buildOptions' || k.startsWith('kustomize.buildOptions.')).sort()) {
+    const tokens = String(data[key] ?? '').trim().split(/\s+/).filter(Boolean);
+    const args: string[] = [];
+    for (let i = 0; i < tokens.length; i++) {
+      const tok = tokens[i];
+      const eq = tok.indexOf('=');
+      const name = tok.startsWith('--') && eq > 0 ? tok.slice(0, eq) : tok;
+      const rule = ALLOWED_OPTIONS[name];
+      let value: string | undefined;
+      if (rule?.value) value = eq > 0 && tok.startsWith('--') ? tok.slice(eq + 1) : tokens[++i];
+      const shown = value === undefined ? name : `${name} ${value}`;
+      if (!rule) {
+        const why = DANGEROUS[name];
+        const allowed = `${Object.keys(ALLOWED_OPTIONS).filter((o) => o !== '--load-restrictor').join(', ')}, --load-restrictor LoadRestrictionsRootOnly`;
+        out.findings.push(at(key, `${key}: option '${name}' is refused: ${why ? `it ${why}` : `not on the toolkit's allowlist (${allowed})`}; it is not passed to kustomize`));
+        // Skip the option's value too, so that it is not read as an option of its own.
+        if (eq < 0 && tokens[i + 1] !== undefined && !tokens[i + 1].startsWith('-') && (DANGEROUS[name] || name.startsWith('--'))) i++;
+        continue;
+      }
+      if (rule.value && (value === undefined || !rule.value.test(value))) {
+        out.findings.push(at(key, `${key}: '${shown}' is refused${name === '--load-restrictor' ? ': only LoadRestrictionsRootOnly is allowed (LoadRestrictionsNone lets a render read files outside the overlay)' : `: the value must match ${rule.value}`}; it is not passed to kustomize`));
+        continue;
+      }
+      if (name === '--load-restrictor') continue; // always RootOnly (kustomize.ts ROOT_ONLY)
+      if (name === '--enable-helm') {
+        if (!helm) {
+          out.findings.push(at(key, `${key}: --enable-helm needs the toolkit's pinned helm, which is not installed: run 'npm run setup -- --helm' (renders never use a helm the repository names)`));
+          continue;
+        }
+        args.push('--enable-helm', '--helm-command', helm);
+        continue;
+      }
+      args.push(name, ...(value !== undefined ? [value] : []));
+    }
+    if (key === 'kustomize.buildOptions') out.args = args;
+  }
+  return out;
+}
+
+/** The vetted `kustomize.buildOptions` of a cluster entry point's argocd-cm, as arguments. */
+export function buildOptions(cluster: Rendered | undefined, helm?: string): string[] {
+  return checkBuildOptions(cluster, helm).args;
 }
 
 /**
@@ -238,9 +330,13 @@ export function buildOptions(cluster: Rendered | undefined): string[] {
 export async function renderLikeArgo(config: Config, tool: Tool, targets: Target[], opts: { concurrency?: number } = {}): Promise<Rendered[]> {
   const entry = targets.filter((t) => t.kind === 'cluster');
   const first = await renderTargets(config, tool, entry, opts);
-  const args = new Map(first.map((r) => [r.target.cluster, buildOptions(r)]));
+  const helm = await findHelm();
+  const checked = new Map(first.map((r) => [r.target.cluster, checkBuildOptions(r, helm)]));
+  const args = new Map([...checked].map(([c, b]) => [c, b.args]));
   const again = new Set(entry.filter((t) => args.get(t.cluster)?.length));
   const rest = await renderTargets(config, tool, targets.filter((t) => t.kind !== 'cluster' || again.has(t)), { ...opts, buildArgs: (t) => args.get(t.cluster) ?? [] });
+  // Refused options are reported once, on the cluster entry point that carries argocd-cm.
+  for (const r of [...first, ...rest]) if (r.target.kind === 'cluster') r.findings.push(...(checked.get(r.target.cluster)?.findings ?? []).filter((f) => f.overlay === r.target.dir));
   const byTarget = new Map<Target, Rendered>([...first, ...rest].map((r) => [r.target, r]));
   return targets.map((t) => byTarget.get(t)!);
 }

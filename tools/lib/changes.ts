@@ -58,7 +58,7 @@ export async function affectedTargets(config: Config, targets: Target[], changed
   for (const t of targets) {
     let closure: string[];
     try {
-      closure = (await kustomizationClosure(path.join(config.root, t.dir))).map((f) => rel(config, f));
+      closure = (await kustomizationClosure(path.join(config.root, t.dir), config.root)).map((f) => rel(config, f));
     } catch {
       out.push(t);
       continue;

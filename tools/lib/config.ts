@@ -15,6 +15,32 @@ export interface Environment {
   requireDigests: boolean;
 }
 
+/** A StorageClass a cluster offers: what its claims may ask for. */
+export interface StorageClassFacts {
+  name: string;
+  accessModes: string[];
+  default?: boolean;
+}
+
+export interface TaintFacts {
+  key: string;
+  value?: string;
+  effect: string;
+}
+
+/**
+ * What a cluster offers that manifests depend on and git does not create (gitops.yaml
+ * `clusters.<name>`). Each list is checked only when declared: an absent key means unknown.
+ */
+export interface ClusterFacts {
+  storageClasses?: StorageClassFacts[];
+  /** Node label key -> values some node carries. */
+  nodeLabels?: Record<string, string[]>;
+  taints?: TaintFacts[];
+  /** Registry hosts whose images need pull credentials. */
+  privateRegistries?: string[];
+}
+
 export interface Config {
   /** Repository root (absolute). */
   root: string;
@@ -30,11 +56,15 @@ export interface Config {
   disabledPolicies: string[];
   /** cluster -> "Kind/namespace/name" patterns created outside git. */
   external: Record<string, string[]>;
+  /** cluster -> settings (gitops.yaml `clusters:`). */
+  clusters: Record<string, ClusterFacts>;
   sensitiveKeys: string[];
   promotionLabels: string[];
   releaseKeys: string[];
   maxPushAttempts: number;
   githubApiUrl?: string;
+  /** Remote bases / Helm repositories: fetched only when allowed, within the timeout. */
+  render: { allowRemote: boolean; remoteTimeoutSeconds: number };
 }
 
 interface RawConfig {
@@ -45,9 +75,11 @@ interface RawConfig {
   schemas?: { locations?: string[]; allowMissing?: string[] };
   policies?: { exemptionPrefix?: string; disabled?: string[] };
   external?: Record<string, string[]>;
+  clusters?: Record<string, ClusterFacts>;
   diff?: { sensitiveKeys?: string[] };
   promotion?: { labels?: string[]; releaseKeys?: string[]; maxPushAttempts?: number };
   github?: { apiUrl?: string };
+  render?: { allowRemote?: boolean; remoteTimeoutSeconds?: number };
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -88,6 +120,16 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
       seen.add(cur);
     }
   }
+  const known = new Set(raw.environments.map((e) => e.cluster));
+  for (const [name, c] of Object.entries(raw.clusters ?? {})) {
+    if (!known.has(name)) {
+      throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['clusters', name])}`, `clusters.${name}: no environment runs on cluster '${name}' (known: ${[...known].join(', ')})`);
+    }
+    const defaults = (c.storageClasses ?? []).flatMap((s, i) => (s.default ? [i] : []));
+    if (defaults.length > 1) {
+      throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['clusters', name, 'storageClasses', defaults[1]])}`, `clusters.${name}.storageClasses: ${defaults.length} default classes; a cluster has at most one`);
+    }
+  }
   const envLocations = env.GITOPS_SCHEMA_LOCATIONS?.split(',').map((s) => s.trim()).filter(Boolean);
   return {
     root,
@@ -101,11 +143,13 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     exemptionPrefix: raw.policies?.exemptionPrefix ?? 'exempt.policy.crianex.com/',
     disabledPolicies: raw.policies?.disabled ?? [],
     external: raw.external ?? {},
+    clusters: raw.clusters ?? {},
     sensitiveKeys: raw.diff?.sensitiveKeys ?? [],
     promotionLabels: raw.promotion?.labels ?? [],
     releaseKeys: raw.promotion?.releaseKeys ?? [],
     maxPushAttempts: raw.promotion?.maxPushAttempts ?? 3,
     githubApiUrl: env.GITHUB_API_URL ?? raw.github?.apiUrl,
+    render: { allowRemote: raw.render?.allowRemote ?? false, remoteTimeoutSeconds: raw.render?.remoteTimeoutSeconds ?? 60 },
   };
 }
 

@@ -128,8 +128,9 @@ export function diffObjects(before: K8sObject[], after: K8sObject[], sensitiveKe
  * Renders the targets of the repo at `root` the way Argo CD does (with each cluster's
  * kustomize.buildOptions); with `changed`, only the targets whose inputs changed.
  */
-async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[]): Promise<{ config: Config; rendered: Rendered[] }> {
+async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean): Promise<{ config: Config; rendered: Rendered[] }> {
   const config = await loadConfig(root, envVars);
+  if (allowRemote) config.render.allowRemote = true;
   const apps = await discoverApps(config);
   const tool = await findKustomize(envVars);
   const all = [...appTargets(apps), ...clusterTargets(config, config.environments)];
@@ -148,6 +149,8 @@ export interface DiffOptions {
   /** Restrict to these overlay folders (repo-relative). */
   overlays?: string[];
   envVars?: NodeJS.ProcessEnv;
+  /** Fetch remote bases and Helm repositories (pinned ones only); default: offline. */
+  allowRemote?: boolean;
 }
 
 /** Renders base and head for every overlay and cluster entry point whose inputs changed, and diffs them. */
@@ -159,8 +162,8 @@ export async function renderedDiff(opts: DiffOptions): Promise<DiffResult> {
   // Against the working tree only changed inputs are rendered; between two commits, everything.
   const changed = head ? undefined : await changedFiles(opts.cwd, base);
   const [before, after] = await Promise.all([
-    withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed)),
-    head ? withWorktree(opts.cwd, head, (dir) => renderAffected(dir, envVars)) : renderAffected(opts.cwd, envVars, changed),
+    withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed, opts.allowRemote)),
+    head ? withWorktree(opts.cwd, head, (dir) => renderAffected(dir, envVars, undefined, opts.allowRemote)) : renderAffected(opts.cwd, envVars, changed, opts.allowRemote),
   ]);
   const sensitive = after.config.sensitiveKeys;
   const beforeBy = new Map(before.rendered.map((r) => [r.target.dir, r]));

@@ -4,6 +4,7 @@ import { CommandFailedError, ToolMissingError } from './errors.js';
 export interface RunOptions {
   cwd?: string;
   input?: string;
+  /** The child's whole environment; default: `childEnv()`, the scrubbed allowlist. */
   env?: NodeJS.ProcessEnv;
   /** Resolve instead of throwing on a non-zero exit. */
   allowFailure?: boolean;
@@ -16,12 +17,43 @@ export interface RunResult {
   code: number | null;
 }
 
-/** Runs a binary with an argument array (never a shell string). */
+/**
+ * Variables a child process gets by default. Children read repository content (kustomize,
+ * helm, kubeconform, git): none of them may see a token, so the default is an allowlist, not a
+ * denylist. Network children add the proxy settings (`childEnv({ network: true })`).
+ */
+const BASE_VARS = ['PATH', 'HOME', 'USER', 'LOGNAME', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'LANGUAGE', 'TZ', 'TERM', 'NO_COLOR', 'SYSTEMROOT', 'COMSPEC', 'PATHEXT', 'WINDIR'];
+const NETWORK_VARS = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'SSL_CERT_FILE', 'SSL_CERT_DIR'];
+
+/** Names that hold a credential whatever else they are: never passed on, even when allowlisted. */
+export const SECRET_NAME = /token|passw(or)?d|secret|credential|auth|(^|_)key($|_)|apikey|private|session|cookie/i;
+
+export interface ChildEnvOptions {
+  /** Add the proxy and CA settings a child that talks to the network needs. */
+  network?: boolean;
+  /** More variables to pass on by name (still never one that looks like a credential). */
+  keep?: string[];
+  /** Variables to set, on top (explicit: may be anything, e.g. GIT_CONFIG_NOSYSTEM). */
+  set?: NodeJS.ProcessEnv;
+}
+
+/** The scrubbed environment for a child process (see BASE_VARS). */
+export function childEnv(opts: ChildEnvOptions = {}, from: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const names = new Set([...BASE_VARS, ...(opts.network ? NETWORK_VARS : []), ...(opts.keep ?? [])]);
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(from)) {
+    if (v === undefined) continue;
+    if ((names.has(k) || k.startsWith('LC_')) && !SECRET_NAME.test(k)) out[k] = v;
+  }
+  return { ...out, ...opts.set };
+}
+
+/** Runs a binary with an argument array (never a shell string), with `childEnv()` unless `env` is given. */
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: opts.cwd,
-      env: opts.env ?? process.env,
+      env: opts.env ?? childEnv(),
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: opts.timeoutMs ?? 300_000,
     });

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Config } from './config.js';
-import { run } from './exec.js';
+import { childEnv, run } from './exec.js';
 import { ConfigError } from './errors.js';
 import { convertDefinitions } from './schemas.js';
 import type { Tool } from './tools.js';
@@ -79,7 +79,8 @@ export async function kubeconform(tool: Tool, paths: string[], opts: { locations
     await mkdir(opts.cacheDir, { recursive: true });
     args.push('-cache', opts.cacheDir);
   }
-  const { stdout, stderr, code } = await run(tool.cmd, [...args, ...paths], { allowFailure: true });
+  // The network settings only: kubeconform may download schemas; it never needs a credential.
+  const { stdout, stderr, code } = await run(tool.cmd, [...args, ...paths], { allowFailure: true, env: childEnv({ network: true }) });
   let parsed: { resources?: KcResult[] };
   try {
     parsed = JSON.parse(stdout);

@@ -10,7 +10,7 @@ import type { Config, Environment } from './config.js';
 import { clusters } from './config.js';
 import { mapLimit } from './exec.js';
 import { CommandFailedError, GitopsError } from './errors.js';
-import { kustomizationClosure, kustomizeBuildObjects, REMOTE, type K8sObject } from './kustomize.js';
+import { inspectClosure, kustomizeBuildObjects, REMOTE, type K8sObject } from './kustomize.js';
 import { sha, Store, Workspace, writeAtomic } from './workspace.js';
 import type { Finding } from './report.js';
 import { imageName } from './images.js';
@@ -109,8 +109,8 @@ async function sourceFindings(config: Config, ctx: RenderContext, target: Target
       if (hash === undefined || hash === 'dir') return [{ severity: 'error', rule: 'missing-file', overlay: target.dir, resource: '', file, message: `${file} is referenced but does not exist` }];
       let problems = store.get(hash);
       if (!problems) {
-        const text = (await ctx.ws.text(abs)) ?? '';
-        problems = parseYaml(file, text).problems.map((p) => ({ line: p.line, message: p.message }));
+        const bytes = (await ctx.ws.read(abs)) ?? Buffer.from('');
+        problems = parseYaml(file, bytes).problems.map((p) => ({ line: p.line, message: p.message }));
         store.set(hash, problems);
       }
       return problems.map((p) => ({ severity: 'error' as const, rule: 'yaml-syntax', overlay: target.dir, resource: '', file, line: p.line, message: p.message }));
@@ -119,7 +119,8 @@ async function sourceFindings(config: Config, ctx: RenderContext, target: Target
   return out.flat();
 }
 
-const PROBLEMS_VERSION = 1;
+// 2: parseYaml enforces size, depth, alias and encoding limits.
+const PROBLEMS_VERSION = 2;
 
 /** Parsed documents of the closure's YAML files, read when a finding needs a line number. */
 function loadSources(config: Config, ctx: RenderContext, closure: string[]): SourceDoc[] {
@@ -127,9 +128,9 @@ function loadSources(config: Config, ctx: RenderContext, closure: string[]): Sou
   for (const file of closure.filter(isYamlSource)) {
     let docs = ctx.docs.get(file);
     if (!docs) {
-      let text: string | undefined;
+      let text: Buffer | undefined;
       try {
-        text = readFileSync(path.join(config.root, file), 'utf8');
+        text = readFileSync(path.join(config.root, file));
       } catch {
         text = undefined;
       }
@@ -234,10 +235,16 @@ export async function renderTargets(config: Config, tool: Tool, targets: Target[
   return mapLimit(targets, opts.concurrency ?? (tool.renderer ? 32 : 4), async (target) => {
     let closure: string[] = [];
     const findings: Finding[] = [];
+    let remote = false;
     try {
-      closure = (await kustomizationClosure(path.join(config.root, target.dir), new Set(), ctx.ws)).map((c) => (c === REMOTE ? REMOTE : rel(config, c)));
+      // Refused references (outside the repository, functions, remote bases) stop the render here.
+      const c = await inspectClosure(path.join(config.root, target.dir), { root: config.root, allowRemote: config.render.allowRemote, ws: ctx.ws });
+      closure = c.files.map((f) => (f === REMOTE ? REMOTE : rel(config, f)));
+      remote = c.remotes.length > 0;
+      for (const i of c.issues) findings.push({ severity: i.severity, rule: i.rule, overlay: target.dir, resource: '', file: rel(config, i.file), line: i.line, message: i.message });
     } catch (e) {
-      findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: target.dir, message: (e as Error).message });
+      if (!(e instanceof GitopsError)) throw e;
+      findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: target.dir, message: e.message });
     }
     findings.push(...(await sourceFindings(config, ctx, target, closure.filter((c) => c !== REMOTE))));
     const out = makeRendered(config, ctx, target, closure, findings);
@@ -251,14 +258,18 @@ export async function renderTargets(config: Config, tool: Tool, targets: Target[
         out.objects = cached.objects;
         out.hashes = cached.hashes;
       } else {
-        out.objects = (await kustomizeBuildObjects(tool, path.join(config.root, target.dir), args)).objects;
+        const network = remote && config.render.allowRemote;
+        out.objects = (await kustomizeBuildObjects(tool, path.join(config.root, target.dir), args, network ? { network, timeoutMs: config.render.remoteTimeoutSeconds * 1000 } : {})).objects;
         out.hashes = out.objects.map(objectHash);
         if (file) await writeAtomic(file, JSON.stringify({ objects: out.objects, hashes: out.hashes } satisfies CacheEntry));
       }
       out.key = key;
     } catch (e) {
       if (!(e instanceof CommandFailedError) && !(e instanceof GitopsError)) throw e;
-      const msg = e instanceof CommandFailedError ? e.stderr.trim().replace(/^Error: /, '') : e.message;
+      const timedOut = e instanceof CommandFailedError && e.code === null && remote && config.render.allowRemote;
+      const msg = timedOut
+        ? `kustomize did not finish within ${config.render.remoteTimeoutSeconds} s (render.remoteTimeoutSeconds) while fetching remote references`
+        : e instanceof CommandFailedError ? e.stderr.trim().replace(/^Error: /, '') : e.message;
       out.findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: `${target.dir}/kustomization.yaml`, message: msg });
     }
     return out;

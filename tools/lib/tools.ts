@@ -96,3 +96,13 @@ export async function findKubeconform(env: NodeJS.ProcessEnv = process.env): Pro
   const kubeconformVersion = await pinnedVersion(goTool('kubeconform'));
   throw new ToolMissingError(`kubeconform ${kubeconformVersion} not found at ${pinned}`, "run 'npm run setup' (needs Go) to install the pinned kubeconform");
 }
+
+/**
+ * The toolkit's pinned helm (built by `npm run setup -- --helm`), or GITOPS_HELM; undefined when
+ * absent. Renders never run a helm the repository names.
+ */
+export async function findHelm(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  if (env.GITOPS_HELM) return path.resolve(env.GITOPS_HELM);
+  const pinned = path.join(toolsDir(env), 'helm');
+  return (await isExecutable(pinned)) ? pinned : undefined;
+}

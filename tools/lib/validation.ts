@@ -34,6 +34,8 @@ export interface ValidateOptions {
   base?: string;
   /** Validate only the targets whose files changed since `base`. */
   changedOnly?: boolean;
+  /** Fetch remote bases and Helm repositories (pinned ones only); default: offline. */
+  allowRemote?: boolean;
 }
 
 export interface ValidateResult {
@@ -197,6 +199,7 @@ async function immutableFindings(config: Config, tool: Tool, head: Rendered[], b
 export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'write'>): Promise<ValidateResult & { config: Config; targets: Target[] }> {
   const envVars = opts.envVars ?? process.env;
   const config = await loadConfig(opts.cwd, envVars);
+  if (opts.allowRemote) config.render.allowRemote = true;
   const allApps = await discoverApps(config);
   const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
   const envs = opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments;

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseAllDocuments, isNode, isCollection, type Document } from 'yaml';
+import { LineCounter, parseAllDocuments, isNode, isCollection, visit, type Document } from 'yaml';
 import { ConfigError } from './errors.js';
 
 export interface YamlFile {
@@ -15,18 +15,153 @@ export interface YamlProblem {
   message: string;
 }
 
-/** Parses a (multi-document) YAML text; duplicate keys are errors, as in kubeconform -strict. */
-export function parseYaml(file: string, text: string): { parsed: YamlFile; problems: YamlProblem[] } {
+/**
+ * Limits on every YAML text the toolkit parses (repository files, kustomize output): a pull
+ * request controls them, and the parser's time and memory must stay bounded. Stated in the
+ * README. Deep nesting is refused before parsing: the parser recurses and runs out of memory
+ * (a fatal error, not an exception) on some ten thousand levels.
+ */
+export const YAML_LIMITS = {
+  /** Bytes of one repository file. */
+  maxFileBytes: 4 * 1024 * 1024,
+  /** Bytes of one rendered stream (kustomize output). */
+  maxStreamBytes: 64 * 1024 * 1024,
+  /** Nesting of collections (block indentation levels plus flow brackets). */
+  maxDepth: 100,
+  /** Alias expansions per document (the yaml library's resource-exhaustion guard). */
+  maxAliasCount: 100,
+};
+
+function problemAt(file: string, text: string, index: number, message: string): YamlProblem {
+  const before = text.slice(0, Math.max(0, index));
+  const line = (before.match(/\n/g)?.length ?? 0) + 1;
+  return { file, line, col: index - before.lastIndexOf('\n'), message };
+}
+
+/**
+ * Deepest nesting of a YAML text, measured lexically (no parse): the stack of block
+ * indentation levels (each `- ` counting as one more) plus open flow brackets. Block scalar
+ * bodies and quoted or commented text do not count. Returns the offset where `limit` is first
+ * exceeded, or -1.
+ */
+export function depthExceeded(text: string, limit: number): number {
+  const indents: number[] = [];
+  let flow = 0;
+  let blockScalarIndent = -1; // lines indented more than this belong to a block scalar
+  let pos = 0;
+  for (const raw of text.split('\n')) {
+    const start = pos;
+    pos += raw.length + 1;
+    const line = raw.replace(/\r$/, '');
+    const indent = line.length - line.trimStart().length;
+    const content = line.trimStart();
+    if (!content || content.startsWith('#')) continue;
+    if (blockScalarIndent >= 0) {
+      if (indent > blockScalarIndent) continue;
+      blockScalarIndent = -1;
+    }
+    if (flow === 0) {
+      if (/^(---|\.\.\.)(\s|$)/.test(content) && indent === 0) {
+        indents.length = 0;
+        continue;
+      }
+      while (indents.length && indents[indents.length - 1] >= indent) indents.pop();
+      indents.push(indent);
+      let dashes = 0;
+      for (let i = indent; line.startsWith('- ', i) || line.slice(i) === '-'; i += 2) dashes++;
+      if (indents.length + dashes > limit) return start + indent;
+      if (/(^|[\s:-])[|>][-+0-9]*\s*(#.*)?$/.test(content)) blockScalarIndent = indent;
+    }
+    let quote = '';
+    for (let i = indent; i < line.length; i++) {
+      const c = line[i];
+      if (quote) {
+        if (c === quote) quote = '';
+        continue;
+      }
+      if (c === '#' && (i === 0 || /\s/.test(line[i - 1]))) break;
+      if ((c === '"' || c === "'") && (i === indent || /[\s:,[{-]/.test(line[i - 1]))) quote = c;
+      else if (c === '[' || c === '{') {
+        if (++flow + indents.length > limit) return start + i;
+      } else if ((c === ']' || c === '}') && flow > 0) flow--;
+    }
+  }
+  return -1;
+}
+
+/**
+ * Checks a file's bytes before parsing: size, UTF-8, byte-order mark, nesting depth. Returns
+ * the text, or a problem naming the line.
+ */
+export function decodeYaml(file: string, bytes: Buffer | string, maxBytes = YAML_LIMITS.maxFileBytes): { text?: string; problem?: YamlProblem } {
+  const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
+  if (size > maxBytes) return { problem: { file, line: 1, col: 1, message: `file is ${size} bytes, over the limit of ${maxBytes} bytes for a YAML file` } };
+  let text: string;
+  if (typeof bytes === 'string') text = bytes;
+  else {
+    try {
+      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+    } catch {
+      const loose = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
+      return { problem: problemAt(file, loose, loose.indexOf('\uFFFD'), 'not valid UTF-8 (YAML files must be UTF-8 text)') };
+    }
+  }
+  if (text.startsWith('\uFEFF')) return { problem: { file, line: 1, col: 1, message: 'file starts with a byte-order mark (BOM); save it as UTF-8 without BOM' } };
+  const bom = text.indexOf('\uFEFF');
+  if (bom >= 0) return { problem: problemAt(file, text, bom, 'byte-order mark (U+FEFF) inside the file; remove it') };
+  const deep = depthExceeded(text, YAML_LIMITS.maxDepth);
+  if (deep >= 0) return { problem: problemAt(file, text, deep, `nesting deeper than ${YAML_LIMITS.maxDepth} levels`) };
+  return { text };
+}
+
+/**
+ * Parses a (multi-document) YAML text; duplicate keys are errors, as in kubeconform -strict.
+ * Limits (YAML_LIMITS) and encoding problems are problems with a line, never exceptions; a
+ * document that does not convert to plain data (an alias bomb) is a problem too.
+ */
+export function parseYaml(file: string, input: string | Buffer, opts: { maxBytes?: number } = {}): { parsed: YamlFile; problems: YamlProblem[] } {
+  const { parsed, problems } = parseChecked(file, input, opts);
+  return { parsed, problems };
+}
+
+function parseChecked(file: string, input: string | Buffer, opts: { maxBytes?: number }): { parsed: YamlFile; problems: YamlProblem[]; data: unknown[] } {
   const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false }) as Document.Parsed[];
+  const { text, problem } = decodeYaml(file, input, opts.maxBytes);
+  if (problem) return { parsed: { file, docs: [], lines }, problems: [problem], data: [] };
+  const docs = parseAllDocuments(text!, { lineCounter: lines, uniqueKeys: true, prettyErrors: false }) as Document.Parsed[] | Document.Parsed;
+  const list = Array.isArray(docs) ? docs : [docs];
   const problems: YamlProblem[] = [];
-  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+  const data: unknown[] = [];
+  for (const doc of list) {
     for (const e of doc.errors) {
       const { line, col } = lines.linePos(e.pos[0]);
       problems.push({ file, line, col, message: e.code === 'DUPLICATE_KEY' ? `duplicate key: ${firstLine(e.message)}` : firstLine(e.message) });
     }
+    if (doc.errors.length) continue;
+    try {
+      data.push(doc.toJS({ maxAliasCount: YAML_LIMITS.maxAliasCount }));
+    } catch (e) {
+      let at = doc.contents?.range?.[0] ?? 0;
+      const bomb = /alias/i.test((e as Error).message);
+      if (bomb) {
+        visit(doc, {
+          Alias(_, node) {
+            if (node.range) at = node.range[0];
+            return visit.BREAK;
+          },
+        });
+      }
+      const { line, col } = lines.linePos(at);
+      problems.push({ file, line, col, message: bomb ? `aliases expand beyond the limit of ${YAML_LIMITS.maxAliasCount} (a YAML alias bomb?)` : firstLine((e as Error).message) });
+    }
   }
-  return { parsed: { file, docs: Array.isArray(docs) ? docs : [docs], lines }, problems };
+  return { parsed: { file, docs: list, lines }, problems, data };
+}
+
+/** Plain data of every document of a YAML text, or the first problem (never an exception). */
+export function parseYamlData(file: string, input: string | Buffer, opts: { maxBytes?: number } = {}): { docs: unknown[]; problem?: YamlProblem } {
+  const { problems, data } = parseChecked(file, input, opts);
+  return problems.length ? { docs: [], problem: problems[0] } : { docs: data };
 }
 
 function firstLine(s: string): string {
@@ -35,8 +170,7 @@ function firstLine(s: string): string {
 
 /** Reads and parses a YAML file; throws ConfigError naming file and line on a syntax error. */
 export async function readYaml(file: string, displayName = file): Promise<YamlFile> {
-  const text = await readFile(file, 'utf8');
-  const { parsed, problems } = parseYaml(displayName, text);
+  const { parsed, problems } = parseYaml(displayName, await readFile(file));
   if (problems.length) {
     const p = problems[0];
     throw new ConfigError(`${displayName}:${p.line}:${p.col}`.replace(/^([^:]+):/, '$1:'), p.message);

@@ -9,7 +9,9 @@ import { checkIngresses, routeClaims } from '../lib/checks/ingress.js';
 import { checkDuplicates, checkPlacement } from '../lib/checks/objects.js';
 import { checkReferences } from '../lib/checks/references.js';
 import { checkServices } from '../lib/checks/services.js';
-import { checkStorage } from '../lib/checks/storage.js';
+import { checkStorage, checkStorageClasses } from '../lib/checks/storage.js';
+import { checkPullCredentials, registryHost } from '../lib/checks/registry.js';
+import { checkScheduling } from '../lib/checks/scheduling.js';
 import { checkSyncWaves } from '../lib/checks/syncwaves.js';
 import type { K8sObject } from '../lib/kustomize.js';
 import type { Rendered } from '../lib/render.js';
@@ -124,6 +126,100 @@ describe('storage', () => {
   test('ReadWriteOnce shared by replicas is caught; one replica or ReadWriteMany passes', () => {
     const fs = checkStorage(view([rendered('o/x', [pvc('rwo', ['ReadWriteOnce']), pvc('rwop', ['ReadWriteOncePod']), pvc('rwx', ['ReadWriteMany']), mounting(1, 'rwo'), mounting(2, 'rwx'), mounting(2, 'rwo'), mounting(3, 'rwop')])]));
     assert.deepEqual(rules(fs), ['rwo-multi-replica Deployment/a/d-rwo-2', 'rwo-multi-replica Deployment/a/d-rwop-3']);
+  });
+});
+
+describe('cluster facts (gitops.yaml clusters.<cluster>)', () => {
+  const pvc = (name: string, modes: string[], cls?: string): Obj => ({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace: 'a' }, spec: { accessModes: modes, ...(cls === undefined ? {} : { storageClassName: cls }) } });
+  const sts = (cls?: string): Obj => ({
+    apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 's', namespace: 'a' },
+    spec: { template: { spec: { containers: [{ name: 'c' }] } }, volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteMany'], ...(cls ? { storageClassName: cls } : {}) } }] },
+  });
+  const classes = { storageClasses: [{ name: 'local', accessModes: ['ReadWriteOnce'], default: true }, { name: 'nfs', accessModes: ['ReadWriteOnce', 'ReadWriteMany'] }] };
+
+  test('storage: unknown class, missing default and an access mode the class lacks are caught; a class that serves passes', () => {
+    const v = view([rendered('o/x', [pvc('ok-default', ['ReadWriteOnce']), pvc('ok-rwx', ['ReadWriteMany'], 'nfs'), pvc('rwx-default', ['ReadWriteMany']), pvc('typo', ['ReadWriteOnce'], 'nsf'), pvc('empty', ['ReadWriteOnce'], ''), sts(), sts('nfs')])], { facts: classes });
+    const fs = checkStorageClasses(v);
+    assert.deepEqual(fs.map((f) => `${f.rule} ${f.severity} ${f.resource} ${f.field}`), [
+      'pvc-access-mode error PersistentVolumeClaim/a/rwx-default spec.accessModes',
+      'pvc-storage-class error PersistentVolumeClaim/a/typo spec.storageClassName',
+      'pvc-storage-class warning PersistentVolumeClaim/a/empty spec.storageClassName',
+      'pvc-access-mode error StatefulSet/a/s spec.volumeClaimTemplates.0.spec.accessModes',
+    ]);
+    assert.match(fs[0].message, /ReadWriteMany, which storage class local \(the default.*set storageClassName to nfs/);
+    assert.match(fs[1].message, /storage class nsf, which cluster c does not offer \(gitops\.yaml clusters\.c\.storageClasses: local \(default\): ReadWriteOnce; nfs: ReadWriteOnce\/ReadWriteMany\)/);
+    // No default class: a claim without storageClassName cannot be served.
+    const noDefault = checkStorageClasses(view([rendered('o/x', [pvc('p', ['ReadWriteOnce'])])], { facts: { storageClasses: [{ name: 'nfs', accessModes: ['ReadWriteMany'] }] } }));
+    assert.deepEqual(noDefault.map((f) => f.message.split(':')[0]), ['PersistentVolumeClaim p names no storageClassName and cluster c has no default class (gitops.yaml clusters.c.storageClasses']);
+    // Not declared: not checked.
+    assert.deepEqual(checkStorageClasses(view([rendered('o/x', [pvc('typo', ['ReadWriteOnce'], 'nsf')])])), []);
+  });
+
+  test('scheduling: undeclared node labels, values and taints are caught; declared and well-known ones pass', () => {
+    const facts = { nodeLabels: { pool: ['batch'] }, taints: [{ key: 'pool', value: 'batch', effect: 'NoSchedule' }] };
+    const good = deployment('good', {}, {
+      nodeSelector: { pool: 'batch', 'kubernetes.io/os': 'linux' },
+      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['batch', 'x'] }] }] } } },
+      tolerations: [{ key: 'pool', operator: 'Equal', value: 'batch', effect: 'NoSchedule' }, { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' }, { operator: 'Exists' }],
+    });
+    const bad = deployment('bad', {}, {
+      nodeSelector: { 'example.com/app-class': 'batch', pool: 'web' },
+      affinity: { nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['web'] }, { key: 'gpu', operator: 'Exists' }] }] },
+        preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 1, preference: { matchExpressions: [{ key: 'zone-ish', operator: 'In', values: ['a'] }] } }],
+      } },
+      tolerations: [{ key: 'example.com/app-class', operator: 'Equal', value: 'batch', effect: 'NoSchedule' }, { key: 'pool', operator: 'Equal', value: 'web', effect: 'NoSchedule' }],
+    });
+    const fs = checkScheduling(view([rendered('o/x', [good, bad])], { facts }));
+    assert.deepEqual(fs.map((f) => `${f.rule} ${f.severity} ${f.resource} ${f.field}`), [
+      'node-label error Deployment/a/bad spec.template.spec.nodeSelector.example.com/app-class',
+      'node-label error Deployment/a/bad spec.template.spec.nodeSelector.pool',
+      'node-label error Deployment/a/bad spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms.0.matchExpressions.0.values',
+      'node-label error Deployment/a/bad spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms.0.matchExpressions.1.key',
+      'node-label warning Deployment/a/bad spec.template.spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution.0.preference.matchExpressions.0.key',
+      'toleration error Deployment/a/bad spec.template.spec.tolerations.0',
+      'toleration error Deployment/a/bad spec.template.spec.tolerations.1',
+    ]);
+    assert.match(fs[0].message, /no node of cluster c carries label example\.com\/app-class \(gitops\.yaml clusters\.c\.nodeLabels: pool\)/);
+    assert.match(fs[5].message, /toleration example\.com\/app-class=batch:NoSchedule matches no taint of cluster c \(gitops\.yaml clusters\.c\.taints: pool=batch:NoSchedule\)/);
+    assert.deepEqual(checkScheduling(view([rendered('o/x', [bad])])), []);
+  });
+
+  test('registry: a private image needs a dockerconfigjson Secret named by the pod or its ServiceAccount', () => {
+    const facts = { privateRegistries: ['registry.example.com'] };
+    const img = (name: string, pod: Record<string, unknown> = {}, ns = 'a'): Obj => {
+      const d = deployment(name, {}, pod, ns);
+      ((d.spec as { template: { spec: { containers: Array<Record<string, unknown>> } } }).template.spec.containers[0]).image = 'registry.example.com/team/app:1.0';
+      return d;
+    };
+    const es = (name: string, type?: string, ns = 'a'): Obj => ({ apiVersion: 'external-secrets.io/v1', kind: 'ExternalSecret', metadata: { name, namespace: ns }, spec: { target: { name, ...(type ? { template: { type } } : {}) } } });
+    const secret = (name: string, type: string): Obj => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'a' }, type } as Obj);
+    const sa: Obj = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'puller', namespace: 'a' }, imagePullSecrets: [{ name: 'pull-es' }] } as Obj;
+    const pub = deployment('public', {}, { containers: [{ name: 'c', image: 'docker.io/library/redis:7' }] });
+    const v = view([rendered('o/x', [
+      es('pull-es', 'kubernetes.io/dockerconfigjson'), es('opaque-es'), secret('pull-secret', 'kubernetes.io/dockerconfigjson'), sa, pub,
+      img('via-pod', { imagePullSecrets: [{ name: 'pull-es' }] }),
+      img('via-secret', { imagePullSecrets: [{ name: 'pull-secret' }] }),
+      img('via-sa', { serviceAccountName: 'puller' }),
+      img('via-external', { imagePullSecrets: [{ name: 'made-by-hand' }] }),
+      img('none'),
+      img('opaque', { imagePullSecrets: [{ name: 'opaque-es' }] }),
+      img('missing', { imagePullSecrets: [{ name: 'ghost' }] }),
+      img('other-ns', { imagePullSecrets: [{ name: 'pull-es' }] }, 'b'),
+      img('sa-other-ns', { serviceAccountName: 'puller' }, 'b'),
+    ])], { facts, external: ['Secret/a/made-by-hand'] });
+    const fs = checkPullCredentials(v);
+    // `missing` and `other-ns` name Secrets that do not exist at all: missing-reference's findings.
+    // A ServiceAccount (or Secret) of another namespace does not count.
+    assert.deepEqual(fs.map((f) => `${f.rule} ${f.resource} ${f.field}`), [
+      'pull-credentials Deployment/a/none spec.template.spec.containers.0.image',
+      'pull-credentials Deployment/a/opaque spec.template.spec.containers.0.image',
+      'pull-credentials Deployment/b/sa-other-ns spec.template.spec.containers.0.image',
+    ]);
+    assert.match(fs[0].message, /neither the pod spec nor ServiceAccount default names an imagePullSecret/);
+    assert.match(fs[1].message, /ExternalSecret opaque-es creates \(spec\.target\.template\.type\) is of type Opaque/);
+    assert.deepEqual(checkPullCredentials(view([rendered('o/x', [img('none')])])), []);
+    assert.deepEqual(['nginx', 'library/nginx:1', 'registry.example.com/a', 'localhost:5000/a', 'ghcr.io/a/b@sha256:00'].map(registryHost), ['docker.io', 'docker.io', 'registry.example.com', 'localhost:5000', 'ghcr.io']);
   });
 });
 

@@ -106,3 +106,25 @@ test('without kubeconform, validation stops with the command that installs it', 
   dirs.push(empty);
   await assert.rejects(findKubeconform({ GITOPS_TOOLS_DIR: empty }), (e: Error) => e instanceof ToolMissingError && /kubeconform v0\.7\.0 not found/.test(e.message) && /npm run setup/.test((e as ToolMissingError).hint ?? ''));
 });
+
+test('clusters: facts per cluster; errors name the line and the field', () => {
+  const facts = `clusters:
+  crianex:
+    storageClasses:
+      - {name: local, accessModes: [ReadWriteOnce], default: true}
+      - {name: nfs, accessModes: [ReadWriteMany]}
+    nodeLabels: {pool: [batch]}
+    taints: [{key: pool, value: batch, effect: NoSchedule}]
+    privateRegistries: [registry.example.com]
+`;
+  const c = parseConfig('/r', GITOPS_YAML + facts, {});
+  assert.deepEqual(c.clusters.crianex.storageClasses?.map((s) => s.name), ['local', 'nfs']);
+  assert.deepEqual(c.clusters.crianex.nodeLabels, { pool: ['batch'] });
+  assert.equal(c.clusters.minikube, undefined);
+  assert.deepEqual(parseConfig('/r', GITOPS_YAML, {}).clusters, {});
+  // GITOPS_YAML has 11 lines: the clusters block starts at line 12.
+  assert.throws(() => parseConfig('/r', GITOPS_YAML + facts.replace('[ReadWriteMany]', '[ReadWriteAll]'), {}), /gitops\.yaml:16: clusters\.crianex\.storageClasses\.1\.accessModes\.0: must be equal to one of the allowed values/);
+  assert.throws(() => parseConfig('/r', GITOPS_YAML + facts.replace('crianex:', 'crianx:'), {}), /gitops\.yaml:13: clusters\.crianx: no environment runs on cluster 'crianx' \(known: minikube, crianex\)/);
+  assert.throws(() => parseConfig('/r', GITOPS_YAML + facts.replace('[ReadWriteMany]}', '[ReadWriteMany], default: true}'), {}), /gitops\.yaml:16: clusters\.crianex\.storageClasses: 2 default classes/);
+  assert.throws(() => parseConfig('/r', GITOPS_YAML + facts.replace('effect: NoSchedule', 'effect: Never'), {}), /gitops\.yaml:18: clusters\.crianex\.taints\.0\.effect/);
+});

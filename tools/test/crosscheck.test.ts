@@ -134,6 +134,40 @@ spec:
     assert.equal(expectFinding(half, 'hpa-replicas', 'Deployment/shop/shop-api', /RespectIgnoreDifferences/).severity, 'warning');
   });
 
+  test('cluster facts: a claim the cluster cannot serve, a private image without pull credentials and an undeclared node label are reported with file and line; declaring what is used passes', async () => {
+    const facts = (rwx: string, labels: string) => `clusters:
+  kind:
+    storageClasses:
+      - {name: standard, accessModes: [ReadWriteOnce], default: true}
+      - {name: shared, accessModes: [${rwx}]}
+    nodeLabels: {${labels}}
+    taints: []
+    privateRegistries: [registry.example.com]
+`;
+    const pinned = API_DEPLOYMENT.replace('    spec:\n      containers:', '    spec:\n      nodeSelector:\n        pool: apps\n      containers:');
+    const bad = (await validateAt(await repo({ 'gitops.yaml': goodRepo()['gitops.yaml'] + facts('ReadWriteOnce', ''), 'apps/shop/api/deployment.yaml': pinned }))).findings;
+    const pvc = expectFinding(bad, 'pvc-access-mode', 'PersistentVolumeClaim/shop/api-data', /ReadWriteMany, which storage class standard \(the default/);
+    assert.deepEqual([pvc.file, pvc.line, pvc.field], ['apps/shop/api/pvc.yaml', 6, 'spec.accessModes']);
+    const pull = expectFinding(bad, 'pull-credentials', 'Deployment/shop/shop-api', /registry\.example\.com\/shop-api from registry\.example\.com/);
+    assert.deepEqual([pull.file, pull.field], ['apps/shop/api/deployment.yaml', 'spec.template.spec.containers.0.image']);
+    expectFinding(bad, 'pull-credentials', 'StatefulSet/shop/shop-web');
+    const node = expectFinding(bad, 'node-label', 'Deployment/shop/shop-api', /nodeSelector pool=apps/);
+    assert.deepEqual([node.file, node.line], ['apps/shop/api/deployment.yaml', 9]);
+    // The fixes: a class that serves the claim, pull credentials, a declared pool label.
+    const fixed = await repo({
+      'gitops.yaml': goodRepo()['gitops.yaml'] + facts('ReadWriteMany', 'pool: [apps]'),
+      'apps/shop/api/deployment.yaml': pinned,
+      'apps/shop/api/pvc.yaml': API_PVC.replace('spec:\n', 'spec:\n  storageClassName: shared\n'),
+      'overlays/kind/shop/api/kustomization.yaml': 'namespace: shop\nresources:\n  - ../../../../apps/shop/api\n  - externalsecret.yaml\n  - pull.yaml\npatches:\n  - target: {kind: Deployment}\n    patch: |-\n      - {op: add, path: /spec/template/spec/imagePullSecrets, value: [{name: pull}]}\n',
+      'overlays/kind/shop/api/pull.yaml': 'apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: pull\nspec:\n  secretStoreRef: {kind: ClusterSecretStore, name: vault}\n  target:\n    name: pull\n    template: {type: kubernetes.io/dockerconfigjson}\n  data:\n    - secretKey: .dockerconfigjson\n      remoteRef: {key: pull, property: .dockerconfigjson}\n',
+      // The web app's pods name a ServiceAccount that carries the pull secret.
+      'overlays/kind/shop/web/kustomization.yaml': 'namespace: shop\nresources:\n  - ../../../../apps/shop/web\n  - serviceaccount.yaml\npatches:\n  - target: {kind: StatefulSet}\n    patch: |-\n      - {op: add, path: /spec/template/spec/serviceAccountName, value: web}\n',
+      'overlays/kind/shop/web/serviceaccount.yaml': 'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: web\nimagePullSecrets:\n  - name: pull\n',
+    });
+    const ok = (await validateAt(fixed)).findings;
+    assert.deepEqual(summary(errors(ok)), []);
+  });
+
   test('a Secret declared external in gitops.yaml (glob) is not missing; an undeclared one is', async () => {
     const gitops = goodRepo()['gitops.yaml'];
     const fs = (await validateAt(await repo({ 'gitops.yaml': gitops.replace('Secret/shop/api-credentials', 'Secret/shop/api-*') }))).findings;
@@ -218,16 +252,20 @@ replacements:
     assert.deepEqual(summary(fs.filter((f) => f.rule.startsWith('argo-'))), ['argo-unclaimed overlays/kind/shop/web']);
   });
 
-  test('kustomize.buildOptions of argocd-cm reach kustomize', async () => {
+  test('kustomize.buildOptions of argocd-cm pass an allowlist: a refused option is a finding at its line and never reaches kustomize', async () => {
     const cm = goodRepo()['clusters/kind/argocd-cm.yaml'];
+    const line = cm.split('\n').findIndex((l) => l.includes('kustomize.buildOptions')) + 1;
     const bad = (await validateAt(await repo({ 'clusters/kind/argocd-cm.yaml': cm.replace('--load-restrictor LoadRestrictionsRootOnly', '--no-such-flag') }))).findings;
-    assert.ok(bad.some((f) => f.rule === 'kustomize-build' && f.overlay === 'overlays/kind/shop/api' && /no-such-flag/.test(f.message)), summary(bad).join('\n'));
-    // An overlay reading a file outside its folder renders only if argocd-cm relaxes the load restrictor.
+    const refused = expectFinding(bad, 'build-option', 'ConfigMap/argocd/argocd-cm', /option '--no-such-flag' is refused/);
+    assert.deepEqual([refused.file, refused.line], ['clusters/kind/argocd-cm.yaml', line]);
+    assert.ok(!bad.some((f) => f.rule === 'kustomize-build'), summary(bad).join('\n')); // kustomize never saw it
+    // An overlay reading a file outside its folder does not render, and relaxing the load restrictor is refused.
     const outside = { 'overlays/kind/shop/web/kustomization.yaml': 'namespace: shop\nresources:\n  - ../../../../apps/shop/web\n  - ../../../../apps/shop/web/extra.yaml\n', 'apps/shop/web/extra.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n' };
     const strict = (await validateAt(await repo(outside))).findings;
     expectFinding(strict, 'kustomize-build', '', /is not in or below/);
     const relaxed = (await validateAt(await repo({ ...outside, 'clusters/kind/argocd-cm.yaml': cm.replace('LoadRestrictionsRootOnly', 'LoadRestrictionsNone') }))).findings;
-    assert.deepEqual(summary(errors(relaxed)), []);
+    expectFinding(relaxed, 'build-option', 'ConfigMap/argocd/argocd-cm', /'--load-restrictor LoadRestrictionsNone' is refused/);
+    expectFinding(relaxed, 'kustomize-build', '', /is not in or below/);
   });
 });
 

@@ -1,6 +1,7 @@
 // Shared model of the cross-resource checks: every rendered object of one cluster, with the
 // target it came from, its API group and the namespace it lands in.
 import type { GeneratedApp } from '../argocd.js';
+import type { ClusterFacts } from '../config.js';
 import { resourceId, type K8sObject } from '../kustomize.js';
 import { podSpecOf } from '../policies.js';
 import { locate, type Rendered } from '../render.js';
@@ -29,6 +30,8 @@ export interface ClusterView {
   external: string[];
   /** Overlay folder -> `namespace:` of its kustomization.yaml. */
   overlayNamespaces: Map<string, string | undefined>;
+  /** What the cluster offers (gitops.yaml clusters.<cluster>); undefined when not declared. */
+  facts?: ClusterFacts;
 }
 
 /** Built-in cluster-scoped kinds (group/kind) plus the cluster-scoped CRs this repo uses. */
@@ -95,6 +98,7 @@ export interface PodTemplate {
 
 export interface Container {
   name?: string;
+  image?: string;
   ports?: Array<{ name?: string; containerPort?: number }>;
   env?: Array<{ name?: string; valueFrom?: { secretKeyRef?: Ref; configMapKeyRef?: Ref } }>;
   envFrom?: Array<{ secretRef?: Ref; configMapRef?: Ref }>;
@@ -114,12 +118,34 @@ export interface Volume {
   projected?: { sources?: Array<{ secret?: Ref; configMap?: Ref }> };
 }
 
+export interface NodeSelectorRequirement {
+  key?: string;
+  operator?: string;
+  values?: string[];
+}
+
+export interface Toleration {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+}
+
 export interface PodSpec {
   containers?: Container[];
   initContainers?: Container[];
   ephemeralContainers?: Container[];
   volumes?: Volume[];
   imagePullSecrets?: Ref[];
+  serviceAccountName?: string;
+  nodeSelector?: Record<string, string>;
+  affinity?: {
+    nodeAffinity?: {
+      requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: Array<{ matchExpressions?: NodeSelectorRequirement[] }> };
+      preferredDuringSchedulingIgnoredDuringExecution?: Array<{ preference?: { matchExpressions?: NodeSelectorRequirement[] } }>;
+    };
+  };
+  tolerations?: Toleration[];
 }
 
 export function podTemplateOf(o: K8sObject): PodTemplate | undefined {

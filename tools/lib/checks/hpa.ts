@@ -1,5 +1,5 @@
 // HorizontalPodAutoscalers: target, bounds, and the replicas field Argo CD would fight over.
-import { parse } from 'yaml';
+import { parseYamlData } from '../yamlfile.js';
 import type { K8sObject } from '../kustomize.js';
 import type { Finding } from '../report.js';
 import { finding, groupOf, type ClusterView, type Entry } from './common.js';
@@ -60,11 +60,9 @@ export function replicasIgnored(view: ClusterView, e: Entry): { ignored: boolean
   const data = (view.argocdCm?.data ?? {}) as Record<string, string>;
   for (const key of [`resource.customizations.ignoreDifferences.${e.group ? `${e.group}_` : ''}${e.o.kind}`, 'resource.customizations.ignoreDifferences.all']) {
     if (!data[key]) continue;
-    try {
-      if (ignoresReplicas([parse(data[key]) as IgnoreRule], e.o, e.ns, true)) ignored = true;
-    } catch {
-      /* a malformed customization is Argo CD's to report */
-    }
+    // A malformed customization is Argo CD's to report.
+    const rule = parseYamlData(key, String(data[key])).docs[0] as IgnoreRule | undefined;
+    if (rule && ignoresReplicas([rule], e.o, e.ns, true)) ignored = true;
   }
   const respected = apps.length > 0 && apps.every((a) => ((a.app.spec as { syncPolicy?: { syncOptions?: string[] } })?.syncPolicy?.syncOptions ?? []).includes('RespectIgnoreDifferences=true'));
   return { ignored, respected };

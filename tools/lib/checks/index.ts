@@ -3,22 +3,24 @@
 // (ApplicationSet expansion, the folders Applications point at).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
 import { discoverApps } from '../apps.js';
+import { parseYamlData } from '../yamlfile.js';
 import { buildOptions, expandApplications, repoTree, sameRepo, type Expansion, type GeneratedApp, type RepoTree } from '../argocd.js';
 import type { Config } from '../config.js';
 import { renderTargets, workspaceFor, type Rendered, type Target } from '../render.js';
 import { sha, Store, type Workspace } from '../workspace.js';
 import type { Finding } from '../report.js';
-import type { Tool } from '../tools.js';
+import { findHelm, type Tool } from '../tools.js';
 import { checkArgo, type PathFacts } from './argocd.js';
 import { buildView } from './common.js';
 import { checkHpas } from './hpa.js';
 import { checkIngresses } from './ingress.js';
 import { checkDuplicates, checkPlacement } from './objects.js';
 import { checkReferences } from './references.js';
+import { checkPullCredentials } from './registry.js';
+import { checkScheduling } from './scheduling.js';
 import { checkServices } from './services.js';
-import { checkStorage } from './storage.js';
+import { checkStorage, checkStorageClasses } from './storage.js';
 import { checkSyncWaves } from './syncwaves.js';
 
 export { checkImmutable } from './immutable.js';
@@ -28,12 +30,8 @@ async function kustomizationNamespace(root: string, dir: string, read: (file: st
   for (const name of ['kustomization.yaml', 'kustomization.yml', 'Kustomization']) {
     const text = await read(path.posix.join(dir, name));
     if (text === undefined) continue;
-    try {
-      const ns = (parse(text) as { namespace?: unknown } | null)?.namespace;
-      return { found: true, namespace: typeof ns === 'string' ? ns : undefined };
-    } catch {
-      return { found: true };
-    }
+    const ns = (parseYamlData(name, text).docs[0] as { namespace?: unknown } | null | undefined)?.namespace;
+    return { found: true, namespace: typeof ns === 'string' ? ns : undefined };
   }
   return { found: false };
 }
@@ -54,7 +52,7 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
   for (const cluster of clusters) {
     const inCluster = rendered.filter((r) => r.target.cluster === cluster);
     const key = sha(JSON.stringify([
-      cluster, config.repoURL, config.external[cluster] ?? [], config.environments.filter((e) => e.cluster === cluster), treeSig,
+      cluster, config.repoURL, config.external[cluster] ?? [], config.clusters[cluster] ?? null, config.environments.filter((e) => e.cluster === cluster), treeSig,
       await Promise.all(inCluster.map(async (r) => [r.target.dir, r.target.kind, await renderSignature(config, r)])),
     ]));
     const hit = store.get(key);
@@ -123,7 +121,8 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
       if (!r && k.found) toRender.push({ dir, cluster, kind: 'app' });
     }
     // Folders Applications deploy that are not overlays of a known environment.
-    for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => buildOptions(entry) })) {
+    const entryArgs = buildOptions(entry, await findHelm());
+    for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => entryArgs })) {
       paths.get(r.target.dir)!.rendered = r;
       extra.push(r);
       findings.push(...r.findings);
@@ -146,6 +145,7 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
     argocdCm: entry?.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'argocd-cm'),
     external: config.external[cluster] ?? [],
     overlayNamespaces,
+    facts: config.clusters[cluster],
   });
   findings.push(
     ...expansion.findings,
@@ -154,6 +154,9 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
     ...checkReferences(view),
     ...checkHpas(view),
     ...checkStorage(view),
+    ...checkStorageClasses(view),
+    ...checkPullCredentials(view),
+    ...checkScheduling(view),
     ...checkDuplicates(view),
     ...checkPlacement(view),
     ...checkSyncWaves(view),
