@@ -7,7 +7,8 @@ type Handler = (argv: string[]) => Promise<void>;
 
 const USAGE = `usage: npm run <command> -- [options]
   setup [--test-deps]           install the pinned kustomize and kubeconform (and the tests' Debian packages)
-  validate [--env E] [--app A] [--format text|json|github] [--base REF] [--changed-only] [--allow-remote]
+  validate [--env E] [--app A] [--format text|json|github] [--base REF] [--changed-only] [--shard i/n]
+  validate --merge [--format text|json|github] SHARD.json...   one report from the shards' JSON reports [--allow-remote]
   schemas [--out DIR] [--kubernetes-version V] [FILE|-]...
   diff [--base REF] [--format text|markdown|json] [--allow-remote]
   bump <app> <env> <image-ref> [--no-resolve] [--dry-run] [--no-pr]
@@ -39,14 +40,28 @@ const commands: Record<string, Handler> = {
     await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined });
   },
   async validate(argv) {
-    const { values, positionals } = parse(argv, { env: { type: 'string' }, app: { type: 'string' }, format: { type: 'string' }, base: { type: 'string' }, 'changed-only': { type: 'boolean' }, 'allow-remote': { type: 'boolean' } });
+    const { values, positionals } = parse(argv, { env: { type: 'string' }, app: { type: 'string' }, format: { type: 'string' }, base: { type: 'string' }, 'changed-only': { type: 'boolean' }, 'allow-remote': { type: 'boolean' }, shard: { type: 'string' }, merge: { type: 'boolean' } });
+    const format = oneOf(values.format, ['text', 'json', 'github'] as const, '--format');
+    if (values.merge) {
+      if (!positionals.length) throw new UsageError('validate --merge takes the JSON reports of the shards (validate --shard i/n --format json > shard-i.json)');
+      const { mergeReports } = await import('./commands/validate.js');
+      await mergeReports({ files: positionals, format, cwd: (values.cwd as string) ?? process.cwd() });
+      return;
+    }
     if (positionals.length) throw new UsageError(`validate takes no positional arguments (got ${positionals.join(' ')})`);
+    let shard: { index: number; count: number } | undefined;
+    if (values.shard !== undefined) {
+      const m = /^(\d+)\/(\d+)$/.exec(values.shard as string);
+      if (!m || +m[1] < 1 || +m[1] > +m[2]) throw new UsageError(`--shard must be i/n with 1 <= i <= n (got '${values.shard}')`);
+      shard = { index: +m[1], count: +m[2] };
+    }
     const { validate } = await import('./commands/validate.js');
     await validate({
+      shard,
       cwd: (values.cwd as string) ?? process.cwd(),
       env: values.env as string | undefined,
       app: values.app as string | undefined,
-      format: oneOf(values.format, ['text', 'json', 'github'] as const, '--format'),
+      format,
       base: values.base as string | undefined,
       changedOnly: values['changed-only'] as boolean | undefined,
       allowRemote: values['allow-remote'] as boolean | undefined,

@@ -12,7 +12,7 @@ import { loadConfig, type Config } from './config.js';
 import { kubeconform, schemaLocations, type KcResult } from './kubeconform.js';
 import { resourceId, type K8sObject } from './kustomize.js';
 import { checkPolicies, loadPolicies, type PolicySet, type PolicyViolation } from './policies.js';
-import { appTargets, clusterTargets, endRun, locate, objectHash, type Rendered, type Target } from './render.js';
+import { appTargets, clusterTargets, endRun, locate, objectHash, workspaceFor, type Rendered, type Target } from './render.js';
 import { sha, Store } from './workspace.js';
 import type { Finding, Format } from './report.js';
 import { mark } from './timing.js';
@@ -34,6 +34,8 @@ export interface ValidateOptions {
   base?: string;
   /** Validate only the targets whose files changed since `base`. */
   changedOnly?: boolean;
+  /** This run's share of the work for a CI job matrix (1-based index of count); see shardTargets. */
+  shard?: { index: number; count: number };
   /** Fetch remote bases and Helm repositories (pinned ones only); default: offline. */
   allowRemote?: boolean;
 }
@@ -181,6 +183,25 @@ async function policyFindings(config: Config, rendered: Rendered[], policiesDir:
 }
 
 /**
+ * The targets of shard `index` of `count`. Cross-resource checks need every object of a cluster,
+ * so whole clusters are the unit: the largest clusters go first to the least loaded shard
+ * (ties to the lower index), a deterministic split that every job of the matrix computes alike.
+ * With more shards than clusters, the extra shards have nothing to do.
+ */
+export function shardTargets(targets: Target[], shard: { index: number; count: number }): Target[] {
+  const sizes = new Map<string, number>();
+  for (const t of targets) sizes.set(t.cluster, (sizes.get(t.cluster) ?? 0) + 1);
+  const loads = new Array<number>(shard.count).fill(0);
+  const owner = new Map<string, number>();
+  for (const [cluster, n] of [...sizes].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))) {
+    const i = loads.indexOf(Math.min(...loads));
+    owner.set(cluster, i + 1);
+    loads[i] += n;
+  }
+  return targets.filter((t) => owner.get(t.cluster) === shard.index);
+}
+
+/**
  * Renders the targets' files at the base revision (a temporary worktree) and reports immutable
  * fields that changed. Cluster entry points come along for their argocd-cm build options.
  */
@@ -205,7 +226,8 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   const envs = opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments;
   let targets = [...appTargets(apps), ...(opts.app ? [] : clusterTargets(config, envs))];
   const base = opts.base !== undefined || opts.changedOnly ? await resolveBase(config.root, opts.base, config.defaultBranch) : undefined;
-  if (opts.changedOnly) targets = await affectedTargets(config, targets, await changedFiles(config.root, base!));
+  if (opts.changedOnly) targets = await affectedTargets(config, targets, await changedFiles(config.root, base!), workspaceFor(config));
+  if (opts.shard) targets = shardTargets(targets, opts.shard);
   const kustomize = await findKustomize(envVars);
   if (kustomize.warning) (opts.warn ?? ((t) => process.stderr.write(`warning: ${t}\n`)))(kustomize.warning);
 
@@ -230,11 +252,13 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   // Folders that Applications deploy but that are no known overlay belong to the cluster entry point.
   const known = new Set(contextTargets.map((t) => t.dir));
   const entrySelected = targets.some((t) => t.kind === 'cluster');
-  findings.push(...(await crossChecks(config, kustomize, all)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay))));
+  // A finding filed under a cluster entry point that is about a selected folder (a generator
+  // failing on its file) is reported with it, as a full run reports it.
+  findings.push(...(await crossChecks(config, kustomize, all)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay)) || f.subjects?.some((d) => selected.has(d))));
   mark('cross-checks');
   if (base && rendered.length) findings.push(...(await immutableFindings(config, kustomize, rendered, base)));
   await endRun(config);
   mark('end');
-  return { config, targets: rendered.map((r) => r.target), findings, rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
+  return { config, targets: rendered.map((r) => r.target), findings: findings.map(({ subjects: _s, ...f }) => f), rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
 }
 

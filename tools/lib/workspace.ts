@@ -126,15 +126,15 @@ export class Workspace {
    * A file's parse, by content hash, kept across runs (.cache/parsed.json): an unchanged
    * kustomization is neither read nor parsed again. `parse` must return plain JSON data.
    */
-  async parsedFile<T>(abs: string, kind: string, parse: (text: string) => T): Promise<T | undefined> {
+  async parsedFile<T>(abs: string, kind: string, parse: (text: string, raw: Buffer) => T): Promise<T | undefined> {
     const hash = await this.hash(abs);
     if (hash === undefined || hash === 'dir') return undefined;
     await this.loadParsed();
     const key = `${kind}:${hash}`;
     if (this.parsedMemo.has(key)) return this.parsedMemo.get(key) as T;
-    const text = await this.text(abs);
-    if (text === undefined) return undefined;
-    const value = parse(text);
+    const raw = await this.read(abs);
+    if (raw === undefined) return undefined;
+    const value = parse(raw.toString('utf8'), raw);
     this.parsedMemo.set(key, value);
     this.parsedDirty = true;
     return value;
