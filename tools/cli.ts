@@ -2,6 +2,7 @@
 // One entry point: parses arguments, runs one command, turns typed errors into exit codes.
 import { parseArgs } from 'node:util';
 import { GitopsError, UsageError } from './lib/errors.js';
+import { redactText } from './lib/redact.js';
 
 type Handler = (argv: string[]) => Promise<void>;
 
@@ -139,10 +140,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof GitopsError) {
-      process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      process.stderr.write(redactText(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`));
       return e.exitCode;
     }
-    process.stderr.write(`unexpected error: ${(e as Error).stack ?? e}\n`);
+    process.stderr.write(redactText(`unexpected error: ${(e as Error).stack ?? e}\n`));
     return 70;
   }
 }

@@ -1,4 +1,5 @@
 import { formatDiffText, formatMarkdown, renderedDiff, type DiffResult } from '../lib/diff.js';
+import { redactText } from '../lib/redact.js';
 
 export interface DiffCommandOptions {
   cwd: string;
@@ -14,7 +15,7 @@ export interface DiffCommandOptions {
 export async function diff(opts: DiffCommandOptions): Promise<DiffResult> {
   const result = await renderedDiff(opts);
   const write = opts.write ?? ((t: string) => process.stdout.write(t + '\n'));
-  if (opts.format === 'json') write(JSON.stringify(result, null, 2));
+  if (opts.format === 'json') write(redactText(JSON.stringify(result, null, 2)));
   else if (opts.format === 'markdown') write(formatMarkdown(result));
   else write(formatDiffText(result));
   return result;

@@ -58,7 +58,7 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
       async edit(ctx) {
         const srcApp = ctx.apps.find((a) => a.id === ctx.app.id && a.env.name === source);
         if (!srcApp) {
-          throw new ConfigError(`${getEnvironment(ctx.config, source).overlayRoot}/${ctx.app.id}`, `${ctx.app.id} is not deployed to '${source}', so there is nothing to promote from it`);
+          throw new ConfigError(`${getEnvironment(ctx.config, source).overlays.join(', ')}`, `${ctx.app.id} is not deployed to '${source}', so there is nothing to promote from it`);
         }
         const src = await readOverlay(ctx.root, srcApp);
         const dst = await readOverlay(ctx.root, ctx.app);

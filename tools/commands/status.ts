@@ -59,7 +59,7 @@ export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = pr
   const byId = new Map<string, AppStatus>();
   const pinsOf = new Map<string, Map<string, Pin>>(); // `${id}\0${env}` -> name -> pin
   for (const a of apps) {
-    const file = `${a.dir}/kustomization.yaml`;
+    const file = a.kustomization;
     const text = await readFile(path.join(config.root, file), 'utf8');
     let entries;
     try {

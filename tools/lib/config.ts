@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { ConfigError, NameError } from './errors.js';
+import { layoutProblem } from './layout.js';
 import { lineOf, parseYaml, pointerToPath } from './yamlfile.js';
 import configSchema from './config.schema.json' with { type: 'json' };
 
@@ -10,7 +11,12 @@ export const CONFIG_FILE = 'gitops.yaml';
 export interface Environment {
   name: string;
   cluster: string;
-  overlayRoot: string;
+  /** Shorthand for overlays `<overlayRoot>/<system>/<service>`, when the config used it. */
+  overlayRoot?: string;
+  /** Glob patterns of the overlay folders (apps.ts); never empty. */
+  overlays: string[];
+  /** App id template ({N}: N-th wildcard, {path}); undefined: the wildcards joined with '/'. */
+  appId?: string;
   promotesFrom?: string;
   requireDigests: boolean;
 }
@@ -33,6 +39,8 @@ export interface TaintFacts {
  * `clusters.<name>`). Each list is checked only when declared: an absent key means unknown.
  */
 export interface ClusterFacts {
+  /** Folder with the cluster's bootstrap kustomization (default clusters/<name>; null: none). */
+  entryPoint?: string | null;
   storageClasses?: StorageClassFacts[];
   /** Node label key -> values some node carries. */
   nodeLabels?: Record<string, string[]>;
@@ -63,6 +71,8 @@ export interface Config {
   releaseKeys: string[];
   maxPushAttempts: number;
   githubApiUrl?: string;
+  /** Cluster entry points set in gitops.yaml `clusters.<name>.entryPoint` (null: none); see entryPoint(). */
+  entryPoints: Record<string, string | null>;
   /** Remote bases / Helm repositories: fetched only when allowed, within the timeout. */
   render: { allowRemote: boolean; remoteTimeoutSeconds: number };
 }
@@ -70,7 +80,7 @@ export interface Config {
 interface RawConfig {
   repoURL?: string;
   defaultBranch?: string;
-  environments: Array<Omit<Environment, 'requireDigests'> & { requireDigests?: boolean }>;
+  environments: Array<Omit<Environment, 'requireDigests' | 'overlays'> & { requireDigests?: boolean; overlays?: string[] }>;
   kubernetes?: { version?: string };
   schemas?: { locations?: string[]; allowMissing?: string[] };
   policies?: { exemptionPrefix?: string; disabled?: string[] };
@@ -104,6 +114,10 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i])}`;
     if (names.has(e.name)) throw new ConfigError(where, `environments.${i}.name: duplicate environment '${e.name}'`);
     names.add(e.name);
+    if (e.overlayRoot !== undefined && e.overlays !== undefined) throw new ConfigError(where, `environments.${i}: set either overlayRoot (the <root>/<system>/<service> shorthand) or overlays, not both`);
+    if (e.overlayRoot !== undefined && e.appId !== undefined) throw new ConfigError(where, `environments.${i}.appId: goes with overlays; overlayRoot always derives {1}/{2}`);
+    const problem = layoutProblem(e.overlays ?? [], e.appId);
+    if (problem) throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i, problem.field])}`, `environments.${i}.${problem.field}: ${problem.message}`);
   }
   for (const [i, e] of raw.environments.entries()) {
     const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i, 'promotesFrom'])}`;
@@ -135,7 +149,12 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     root,
     repoURL: raw.repoURL ?? '',
     defaultBranch: raw.defaultBranch ?? 'main',
-    environments: raw.environments.map((e) => ({ ...e, requireDigests: e.requireDigests ?? false })),
+    environments: raw.environments.map((e) => ({
+      ...e,
+      overlays: e.overlays ?? [`${e.overlayRoot!.replace(/\/+$/, '')}/*/*`],
+      appId: e.overlayRoot !== undefined ? '{1}/{2}' : e.appId,
+      requireDigests: e.requireDigests ?? false,
+    })),
     kubernetesVersion: env.GITOPS_KUBERNETES_VERSION ?? raw.kubernetes?.version ?? '1.32.0',
     schemaLocations: envLocations?.length ? envLocations : raw.schemas?.locations ?? ['default'],
     schemaMirror: env.GITOPS_SCHEMA_MIRROR ? path.resolve(root, env.GITOPS_SCHEMA_MIRROR) : undefined,
@@ -149,6 +168,9 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     releaseKeys: raw.promotion?.releaseKeys ?? [],
     maxPushAttempts: raw.promotion?.maxPushAttempts ?? 3,
     githubApiUrl: env.GITHUB_API_URL ?? raw.github?.apiUrl,
+    entryPoints: Object.fromEntries(
+      Object.entries(raw.clusters ?? {}).filter(([, c]) => c.entryPoint !== undefined).map(([name, c]) => [name, c.entryPoint === null ? null : c.entryPoint!.replace(/\/+$/, '')]),
+    ),
     render: { allowRemote: raw.render?.allowRemote ?? false, remoteTimeoutSeconds: raw.render?.remoteTimeoutSeconds ?? 60 },
   };
 }
@@ -168,6 +190,14 @@ export function getEnvironment(config: Config, name: string): Environment {
   const env = config.environments.find((e) => e.name === name);
   if (!env) throw new NameError(`unknown environment '${name}'`, config.environments.map((e) => e.name));
   return env;
+}
+
+/**
+ * The folder a cluster is bootstrapped from (`kubectl apply -k`, then Argo CD's root
+ * Application): gitops.yaml `clusters.<name>.entryPoint`, default `clusters/<name>`; null: none.
+ */
+export function entryPoint(config: Config, cluster: string): string | null {
+  return cluster in config.entryPoints ? config.entryPoints[cluster] : `clusters/${cluster}`;
 }
 
 /** Distinct clusters in declaration order. */

@@ -7,6 +7,7 @@ import { renderLikeArgo } from './argocd.js';
 import { affectedTargets, changedFiles, resolveBase, withWorktree } from './changes.js';
 import { appTargets, clusterTargets, type Rendered } from './render.js';
 import { findKustomize } from './tools.js';
+import { htmlText, mdCode, oneLine, redactAll, redactSecretData, redactText, redactValue, REDACTED, sensitiveKey } from './redact.js';
 
 export interface FieldChange {
   /** Dotted path; list items with a `name` are addressed by it: containers[backend].image */
@@ -36,7 +37,6 @@ export interface DiffResult {
   overlays: OverlayDiff[];
 }
 
-const REDACTED = '<redacted>';
 
 /** Fields the API server or Argo CD own: never part of a desired-state diff. */
 const IGNORED_METADATA = ['creationTimestamp', 'resourceVersion', 'uid', 'generation', 'managedFields', 'selfLink'];
@@ -62,44 +62,62 @@ function namedList(v: unknown): v is Array<{ name: string }> {
   return Array.isArray(v) && v.length > 0 && v.every((x) => isObj(x) && typeof x.name === 'string') && new Set(v.map((x) => (x as { name: string }).name)).size === v.length;
 }
 
+/** Where a changed field sits: each step's key and the object holding it (for redaction). */
+interface Step {
+  key: string;
+  parent?: Record<string, unknown>;
+  /** The `name` of a named-list item (env[DB_PASSWORD]). */
+  item?: string;
+}
+
 /** Field-level differences; lists of named items are matched by name, not position. */
 export function diffValues(before: unknown, after: unknown, at = ''): FieldChange[] {
+  return walkDiff(before, after, at, []).map(({ change }) => change);
+}
+
+function walkDiff(before: unknown, after: unknown, at: string, trail: Step[]): Array<{ change: FieldChange; trail: Step[] }> {
   if (isDeepStrictEqual(before, after)) return [];
   if (isObj(before) && isObj(after)) {
     const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
-    return keys.flatMap((k) => diffValues(before[k], after[k], at ? `${at}.${k}` : k));
+    return keys.flatMap((k) => walkDiff(before[k], after[k], at ? `${at}.${k}` : k, [...trail, { key: k, parent: k in after ? after : before }]));
   }
   if (namedList(before) && namedList(after)) {
     const names = [...new Set([...before.map((x) => x.name), ...after.map((x) => x.name)])];
-    return names.flatMap((n) => diffValues(before.find((x) => x.name === n), after.find((x) => x.name === n), `${at}[${n}]`));
+    return names.flatMap((n) => walkDiff(before.find((x) => x.name === n), after.find((x) => x.name === n), `${at}[${n}]`, [...trail, { key: n, item: n }]));
   }
   if (Array.isArray(before) && Array.isArray(after) && before.length === after.length) {
-    return before.flatMap((b, i) => diffValues(b, after[i], `${at}[${i}]`));
+    return before.flatMap((b, i) => walkDiff(b, after[i], `${at}[${i}]`, [...trail, { key: String(i) }]));
   }
   const change: FieldChange = { path: at };
   if (before !== undefined) change.before = before;
   if (after !== undefined) change.after = after;
-  return [change];
+  return [{ change, trail }];
 }
 
-/** Secret values and any configured sensitive key never reach a PR comment. */
-export function redact(o: K8sObject, sensitiveKeys: string[]): K8sObject {
-  const keys = new Set(sensitiveKeys.map((k) => k.toLowerCase()));
-  const walk = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(walk);
-    if (!isObj(v)) return v;
-    // env entries: {name: PASSWORD, value: ...}
-    if (typeof v.name === 'string' && 'value' in v && keys.has(v.name.toLowerCase())) return { ...v, value: REDACTED };
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, keys.has(k.toLowerCase()) ? REDACTED : walk(x)]));
+/**
+ * A changed field with its values redacted: Secret data and stringData, values under keys that
+ * look sensitive (or are configured in diff.sensitiveKeys), env entries with such a name, and
+ * token-shaped strings. Key names stay: a change of a secret value is still a change.
+ */
+function redactChange(kind: string, change: FieldChange, trail: Step[], extra: string[]): FieldChange {
+  const secretData = kind === 'Secret' && (trail[0]?.key === 'data' || trail[0]?.key === 'stringData');
+  const hidden = secretData || trail.some((s, i) => (s.item !== undefined ? sensitiveKey(s.item, undefined, extra) && trail[i + 1]?.key === 'value' : sensitiveKey(s.key, s.parent, extra)));
+  const last = trail[trail.length - 1];
+  const redact = (v: unknown): unknown => {
+    if (secretData && trail.length === 1 && isObj(v)) return Object.fromEntries(Object.keys(v).map((k) => [k, REDACTED]));
+    if (hidden) return redactAll(v);
+    return redactValue(v, last?.item === undefined ? last?.key : undefined, last?.parent, extra);
   };
-  const out = walk(o) as K8sObject;
-  if (o.kind === 'Secret') {
-    for (const f of ['data', 'stringData']) {
-      const d = out[f];
-      if (isObj(d)) out[f] = Object.fromEntries(Object.keys(d).map((k) => [k, REDACTED]));
-    }
-  }
+  const out: FieldChange = { path: change.path };
+  if ('before' in change) out.before = redact(change.before);
+  if ('after' in change) out.after = redact(change.after);
   return out;
+}
+
+/** Secret values and any sensitive key never reach a PR comment (whole objects, e.g. for JSON). */
+export function redact(o: K8sObject, sensitiveKeys: string[]): K8sObject {
+  const out = redactValue(o, undefined, undefined, sensitiveKeys) as K8sObject;
+  return o.kind === 'Secret' ? (redactSecretData(out) as K8sObject) : out;
 }
 
 function idOf(o: K8sObject): string {
@@ -108,7 +126,8 @@ function idOf(o: K8sObject): string {
 }
 
 export function diffObjects(before: K8sObject[], after: K8sObject[], sensitiveKeys: string[] = []): ObjectDiff[] {
-  const prep = (list: K8sObject[]) => new Map(list.map((o) => [idOf(o), redact(normalize(o), sensitiveKeys)]));
+  // Compared unredacted (a change of a secret value is a change), shown redacted.
+  const prep = (list: K8sObject[]) => new Map(list.map((o) => [idOf(o), normalize(o)]));
   const b = prep(before);
   const a = prep(after);
   const out: ObjectDiff[] = [];
@@ -116,7 +135,7 @@ export function diffObjects(before: K8sObject[], after: K8sObject[], sensitiveKe
     const old = b.get(id);
     if (!old) out.push({ resource: resourceId(o), change: 'added', fields: [] });
     else {
-      const fields = diffValues(old, o);
+      const fields = walkDiff(old, o, '', []).map(({ change, trail }) => redactChange(o.kind, change, trail, sensitiveKeys));
       if (fields.length) out.push({ resource: resourceId(o), change: 'changed', fields });
     }
   }
@@ -183,52 +202,60 @@ export async function renderedDiff(opts: DiffOptions): Promise<DiffResult> {
   return { base, head: head ?? 'working tree', overlays };
 }
 
+/** A value on one line, redacted, at most 200 characters. */
 function show(v: unknown): string {
   if (v === undefined) return '∅';
-  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  const s = redactText(oneLine(typeof v === 'string' ? v : JSON.stringify(v)));
   return s.length > 200 ? `${s.slice(0, 197)}...` : s;
 }
 
+/** Repository text on one line, redacted (names, paths, error messages). */
+const line = (s: string) => redactText(oneLine(s));
+
 export function formatDiffText(d: DiffResult): string {
-  if (!d.overlays.length) return `no rendered changes between ${d.base.slice(0, 12)} and ${d.head.slice(0, 12)}`;
+  if (!d.overlays.length) return `no rendered changes between ${line(d.base.slice(0, 12))} and ${line(d.head.slice(0, 12))}`;
   const lines: string[] = [];
   for (const o of d.overlays) {
-    lines.push(`${o.overlay}${o.app ? ` (${o.app} in ${o.env})` : ''}`);
-    for (const e of o.errors) lines.push(`  ! ${e}`);
+    lines.push(line(`${o.overlay}${o.app ? ` (${o.app} in ${o.env})` : ''}`));
+    for (const e of o.errors) lines.push(`  ! ${line(e)}`);
     for (const obj of o.objects) {
       const sign = obj.change === 'added' ? '+' : obj.change === 'removed' ? '-' : '~';
-      lines.push(`  ${sign} ${obj.resource}`);
-      for (const f of obj.fields) lines.push(`      ${f.path}: ${show(f.before)} -> ${show(f.after)}`);
+      lines.push(`  ${sign} ${line(obj.resource)}`);
+      for (const f of obj.fields) lines.push(`      ${line(f.path)}: ${show(f.before)} -> ${show(f.after)}`);
     }
   }
-  return lines.join('\n');
+  return redactText(lines.join('\n'));
 }
 
 const MD_LIMIT = 65_536;
 
-function mdEscape(s: string): string {
-  return s.replace(/\|/g, '\\|').replace(/`/g, 'ˋ');
-}
+/** Repository text in an inline code span: no way out of the span, the cell or the line. */
+const code = (s: string) => mdCode(redactText(s));
 
-/** A PR comment: summary table first, details collapsed per app, always within GitHub's limit. */
+/**
+ * A PR comment: summary table first, details collapsed per app, always within GitHub's limit.
+ * Repository text (paths, names, values, error messages) sits only in code spans, in the diff
+ * fence one line per field (so it cannot close the fence), or HTML-escaped in <summary>: it
+ * cannot add markdown, HTML, comments, @-mentions or #-links to the comment.
+ */
 export function formatMarkdown(d: DiffResult, opts: { maxChars?: number } = {}): string {
   const max = Math.min(opts.maxChars ?? MD_LIMIT, MD_LIMIT);
-  const head = [`### Rendered diff`, '', `Base \`${d.base.slice(0, 12)}\` → head \`${d.head.slice(0, 12)}\``, ''];
+  const head = [`### Rendered diff`, '', `Base ${code(d.base.slice(0, 12))} → head ${code(d.head.slice(0, 12))}`, ''];
   if (!d.overlays.length) return [...head, 'No rendered changes.'].join('\n');
   const count = (o: OverlayDiff, c: ObjectDiff['change']) => o.objects.filter((x) => x.change === c).length;
   const table = ['| overlay | app | env | added | changed | removed |', '| --- | --- | --- | --- | --- | --- |'];
-  for (const o of d.overlays) table.push(`| \`${o.overlay}\`${o.errors.length ? ' ⚠️' : ''} | ${o.app ?? ''} | ${o.env ?? ''} | ${count(o, 'added')} | ${count(o, 'changed')} | ${count(o, 'removed')} |`);
+  for (const o of d.overlays) table.push(`| ${code(o.overlay)}${o.errors.length ? ' ⚠️' : ''} | ${o.app ? code(o.app) : ''} | ${o.env ? code(o.env) : ''} | ${count(o, 'added')} | ${count(o, 'changed')} | ${count(o, 'removed')} |`);
   let out = [...head, ...table, '', ''].join('\n');
   const omitted: string[] = [];
   for (const [i, o] of d.overlays.entries()) {
-    const body: string[] = [`<details><summary><code>${o.overlay}</code></summary>`, ''];
-    for (const e of o.errors) body.push(`> ⚠️ ${mdEscape(e)}`, '');
+    const body: string[] = [`<details><summary><code>${htmlText(redactText(o.overlay))}</code></summary>`, ''];
+    for (const e of o.errors) body.push(`> ⚠️ ${code(e)}`, '');
     body.push('```diff');
     for (const obj of o.objects) {
-      body.push(`${obj.change === 'added' ? '+' : obj.change === 'removed' ? '-' : '!'} ${obj.resource}`);
+      body.push(`${obj.change === 'added' ? '+' : obj.change === 'removed' ? '-' : '!'} ${line(obj.resource)}`);
       for (const f of obj.fields) {
-        if (f.before !== undefined) body.push(`-   ${f.path}: ${show(f.before)}`);
-        if (f.after !== undefined) body.push(`+   ${f.path}: ${show(f.after)}`);
+        if (f.before !== undefined) body.push(`-   ${line(f.path)}: ${show(f.before)}`);
+        if (f.after !== undefined) body.push(`+   ${line(f.path)}: ${show(f.after)}`);
       }
     }
     body.push('```', '</details>', '');
@@ -238,7 +265,7 @@ export function formatMarkdown(d: DiffResult, opts: { maxChars?: number } = {}):
     else out += chunk;
   }
   if (omitted.length) {
-    let note = `\n_Truncated to fit GitHub's comment limit: details of ${omitted.length} overlay(s) left out: ${omitted.map((x) => `\`${x}\``).join(', ')}. Run \`npm run diff -- --base ${d.base.slice(0, 12)}\` for the full diff._\n`;
+    let note = `\n_Truncated to fit GitHub's comment limit: details of ${omitted.length} overlay(s) left out: ${omitted.map((x) => code(x)).join(', ')}. Run \`npm run diff -- --base ${oneLine(d.base.slice(0, 12)).replace(/`/g, '')}\` for the full diff._\n`;
     if (out.length + note.length > max) note = note.slice(0, Math.max(0, max - out.length - 1));
     out += note;
   }

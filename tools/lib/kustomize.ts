@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Document, LineCounter } from 'yaml';
 import { run, childEnv } from './exec.js';
 import { CommandFailedError, ConfigError, GitopsError } from './errors.js';
+import { KUSTOMIZATION_NAMES } from './layout.js';
 import { rendererSupports } from './renderer.js';
 import type { Workspace } from './workspace.js';
 import type { Tool } from './tools.js';
@@ -84,7 +85,6 @@ interface Kustomization {
 /** Closure marker: the kustomization reads something outside the repository. */
 export const REMOTE = '<remote>';
 
-const KUSTOMIZATION_NAMES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
 interface KFile {
   file: string;
@@ -288,7 +288,7 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
     seen.add(abs);
     const found = await readKustomization(abs, opts.ws);
     if (!found) {
-      if (!at) throw new ConfigError(abs, 'no kustomization.yaml in this folder');
+      if (!at) throw new ConfigError(abs, 'no kustomization (kustomization.yaml, kustomization.yml or Kustomization) in this folder');
       return;
     }
     files.add(found.file);

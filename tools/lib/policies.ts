@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
 import { parse } from 'yaml';
 import { ConfigError } from './errors.js';
+import { REDACTED, sensitiveKey } from './redact.js';
 import type { K8sObject } from './kustomize.js';
 import type { Environment } from './config.js';
 
@@ -157,6 +158,22 @@ function describe(e: ErrorObject): string {
   return e.message ?? e.keyword;
 }
 
+/** Whether the value at `pointer` of `o` is a Secret value or sits under a sensitive key. */
+function hiddenValue(o: K8sObject, pointer: string): boolean {
+  const segs = pointer.split('/').slice(1).map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (o.kind === 'Secret' && (segs[0] === 'data' || segs[0] === 'stringData')) return true;
+  let parent: unknown = o;
+  for (const [i, k] of segs.entries()) {
+    const p = parent as Record<string, unknown> | undefined;
+    if (p && typeof p === 'object' && !Array.isArray(p)) {
+      if (sensitiveKey(k, p)) return true;
+      if (k === 'value' && typeof p.name === 'string' && sensitiveKey(p.name) && i === segs.length - 1) return true;
+    }
+    parent = p?.[k];
+  }
+  return false;
+}
+
 function fill(template: string, vars: Record<string, string>): string {
   return template.replace(/\{(\w+)\}/g, (m, k: string) => vars[k] ?? m);
 }
@@ -177,7 +194,9 @@ export function checkPolicies(set: PolicySet, o: K8sObject, ctx: PolicyContext):
     }
     for (const e of condense(p.validate.errors ?? [])) {
       const pointer = target.pointer + e.instancePath;
-      const value = valueAt(target.spec, e.instancePath);
+      const raw = valueAt(target.spec, e.instancePath);
+      // A policy message echoes the offending value: never a Secret's or a sensitive key's.
+      const value = typeof raw === 'string' && hiddenValue(o, pointer) ? REDACTED : raw;
       const container = /\/(containers|initContainers)\/(\d+)/.exec(pointer);
       const cname = container ? (valueAt(o, pointer.slice(0, container.index + container[0].length)) as { name?: string })?.name : undefined;
       const vars = { app: ctx.app ?? '<app>', env: ctx.env?.name ?? '<env>', value: typeof value === 'string' ? value : '<image>:<tag>' };

@@ -118,7 +118,7 @@ export async function resolveTarget(cwd: string, appName: string, envName: strin
 
 /** Reads and parses an overlay kustomization of a checkout. */
 export async function readOverlay(root: string, app: AppOverlay): Promise<{ file: string; text: string; entries: ImageEntry[] }> {
-  const file = `${app.dir}/kustomization.yaml`;
+  const file = app.kustomization;
   const text = await readFile(path.join(root, file), 'utf8').catch(() => undefined);
   if (text === undefined) throw new ConfigError(file, 'not found');
   return { file, text, entries: readImageEntries(parseKustomization(file, text), file) };
@@ -175,7 +175,7 @@ function mdCode(s: string): string {
 
 function prBody(plan: ReleasePlan, app: AppOverlay, edit: Edit, validation: { warnings: number }, rendered: string): string {
   const head = [
-    `**${plan.kind}** of \`${app.id}\` in environment \`${plan.env}\` (overlay \`${app.dir}/kustomization.yaml\`).`,
+    `**${plan.kind}** of \`${app.id}\` in environment \`${plan.env}\` (overlay \`${app.kustomization}\`).`,
     '',
     '| what | from | to |',
     '| --- | --- | --- |',
@@ -375,7 +375,7 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
       const wtConfig = await loadConfig(root, s.childEnv);
       const apps = await discoverApps(wtConfig);
       const app = apps.find((a) => a.id === plan.appId && a.env.name === plan.env);
-      if (!app) throw new ConfigError(`${s.overlayDir}/kustomization.yaml`, `does not exist on origin/${config.defaultBranch}; push the overlay first`);
+      if (!app) throw new ConfigError(s.overlayDir, `overlay does not exist on origin/${config.defaultBranch}; push the overlay first`);
       const prefix = s.sub.split(path.sep).join('/');
       const repoPath = (file: string) => (prefix ? path.posix.join(prefix, file) : file);
       const edit = await plan.edit({ root, config: wtConfig, app, apps, base, git, repoPath, envVars: s.childEnv, log });

@@ -1,24 +1,25 @@
 // Renders overlays and cluster entry points, keeping enough of their sources to point a
 // finding at the file and line a human has to edit.
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Document, LineCounter } from 'yaml';
 import type { AppOverlay } from './apps.js';
 import type { Config, Environment } from './config.js';
-import { clusters } from './config.js';
+import { clusters, CONFIG_FILE, entryPoint } from './config.js';
 import { mapLimit } from './exec.js';
 import { CommandFailedError, GitopsError } from './errors.js';
 import { inspectClosure, kustomizeBuildObjects, REMOTE, type K8sObject } from './kustomize.js';
 import { sha, Store, Workspace, writeAtomic } from './workspace.js';
 import type { Finding } from './report.js';
 import { imageName } from './images.js';
+import { KUSTOMIZATION_NAMES } from './layout.js';
 import type { Tool } from './tools.js';
 import { lineOf, parseYaml, pointerToPath } from './yamlfile.js';
 
 export interface Target {
-  /** Folder relative to the repo root: overlays/<cluster>/<system>/<service> or clusters/<cluster>. */
+  /** Folder relative to the repo root: an overlay (apps.ts) or a cluster entry point (clusters/<cluster>). */
   dir: string;
   cluster: string;
   kind: 'app' | 'cluster';
@@ -51,12 +52,55 @@ export function appTargets(apps: AppOverlay[]): Target[] {
   return apps.map((a) => ({ dir: a.dir, cluster: a.env.cluster, kind: 'app' as const, env: a.env, app: a }));
 }
 
-/** clusters/<cluster> entry points (the Argo CD bootstrap) of the given environments. */
+function hasKustomization(root: string, dir: string): boolean {
+  return KUSTOMIZATION_NAMES.some((n) => existsSync(path.join(root, dir, n)));
+}
+
+/** Cluster entry points (the Argo CD bootstrap, gitops.yaml clusters.<name>.entryPoint) of the given environments. */
 export function clusterTargets(config: Config, envs: Environment[]): Target[] {
   return clusters(config)
     .filter((c) => envs.some((e) => e.cluster === c))
-    .map((c) => ({ dir: `clusters/${c}`, cluster: c, kind: 'cluster' as const }))
-    .filter((t) => existsSync(path.join(config.root, t.dir, 'kustomization.yaml')));
+    .flatMap((c) => {
+      const dir = entryPoint(config, c);
+      return dir !== null && hasKustomization(config.root, dir) ? [{ dir, cluster: c, kind: 'cluster' as const }] : [];
+    });
+}
+
+/**
+ * Why a cluster of the given environments has no entry point to check: a configured folder that
+ * does not exist (error), a folder with YAML but no kustomization (error: those objects would
+ * pass unchecked), or no clusters/<cluster> at all (a note).
+ */
+export async function entryPointFindings(config: Config, envs: Environment[]): Promise<Finding[]> {
+  const out: Finding[] = [];
+  for (const c of clusters(config).filter((x) => envs.some((e) => e.cluster === x))) {
+    const dir = entryPoint(config, c);
+    if (dir === null || hasKustomization(config.root, dir)) continue;
+    const configured = c in config.entryPoints;
+    const entries = await readdir(path.join(config.root, dir), { withFileTypes: true }).catch(() => undefined);
+    const base = { resource: '', overlay: dir };
+    if (!entries) {
+      out.push(configured
+        ? { ...base, severity: 'error', rule: 'layout-root', file: CONFIG_FILE, message: `clusters.${c}.entryPoint: folder ${dir} does not exist` }
+        : { ...base, severity: 'info', rule: 'no-entry-point', file: CONFIG_FILE, message: `cluster ${c} has no entry point (${dir} does not exist), so no Argo CD objects are checked for it; set clusters.${c}.entryPoint in ${CONFIG_FILE} (null if it has none)` });
+      continue;
+    }
+    const yaml = entries.filter((e) => e.isFile() && /\.ya?ml$/.test(e.name)).map((e) => e.name).sort();
+    out.push({
+      ...base,
+      severity: yaml.length ? 'error' : 'warning',
+      rule: 'no-kustomization',
+      file: dir,
+      message: `cluster entry point ${dir} has no kustomization (kustomization.yaml, kustomization.yml or Kustomization)${yaml.length ? `, so ${yaml.join(', ')} ${yaml.length === 1 ? 'is' : 'are'} neither rendered nor checked` : ''}; add one that lists them, or set clusters.${c}.entryPoint in ${CONFIG_FILE}`,
+    });
+  }
+  return out;
+}
+
+/** The target's own kustomization file (repo-relative), whichever of the three names it uses. */
+export function kustomizationOf(r: Pick<Rendered, 'target' | 'closure'>): string {
+  if (r.target.app) return r.target.app.kustomization;
+  return r.closure.find((f) => path.posix.dirname(f) === r.target.dir && KUSTOMIZATION_NAMES.includes(path.posix.basename(f))) ?? `${r.target.dir}/kustomization.yaml`;
 }
 
 export function rel(config: Config, abs: string): string {
@@ -75,10 +119,17 @@ interface RenderContext {
 
 const contexts = new Map<string, RenderContext>();
 
+/**
+ * A validation run: until endRun, renders of this repository share one context (each file read
+ * and hashed once). Outside a run every renderTargets call has its own, so a command that edits
+ * files between two renders (scale, promote) never sees an earlier read.
+ */
+export function beginRun(config: Config): void {
+  contexts.set(config.root, { ws: new Workspace(config.root), docs: new Map() });
+}
+
 function contextFor(config: Config): RenderContext {
-  let c = contexts.get(config.root);
-  if (!c) contexts.set(config.root, (c = { ws: new Workspace(config.root), docs: new Map() }));
-  return c;
+  return contexts.get(config.root) ?? { ws: new Workspace(config.root), docs: new Map() };
 }
 
 /** The run's file reader for this repository (shared with the checks). */
@@ -166,7 +217,7 @@ function makeRendered(config: Config, ctx: RenderContext, target: Target, closur
 
 /** The overlay's `images:` entry that pins `image`, if any: where a human changes the pin. */
 function locateImagePin(r: Rendered, image: string): { file: string; line?: number } | undefined {
-  const file = `${r.target.dir}/kustomization.yaml`;
+  const file = kustomizationOf(r);
   const src = r.sources.find((s) => s.file === file);
   const images = (src?.doc.toJS() as { images?: Array<{ name?: string; newName?: string }> } | null)?.images;
   if (!src || !Array.isArray(images)) return undefined;
@@ -270,7 +321,7 @@ export async function renderTargets(config: Config, tool: Tool, targets: Target[
       const msg = timedOut
         ? `kustomize did not finish within ${config.render.remoteTimeoutSeconds} s (render.remoteTimeoutSeconds) while fetching remote references`
         : e instanceof CommandFailedError ? e.stderr.trim().replace(/^Error: /, '') : e.message;
-      out.findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: `${target.dir}/kustomization.yaml`, message: msg });
+      out.findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: kustomizationOf(out), message: msg });
     }
     return out;
   });

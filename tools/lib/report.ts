@@ -1,4 +1,5 @@
 import type { Severity } from './policies.js';
+import { oneLine, plainText, redactText } from './redact.js';
 
 export interface Finding {
   severity: Severity;
@@ -40,7 +41,7 @@ export function formatText(findings: Finding[], checked: { overlays: number; obj
     byOverlay.get(f.overlay)!.push(f);
   }
   for (const [overlay, fs] of byOverlay) {
-    lines.push(overlay);
+    lines.push(oneLine(overlay));
     const byKey = new Map<string, Finding[]>();
     for (const f of fs) {
       const key = `${f.file ?? '(rendered)'}\u0000${f.resource}`;
@@ -49,21 +50,22 @@ export function formatText(findings: Finding[], checked: { overlays: number; obj
     }
     for (const [key, group] of byKey) {
       const [file, resource] = key.split('\u0000');
-      lines.push(`  ${file}${resource ? `  ${resource}` : ''}`);
+      lines.push(`  ${oneLine(file)}${resource ? `  ${oneLine(resource)}` : ''}`);
       for (const f of group) {
         const loc = f.line ? `:${f.line}` : '';
         lines.push(`    ${f.severity.padEnd(7)} ${f.rule}${f.field ? `  ${f.field}` : ''}${loc ? `  (line ${f.line})` : ''}`);
-        lines.push(`            ${f.message}`);
+        lines.push(`            ${f.message.split('\n').map(oneLine).join('\n            ')}`);
       }
     }
   }
   const s = summarize(findings);
   lines.push(`${checked.overlays} overlays, ${checked.objects} objects checked: ${s.error} errors, ${s.warning} warnings, ${s.info} notes`);
-  return lines.join('\n');
+  // Repository text reaches a terminal or a CI log: no escape sequences, no credentials.
+  return redactText(plainText(lines.join('\n')));
 }
 
 function escapeData(s: string): string {
-  return s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  return plainText(redactText(s)).replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
 }
 
 function escapeProp(s: string): string {
@@ -73,14 +75,14 @@ function escapeProp(s: string): string {
 /** GitHub Actions workflow commands (::error file=…,line=…::message). */
 export function formatGithub(findings: Finding[]): string {
   const level: Record<Severity, string> = { error: 'error', warning: 'warning', info: 'notice' };
-  return findings
+  return redactText(findings
     .map((f) => {
       const props = [f.file ? `file=${escapeProp(f.file)}` : '', f.line ? `line=${f.line}` : '', `title=${escapeProp(`${f.rule} ${f.resource}`.trim())}`].filter(Boolean).join(',');
       return `::${level[f.severity]} ${props}::${escapeData(`${f.overlay}: ${f.field ? `${f.field}: ` : ''}${f.message}`)}`;
     })
-    .join('\n');
+    .join('\n'));
 }
 
 export function formatJson(findings: Finding[], checked: { overlays: number; objects: number }): string {
-  return JSON.stringify({ summary: { ...summarize(findings), ...checked }, findings: findings.map(({ subjects: _s, ...f }) => f) }, null, 2);
+  return redactText(JSON.stringify({ summary: { ...summarize(findings), ...checked }, findings: findings.map(({ subjects: _s, ...f }) => f) }, null, 2));
 }

@@ -4,15 +4,16 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { discoverApps, selectApps } from './apps.js';
+import { discoverLayout, selectApps } from './apps.js';
 import { renderLikeArgo } from './argocd.js';
 import { affectedTargets, changedFiles, resolveBase, withWorktree } from './changes.js';
 import { checkImmutable, crossChecks } from './checks/index.js';
-import { loadConfig, type Config } from './config.js';
+import { entryPoint, loadConfig, type Config } from './config.js';
+import { KUSTOMIZATION_NAMES } from './layout.js';
 import { kubeconform, schemaLocations, type KcResult } from './kubeconform.js';
 import { resourceId, type K8sObject } from './kustomize.js';
 import { checkPolicies, loadPolicies, type PolicySet, type PolicyViolation } from './policies.js';
-import { appTargets, clusterTargets, endRun, locate, objectHash, workspaceFor, type Rendered, type Target } from './render.js';
+import { appTargets, beginRun, clusterTargets, endRun, entryPointFindings, locate, objectHash, workspaceFor, type Rendered, type Target } from './render.js';
 import { sha, Store } from './workspace.js';
 import type { Finding, Format } from './report.js';
 import { mark } from './timing.js';
@@ -210,8 +211,8 @@ async function immutableFindings(config: Config, tool: Tool, head: Rendered[], b
     const clusters = new Set(head.map((r) => r.target.cluster));
     const targets = [
       ...head.map((r) => r.target).filter((t) => t.kind === 'app'),
-      ...[...clusters].map((c) => ({ dir: `clusters/${c}`, cluster: c, kind: 'cluster' as const })),
-    ].filter((t) => existsSync(path.join(dir, t.dir, 'kustomization.yaml')));
+      ...[...clusters].flatMap((c) => { const ep = entryPoint(config, c); return ep === null ? [] : [{ dir: ep, cluster: c, kind: 'cluster' as const }]; }),
+    ].filter((t) => KUSTOMIZATION_NAMES.some((n) => existsSync(path.join(dir, t.dir, n))));
     return checkImmutable(head, await renderLikeArgo({ ...config, root: dir }, tool, targets));
   });
 }
@@ -221,10 +222,25 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   const envVars = opts.envVars ?? process.env;
   const config = await loadConfig(opts.cwd, envVars);
   if (opts.allowRemote) config.render.allowRemote = true;
-  const allApps = await discoverApps(config);
+  beginRun(config);
+  try {
+    return await validateRun(config, opts, envVars);
+  } finally {
+    await endRun(config);
+  }
+}
+
+async function validateRun(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, envVars: NodeJS.ProcessEnv): Promise<ValidateResult & { config: Config; targets: Target[] }> {
+  const layout = await discoverLayout(config);
+  const allApps = layout.apps;
   const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
   const envs = opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments;
   let targets = [...appTargets(apps), ...(opts.app ? [] : clusterTargets(config, envs))];
+  // Layout problems of the selected environments (with --app, only those of the selected overlays).
+  const envOverlays = new Set(envs.flatMap((e) => allApps.filter((a) => a.env === e).map((a) => a.dir)));
+  const layoutFindings = [...layout.findings, ...(await entryPointFindings(config, envs))].filter((f) =>
+    opts.app ? apps.some((a) => a.dir === f.overlay) : !allApps.some((a) => a.dir === f.overlay) || envOverlays.has(f.overlay),
+  );
   const base = opts.base !== undefined || opts.changedOnly ? await resolveBase(config.root, opts.base, config.defaultBranch) : undefined;
   if (opts.changedOnly) targets = await affectedTargets(config, targets, await changedFiles(config.root, base!), workspaceFor(config));
   if (opts.shard) targets = shardTargets(targets, opts.shard);
@@ -244,7 +260,7 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   const selected = new Set(targets.map((t) => t.dir));
   const rendered = all.filter((r) => selected.has(r.target.dir));
 
-  const findings: Finding[] = rendered.flatMap((r) => r.findings);
+  const findings: Finding[] = [...layoutFindings, ...rendered.flatMap((r) => r.findings)];
   findings.push(...(await schemaFindings(config, rendered, envVars)));
   mark('schema');
   findings.push(...(await policyFindings(config, rendered, opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), envVars)));
@@ -257,7 +273,6 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   findings.push(...(await crossChecks(config, kustomize, all)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay)) || f.subjects?.some((d) => selected.has(d))));
   mark('cross-checks');
   if (base && rendered.length) findings.push(...(await immutableFindings(config, kustomize, rendered, base)));
-  await endRun(config);
   mark('end');
   return { config, targets: rendered.map((r) => r.target), findings: findings.map(({ subjects: _s, ...f }) => f), rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
 }

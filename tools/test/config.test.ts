@@ -81,7 +81,7 @@ test('app names: id, slug or unambiguous suffix; ambiguous and unknown names lis
   assert.throws(() => resolveApp(config, apps, 'backend', 'dev'), (e: Error) => e instanceof NameError && /ambiguous/.test(e.message) && e.message.includes('nofluxo/backend, taskflow/backend, todo-chatbot/backend'));
   assert.throws(() => resolveApp(config, apps, 'frontend', 'prod'), (e: Error) => e instanceof NameError && /unknown app 'frontend' in environment 'prod'/.test(e.message));
   assert.throws(() => resolveApp(config, apps, 'backend', 'qa'), (e: Error) => e instanceof NameError && /candidates: dev, prod/.test(e.message));
-  for (const evil of ['../x', 'a/b/c', 'a;rm -rf', 'Backend', '-x']) assert.throws(() => resolveApp(config, apps, evil, 'dev'), UsageError);
+  for (const evil of ['../x', 'a//b', '/a', 'a;rm -rf', 'Backend', '-x']) assert.throws(() => resolveApp(config, apps, evil, 'dev'), UsageError);
 });
 
 test('without the pinned kustomize, validation falls back to kubectl kustomize with a visible warning', async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { diffObjects, formatMarkdown, renderedDiff, type DiffResult } from '../lib/diff.js';
+import { diffObjects, formatDiffText, formatMarkdown, renderedDiff, type DiffResult } from '../lib/diff.js';
 import { REPO_ROOT } from '../lib/tools.js';
 import type { K8sObject } from '../lib/kustomize.js';
 import { baseFiles, DEPLOYMENT, overlay, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
@@ -66,20 +66,30 @@ test('added and removed objects; a no-op edit (comment, key order) shows no diff
   ]);
 });
 
-test('fields the API server or Argo CD own are ignored; Secret data and sensitive keys are redacted', () => {
-  const base: K8sObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'n' }, data: { password: 'b2xk' } };
+test('fields the API server or Argo CD own are ignored; a change of Secret values alone is a change, values redacted', () => {
+  const base: K8sObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'n' }, data: { password: 'b2xk', user: 'dXNlcg==' } };
   const head: K8sObject = {
     ...base,
     metadata: { ...base.metadata, resourceVersion: '42', annotations: { 'argocd.argoproj.io/tracking-id': 'x' } },
     status: { ok: true },
-    data: { password: 'bmV3' },
+    data: { password: 'bmV3', user: 'dXNlcg==', added: 'YWRk' },
   };
   const [d] = diffObjects([base], [head]);
-  // The value changed, but no value is shown: both sides read <redacted>, so only presence can differ.
-  assert.equal(d, undefined);
-  const cm = (v: string): K8sObject => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: { template: { spec: { containers: [{ name: 'c', env: [{ name: 'DB_PASSWORD', value: v }, { name: 'MODE', value: v }] }] } } } });
-  const [e] = diffObjects([cm('old')], [cm('new')], ['DB_PASSWORD']);
-  assert.deepEqual(e.fields, [{ path: 'spec.template.spec.containers[c].env[MODE].value', before: 'old', after: 'new' }]);
+  assert.deepEqual(d, {
+    resource: 'Secret/n/s',
+    change: 'changed',
+    fields: [{ path: 'data.added', after: '<redacted>' }, { path: 'data.password', before: '<redacted>', after: '<redacted>' }],
+  });
+  const text = formatDiffText({ base: 'a'.repeat(40), head: 'working tree', overlays: [{ overlay: 'o', objects: [d], errors: [] }] });
+  assert.doesNotMatch(text, /no rendered changes|bmV3|b2xk|YWRk/);
+  assert.match(text, /data\.password: <redacted> -> <redacted>/);
+  const cm = (v: string): K8sObject => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: { template: { spec: { containers: [{ name: 'c', env: [{ name: 'DB_PASSWORD', value: v }, { name: 'CUSTOM', value: v }, { name: 'MODE', value: v }] }] } } } });
+  const [e] = diffObjects([cm('old')], [cm('new')], ['CUSTOM']);
+  assert.deepEqual(e.fields, [
+    { path: 'spec.template.spec.containers[c].env[DB_PASSWORD].value', before: '<redacted>', after: '<redacted>' },
+    { path: 'spec.template.spec.containers[c].env[CUSTOM].value', before: '<redacted>', after: '<redacted>' },
+    { path: 'spec.template.spec.containers[c].env[MODE].value', before: 'old', after: 'new' },
+  ]);
 });
 
 test('markdown: summary table first, details collapsed, within the limit, truncation says what it left out', () => {

@@ -66,6 +66,42 @@ function overlay(name: string, body: string): Record<string, string> {
   return { [`${hostile(name)}/kustomization.yaml`]: `namespace: hostile\n${body}` };
 }
 
+// Credentials committed by mistake (or on purpose) into a ConfigMap: shapes every output hides.
+const REPO_TOKENS = {
+  github: `ghp_${'R3poCommittedT0ken'.padEnd(36, 'q')}`,
+  aws: 'AKIAQWERTYUIOPASDFGH',
+  jwt: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJyZXBvLWp3dCJ9.c2lnbmF0dXJlLW9mLXRoZS1qd3Q',
+  pem: 'MIIEpAIBAAKCAQEAreposecretkeybody',
+  secretValue: 'c3VwZXItc2VjcmV0LXZhbHVl',
+};
+const INJECTION = '```\n</details><img src=x onerror=alert(1)> <!-- @octocat #1 [x](https://evil.example)';
+
+/** The `values` overlay: a ConfigMap and a Secret whose values the pull request changes. */
+function valuesFiles(hostileValues: boolean): Record<string, string> {
+  const note = hostileValues ? JSON.stringify(`token ${REPO_TOKENS.github} ${INJECTION}`) : 'plain';
+  return {
+    ...overlay('values', 'resources:\n  - cm.yaml\n  - secret.yaml\n'),
+    [`${hostile('values')}/cm.yaml`]: `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: values
+data:
+  note: ${note}
+  aws: ${hostileValues ? REPO_TOKENS.aws : 'none'}
+  jwt: ${hostileValues ? REPO_TOKENS.jwt : 'none'}
+  tls.key: ${JSON.stringify(hostileValues ? `-----BEGIN PRIVATE KEY-----\n${REPO_TOKENS.pem}\n-----END PRIVATE KEY-----\n` : 'none')}
+  api_token: ${hostileValues ? 'plain-but-named-like-a-token' : 'before'}
+`,
+    [`${hostile('values')}/secret.yaml`]: `apiVersion: v1
+kind: Secret
+metadata:
+  name: only-values-change
+data:
+  password: ${hostileValues ? REPO_TOKENS.secretValue : 'b2xkLXZhbHVl'}
+`,
+  };
+}
+
 const BOMB = (() => {
   let s = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n  a: &a ["x","x","x","x","x","x","x","x","x"]\n';
   for (let i = 0; i < 9; i++) s += `  ${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]\n`;
@@ -115,6 +151,10 @@ metadata:
     [`${hostile('yaml-limits')}/deep.yaml`]: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\n  annotations:\n    a: ${'['.repeat(50_000)}${']'.repeat(50_000)}\n`,
     [`${hostile('yaml-limits')}/huge.yaml`]: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: huge\ndata:\n  a: "${'x'.repeat(5 * 1024 * 1024)}"\n`,
     [`${hostile('yaml-limits')}/bom.yaml`]: '\uFEFFapiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bom\n',
+    // Token-shaped values and markdown injection in values, and in a name.
+    ...valuesFiles(true),
+    ...overlay('md-name', 'resources:\n  - cm.yaml\n'),
+    [`${hostile('md-name')}/cm.yaml`]: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${JSON.stringify(`x${INJECTION}`)}\ndata:\n  a: ${JSON.stringify(INJECTION)}\n`,
     // A billion laughs.
     ...overlay('alias-bomb', 'resources:\n  - bomb.yaml\n'),
     [`${hostile('alias-bomb')}/bomb.yaml`]: BOMB,
@@ -144,7 +184,7 @@ before(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
 
-  dir = await makeRepo({ ...baseFiles(), ...clusterFiles('minikube', '--load-restrictor LoadRestrictionsRootOnly') });
+  dir = await makeRepo({ ...baseFiles(), ...clusterFiles('minikube', '--load-restrictor LoadRestrictionsRootOnly'), ...valuesFiles(false) });
   gitInit(dir, 'clean');
   await writeFiles(dir, await hostileFiles(port));
   for (const f of [`${hostile('exec-fn')}/touch.sh`, `${hostile('helm')}/evil-helm.sh`]) await chmod(path.join(dir, f), 0o755);
@@ -205,6 +245,33 @@ describe('validate and diff over a hostile pull request, every format, fake cred
       assert.doesNotMatch(text, /\n\s+at .+\(.+:\d+:\d+\)/, `${what} shows a stack trace`);
     }
     assert.equal(requests, 0, 'a remote base was fetched');
+    for (const { what, text } of outputs) {
+      for (const [name, value] of Object.entries(REPO_TOKENS)) assert.ok(!text.includes(value), `${what} shows the committed ${name}`);
+      assert.ok(!text.includes('plain-but-named-like-a-token'), `${what} shows a value under a sensitive key`);
+    }
+  });
+
+  test('a change of a Secret\'s values alone is a change, key names shown, values redacted', () => {
+    const json = outputs.find((o) => o.what.startsWith('diff') && o.what.includes('json'))!.text;
+    const d = JSON.parse(json.slice(0, json.lastIndexOf('}') + 1)) as { overlays: Array<{ overlay: string; objects: Array<{ resource: string; change: string; fields: unknown[] }> }> };
+    const values = d.overlays.find((o) => o.overlay === hostile('values'));
+    const secret = values?.objects.find((o) => o.resource === 'Secret/hostile/only-values-change');
+    assert.deepEqual(secret, { resource: 'Secret/hostile/only-values-change', change: 'changed', fields: [{ path: 'data.password', before: '<redacted>', after: '<redacted>' }] });
+  });
+
+  test('markdown: repository text cannot close the fence or add HTML, comments, mentions or links', () => {
+    const md = outputs.find((o) => o.what.includes('markdown'))!.text.split('\nnpm warn')[0];
+    let inFence = false;
+    const prose: string[] = [];
+    for (const l of md.split('\n')) {
+      if (l.startsWith('```')) {
+        assert.ok(inFence ? l === '```' : l === '```diff', `a fence line the toolkit did not write: ${l}`);
+        inFence = !inFence;
+      } else if (!inFence) prose.push(l.replace(/`[^`\n]*`/g, ''));
+    }
+    assert.equal(inFence, false);
+    assert.match(md, /data\.note/);
+    assert.doesNotMatch(prose.join('\n'), /<img|<!--|@octocat|#1\b|\]\(https/);
   });
 
   test('every refused build option is an error at its argocd-cm line', () => {

@@ -21,8 +21,10 @@ export interface ArgoFacts {
   repoURL: string;
   apps: GeneratedApp[];
   paths: Map<string, PathFacts>;
-  /** Overlay folders of the environments on this cluster. */
-  overlayDirs: string[];
+  /** The cluster's entry point folder. */
+  entry: string;
+  /** Overlay folders (and their kustomization files) of the environments on this cluster. */
+  overlayDirs: Array<{ dir: string; file: string }>;
   /** Some generator was not expanded, so a missing Application may be the toolkit's blind spot. */
   incomplete: boolean;
 }
@@ -53,7 +55,7 @@ export function checkArgo(view: ClusterView, facts: ArgoFacts): Finding[] {
     const overlay = pf?.rendered ? app.path : undefined;
     const project = view.projects.get(app.project);
     if (!project) {
-      if (app.project !== 'default') findings.push(at(app, 'argo-project', `AppProject ${app.project} is not rendered in clusters/${view.cluster}`, `${tpl(app)}/project`, overlay));
+      if (app.project !== 'default') findings.push(at(app, 'argo-project', `AppProject ${app.project} is not rendered in ${app.origin.r.target.dir}`, `${tpl(app)}/project`, overlay));
     } else {
       const spec = (project.spec ?? {}) as ProjectSpec;
       if (!repoAllowed(spec, app.repoURL)) findings.push(at(app, 'argo-project', `AppProject ${app.project} does not allow source repository ${app.repoURL} (sourceRepos: ${(spec.sourceRepos ?? []).join(', ') || 'none'})`, `${tpl(app)}/source`, overlay));
@@ -71,12 +73,12 @@ export function checkArgo(view: ClusterView, facts: ArgoFacts): Finding[] {
     }
     if (!ours || app.path === undefined) continue;
     if (!pf?.exists) findings.push(at(app, 'argo-path', `source path ${app.path} does not exist in the repository`, `${tpl(app)}/source`));
-    else if (!pf.kustomization) findings.push(at(app, 'argo-path', `source path ${app.path} has no kustomization.yaml`, `${tpl(app)}/source`));
+    else if (!pf.kustomization) findings.push(at(app, 'argo-path', `source path ${app.path} has no kustomization (kustomization.yaml, kustomization.yml or Kustomization)`, `${tpl(app)}/source`));
     else if (!pf.rendered || pf.rendered.findings.some((f) => f.rule === 'kustomize-build' || f.rule === 'yaml-syntax' || f.rule === 'missing-file')) {
       findings.push(at(app, 'argo-path', `source path ${app.path} does not render (see its kustomize-build finding)`, `${tpl(app)}/source`, overlay));
     }
     if (pf?.namespace && app.destination.namespace !== pf.namespace) {
-      findings.push(at(app, 'argo-namespace', `destination namespace ${app.destination.namespace ?? '(none)'} is not ${pf.namespace}, the namespace: of ${app.path}/kustomization.yaml`, `${tpl(app)}/destination/namespace`, overlay));
+      findings.push(at(app, 'argo-namespace', `destination namespace ${app.destination.namespace ?? '(none)'} is not ${pf.namespace}, the namespace: of the kustomization in ${app.path}`, `${tpl(app)}/destination/namespace`, overlay));
     }
   }
   // Indexed by path: comparing every folder with every Application grows with the square.
@@ -86,13 +88,13 @@ export function checkArgo(view: ClusterView, facts: ArgoFacts): Finding[] {
     if (!byPath.has(a.path)) byPath.set(a.path, []);
     byPath.get(a.path)!.push(a);
   }
-  for (const dir of facts.overlayDirs) {
+  for (const { dir, file } of facts.overlayDirs) {
     const claims = byPath.get(dir) ?? [];
-    const base = { overlay: dir, resource: '', file: `${dir}/kustomization.yaml` };
+    const base = { overlay: dir, resource: '', file };
     if (!claims.length) {
       findings.push({
         ...base, rule: 'argo-unclaimed', severity: facts.incomplete ? 'warning' : 'error',
-        message: `no Application of clusters/${view.cluster} deploys ${dir}: check the ApplicationSet generator globs (a typo silently drops the app)${facts.incomplete ? '; some generators were not expanded by the toolkit' : ''}`,
+        message: `no Application of ${facts.entry} deploys ${dir}: check the ApplicationSet generator globs (a typo silently drops the app)${facts.incomplete ? '; some generators were not expanded by the toolkit' : ''}`,
       });
     } else if (claims.length > 1) {
       findings.push({ ...base, rule: 'argo-unclaimed', severity: 'error', message: `${dir} is deployed by ${claims.length} Applications (${claims.map((a) => a.name).sort().join(', ')}): they would fight over its objects` });

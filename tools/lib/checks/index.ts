@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { discoverApps } from '../apps.js';
+import { KUSTOMIZATION_NAMES } from '../layout.js';
 import { parseYamlData } from '../yamlfile.js';
 import { buildOptions, expandApplications, repoTree, sameRepo, type Expansion, type GeneratedApp, type RepoTree } from '../argocd.js';
 import type { Config } from '../config.js';
@@ -27,7 +28,7 @@ export { checkImmutable } from './immutable.js';
 
 /** `namespace:` of a folder's kustomization (undefined when unset or unreadable). */
 async function kustomizationNamespace(root: string, dir: string, read: (file: string) => Promise<string | undefined>): Promise<{ found: boolean; namespace?: string }> {
-  for (const name of ['kustomization.yaml', 'kustomization.yml', 'Kustomization']) {
+  for (const name of KUSTOMIZATION_NAMES) {
     const text = await read(path.posix.join(dir, name));
     if (text === undefined) continue;
     const ns = (parseYamlData(name, text).docs[0] as { namespace?: unknown } | null | undefined)?.namespace;
@@ -164,8 +165,8 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
   // A cluster whose entry point holds no Application at all is not run by Argo CD.
   if (entry?.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
     const envs = config.environments.filter((e) => e.cluster === cluster);
-    const overlayDirs = (await discoverApps(config, envs)).map((a) => a.dir);
-    findings.push(...checkArgo(view, { repoURL: config.repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
+    const overlayDirs = (await discoverApps(config, envs)).map((a) => ({ dir: a.dir, file: a.kustomization }));
+    findings.push(...checkArgo(view, { entry: entry.target.dir, repoURL: config.repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
   }
   return findings;
 }

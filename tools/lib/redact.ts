@@ -1,0 +1,125 @@
+// Redaction of secrets in everything validate and diff print: values under keys that look
+// sensitive, Secret data, strings shaped like well-known tokens, and the values of the
+// credentials in the toolkit's own environment. And neutralisation of repository text placed in
+// markdown (a PR comment) or a terminal.
+
+export const REDACTED = '<redacted>';
+
+/** Key names whose values are credentials: token, password, secret, key, credential, auth. */
+const SENSITIVE_KEY = /token|passw(or)?d|passwd|secret|credential|key|(^|[-_.])auth($|[-_.])|authorization|cookie|private/i;
+
+/** Key names that hold the *name* of a secret or key, not its value (secretName, secretKeyRef). */
+const REFERENCE_KEY = /(Name|Names|Ref|Refs|Selector|Namespace|Class|Kind|Path|Version|Id|Prefix)$/;
+
+/** Whether the value stored under `key` must not be shown (`parent`: the object holding it). */
+export function sensitiveKey(key: string, parent?: Record<string, unknown>, extra: string[] = []): boolean {
+  if (extra.some((k) => k.toLowerCase() === key.toLowerCase())) return true;
+  if (!SENSITIVE_KEY.test(key) || REFERENCE_KEY.test(key)) return false;
+  // `key:` / `secretKey:` next to a name or property names a key of a Secret (secretKeyRef,
+  // ExternalSecret remoteRef, volume items): a reference, not a value.
+  if (/^(key|secretKey|keys)$/.test(key) && parent && ['name', 'property', 'path', 'remoteRef', 'version'].some((k) => k in parent)) return false;
+  return true;
+}
+
+/** Well-known credential shapes, anywhere in a string. */
+const TOKEN_SHAPES: RegExp[] = [
+  /-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----[\s\S]*?(-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|$)/g,
+  /\bgh[pousr]_[A-Za-z0-9]{20,255}/g, // GitHub tokens
+  /\bgithub_pat_[A-Za-z0-9_]{20,255}/g,
+  /\bglpat-[A-Za-z0-9_-]{20,}/g, // GitLab
+  /\bnpm_[A-Za-z0-9]{30,}/g,
+  /\b(AKIA|ASIA|AIDA|AROA)[0-9A-Z]{16}\b/g, // AWS access key ids
+  /\bxox[abposr]-[A-Za-z0-9-]{10,}/g, // Slack
+  /\bAIza[0-9A-Za-z_-]{35}/g, // Google API keys
+  /\b[rs]k_(live|test)_[0-9A-Za-z]{20,}/g, // Stripe
+  /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, // JWTs
+  /(?<=[a-z][a-z0-9+.-]*:\/\/[^/\s:@'"]+:)[^/\s@'"]+(?=@)/gi, // password in a URL
+];
+
+/** Names of environment variables that hold credentials (their values are redacted verbatim). */
+const SECRET_ENV = /token|passw(or)?d|secret|credential|(^|_)key($|_)|apikey|private|auth/i;
+
+function envSecrets(env: NodeJS.ProcessEnv): string[] {
+  return Object.entries(env)
+    .filter(([k, v]) => SECRET_ENV.test(k) && typeof v === 'string' && v.length >= 6)
+    .map(([, v]) => v as string)
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Replaces token-shaped substrings and the environment's credential values in a text. */
+export function redactText(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  let out = text;
+  for (const v of envSecrets(env)) out = out.split(v).join(REDACTED);
+  for (const re of TOKEN_SHAPES) out = out.replace(re, REDACTED);
+  return out;
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A copy of `value` with sensitive values replaced: under a sensitive key, an env-style entry
+ * `{name: DB_PASSWORD, value: ...}` with a sensitive name, and token-shaped strings anywhere.
+ * `key` is the key `value` itself is stored under.
+ */
+export function redactValue(value: unknown, key?: string, parent?: Record<string, unknown>, extra: string[] = []): unknown {
+  if (key !== undefined && sensitiveKey(key, parent, extra) && (typeof value === 'string' || typeof value === 'number')) return REDACTED;
+  if (typeof value === 'string') return redactText(value);
+  if (Array.isArray(value)) return value.map((x) => redactValue(x, undefined, undefined, extra));
+  if (!isObj(value)) return value;
+  const out: Record<string, unknown> = {};
+  const envEntry = typeof value.name === 'string' && 'value' in value && sensitiveKey(value.name, undefined, extra);
+  for (const [k, x] of Object.entries(value)) out[k] = envEntry && k === 'value' ? REDACTED : redactValue(x, k, value, extra);
+  return out;
+}
+
+/** Every scalar replaced, keys and structure kept: a value under a sensitive key. */
+export function redactAll(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactAll);
+  if (isObj(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactAll(v)]));
+  return value === null || value === undefined ? value : REDACTED;
+}
+
+/** Every value of a Secret's data and stringData, key names kept. */
+export function redactSecretData(o: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...o };
+  for (const f of ['data', 'stringData']) {
+    const d = out[f];
+    if (isObj(d)) out[f] = Object.fromEntries(Object.keys(d).map((k) => [k, REDACTED]));
+  }
+  return out;
+}
+
+/** One line, no control characters: repository text in a terminal or a markdown line. */
+export function oneLine(s: string): string {
+  return s.replace(/\r\n|\r|\n/g, '⏎').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, '�');
+}
+
+/** Control characters other than newline and tab removed (terminal escape sequences). */
+export function plainText(s: string): string {
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '�');
+}
+
+/**
+ * Repository text for an inline code span in markdown (also inside a table cell): one line, no
+ * backtick to close the span, no pipe to split the cell. HTML, mentions and issue links are
+ * inert inside a code span.
+ */
+export function mdCode(s: string): string {
+  const t = oneLine(s).replace(/`/g, 'ˋ').replace(/\|/g, '\\|');
+  return `\`${t || ' '}\``;
+}
+
+/** Repository text inside an HTML element (e.g. <summary><code>…</code>): entities only. */
+export function htmlText(s: string): string {
+  return oneLine(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/@/g, '&#64;');
+}
+
+/**
+ * Repository text for a line inside a fenced code block: one line (so it cannot start a closing
+ * fence), which the caller prefixes with a marker character.
+ */
+export function mdFenced(s: string): string {
+  return oneLine(s);
+}

@@ -1,0 +1,131 @@
+// Layout is configuration: validate and diff on repositories in four layouts, and the findings
+// that keep a layout from passing silently (missing roots, empty patterns, entry points).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { discoverLayout } from '../lib/apps.js';
+import { loadConfig, parseConfig } from '../lib/config.js';
+import { ConfigError } from '../lib/errors.js';
+import { compilePattern, fillAppId, matchPattern, normalizeId } from '../lib/layout.js';
+import { runValidation } from '../lib/validation.js';
+import { renderedDiff } from '../lib/diff.js';
+import { removeRepo, testEnv } from './repo-fixture.js';
+import { writeFiles } from './fixtures.js';
+import { LAYOUTS, makeLayoutRepo } from './layouts-fixture.js';
+
+const dirs: string[] = [];
+after(async () => Promise.all(dirs.map(removeRepo)));
+
+async function layoutRepo(...args: Parameters<typeof makeLayoutRepo>) {
+  const r = await makeLayoutRepo(...args);
+  dirs.push(r.dir);
+  return r;
+}
+
+const key = (a: { env: string | { name: string }; id: string; dir: string }) => `${typeof a.env === 'string' ? a.env : a.env.name}:${a.id}:${a.dir}`;
+
+test('folder globs: wildcards are captures, ** spans folders, a trailing kustomization name is accepted', () => {
+  const p = compilePattern('overlays/minikube/*/*/kustomization.yaml');
+  assert.equal(p.prefix, 'overlays/minikube');
+  assert.deepEqual(matchPattern(p, 'overlays/minikube/nofluxo/backend'), ['nofluxo', 'backend']);
+  assert.equal(matchPattern(p, 'overlays/minikube/nofluxo'), undefined);
+  assert.equal(matchPattern(p, 'overlays/minikube/a/b/c'), undefined);
+  const deep = compilePattern('deploy/**/overlays/{dev,qa}');
+  assert.deepEqual(matchPattern(deep, 'deploy/team/app/overlays/qa'), ['team/app', 'qa']);
+  assert.deepEqual(matchPattern(deep, 'deploy/overlays/dev'), ['', 'dev']);
+  assert.equal(matchPattern(deep, 'deploy/x/overlays/prod'), undefined);
+  assert.equal(fillAppId('{1}', ['team/app', 'qa'], 'x'), 'team/app');
+  assert.equal(fillAppId(undefined, ['', 'dev'], 'x'), 'dev');
+  assert.equal(normalizeId('Payments/Billing_API'), 'payments/billing-api');
+  assert.equal(normalizeId('__'), '');
+});
+
+test('gitops.yaml layout errors name the line and say what to write', () => {
+  const env = (extra: string) => `environments:\n  - name: dev\n    cluster: dev\n${extra}`;
+  assert.throws(() => parseConfig('/r', env('    overlays: [envs/dev]\n'), {}), (e: Error) => e instanceof ConfigError && /gitops\.yaml:\d+: environments\.0\.appId: required: pattern 'envs\/dev' has no wildcard/.test(e.message));
+  assert.throws(() => parseConfig('/r', env('    overlays: ["apps/*"]\n    appId: "{1}/{2}"\n'), {}), /appId: \{2\} refers to a wildcard that pattern 'apps\/\*' does not have \(it has 1\)/);
+  assert.throws(() => parseConfig('/r', env('    overlayRoot: overlays/dev\n    overlays: ["apps/*"]\n'), {}), /either overlayRoot .* or overlays, not both/);
+  assert.throws(() => parseConfig('/r', env('    overlays: ["../elsewhere/*"]\n'), {}), /environments\.0\.overlays\.0: must match pattern/);
+  assert.throws(() => parseConfig('/r', env('    promotesFrom: dev\n'), {}), /must have required property 'overlayRoot'/);
+  const c = parseConfig('/r', env('    overlayRoot: gitops/dev\n') + 'clusters:\n  dev:\n    entryPoint: argocd/dev/\n', {});
+  assert.deepEqual([c.environments[0].overlays, c.environments[0].appId, c.entryPoints], [['gitops/dev/*/*'], '{1}/{2}', { dev: 'argocd/dev' }]);
+});
+
+for (const name of LAYOUTS) {
+  test(`layout ${name}: discovery finds every overlay and validate renders and checks each, with no error`, async () => {
+    const { dir, fixture } = await layoutRepo(name);
+    const config = await loadConfig(dir, testEnv);
+    const layout = await discoverLayout(config);
+    assert.deepEqual(layout.apps.map(key).sort(), fixture.apps.map(key).sort());
+    assert.deepEqual(layout.apps.map((a) => a.kustomization).sort(), fixture.apps.map((a) => a.kustomization).sort());
+    const r = await runValidation({ cwd: dir, envVars: testEnv });
+    assert.deepEqual(r.findings.filter((f) => f.severity === 'error'), []);
+    for (const a of fixture.apps) assert.ok(r.targets.some((t) => t.dir === a.dir), `${a.dir} validated`);
+    for (const pin of fixture.pins) {
+      const rendered = r.rendered.find((x) => x.target.app?.id === pin.id && x.target.env?.name === pin.env);
+      const deploy = rendered?.objects.find((o) => o.kind === 'Deployment');
+      const containers = (deploy?.spec as { template: { spec: { containers: Array<{ name: string; image: string }> } } } | undefined)?.template.spec.containers;
+      assert.equal(containers?.find((c) => c.name === pin.container)?.image, pin.image, `${pin.env}:${pin.id}`);
+    }
+    assert.ok(r.objects >= fixture.apps.length);
+  });
+
+  test(`layout ${name}: diff shows the one overlay whose pin changed, by app and environment`, async () => {
+    const { dir, fixture } = await layoutRepo(name);
+    const pin = fixture.pins.find((p) => p.env === 'dev')!;
+    const app = fixture.apps.find((a) => a.env === 'dev' && a.id === pin.id)!;
+    const text = fixture.files[pin.file];
+    await writeFiles(dir, { [pin.file]: text.replace(/newTag: "[^"]+"/, 'newTag: "9.9.9"') });
+    const d = await renderedDiff({ cwd: dir, base: 'HEAD', envVars: testEnv });
+    assert.deepEqual(
+      d.overlays.map((o) => ({ overlay: o.overlay, app: o.app, env: o.env, changes: o.objects.flatMap((x) => x.fields.map((f) => `${x.resource.split('/')[0]} ${f.path} ${String(f.after)}`)) })),
+      [{ overlay: app.dir, app: app.id, env: 'dev', changes: [`Deployment spec.template.spec.containers[${pin.container}].image ${pin.image.replace(/:[^:/]+$/, ':9.9.9')}`] }],
+    );
+  });
+}
+
+test('a folder name outside the id alphabet is normalised and reported, never skipped', async () => {
+  const { dir } = await layoutRepo('yml');
+  const r = await runValidation({ cwd: dir, envVars: testEnv, env: 'dev' });
+  assert.ok(r.targets.some((t) => t.dir === 'deploy/dev/payments/Billing_API' && t.app?.id === 'payments/billing-api'));
+  const note = r.findings.find((f) => f.rule === 'app-id');
+  assert.equal(note?.severity, 'info');
+  assert.match(note!.message, /'payments\/Billing_API' are outside the id alphabet .*'payments\/billing-api'/);
+  assert.equal(note!.file, 'deploy/dev/payments/Billing_API/Kustomization');
+});
+
+test('layout problems are findings that name the folder: missing root, empty pattern, id collisions, entry points', async () => {
+  const { dir } = await layoutRepo('app-overlays', {
+    'gitops.yaml': `environments:
+  - name: dev
+    cluster: kind
+    overlays: ["*/overlays/dev", "services/*/dev"]
+  - name: qa
+    cluster: kind
+    overlays: ["*/overlays/qa"]
+  - name: prod
+    cluster: prod
+    overlays: ["*/overlays/prod", "legacy/*"]
+    appId: "app"
+clusters:
+  prod:
+    entryPoint: deploy/prod-argocd
+`,
+    'clusters/kind/application.yaml': 'apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: x\n',
+  });
+  const r = await runValidation({ cwd: dir, envVars: testEnv });
+  const show = r.findings.filter((f) => ['layout-root', 'layout-empty', 'app-id', 'no-kustomization', 'no-entry-point'].includes(f.rule)).map((f) => `${f.severity} ${f.rule} ${f.overlay}`).sort();
+  assert.deepEqual(show, [
+    'error app-id api/overlays/prod',
+    'error app-id web/overlays/prod',
+    'error layout-root deploy/prod-argocd',
+    'error layout-root legacy',
+    'error layout-root services',
+    'error no-kustomization clusters/kind',
+    'warning layout-empty .',
+  ]);
+  const msg = (rule: string, overlay: string) => r.findings.find((f) => f.rule === rule && f.overlay === overlay)!.message;
+  assert.match(msg('no-kustomization', 'clusters/kind'), /application\.yaml is neither rendered nor checked/);
+  assert.match(msg('layout-root', 'services'), /environments\[dev\]\.overlays 'services\/\*\/dev': folder services does not exist/);
+  assert.match(msg('app-id', 'api/overlays/prod'), /app id 'app' in environment prod is derived from 2 folders \(api\/overlays\/prod, web\/overlays\/prod\)/);
+  assert.match(msg('layout-empty', '.'), /environments\[qa\]\.overlays '\*\/overlays\/qa' matches no folder/);
+});
