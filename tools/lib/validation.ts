@@ -1,7 +1,7 @@
 // The validation pipeline shared by `validate`, the release commands and the bench:
 // render, schema checks, policies, cross-resource checks, immutable fields against a base.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { discoverLayout, selectApps } from './apps.js';
@@ -96,31 +96,43 @@ async function schemaFindings(config: Config, rendered: Rendered[], envVars: Nod
   if (todo.size) {
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-validate-'));
     try {
-      // JSON, not YAML: kubeconform reads YAML 1.1, where an unquoted `yes` would turn boolean.
-      // Several documents per file; kubeconform (one worker) reports them in file order.
-      const batches: Array<Array<[string, K8sObject]>> = [];
+      // One kubeconform per core, each given whole kinds: a process compiles the schema of every
+      // kind it sees, so splitting by kind (not by object) compiles each schema once.
+      const groups = new Map<string, Array<[string, K8sObject]>>();
       for (const e of todo) {
-        if (!batches.length || batches[batches.length - 1].length >= DOCS_PER_FILE) batches.push([]);
-        batches[batches.length - 1].push(e);
+        const kind = `${e[1].apiVersion}/${e[1].kind}`;
+        if (!groups.has(kind)) groups.set(kind, []);
+        groups.get(kind)!.push(e);
       }
-      const files = new Map<string, Array<[string, K8sObject]>>();
-      await Promise.all(batches.map(async (b, n) => {
-        const file = path.join(tmp, `${String(n).padStart(5, '0')}.yaml`);
-        files.set(file, b);
-        await writeFile(file, b.map(([, o]) => JSON.stringify(o)).join('\n---\n') + '\n');
+      const bins = Array.from({ length: Math.max(1, Math.min(os.availableParallelism(), groups.size, 4)) }, () => [] as Array<[string, K8sObject]>);
+      for (const g of [...groups.values()].sort((a, b) => b.length - a.length)) bins.reduce((min, b) => (b.length < min.length ? b : min)).push(...g);
+      const results = await Promise.all(bins.filter((b) => b.length).map(async (bin, bi) => {
+        // JSON, not YAML: kubeconform reads YAML 1.1, where an unquoted `yes` would turn boolean.
+        // Several documents per file; kubeconform (one worker) reports them in file order.
+        const dir = path.join(tmp, String(bi));
+        await mkdir(dir);
+        const files = new Map<string, Array<[string, K8sObject]>>();
+        for (let n = 0; n * DOCS_PER_FILE < bin.length; n++) {
+          const batch = bin.slice(n * DOCS_PER_FILE, (n + 1) * DOCS_PER_FILE);
+          const file = path.join(dir, `${String(n).padStart(5, '0')}.yaml`);
+          files.set(file, batch);
+          await writeFile(file, batch.map(([, o]) => JSON.stringify(o)).join('\n---\n') + '\n');
+        }
+        return { files, results: await kubeconform(tool, [dir], { locations, kubernetesVersion: config.kubernetesVersion, cacheDir: path.join(config.root, '.cache', 'kubeconform') }) };
       }));
-      const results = await kubeconform(tool, [tmp], { locations, kubernetesVersion: config.kubernetesVersion, cacheDir: path.join(config.root, '.cache', 'kubeconform') });
-      const seen = new Map<string, number>();
-      for (const res of results) {
-        const batch = files.get(res.filename);
-        if (!batch) continue;
-        const i = seen.get(res.filename) ?? 0;
-        seen.set(res.filename, i + 1);
-        const [hash, o] = batch[i] ?? [];
-        if (!o || (res.kind && res.kind !== o.kind) || (res.name && res.name !== (o.metadata?.name ?? ''))) throw new Error(`kubeconform reported ${res.kind} ${res.name} where ${o?.kind} ${o?.metadata?.name} was expected (${res.filename})`);
-        const outcome: SchemaOutcome = { status: res.status, msg: res.msg || undefined, errors: res.validationErrors };
-        outcomes.set(hash!, outcome);
-        store.set(hash!, outcome);
+      for (const { files, results: rs } of results) {
+        const seen = new Map<string, number>();
+        for (const res of rs) {
+          const batch = files.get(res.filename);
+          if (!batch) continue;
+          const i = seen.get(res.filename) ?? 0;
+          seen.set(res.filename, i + 1);
+          const [hash, o] = batch[i] ?? [];
+          if (!o || (res.kind && res.kind !== o.kind) || (res.name && res.name !== (o.metadata?.name ?? ''))) throw new Error(`kubeconform reported ${res.kind} ${res.name} where ${o?.kind} ${o?.metadata?.name} was expected (${res.filename})`);
+          const outcome: SchemaOutcome = { status: res.status, msg: res.msg || undefined, errors: res.validationErrors };
+          outcomes.set(hash!, outcome);
+          store.set(hash!, outcome);
+        }
       }
     } finally {
       await rm(tmp, { recursive: true, force: true });
