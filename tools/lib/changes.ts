@@ -3,9 +3,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import type { Config } from './config.js';
-import { CONFIG_FILE } from './config.js';
-import { UsageError } from './errors.js';
+import { CONFIG_FILE, loadConfig } from './config.js';
+import { ConfigError, UsageError } from './errors.js';
 import { run } from './exec.js';
 import { kustomizationClosure } from './kustomize.js';
 import { rel, type Target } from './render.js';
@@ -67,6 +68,21 @@ export async function affectedTargets(config: Config, targets: Target[], changed
     if (closure.some((f) => set.has(f))) out.push(t);
   }
   return out;
+}
+
+/**
+ * The configuration of a base revision's checkout, or undefined when that revision has no
+ * gitops.yaml the toolkit can read (before adoption, or an incompatible one): then everything
+ * the head renders counts as added.
+ */
+export async function loadBaseConfig(dir: string, envVars: NodeJS.ProcessEnv): Promise<{ config?: Config; note?: string }> {
+  if (!existsSync(path.join(dir, CONFIG_FILE))) return { note: `the base revision has no ${CONFIG_FILE}: everything rendered counts as added` };
+  try {
+    return { config: await loadConfig(dir, envVars) };
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    return { note: `the base revision's ${CONFIG_FILE} cannot be read by this toolkit (${e.message}): everything rendered counts as added` };
+  }
 }
 
 /** Runs `fn` on a detached worktree of `ref`, removed afterwards whatever happens. */

@@ -4,8 +4,8 @@ import { discoverApps } from './apps.js';
 import { loadConfig, type Config } from './config.js';
 import { resourceId, type K8sObject } from './kustomize.js';
 import { renderLikeArgo } from './argocd.js';
-import { affectedTargets, changedFiles, resolveBase, withWorktree } from './changes.js';
-import { appTargets, clusterTargets, type Rendered } from './render.js';
+import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, withWorktree } from './changes.js';
+import { appTargets, clusterTargets, targetKey, type Rendered } from './render.js';
 import { findKustomize } from './tools.js';
 import { htmlText, mdCode, oneLine, redactAll, redactSecretData, redactText, redactValue, REDACTED, sensitiveKey } from './redact.js';
 
@@ -24,6 +24,8 @@ export interface ObjectDiff {
 
 export interface OverlayDiff {
   overlay: string;
+  /** The folder at the base revision, when the layout moved it. */
+  from?: string;
   app?: string;
   env?: string;
   objects: ObjectDiff[];
@@ -35,6 +37,8 @@ export interface DiffResult {
   base: string;
   head: string;
   overlays: OverlayDiff[];
+  /** How a side was read, e.g. a base revision without gitops.yaml. */
+  notes?: string[];
 }
 
 
@@ -147,8 +151,13 @@ export function diffObjects(before: K8sObject[], after: K8sObject[], sensitiveKe
  * Renders the targets of the repo at `root` the way Argo CD does (with each cluster's
  * kustomize.buildOptions); with `changed`, only the targets whose inputs changed.
  */
-async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean): Promise<{ config: Config; rendered: Rendered[] }> {
-  const config = await loadConfig(root, envVars);
+async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean, isBase = false): Promise<{ config?: Config; rendered: Rendered[]; note?: string }> {
+  let config: Config;
+  if (isBase) {
+    const loaded = await loadBaseConfig(root, envVars);
+    if (!loaded.config) return { rendered: [], note: loaded.note };
+    config = loaded.config;
+  } else config = await loadConfig(root, envVars);
   if (allowRemote) config.render.allowRemote = true;
   const apps = await discoverApps(config);
   const tool = await findKustomize(envVars);
@@ -181,25 +190,32 @@ export async function renderedDiff(opts: DiffOptions): Promise<DiffResult> {
   // Against the working tree only changed inputs are rendered; between two commits, everything.
   const changed = head ? undefined : await changedFiles(opts.cwd, base);
   const [before, after] = await Promise.all([
-    withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed, opts.allowRemote)),
+    withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed, opts.allowRemote, true)),
     head ? withWorktree(opts.cwd, head, (dir) => renderAffected(dir, envVars, undefined, opts.allowRemote)) : renderAffected(opts.cwd, envVars, changed, opts.allowRemote),
   ]);
-  const sensitive = after.config.sensitiveKeys;
-  const beforeBy = new Map(before.rendered.map((r) => [r.target.dir, r]));
-  const afterBy = new Map(after.rendered.map((r) => [r.target.dir, r]));
-  const dirs = [...new Set([...beforeBy.keys(), ...afterBy.keys()])].filter((d) => !opts.overlays || opts.overlays.includes(d)).sort();
+  const sensitive = after.config?.sensitiveKeys ?? [];
+  // Matched by app and environment (or cluster), not folder: a layout change diffs what renders.
+  const beforeBy = new Map(before.rendered.map((r) => [targetKey(r.target), r]));
+  const afterBy = new Map(after.rendered.map((r) => [targetKey(r.target), r]));
+  const dirOf = (k: string) => (afterBy.get(k) ?? beforeBy.get(k))!.target.dir;
+  const keys = [...new Set([...beforeBy.keys(), ...afterBy.keys()])]
+    .filter((k) => !opts.overlays || opts.overlays.includes(dirOf(k)) || opts.overlays.includes(beforeBy.get(k)?.target.dir ?? ''))
+    .sort((x, y) => dirOf(x).localeCompare(dirOf(y)));
   const overlays: OverlayDiff[] = [];
-  for (const dir of dirs) {
-    const b = beforeBy.get(dir);
-    const a = afterBy.get(dir);
+  for (const key of keys) {
+    const dir = dirOf(key);
+    const b = beforeBy.get(key);
+    const a = afterBy.get(key);
     const errors = [...(b?.findings ?? []), ...(a?.findings ?? [])].filter((f) => f.severity === 'error').map((f) => `${f.file ?? dir}: ${f.message}`);
     const objects = diffObjects(b?.objects ?? [], a?.objects ?? [], sensitive);
     if (objects.length || errors.length) {
       const t = (a ?? b)!.target;
-      overlays.push({ overlay: dir, app: t.app?.id, env: t.env?.name, objects, errors });
+      const moved = a && b && a.target.dir !== b.target.dir ? { from: b.target.dir } : {};
+      overlays.push({ overlay: dir, ...moved, app: t.app?.id, env: t.env?.name, objects, errors });
     }
   }
-  return { base, head: head ?? 'working tree', overlays };
+  const notes = [before.note, after.note].filter((n): n is string => !!n);
+  return { base, head: head ?? 'working tree', overlays, ...(notes.length ? { notes } : {}) };
 }
 
 /** A value on one line, redacted, at most 200 characters. */
@@ -213,10 +229,11 @@ function show(v: unknown): string {
 const line = (s: string) => redactText(oneLine(s));
 
 export function formatDiffText(d: DiffResult): string {
-  if (!d.overlays.length) return `no rendered changes between ${line(d.base.slice(0, 12))} and ${line(d.head.slice(0, 12))}`;
-  const lines: string[] = [];
+  const notes = (d.notes ?? []).map((n) => `note: ${line(n)}`);
+  if (!d.overlays.length) return [...notes, `no rendered changes between ${line(d.base.slice(0, 12))} and ${line(d.head.slice(0, 12))}`].join('\n');
+  const lines: string[] = [...notes];
   for (const o of d.overlays) {
-    lines.push(line(`${o.overlay}${o.app ? ` (${o.app} in ${o.env})` : ''}`));
+    lines.push(line(`${o.overlay}${o.from ? ` (was ${o.from})` : ''}${o.app ? ` (${o.app} in ${o.env})` : ''}`));
     for (const e of o.errors) lines.push(`  ! ${line(e)}`);
     for (const obj of o.objects) {
       const sign = obj.change === 'added' ? '+' : obj.change === 'removed' ? '-' : '~';
@@ -240,7 +257,7 @@ const code = (s: string) => mdCode(redactText(s));
  */
 export function formatMarkdown(d: DiffResult, opts: { maxChars?: number } = {}): string {
   const max = Math.min(opts.maxChars ?? MD_LIMIT, MD_LIMIT);
-  const head = [`### Rendered diff`, '', `Base ${code(d.base.slice(0, 12))} → head ${code(d.head.slice(0, 12))}`, ''];
+  const head = [`### Rendered diff`, '', `Base ${code(d.base.slice(0, 12))} → head ${code(d.head.slice(0, 12))}`, '', ...(d.notes ?? []).map((n) => `> note: ${code(n)}\n`)];
   if (!d.overlays.length) return [...head, 'No rendered changes.'].join('\n');
   const count = (o: OverlayDiff, c: ObjectDiff['change']) => o.objects.filter((x) => x.change === c).length;
   const table = ['| overlay | app | env | added | changed | removed |', '| --- | --- | --- | --- | --- | --- |'];

@@ -48,6 +48,14 @@ export interface Rendered {
   findings: Finding[];
 }
 
+/**
+ * What a target is across revisions and layouts: an app in an environment, or a cluster's entry
+ * point. A folder that moves keeps its key, so a diff compares what it renders, not where it is.
+ */
+export function targetKey(t: Target): string {
+  return t.app ? `app:${t.app.env.name}:${t.app.id}` : t.kind === 'cluster' ? `cluster:${t.cluster}` : `dir:${t.dir}`;
+}
+
 export function appTargets(apps: AppOverlay[]): Target[] {
   return apps.map((a) => ({ dir: a.dir, cluster: a.env.cluster, kind: 'app' as const, env: a.env, app: a }));
 }

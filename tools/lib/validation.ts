@@ -1,20 +1,19 @@
 // The validation pipeline shared by `validate`, the release commands and the bench:
 // render, schema checks, policies, cross-resource checks, immutable fields against a base.
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { discoverLayout, selectApps } from './apps.js';
+import { discoverApps, discoverLayout, selectApps } from './apps.js';
 import { renderLikeArgo } from './argocd.js';
-import { affectedTargets, changedFiles, resolveBase, withWorktree } from './changes.js';
+import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, withWorktree } from './changes.js';
 import { checkImmutable, crossChecks } from './checks/index.js';
-import { entryPoint, loadConfig, type Config } from './config.js';
-import { KUSTOMIZATION_NAMES } from './layout.js';
+import { CONFIG_FILE, loadConfig, type Config } from './config.js';
+import { layoutRoots, unrenderedFindings } from './coverage.js';
 import { kubeconform, schemaLocations, type KcResult } from './kubeconform.js';
-import { resourceId, type K8sObject } from './kustomize.js';
+import { kustomizationClosure, resourceId, type K8sObject } from './kustomize.js';
 import { checkPolicies, loadPolicies, type PolicySet, type PolicyViolation } from './policies.js';
-import { appTargets, beginRun, clusterTargets, endRun, entryPointFindings, locate, objectHash, workspaceFor, type Rendered, type Target } from './render.js';
-import { sha, Store } from './workspace.js';
+import { appTargets, beginRun, clusterTargets, endRun, entryPointFindings, kustomizationOf, locate, objectHash, rel, targetKey, workspaceFor, type Rendered, type Target } from './render.js';
+import { sha, Store, toolkitCodeHash } from './workspace.js';
 import type { Finding, Format } from './report.js';
 import { mark } from './timing.js';
 import { findKubeconform, findKustomize, REPO_ROOT, type Tool } from './tools.js';
@@ -171,7 +170,7 @@ async function schemaFindings(config: Config, rendered: Rendered[], envVars: Nod
 async function policyFindings(config: Config, rendered: Rendered[], policiesDir: string, envVars: NodeJS.ProcessEnv): Promise<Finding[]> {
   const files = (await readdir(policiesDir).catch(() => [] as string[])).filter((f) => /\.ya?ml$/.test(f)).sort();
   const texts = await Promise.all(files.map((f) => readFile(path.join(policiesDir, f), 'utf8')));
-  const key = sha(JSON.stringify([POLICY_CHECK_VERSION, files, texts, config.disabledPolicies, config.exemptionPrefix]));
+  const key = sha(JSON.stringify([POLICY_CHECK_VERSION, toolkitCodeHash(), files, texts, config.disabledPolicies, config.exemptionPrefix]));
   const store = await Store.open<PolicyViolation[]>(config.root, 'policies', key, envVars);
   let policies: PolicySet | undefined; // compiled only when some object was not checked before
   const findings: Finding[] = [];
@@ -218,14 +217,20 @@ export function shardTargets(targets: Target[], shard: { index: number; count: n
  * Renders the targets' files at the base revision (a temporary worktree) and reports immutable
  * fields that changed. Cluster entry points come along for their argocd-cm build options.
  */
-async function immutableFindings(config: Config, tool: Tool, head: Rendered[], base: string): Promise<Finding[]> {
+async function immutableFindings(config: Config, tool: Tool, head: Rendered[], base: string, envVars: NodeJS.ProcessEnv): Promise<Finding[]> {
   return withWorktree(config.root, base, async (dir) => {
+    // The base revision is read with its own gitops.yaml and layout; without one, nothing existed.
+    const { config: baseConfig } = await loadBaseConfig(dir, envVars);
+    if (!baseConfig) return [];
+    baseConfig.render = config.render;
     const clusters = new Set(head.map((r) => r.target.cluster));
+    const wanted = new Set(head.map((r) => targetKey(r.target)));
+    const baseApps = await discoverApps(baseConfig, baseConfig.environments.filter((e) => clusters.has(e.cluster)));
     const targets = [
-      ...head.map((r) => r.target).filter((t) => t.kind === 'app'),
-      ...[...clusters].flatMap((c) => { const ep = entryPoint(config, c); return ep === null ? [] : [{ dir: ep, cluster: c, kind: 'cluster' as const }]; }),
-    ].filter((t) => KUSTOMIZATION_NAMES.some((n) => existsSync(path.join(dir, t.dir, n))));
-    return checkImmutable(head, await renderLikeArgo({ ...config, root: dir }, tool, targets));
+      ...appTargets(baseApps).filter((t) => wanted.has(targetKey(t))),
+      ...clusterTargets(baseConfig, baseConfig.environments.filter((e) => clusters.has(e.cluster))),
+    ];
+    return checkImmutable(head, await renderLikeArgo(baseConfig, tool, targets));
   });
 }
 
@@ -255,7 +260,19 @@ async function validateRun(config: Config, opts: Omit<ValidateOptions, 'format' 
   );
   const base = opts.base !== undefined || opts.changedOnly ? await resolveBase(config.root, opts.base, config.defaultBranch) : undefined;
   if (opts.changedOnly) targets = await affectedTargets(config, targets, await changedFiles(config.root, base!), workspaceFor(config));
+  // A shard owns whole clusters; the targets of the others are still needed by the coverage check.
+  const everyTarget = targets;
   if (opts.shard) targets = shardTargets(targets, opts.shard);
+  if (!targets.length) {
+    // A shard that owns nothing (more shards than clusters) has nothing to report.
+    if (opts.shard && everyTarget.length) return { config, targets: [], findings: [], rendered: [], overlays: 0, objects: 0 };
+    // Nothing to render: say why instead of reporting "0 overlays, 0 objects" as a success.
+    const what = opts.app ? `app '${opts.app}'` : opts.env ? `environment ${opts.env}` : 'the configured environments';
+    const finding: Finding = opts.changedOnly
+      ? { severity: 'info', rule: 'nothing-changed', overlay: '.', resource: '', message: `no overlay or cluster entry point of ${what} reads a file changed since ${base!.slice(0, 12)}: nothing to validate` }
+      : { severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', file: CONFIG_FILE, message: `no overlay or cluster entry point selected for ${what}: check the environments' overlays patterns and clusters.<name>.entryPoint in ${CONFIG_FILE}` };
+    return { config, targets: [], findings: [...layoutFindings, finding], rendered: [], overlays: 0, objects: 0 };
+  }
   const kustomize = await findKustomize(envVars);
   if (kustomize.warning) (opts.warn ?? ((t) => process.stderr.write(`warning: ${t}\n`)))(kustomize.warning);
 
@@ -280,11 +297,26 @@ async function validateRun(config: Config, opts: Omit<ValidateOptions, 'format' 
   // Folders that Applications deploy but that are no known overlay belong to the cluster entry point.
   const known = new Set(contextTargets.map((t) => t.dir));
   const entrySelected = targets.some((t) => t.kind === 'cluster');
+  const argoRendered: Rendered[] = [];
   // A finding filed under a cluster entry point that is about a selected folder (a generator
   // failing on its file) is reported with it, as a full run reports it.
-  findings.push(...(await crossChecks(config, kustomize, all)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay)) || f.subjects?.some((d) => selected.has(d))));
+  findings.push(...(await crossChecks(config, kustomize, all, argoRendered)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay)) || f.subjects?.some((d) => selected.has(d))));
   mark('cross-checks');
-  if (base && rendered.length) findings.push(...(await immutableFindings(config, kustomize, rendered, base)));
+  for (const r of rendered) {
+    if (!r.objects.length && !r.findings.some((f) => f.severity === 'error')) {
+      findings.push({ severity: 'warning', rule: 'empty-render', overlay: r.target.dir, resource: '', file: kustomizationOf(r), message: `${r.target.dir} renders no object: nothing of it is deployed or checked` });
+    }
+  }
+  if (rendered.length && !rendered.some((r) => r.objects.length) && !findings.some((f) => f.severity === 'error')) {
+    findings.push({ severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', message: `${rendered.length} target(s) rendered, but no object: nothing was checked` });
+  }
+  // Whole-repository runs only: a partial selection reads only part of the roots. Of a sharded
+  // run, shard 1 reports it, from the closures of every shard's targets (no render needed).
+  if (!opts.app && !opts.changedOnly && (!opts.shard || opts.shard.index === 1)) {
+    const others = opts.shard ? await Promise.all(everyTarget.filter((t) => !selected.has(t.dir)).map(async (t) => ({ closure: await kustomizationClosure(path.join(config.root, t.dir), config.root, workspaceFor(config)).then((c) => c.map((f) => rel(config, f)), () => []) }) as unknown as Rendered)) : [];
+    findings.push(...(await unrenderedFindings(config, layoutRoots(config, envs, allApps), [...all, ...argoRendered, ...others])));
+  }
+  if (base && rendered.length) findings.push(...(await immutableFindings(config, kustomize, rendered, base, envVars)));
   mark('end');
   return { config, targets: rendered.map((r) => r.target), findings: findings.map(({ subjects: _s, ...f }) => f), rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
 }

@@ -5,12 +5,33 @@
 // - small persistent key-value stores (.cache/findings/<name>.json) hold the outcome of checks
 //   keyed by what they depend on (see validation.ts), so a warm run redoes none of them.
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export function sha(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex').slice(0, 40);
+}
+
+let codeHash: string | undefined;
+
+/**
+ * Hash of the toolkit's own code (every module of lib/, compiled or not): part of the key of
+ * cached check outcomes, so a change to any check invalidates them without a version bump.
+ */
+export function toolkitCodeHash(): string {
+  if (codeHash) return codeHash;
+  const h = createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(ts|js|json)$/.test(e.name)) h.update(`\0${e.name}\0`).update(readFileSync(p));
+    }
+  };
+  walk(path.dirname(fileURLToPath(import.meta.url)));
+  return (codeHash = h.digest('hex').slice(0, 40));
 }
 
 /** Caches are off with GITOPS_NO_CACHE (every run is cold). */

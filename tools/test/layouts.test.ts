@@ -8,9 +8,11 @@ import { ConfigError } from '../lib/errors.js';
 import { compilePattern, fillAppId, matchPattern, normalizeId } from '../lib/layout.js';
 import { runValidation } from '../lib/validation.js';
 import { renderedDiff } from '../lib/diff.js';
-import { removeRepo, testEnv } from './repo-fixture.js';
-import { writeFiles } from './fixtures.js';
-import { LAYOUTS, makeLayoutRepo } from './layouts-fixture.js';
+import { makeRepo, removeRepo, testEnv } from './repo-fixture.js';
+import { commitAll, gitInit, writeFiles } from './fixtures.js';
+import { diff } from '../commands/diff.js';
+import { LAYOUTS, layoutFixture, makeLayoutRepo } from './layouts-fixture.js';
+import { validate } from '../commands/validate.js';
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map(removeRepo)));
@@ -128,4 +130,84 @@ clusters:
   assert.match(msg('layout-root', 'services'), /environments\[dev\]\.overlays 'services\/\*\/dev': folder services does not exist/);
   assert.match(msg('app-id', 'api/overlays/prod'), /app id 'app' in environment prod is derived from 2 folders \(api\/overlays\/prod, web\/overlays\/prod\)/);
   assert.match(msg('layout-empty', '.'), /environments\[qa\]\.overlays '\*\/overlays\/qa' matches no folder/);
+});
+
+test('manifests under the layout roots that no target reads are named; a run that selects nothing fails', async () => {
+  const { dir } = await layoutRepo('app-overlays', {
+    'web/overlays/dev/forgotten-patch.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n',
+    'argocd/extra-app.yaml': 'apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: orphan\n',
+    'docs/example.yaml': 'not: under any root\n',
+  });
+  const r = await runValidation({ cwd: dir, envVars: testEnv });
+  const unrendered = r.findings.filter((f) => f.rule === 'unrendered-file').map((f) => `${f.severity} ${f.file}`).sort();
+  assert.deepEqual(unrendered, ['warning argocd/extra-app.yaml', 'warning web/overlays/dev/forgotten-patch.yaml']);
+  assert.match(r.findings.find((f) => f.file === 'argocd/extra-app.yaml')!.message, /extra-app\.yaml in argocd is read by no overlay or cluster entry point/);
+
+  // An environment whose pattern matches nothing: an error, not "0 overlays, 0 objects" and exit 0.
+  await writeFiles(dir, { 'gitops.yaml': `environments:\n  - name: qa\n    cluster: qa\n    overlays: ["*/overlays/qa"]\nclusters:\n  qa:\n    entryPoint: null\n` });
+  const none = await runValidation({ cwd: dir, envVars: testEnv });
+  assert.deepEqual(none.findings.map((f) => `${f.severity} ${f.rule}`), ['warning layout-empty', 'error nothing-checked']);
+  await assert.rejects(validate({ cwd: dir, envVars: testEnv, write: () => {} }), /validation failed: 1 error/);
+});
+
+test('--changed-only with no affected target says so and passes; an overlay that renders nothing is a warning', async () => {
+  const { dir } = await layoutRepo('flat', {
+    'envs/empty/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - none.yaml\n',
+    'envs/empty/none.yaml': '# nothing yet\n',
+  });
+  await writeFiles(dir, { 'README.md': 'docs only\n' });
+  const r = await runValidation({ cwd: dir, envVars: testEnv, changedOnly: true, base: 'HEAD' });
+  assert.deepEqual(r.findings.filter((f) => f.rule !== 'no-entry-point').map((f) => `${f.severity} ${f.rule}`), ['info nothing-changed']);
+  assert.match(r.findings.find((f) => f.rule === 'nothing-changed')!.message, /no overlay or cluster entry point of the configured environments reads a file changed since [0-9a-f]{12}/);
+  await writeFiles(dir, { 'gitops.yaml': layoutFixture('flat').files['gitops.yaml'].replace('overlays: [envs/dev]', 'overlays: [envs/dev, envs/empty]\n    appId: "{path}"').replace('    appId: shop\n  - name: prod', '  - name: prod') });
+  const e = await runValidation({ cwd: dir, envVars: testEnv, env: 'dev' });
+  assert.deepEqual(e.findings.filter((f) => f.severity !== 'info').map((f) => `${f.severity} ${f.rule} ${f.overlay}`), ['warning empty-render envs/empty']);
+});
+
+test('diff and --base when the base revision has no gitops.yaml: everything counts as added', async () => {
+  const fixture = layoutFixture('app-overlays');
+  const dir = await makeRepo({ 'README.md': 'before the toolkit\n' });
+  dirs.push(dir);
+  gitInit(dir);
+  await writeFiles(dir, fixture.files);
+  commitAll(dir, 'adopt');
+  const d = await renderedDiff({ cwd: dir, base: 'HEAD~1', envVars: testEnv });
+  assert.match(d.notes?.[0] ?? '', /base revision has no gitops\.yaml: everything rendered counts as added/);
+  assert.deepEqual(d.overlays.map((o) => o.overlay), ['api/overlays/dev', 'api/overlays/prod', 'argocd', 'web/overlays/dev', 'web/overlays/prod']);
+  assert.ok(d.overlays.every((o) => o.objects.length && o.objects.every((x) => x.change === 'added')));
+  const text: string[] = [];
+  await diff({ cwd: dir, base: 'HEAD~1', envVars: testEnv, write: (t) => text.push(t) });
+  assert.match(text[0], /^note: the base revision has no gitops\.yaml/);
+  const v = await runValidation({ cwd: dir, envVars: testEnv, base: 'HEAD~1', changedOnly: true });
+  assert.equal(v.targets.length, 5);
+  assert.deepEqual(v.findings.filter((f) => f.severity === 'error'), []);
+});
+
+test('diff and --base across a layout change compare by app and environment, and read the base with its own layout', async () => {
+  const { dir, fixture } = await layoutRepo('repo');
+  const moved: Record<string, string | null> = {
+    'gitops.yaml': fixture.files['gitops.yaml'].replace('overlayRoot: overlays/minikube', 'overlays: ["deploy/dev/*/*"]').replace('overlayRoot: overlays/crianex', 'overlays: ["deploy/prod/*/*"]'),
+    'overlays/minikube/demo/web/kustomization.yaml': null,
+    'overlays/crianex/demo/web/kustomization.yaml': null,
+    'deploy/dev/demo/web/kustomization.yaml': fixture.files['overlays/minikube/demo/web/kustomization.yaml'],
+    'deploy/prod/demo/web/kustomization.yaml': fixture.files['overlays/crianex/demo/web/kustomization.yaml'],
+  };
+  await writeFiles(dir, moved);
+  commitAll(dir, 'move overlays');
+  const same = await renderedDiff({ cwd: dir, base: 'HEAD~1', envVars: testEnv });
+  assert.deepEqual(same.overlays, [], 'moving folders changes nothing that renders');
+
+  await writeFiles(dir, {
+    'deploy/dev/demo/web/kustomization.yaml': moved['deploy/dev/demo/web/kustomization.yaml']!.replace('1.1.0', '1.2.0'),
+    'apps/demo/web/deployment.yaml': fixture.files['apps/demo/web/deployment.yaml'].replace('    matchLabels:\n      app: demo-web', '    matchLabels:\n      app: demo-web\n      tier: web').replace('      labels:\n        app: demo-web', '      labels:\n        tier: web\n        app: demo-web'),
+  });
+  const d = await renderedDiff({ cwd: dir, base: 'HEAD~1', envVars: testEnv });
+  const dev = d.overlays.find((o) => o.env === 'dev')!;
+  assert.deepEqual([dev.overlay, dev.from, dev.app], ['deploy/dev/demo/web', 'overlays/minikube/demo/web', 'demo/web']);
+  assert.ok(dev.objects[0].fields.some((f) => f.path === 'spec.template.spec.containers[main].image' && f.after === 'registry.example.com/demo-web:1.2.0'));
+  const v = await runValidation({ cwd: dir, envVars: testEnv, base: 'HEAD~1' });
+  assert.deepEqual(v.findings.filter((f) => f.rule === 'immutable-field').map((f) => `${f.overlay} ${f.resource} ${f.field ?? ''}`).sort(), [
+    'deploy/dev/demo/web Deployment/demo/demo-web spec.selector',
+    'deploy/prod/demo/web Deployment/demo/demo-web spec.selector',
+  ]);
 });

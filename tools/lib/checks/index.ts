@@ -9,7 +9,7 @@ import { parseYamlData } from '../yamlfile.js';
 import { buildOptions, expandApplications, repoTree, sameRepo, type Expansion, type GeneratedApp, type RepoTree } from '../argocd.js';
 import type { Config } from '../config.js';
 import { renderTargets, workspaceFor, type Rendered, type Target } from '../render.js';
-import { sha, Store, type Workspace } from '../workspace.js';
+import { sha, Store, toolkitCodeHash, type Workspace } from '../workspace.js';
 import type { Finding } from '../report.js';
 import { findHelm, type Tool } from '../tools.js';
 import { checkArgo, type PathFacts } from './argocd.js';
@@ -42,14 +42,14 @@ async function kustomizationNamespace(root: string, dir: string, read: (file: st
  * every target of those clusters: the checks need the whole cluster even when only part of it
  * is reported).
  */
-export async function crossChecks(config: Config, tool: Tool, rendered: Rendered[]): Promise<Finding[]> {
+export async function crossChecks(config: Config, tool: Tool, rendered: Rendered[], renderedOut?: Rendered[]): Promise<Finding[]> {
   const findings: Finding[] = [];
   const ws = workspaceFor(config);
   const clusters = [...new Set(rendered.map((r) => r.target.cluster))];
   if (!clusters.length) return findings;
   const tree = await repoTree(config.root);
   const treeSig = sha(tree.files.join('\0'));
-  const store = await Store.open<CrossEntry>(config.root, 'cross-checks', `${CROSS_CHECK_VERSION}`);
+  const store = await Store.open<CrossEntry>(config.root, 'cross-checks', `${CROSS_CHECK_VERSION}:${toolkitCodeHash()}`);
   for (const cluster of clusters) {
     const inCluster = rendered.filter((r) => r.target.cluster === cluster);
     const key = sha(JSON.stringify([
@@ -70,7 +70,7 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
       return ws.text(abs);
     };
     const extraKeys: string[] = [];
-    const out = await checkCluster(config, tool, cluster, inCluster, tree, read, extraKeys);
+    const out = await checkCluster(config, tool, cluster, inCluster, tree, read, extraKeys, renderedOut);
     reads['\0extra'] = sha(extraKeys.join('\0'));
     findings.push(...out);
     store.set(key, { reads, findings: out });
@@ -79,7 +79,7 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
   return findings;
 }
 
-// Bumped whenever a check's code changes what it finds, so cached findings are not reused.
+// With the hash of the toolkit's code, the key of cached cross-check findings (any code change invalidates them).
 export const CROSS_CHECK_VERSION = 2;
 
 interface CrossEntry {
@@ -104,7 +104,7 @@ async function stillSame(ws: Workspace, root: string, reads: Record<string, stri
   return !('\0extra' in reads) || reads['\0extra'] === sha('');
 }
 
-async function checkCluster(config: Config, tool: Tool, cluster: string, inCluster: Rendered[], tree: RepoTree, read: (file: string) => Promise<string | undefined>, extraKeys: string[]): Promise<Finding[]> {
+async function checkCluster(config: Config, tool: Tool, cluster: string, inCluster: Rendered[], tree: RepoTree, read: (file: string) => Promise<string | undefined>, extraKeys: string[], renderedOut?: Rendered[]): Promise<Finding[]> {
   const findings: Finding[] = [];
   const entry = inCluster.find((r) => r.target.kind === 'cluster');
   let expansion: Expansion = { apps: [], findings: [], incomplete: false };
@@ -126,6 +126,7 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
     for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => entryArgs })) {
       paths.get(r.target.dir)!.rendered = r;
       extra.push(r);
+      renderedOut?.push(r);
       findings.push(...r.findings);
       extraKeys.push(await renderSignature(config, r));
     }
