@@ -3,7 +3,7 @@
 // Writes a table to stdout and bench/results.json. Asserts nothing: targets live here, not in tests.
 //
 //   BENCH_SIZES=50,200,1000  apps per repository (x3 environments)
-//   BENCH_RUNS=3             interleaved rounds per size (medians)
+//   BENCH_RUNS=3             interleaved rounds per size (medians); per size: 50:3,200:2,1000:1
 //   BENCH_BASELINE_MAX=200   largest size the baseline loops run at (they take minutes)
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -19,7 +19,11 @@ import { synthApps, SYNTH_CLUSTERS, writeSynth } from './synth.js';
 
 const env = { ...process.env };
 const SIZES = (env.BENCH_SIZES ?? '50,200,1000').split(',').map(Number);
-const RUNS = Number(env.BENCH_RUNS ?? 3);
+const RUNS_SPEC = env.BENCH_RUNS ?? '3';
+const runsFor = (n: number): number => {
+  const per = Object.fromEntries(RUNS_SPEC.split(',').filter((x) => x.includes(':')).map((x) => x.split(':').map(Number)));
+  return per[n] ?? (RUNS_SPEC.includes(':') ? 1 : Number(RUNS_SPEC));
+};
 const BASELINE_MAX = Number(env.BENCH_BASELINE_MAX ?? 200);
 const OUT = path.join(REPO_ROOT, 'bench', 'results.json');
 
@@ -117,7 +121,7 @@ interface SizeResult {
 const kustomize = (await findKustomize(env)).cmd;
 const kubeconform = (await findKubeconform(env)).cmd;
 const results: SizeResult[] = [];
-console.log(`machine: ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; runs ${RUNS}, interleaved; medians`);
+console.log(`machine: ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; runs ${RUNS_SPEC}, interleaved; medians`);
 for (const n of SIZES) {
   const repo = await synthRepo(n);
   const config = await loadConfig(repo, env);
@@ -165,7 +169,7 @@ for (const n of SIZES) {
   }]);
   const runs: Record<string, number[]> = {};
   const peaks: Record<string, number[]> = {};
-  for (let i = 0; i < RUNS; i++) {
+  for (let i = 0; i < runsFor(n); i++) {
     for (const [label, fn] of variants) {
       const r = await fn();
       (runs[label] ??= []).push(r.ms);
@@ -200,5 +204,5 @@ for (const r of results) {
 }
 console.log(lines.join('\n'));
 await mkdir(path.dirname(OUT), { recursive: true });
-await writeFile(OUT, JSON.stringify({ date: new Date().toISOString(), machine: { cores: os.cpus().length, loadavg: os.loadavg().map((l) => +l.toFixed(1)) }, runs: RUNS, results }, null, 2) + '\n');
+await writeFile(OUT, JSON.stringify({ date: new Date().toISOString(), machine: { cores: os.cpus().length, loadavg: os.loadavg().map((l) => +l.toFixed(1)) }, runs: RUNS_SPEC, results }, null, 2) + '\n');
 console.log(`\nwrote ${path.relative(REPO_ROOT, OUT)}`);
