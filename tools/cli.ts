@@ -7,9 +7,9 @@ import { redactText } from './lib/redact.js';
 type Handler = (argv: string[]) => Promise<void>;
 
 const USAGE = `usage: npm run <command> -- [options]
-  setup [--test-deps]           install the pinned kustomize and kubeconform (and the tests' Debian packages)
-  validate [--env E] [--app A] [--format text|json|github] [--base REF] [--changed-only] [--shard i/n]
-  validate --merge [--format text|json|github] SHARD.json...   one report from the shards' JSON reports [--allow-remote]
+  setup [--test-deps] [--helm]  install the pinned kustomize and kubeconform (the tests' Debian packages, the pinned helm)
+  validate [--env E] [--app A] [--format text|json|github] [--base REF] [--changed-only] [--allow-remote] [--shard i/n]
+  validate --merge [--format text|json|github] SHARD.json...   one report from the shards' JSON reports
   schemas [--out DIR] [--kubernetes-version V] [FILE|-]...
   diff [--base REF] [--format text|markdown|json] [--allow-remote]
   bump <app> <env> <image-ref> [--no-resolve] [--dry-run] [--no-pr]
@@ -36,9 +36,9 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], flag: st
 
 const commands: Record<string, Handler> = {
   async setup(argv) {
-    const { values } = parse(argv, { 'test-deps': { type: 'boolean' } });
+    const { values } = parse(argv, { 'test-deps': { type: 'boolean' }, helm: { type: 'boolean' } });
     const { setup } = await import('./commands/setup.js');
-    await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined });
+    await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined, helm: values.helm as boolean | undefined });
   },
   async validate(argv) {
     const { values, positionals } = parse(argv, { env: { type: 'string' }, app: { type: 'string' }, format: { type: 'string' }, base: { type: 'string' }, 'changed-only': { type: 'boolean' }, 'allow-remote': { type: 'boolean' }, shard: { type: 'string' }, merge: { type: 'boolean' } });

@@ -1,8 +1,13 @@
-// npm run bump <app> <env> <image-ref>: pin one image of one app in one environment, as a PR.
-import { UsageError } from '../lib/errors.js';
-import { editYaml, formatPin, matchUsedImage, parseImageRef, parseKustomization, readImageEntries, sameImage, setImagePin, usedImageNames, type Pin } from '../lib/images.js';
+// npm run bump <app> <env> <image-ref>: pin one image of one app in one environment, as a PR, where that
+// environment's value is decided (its overlay's images:, or a patch or component only it uses).
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError, UsageError } from '../lib/errors.js';
+import { formatPin, parseImageRef, sameImage, type Pin } from '../lib/images.js';
 import { resolveDigest, type RegistryOptions } from '../lib/registry.js';
-import { readOverlay, release, renderApp, resolveTarget, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release.js';
+import { release, resolveTarget, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release.js';
+import { allTreeFiles, appKey, checkRenderedPins, imageStates, planPinEdits, renderAppImages } from '../lib/releasestate.js';
+import { findKustomize } from '../lib/tools.js';
 
 export interface BumpOptions extends ReleaseCommonOptions {
   app: string;
@@ -29,20 +34,19 @@ export async function bump(opts: BumpOptions): Promise<ReleaseResult> {
       appId: app.id,
       env: app.env.name,
       async edit(ctx) {
-        const overlay = await readOverlay(ctx.root, ctx.app);
-        const used = usedImageNames(await renderApp(ctx.config, ctx.app, ctx.envVars), overlay.entries);
-        // The ref may name the base image or the entry's newName; either way the entry is keyed by `name`.
-        const byNewName = overlay.entries.find((e) => e.newName && sameImage(e.newName, ref.name));
-        const name = matchUsedImage(byNewName?.name ?? ref.name, used);
-        if (!name) {
-          throw new UsageError(
-            `image '${ref.name}' is not used by ${ctx.app.id} in ${ctx.app.env.name} (${overlay.file}); it uses: ${used.join(', ') || '(no images)'}`,
-          );
+        const tool = await findKustomize(ctx.envVars);
+        const target = (await renderAppImages(ctx.config, tool, [ctx.app])).get(appKey(ctx.app))!;
+        if (target.error) throw new ConfigError(target.overlayFile, `does not render: ${target.error}`);
+        const states = imageStates(target);
+        // The ref may name the image as the base writes it or as it renders (after a newName).
+        const state = [...states.values()].find((s) => sameImage(s.key, ref.name)) ?? [...states.values()].find((s) => sameImage(s.name, ref.name));
+        if (!state) {
+          throw new UsageError(`image '${ref.name}' is not used by ${ctx.app.id} in ${ctx.app.env.name} (${target.overlayFile}); it uses: ${[...states.keys()].join(', ') || '(no images)'}`);
         }
-        const entry = overlay.entries.find((e) => sameImage(e.name, name));
         let pin: Pin = { tag: ref.tag, digest: ref.digest };
         if (!pin.digest && opts.resolve !== false) {
-          const pullName = entry?.newName ?? byNewName?.newName ?? ref.name;
+          // Looked up where it is pulled from: the rendered name (a newName applies).
+          const pullName = sameImage(state.key, ref.name) ? state.name : ref.name;
           const key = `${pullName}:${ref.tag}`;
           if (!resolved.has(key)) {
             ctx.log(`resolving ${key} in its registry`);
@@ -52,20 +56,21 @@ export async function bump(opts: BumpOptions): Promise<ReleaseResult> {
         }
         if (!pin.tag) delete pin.tag;
         if (!pin.digest) delete pin.digest;
-        let before: Pin | undefined;
-        const text = editYaml(overlay.file, overlay.text, (doc) => {
-          before = setImagePin(doc, overlay.file, entry?.name ?? name, pin).before;
-        });
-        if (text === overlay.text) return null;
-        // Check the result parses back to the pin (the edit is the contract, not the text).
-        const after = readImageEntries(parseKustomization(overlay.file, text), overlay.file).find((e) => e.name === (entry?.name ?? name));
-        if (!after || formatPin(after.pin, { full: true }) !== formatPin(pin, { full: true })) throw new Error(`internal: ${overlay.file} does not pin ${formatPin(pin)} after the edit`);
-        const short = name.split('/').pop()!;
+        const full = (p: Pin | undefined) => formatPin(p, { full: true });
+        const wanted = [{ key: state.key, pin }];
+        const plan = await planPinEdits(ctx.root, target, wanted, await allTreeFiles(ctx.root, ctx.apps), full);
+        if (!Object.keys(plan.files).length) return null;
+        for (const [file, text] of Object.entries(plan.files)) await writeFile(path.join(ctx.root, file), text);
+        await checkRenderedPins(ctx.config, tool, ctx.app, wanted, full);
+        const short = state.key.split('/').pop()!;
         return {
-          files: { [overlay.file]: text },
-          title: `bump ${ctx.app.id} in ${ctx.app.env.name}: ${short} ${formatPin(before)} -> ${formatPin(pin)}`,
-          changes: [{ what: name, from: formatPin(before, { full: true }), to: formatPin(pin, { full: true }) }],
-          notes: ref.digest || opts.resolve === false ? [] : [`digest of ${ref.name}:${ref.tag} looked up in its registry`],
+          files: plan.files,
+          title: `bump ${ctx.app.id} in ${ctx.app.env.name}: ${short} ${formatPin(state.pin)} -> ${formatPin(pin)}`,
+          changes: plan.changes.map(({ what, from, to }) => ({ what, from, to })),
+          notes: [
+            ...(ref.digest || opts.resolve === false ? [] : [`digest of ${ref.name}:${ref.tag} looked up in its registry`]),
+            ...plan.changes.filter((c) => c.file !== target.overlayFile).map((c) => `${c.what} is set in ${c.file} (${c.why})`),
+          ],
         };
       },
     },

@@ -1,11 +1,17 @@
-// npm run promote <app> <env>: copy what defines the release (image pins, promotion.releaseKeys) from the
-// environment <env> promotes from into <env>, as a PR. Environment-specific settings are never copied.
+// npm run promote <app> <env> [--from <env>]: copy what defines the release from a source environment into
+// <env>, as a PR: the images the source renders (tag and digest), written where the target's value is
+// decided (its overlay's images:, or a patch or component only it uses), and promotion.releaseKeys.
+// Environment-specific settings (names, replicas, namespaces) are never copied.
 import type { Config, Environment } from '../lib/config.js';
 import { getEnvironment } from '../lib/config.js';
-import { ConfigError, UsageError } from '../lib/errors.js';
-import { copyKey, editYaml, formatPin, getKey, parseKeyPath, parseKustomization, pinsEqual, setImagePin, type Pin } from '../lib/images.js';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError, NameError, UsageError } from '../lib/errors.js';
+import { copyKey, editYaml, formatPin, getKey, parseKeyPath, parseKustomization, type Pin } from '../lib/images.js';
 import { resolveDigest, type RegistryOptions } from '../lib/registry.js';
-import { readOverlay, release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release.js';
+import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release.js';
+import { allTreeFiles, appKey, checkRenderedPins, imageStates, planPinEdits, readRepoFile, renderAppImages, type WantedPin } from '../lib/releasestate.js';
+import { findKustomize } from '../lib/tools.js';
 
 export interface PromoteOptions extends ReleaseCommonOptions {
   app: string;
@@ -18,11 +24,37 @@ export interface PromoteOptions extends ReleaseCommonOptions {
   registry?: RegistryOptions;
 }
 
-/** Environments a target may be promoted from: its promotesFrom chain, nearest first. */
+/** Environments a target may be promoted from: its promotesFrom sources and theirs, nearest first. */
 export function promotionSources(config: Config, target: Environment): string[] {
   const out: string[] = [];
-  for (let cur = target.promotesFrom; cur && !out.includes(cur); cur = getEnvironment(config, cur).promotesFrom) out.push(cur);
+  let level = [...target.promotesFrom];
+  while (level.length) {
+    const next: string[] = [];
+    for (const name of level) {
+      if (out.includes(name) || name === target.name) continue;
+      out.push(name);
+      next.push(...getEnvironment(config, name).promotesFrom);
+    }
+    level = next;
+  }
   return out;
+}
+
+/** The source of a promotion: --from, else the target's only promotesFrom; several sources need --from. */
+export function chooseSource(config: Config, target: Environment, from: string | undefined, appId: string): string {
+  const allowed = promotionSources(config, target);
+  if (!allowed.length) {
+    throw new UsageError(`environment '${target.name}' is not promoted from any environment (gitops.yaml environments: no promotesFrom)`, `use 'npm run bump ${appId} ${target.name} <image-ref>' to set its images`);
+  }
+  if (from !== undefined) {
+    const name = getEnvironment(config, from).name;
+    if (!allowed.includes(name)) throw new UsageError(`cannot promote to '${target.name}' from '${name}': not on its promotion path\n  allowed sources: ${allowed.join(', ')}`);
+    return name;
+  }
+  if (target.promotesFrom.length > 1) {
+    throw new NameError(`environment '${target.name}' promotes from several environments; choose one with --from`, target.promotesFrom);
+  }
+  return target.promotesFrom[0]!;
 }
 
 function show(v: unknown): string {
@@ -35,18 +67,7 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
   const envVars = opts.envVars ?? process.env;
   const { config, app } = await resolveTarget(opts.cwd, opts.app, opts.env, envVars);
   const target = app.env;
-  const allowed = promotionSources(config, target);
-  if (!allowed.length) {
-    throw new UsageError(`environment '${target.name}' is not promoted from any environment (gitops.yaml environments: no promotesFrom)`, `use 'npm run bump ${app.id} ${target.name} <image-ref>' to set its images`);
-  }
-  let source = allowed[0]!;
-  if (opts.from !== undefined) {
-    const from = getEnvironment(config, opts.from).name;
-    if (!allowed.includes(from)) {
-      throw new UsageError(`cannot promote to '${target.name}' from '${from}': not on its promotion path\n  allowed sources: ${allowed.join(', ')}`);
-    }
-    source = from;
-  }
+  const source = chooseSource(config, target, opts.from, app.id);
   const releaseKeys = config.releaseKeys.map((k) => ({ key: k, segs: parseKeyPath(k) }));
   const resolved = new Map<string, string>();
 
@@ -60,51 +81,72 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
         if (!srcApp) {
           throw new ConfigError(`${getEnvironment(ctx.config, source).overlays.join(', ')}`, `${ctx.app.id} is not deployed to '${source}', so there is nothing to promote from it`);
         }
-        const src = await readOverlay(ctx.root, srcApp);
-        const dst = await readOverlay(ctx.root, ctx.app);
-        const pins: Array<{ name: string; pin: Pin }> = [];
-        for (const e of src.entries) {
-          if (!e.pin.tag && !e.pin.digest) continue; // an entry that only renames is environment-specific
-          let pin: Pin = { ...e.pin };
+        // What each environment renders, not what its overlay's images: block says.
+        const tool = await findKustomize(ctx.envVars);
+        const rendered = await renderAppImages(ctx.config, tool, [srcApp, ctx.app]);
+        const src = rendered.get(appKey(srcApp))!;
+        const dst = rendered.get(appKey(ctx.app))!;
+        for (const r of [src, dst]) if (r.error) throw new ConfigError(r.overlayFile, `does not render: ${r.error}`);
+        const dstStates = imageStates(dst);
+        const wanted: WantedPin[] = [];
+        const notes: string[] = [];
+        for (const [key, s] of imageStates(src)) {
+          if (!s.pin.tag && !s.pin.digest) continue; // nothing pinned: nothing to carry
+          if (s.mixed) {
+            throw new UsageError(`${ctx.app.id} in ${source} runs ${key} as ${[...new Set(s.containers.map((c) => c.image))].join(' and ')} in different containers; promote cannot tell which one to copy`, `make them agree in ${source}, or use npm run bump ${ctx.app.id} ${target.name} <image-ref>`);
+          }
+          if (!dstStates.has(key)) {
+            notes.push(`${key} runs in ${source} but not in ${target.name}; not promoted`);
+            continue;
+          }
+          let pin: Pin = { ...s.pin };
           if (target.requireDigests && !pin.digest) {
-            const pullName = e.newName ?? e.name;
+            const where = s.containers[0]!.pinFrom?.file ?? src.overlayFile;
             if (opts.resolve === false) {
               throw new UsageError(
-                `${src.file}: images '${e.name}' is pinned by tag only (${pin.tag}) and '${target.name}' requires digests; --no-resolve forbids looking the digest up`,
-                `drop --no-resolve, or pin the digest in ${source} first: npm run bump ${ctx.app.id} ${source} ${pullName}:${pin.tag}@sha256:<digest>`,
+                `${where}: image '${key}' is pinned by tag only (${pin.tag}) and '${target.name}' requires digests; --no-resolve forbids looking the digest up`,
+                `drop --no-resolve, or pin the digest in ${source} first: npm run bump ${ctx.app.id} ${source} ${s.name}:${pin.tag}@sha256:<digest>`,
               );
             }
-            const key = `${pullName}:${pin.tag}`;
-            if (!resolved.has(key)) {
-              ctx.log(`resolving ${key} in its registry (${target.name} requires digests)`);
-              resolved.set(key, await resolveDigest(pullName, pin.tag!, { envVars, ...opts.registry }));
+            const k = `${s.name}:${pin.tag}`;
+            if (!resolved.has(k)) {
+              ctx.log(`resolving ${k} in its registry (${target.name} requires digests)`);
+              resolved.set(k, await resolveDigest(s.name, pin.tag!, { envVars, ...opts.registry }));
             }
-            pin = { tag: pin.tag, digest: resolved.get(key) };
+            pin = { tag: pin.tag, digest: resolved.get(k) };
           }
-          pins.push({ name: e.name, pin });
+          wanted.push({ key, pin });
         }
-        const changes: Change[] = [];
-        const notes: string[] = [];
-        const srcDoc = parseKustomization(src.file, src.text);
-        const text = editYaml(dst.file, dst.text, (doc) => {
-          for (const { name, pin } of pins) {
-            const { before } = setImagePin(doc, dst.file, name, pin);
-            if (!pinsEqual(before, pin)) changes.push({ what: name, from: formatPin(before, { full: true }), to: formatPin(pin, { full: true }) });
-          }
-          for (const { key, segs } of releaseKeys) {
-            const before = getKey(doc, segs).value;
-            const r = copyKey(srcDoc, doc, segs);
-            if (r.missingInSource) notes.push(`release key ${key} is not set in ${source}; left as it is in ${target.name}`);
-            if (r.changed) changes.push({ what: key, from: show(before), to: show(getKey(doc, segs).value) });
-          }
-        });
-        if (text === dst.text || !changes.length) return null;
-        const sha = (await ctx.git.run(['log', '-1', '--format=%H%x00%s', ctx.base, '--', ctx.repoPath(`${srcApp.dir}/`)])).trim();
+        const full = (p: Pin | undefined) => formatPin(p, { full: true });
+        const trees = await allTreeFiles(ctx.root, ctx.apps);
+        const plan = await planPinEdits(ctx.root, dst, wanted, trees, full);
+        const changes: Change[] = plan.changes.map(({ what, from, to }) => ({ what, from, to }));
+        for (const c of plan.changes) if (c.file !== dst.overlayFile) notes.push(`${c.what} is set in ${c.file} (${c.why})`);
+        // Release keys travel between the overlays' own kustomizations.
+        if (releaseKeys.length) {
+          const srcText = await readRepoFile(ctx.root, src.overlayFile);
+          const dstText = plan.files[dst.overlayFile] ?? (await readRepoFile(ctx.root, dst.overlayFile));
+          const srcDoc = parseKustomization(src.overlayFile, srcText);
+          const text = editYaml(dst.overlayFile, dstText, (doc) => {
+            for (const { key, segs } of releaseKeys) {
+              const before = getKey(doc, segs).value;
+              const r = copyKey(srcDoc, doc, segs);
+              if (r.missingInSource) notes.push(`release key ${key} is not set in ${source}; left as it is in ${target.name}`);
+              if (r.changed) changes.push({ what: key, from: show(before), to: show(getKey(doc, segs).value) });
+            }
+          });
+          if (text !== dstText) plan.files[dst.overlayFile] = text;
+        }
+        if (!changes.length || !Object.keys(plan.files).length) return null;
+        for (const [file, text] of Object.entries(plan.files)) await writeFile(path.join(ctx.root, file), text);
+        await checkRenderedPins(ctx.config, tool, ctx.app, wanted, full);
+        const srcFiles = [...new Set([`${srcApp.dir}/`, ...src.containers.flatMap((c) => (c.pinFrom ? [c.pinFrom.file] : []))])];
+        const sha = (await ctx.git.run(['log', '-1', '--format=%H%x00%s', ctx.base, '--', ...srcFiles.map(ctx.repoPath)])).trim();
         const [srcSha, subject] = sha.split('\0');
         const images = changes.filter((c) => !c.what.startsWith('/') && !releaseKeys.some((k) => k.key === c.what));
-        const summary = images.length === 1 && changes.length === 1 ? `${images[0]!.what.split('/').pop()} ${formatPin(pins.find((p) => p.name === images[0]!.what)?.pin)}` : `${changes.length} changes`;
+        const summary = images.length === 1 && changes.length === 1 ? `${images[0]!.what.split('/').pop()} ${formatPin(wanted.find((w) => w.key === images[0]!.what)?.pin)}` : `${changes.length} changes`;
         return {
-          files: { [dst.file]: text },
+          files: plan.files,
           title: `promote ${ctx.app.id} ${source} -> ${target.name}: ${summary}`,
           changes,
           notes,

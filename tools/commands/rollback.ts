@@ -1,9 +1,15 @@
 // npm run rollback <app> <env> [--to <digest> | --steps N]: back to an earlier image pin of that
-// environment, found in the git history of its overlay kustomization, as a PR.
-import { UsageError, NameError } from '../lib/errors.js';
-import { editYaml, formatPin, parseKustomization, pinsEqual, readImageEntries, setImagePin, shortDigest, type Pin } from '../lib/images.js';
+// environment, found in the git history of the files that decide its images (the overlay's images:,
+// or a patch or component only that environment uses), written back there, as a PR.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseAllDocuments, type Document } from 'yaml';
+import { ConfigError, UsageError, NameError } from '../lib/errors.js';
+import { formatPin, parseImageRef, parseKustomization, readImageEntries, sameImage, shortDigest, type Pin } from '../lib/images.js';
 import type { Git } from '../lib/git.js';
-import { readOverlay, release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release.js';
+import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release.js';
+import { allTreeFiles, appKey, checkRenderedPins, imageStates, pinPlaces, planPinEdits, renderAppImages, type PinPlace } from '../lib/releasestate.js';
+import { findKustomize } from '../lib/tools.js';
 
 export interface RollbackOptions extends ReleaseCommonOptions {
   app: string;
@@ -14,7 +20,7 @@ export interface RollbackOptions extends ReleaseCommonOptions {
   steps?: number | string;
 }
 
-/** One distinct state of an app's image pins in the history of its overlay, newest first. */
+/** One distinct state of an app's image pins in the history of the files that set them, newest first. */
 export interface PinState {
   commit: string;
   subject: string;
@@ -23,35 +29,68 @@ export interface PinState {
 
 export const MAX_HISTORY = 500;
 
+/** Where one image's pin is decided, and how to read it from any revision of that file. */
+export interface PinSource {
+  key: string;
+  /** Repo-relative (as git names it). */
+  file: string;
+  read: (text: string) => Pin | undefined;
+}
+
 function stateKey(pins: Map<string, Pin>, names: string[]): string {
   return JSON.stringify(names.map((n) => [n, pins.get(n)?.tag ?? null, pins.get(n)?.digest ?? null]));
 }
 
+/** Reads the pin at a place from a file's text (an images entry, or an image scalar); undefined when absent or unreadable. */
+export function pinReader(place: PinPlace): (text: string) => Pin | undefined {
+  return (text) => {
+    try {
+      if (place.how === 'images') {
+        const entries = readImageEntries(parseKustomization(place.file, text), place.file);
+        const e = entries.find((x) => x.name === place.entryName) ?? entries.find((x) => sameImage(x.name, place.entryName!));
+        return e && (e.pin.tag || e.pin.digest) ? e.pin : undefined;
+      }
+      const docs = parseAllDocuments(text) as Document.Parsed[];
+      const v = (Array.isArray(docs) ? docs : [docs])[place.doc ?? 0]?.getIn(place.path!);
+      if (typeof v !== 'string') return undefined;
+      const r = parseImageRef(v, { requirePin: false });
+      return r.tag || r.digest ? { ...(r.tag ? { tag: r.tag } : {}), ...(r.digest ? { digest: r.digest } : {}) } : undefined;
+    } catch {
+      return undefined; // a broken historical revision is skipped, not fatal
+    }
+  };
+}
+
 /**
- * Pins of the overlay file in every commit that touched it (newest first, at most MAX_HISTORY),
- * keeping only commits where the pins of `names` changed compared with the next newer state.
+ * Pins in every commit that touched one of the files that set them (newest first, at most
+ * MAX_HISTORY), keeping only commits where a pin changed compared with the next newer state.
  */
-export async function pinHistory(git: Git, rev: string, file: string, names: string[]): Promise<{ current: Map<string, Pin>; states: PinState[] }> {
-  const log = await git.run(['log', `--max-count=${MAX_HISTORY}`, '--format=%H%x09%s', rev, '--', file]);
+export async function pinHistory(git: Git, rev: string, sources: PinSource[]): Promise<{ current: Map<string, Pin>; states: PinState[] }> {
+  const files = [...new Set(sources.map((s) => s.file))];
+  const log = await git.run(['log', `--max-count=${MAX_HISTORY}`, '--format=%H%x09%s', rev, '--', ...files]);
   const commits = log.split('\n').filter(Boolean).map((l) => {
     const tab = l.indexOf('\t');
     return { commit: l.slice(0, tab), subject: l.slice(tab + 1) };
   });
+  const names = sources.map((s) => s.key);
   const read = async (commit: string): Promise<Map<string, Pin> | undefined> => {
-    const text = await git.show(commit, file);
-    if (text === undefined) return undefined;
-    try {
-      return new Map(readImageEntries(parseKustomization(file, text), file).map((e) => [e.name, e.pin]));
-    } catch {
-      return undefined; // a broken historical revision is skipped, not fatal
+    const texts = new Map<string, string | undefined>();
+    for (const f of files) texts.set(f, await git.show(commit, f));
+    if ([...texts.values()].every((t) => t === undefined)) return undefined;
+    const pins = new Map<string, Pin>();
+    for (const s of sources) {
+      const text = texts.get(s.file);
+      const pin = text === undefined ? undefined : s.read(text);
+      if (pin) pins.set(s.key, pin);
     }
+    return pins;
   };
   const current = (await read(rev)) ?? new Map<string, Pin>();
   const states: PinState[] = [];
   let prev = stateKey(current, names);
   for (const c of commits) {
     const pins = await read(c.commit);
-    if (!pins) break; // the file did not exist before this point
+    if (!pins) break; // the files did not exist before this point
     const key = stateKey(pins, names);
     if (key === prev) continue;
     states.push({ ...c, pins });
@@ -78,10 +117,29 @@ export async function rollback(opts: RollbackOptions): Promise<ReleaseResult> {
       appId: app.id,
       env: app.env.name,
       async edit(ctx) {
-        const overlay = await readOverlay(ctx.root, ctx.app);
-        const names = overlay.entries.map((e) => e.name);
-        if (!names.length) throw new UsageError(`${overlay.file} has no images entries: nothing to roll back`);
-        const { current, states } = await pinHistory(ctx.git, ctx.base, ctx.repoPath(overlay.file), names);
+        // The history that matters is that of the files deciding each image for this environment.
+        const tool = await findKustomize(ctx.envVars);
+        const target = (await renderAppImages(ctx.config, tool, [ctx.app])).get(appKey(ctx.app))!;
+        if (target.error) throw new ConfigError(target.overlayFile, `does not render: ${target.error}`);
+        const trees = await allTreeFiles(ctx.root, ctx.apps);
+        const sources: PinSource[] = [];
+        const refused: string[] = [];
+        for (const [key, state] of imageStates(target)) {
+          let places;
+          try {
+            places = pinPlaces(target, state, trees);
+          } catch (e) {
+            if (!(e instanceof UsageError)) throw e;
+            refused.push(e.message);
+            continue;
+          }
+          // A pin the base leaves open has no history of its own in the overlay yet.
+          for (const place of places) if (place.origin?.kind !== 'resource' || place.how === 'scalar') sources.push({ key, file: ctx.repoPath(place.file), read: pinReader(place) });
+        }
+        const names = [...new Set(sources.map((s) => s.key))];
+        const where = [...new Set(sources.map((s) => s.file))].join(', ') || target.overlayFile;
+        if (!names.length) throw new UsageError(`no image of ${ctx.app.id} in ${ctx.app.env.name} is pinned in a file it owns: nothing to roll back${refused.length ? `\n  ${refused.join('\n  ')}` : ''}`);
+        const { current, states } = await pinHistory(ctx.git, ctx.base, sources);
         let restore: Map<string, Pin>;
         let from: PinState;
         if (prefix !== undefined) {
@@ -89,15 +147,15 @@ export async function rollback(opts: RollbackOptions): Promise<ReleaseResult> {
           for (const [name, pin] of current) if (pin.digest && names.includes(name)) seen.set(pin.digest, { state: undefined, name });
           for (const s of states) for (const [name, pin] of s.pins) if (pin.digest && names.includes(name) && !seen.has(pin.digest)) seen.set(pin.digest, { state: s, name });
           const matches = [...seen.keys()].filter((d) => d.slice('sha256:'.length).startsWith(prefix!));
-          if (!matches.length) throw new NameError(`no digest starting with '${prefix}' in the history of ${overlay.file}`, [...seen.keys()].map((d) => `sha256:${shortDigest(d)}`));
-          if (matches.length > 1) throw new NameError(`digest prefix '${prefix}' is ambiguous in the history of ${overlay.file}`, matches.map((d) => `sha256:${shortDigest(d)}`));
+          if (!matches.length) throw new NameError(`no digest starting with '${prefix}' in the history of ${where}`, [...seen.keys()].map((d) => `sha256:${shortDigest(d)}`));
+          if (matches.length > 1) throw new NameError(`digest prefix '${prefix}' is ambiguous in the history of ${where}`, matches.map((d) => `sha256:${shortDigest(d)}`));
           const hit = seen.get(matches[0]!)!;
           if (!hit.state) return null; // that digest is what the environment runs now
           from = hit.state;
           restore = new Map([[hit.name, hit.state.pins.get(hit.name)!]]);
         } else {
           if (states.length < steps) {
-            throw new UsageError(`${overlay.file} has ${states.length} earlier pin${states.length === 1 ? '' : 's'} in its history; cannot go back ${steps}`, states.length ? `use --steps ${states.length} or less` : undefined);
+            throw new UsageError(`${where} has ${states.length} earlier pin${states.length === 1 ? '' : 's'} in its history; cannot go back ${steps}`, states.length ? `use --steps ${states.length} or less` : undefined);
           }
           from = states[steps - 1]!;
           restore = new Map([...from.pins].filter(([n]) => names.includes(n)));
@@ -112,19 +170,17 @@ export async function rollback(opts: RollbackOptions): Promise<ReleaseResult> {
             );
           }
         }
-        const changes: Change[] = [];
-        const text = editYaml(overlay.file, overlay.text, (doc) => {
-          for (const [name, pin] of restore) {
-            if (!pin.tag && !pin.digest) continue;
-            const { before } = setImagePin(doc, overlay.file, name, pin);
-            if (!pinsEqual(before, pin)) changes.push({ what: name, from: formatPin(before, { full: true }), to: formatPin(pin, { full: true }) });
-          }
-        });
-        if (text === overlay.text || !changes.length) return null;
+        const full = (p: Pin | undefined) => formatPin(p, { full: true });
+        const wanted = [...restore].filter(([, p]) => p.tag || p.digest).map(([key, pin]) => ({ key, pin }));
+        const plan = await planPinEdits(ctx.root, target, wanted, trees, full);
+        const changes: Change[] = plan.changes.map(({ what, from, to }) => ({ what, from, to }));
+        if (!changes.length) return null;
+        for (const [file, text] of Object.entries(plan.files)) await writeFile(path.join(ctx.root, file), text);
+        await checkRenderedPins(ctx.config, tool, ctx.app, wanted, full);
         const one = changes.length === 1 ? changes[0]! : undefined;
         const shortOf = (s: string) => s.replace(/@sha256:([a-f0-9]{12})[a-f0-9]{52}/, '@sha256:$1');
         return {
-          files: { [overlay.file]: text },
+          files: plan.files,
           title: `rollback ${ctx.app.id} in ${ctx.app.env.name}: ${one ? `${one.what.split('/').pop()} ${shortOf(one.from)} -> ${shortOf(one.to)}` : `${changes.length} images to ${from.commit.slice(0, 12)}`}`,
           changes,
           source: { label: 'restores the pins of commit', sha: from.commit, subject: from.subject },

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../lib/config.js';
 import { ConfigError, UsageError } from '../lib/errors.js';
-import { cacheDir, writeSchemaFiles } from '../lib/kubeconform.js';
+import { addSchemaFiles, cacheDir } from '../lib/kubeconform.js';
 import { convertCrds, convertDefinitions, type SchemaFile } from '../lib/schemas.js';
 
 export interface SchemasOptions {
@@ -60,14 +60,9 @@ export async function schemas(opts: SchemasOptions): Promise<SchemaFile[]> {
       files.push(...crds);
     }
   }
-  // CRDs are added beside whatever is already there; definitions replace their version folder.
-  const groups = new Map<string, SchemaFile[]>();
-  for (const f of files) {
-    const top = f.path.startsWith('crds/') ? f.path.split('/').slice(0, 2).join('/') : f.path.split('/')[0];
-    if (!groups.has(top)) groups.set(top, []);
-    groups.get(top)!.push({ path: f.path.slice(top.length + 1), schema: f.schema });
-  }
-  for (const [top, group] of groups) await writeSchemaFiles(path.join(out, top), group);
+  // Added beside whatever is there (another CRD of the same group, a hand-written schema): this
+  // command only ever replaces the files it writes.
+  await addSchemaFiles(out, files);
   (opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(`wrote ${files.length} schemas to ${path.relative(opts.cwd, out) || '.'}`);
   return files;
 }

@@ -9,6 +9,8 @@ export interface SetupOptions {
   cwd: string;
   /** Also install the Debian packages the tests run for real (registry, skopeo). */
   testDeps?: boolean;
+  /** Also build the pinned helm (otherwise only when a clusters/<cluster>/argocd-cm.yaml enables helm). */
+  helm?: boolean;
   log?: (line: string) => void;
   envVars?: NodeJS.ProcessEnv;
 }
@@ -83,6 +85,16 @@ async function installTestPackages(log: (l: string) => void): Promise<void> {
   }
 }
 
+/** Whether some cluster's argocd-cm asks kustomize for --enable-helm (then helm is built too). */
+async function helmEnabled(cwd: string): Promise<boolean> {
+  const clusters = await readdir(path.join(cwd, 'clusters'), { withFileTypes: true }).catch(() => []);
+  for (const c of clusters.filter((e) => e.isDirectory())) {
+    const text = await readFile(path.join(cwd, 'clusters', c.name, 'argocd-cm.yaml'), 'utf8').catch(() => '');
+    if (/kustomize\.buildOptions[^\n]*--enable-helm/.test(text)) return true;
+  }
+  return false;
+}
+
 /** Builds the pinned Go tools (tools/go/*) into .tools/bin. Idempotent. */
 export async function setup(opts: SetupOptions): Promise<void> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
@@ -91,6 +103,10 @@ export async function setup(opts: SetupOptions): Promise<void> {
   // go needs its own settings (GOPATH, GOPROXY, GOCACHE, ...) and the network; never a token.
   const env = childEnv({ network: true, keep: Object.keys(from).filter((k) => /^(GO|CGO_)/.test(k)) }, from);
   await mkdir(dir, { recursive: true });
-  for (const tool of GO_TOOLS) await buildTool(tool, dir, env, log);
+  const helm = opts.helm || (await helmEnabled(opts.cwd));
+  for (const tool of GO_TOOLS) {
+    if (tool.optional && !(tool.name === 'helm' && helm)) continue;
+    await buildTool(tool, dir, env, log);
+  }
   if (opts.testDeps) await installTestPackages(log);
 }

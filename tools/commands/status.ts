@@ -1,11 +1,13 @@
-// npm run status: every app by environment (tag and short digest), what waits to be promoted, which
-// environments differ. Reads the checkout in --cwd; no network.
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
+// npm run status: every app by environment, the images as kustomize renders them (name, tag, digest)
+// and the file that sets each one, what waits to be promoted from each source, which environments
+// differ. Reads the checkout in --cwd; no network.
 import { discoverApps } from '../lib/apps.js';
 import { loadConfig } from '../lib/config.js';
-import { ConfigError } from '../lib/errors.js';
-import { parseKustomization, readImageEntries, sameRelease, shortDigest, type Pin } from '../lib/images.js';
+import { FindingsError } from '../lib/errors.js';
+import { sameRelease, shortDigest, type Pin } from '../lib/images.js';
+import type { ImageOrigin } from '../lib/imagesource.js';
+import { appKey, imageStates, renderAppImages, type ImageState } from '../lib/releasestate.js';
+import { findKustomize } from '../lib/tools.js';
 
 export interface StatusOptions {
   cwd: string;
@@ -14,85 +16,126 @@ export interface StatusOptions {
   envVars?: NodeJS.ProcessEnv;
 }
 
+export interface SetBy {
+  file: string;
+  line?: number;
+  /** `images` (an images: entry), `patch`, or `resource` (the image as written in the manifest). */
+  kind: ImageOrigin['kind'];
+  /** Whether that file is the overlay's own kustomization. */
+  overlay: boolean;
+}
+
 export interface PinView {
+  /** Image name as rendered (after any newName). */
+  name: string;
   tag?: string;
   digest?: string;
   /** 12 hex characters of the digest. */
   short?: string;
+  /** The file that sets the tag/digest; absent when it cannot be told (see `unknown`). */
+  setBy?: SetBy;
+  /** The file that sets the name, when another one than setBy (an images entry with newName). */
+  nameSetBy?: SetBy;
+  unknown?: string;
+  /** The app's containers with this image (`Kind/name container`) render different references. */
+  mixed?: boolean;
 }
 
 export interface AppStatus {
   id: string;
   /** Environments that have an overlay for the app. */
   deployedTo: string[];
-  /** image name -> environment -> pin (null: the overlay does not pin that image). */
+  /** Overlay folder per environment. */
+  overlays: Record<string, string>;
+  /** image (the name the base writes) -> environment -> rendered image (null: not rendered there). */
   images: Record<string, Record<string, PinView | null>>;
-  /** Promotion steps whose source pins differ from the target's. */
+  /** Per promotion source: the images whose rendered pins differ from the target's. */
   pending: Array<{ from: string; to: string; images: string[] }>;
   /** Whether the environments that run the app run different pins. */
   differs: boolean;
+  /** Environment -> why the app could not be rendered there. */
+  errors?: Record<string, string>;
 }
 
 export interface StatusReport {
-  environments: Array<{ name: string; promotesFrom?: string; requireDigests: boolean }>;
+  environments: Array<{ name: string; promotesFrom: string[]; requireDigests: boolean }>;
   apps: AppStatus[];
   pending: Array<{ app: string; from: string; to: string; images: string[] }>;
-  /** Pairs of environments and the apps (deployed to both) whose pins differ. */
+  /** Pairs of environments and the apps (deployed to both) whose rendered images differ. */
   differences: Array<{ envs: [string, string]; apps: string[] }>;
 }
 
-function view(pin: Pin): PinView {
-  return { ...(pin.tag ? { tag: pin.tag } : {}), ...(pin.digest ? { digest: pin.digest, short: shortDigest(pin.digest) } : {}) };
+function setBy(o: ImageOrigin | undefined, overlayFile: string): SetBy | undefined {
+  return o ? { file: o.file, ...(o.line ? { line: o.line } : {}), kind: o.kind, overlay: o.file === overlayFile } : undefined;
 }
+
+function view(s: ImageState, overlayFile: string): PinView {
+  const c = s.containers[0]!;
+  const pin = s.pin;
+  const v: PinView = { name: s.name, ...(pin.tag ? { tag: pin.tag } : {}), ...(pin.digest ? { digest: pin.digest, short: shortDigest(pin.digest) } : {}) };
+  const by = setBy(c.pinFrom, overlayFile);
+  if (by) v.setBy = by;
+  const nameBy = setBy(c.nameFrom, overlayFile);
+  if (nameBy && (nameBy.file !== by?.file || nameBy.line !== by?.line)) v.nameSetBy = nameBy;
+  const unknown = s.containers.find((x) => x.unknown)?.unknown;
+  if (unknown) {
+    delete v.setBy;
+    delete v.nameSetBy;
+    v.unknown = unknown;
+  }
+  if (s.mixed) v.mixed = true;
+  return v;
+}
+
+const pinOf = (v: PinView | null | undefined): Pin | undefined => (v ? { tag: v.tag, digest: v.digest } : undefined);
 
 function cell(p: PinView | null | undefined, deployed: boolean): string {
   if (!deployed) return '-';
-  if (!p) return '(base)';
-  return `${p.tag ?? ''}${p.short ? ` @${p.short}` : ''}`.trim();
+  if (!p) return '(not rendered)';
+  const pin = `${p.tag ?? ''}${p.short ? ` @${p.short}` : ''}`.trim() || '(untagged)';
+  return `${pin}${p.mixed ? ' (mixed)' : ''}${p.setBy && !(p.setBy.kind === 'images' && p.setBy.overlay) ? ' *' : ''}`;
 }
 
-/** Builds the status model from the overlays of the checkout. */
+/** Builds the status model from the render of every overlay of the checkout. */
 export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = process.env): Promise<StatusReport> {
   const config = await loadConfig(cwd, envVars);
   const apps = await discoverApps(config);
   const envs = config.environments;
+  const rendered = await renderAppImages(config, await findKustomize(envVars), apps);
   const byId = new Map<string, AppStatus>();
-  const pinsOf = new Map<string, Map<string, Pin>>(); // `${id}\0${env}` -> name -> pin
   for (const a of apps) {
-    const file = a.kustomization;
-    const text = await readFile(path.join(config.root, file), 'utf8');
-    let entries;
-    try {
-      entries = readImageEntries(parseKustomization(file, text), file);
-    } catch (e) {
-      if (e instanceof ConfigError) throw e;
-      throw new ConfigError(file, (e as Error).message);
-    }
-    const st = byId.get(a.id) ?? { id: a.id, deployedTo: [], images: {}, pending: [], differs: false };
+    const r = rendered.get(appKey(a))!;
+    const st = byId.get(a.id) ?? { id: a.id, deployedTo: [], overlays: {}, images: {}, pending: [], differs: false };
     byId.set(a.id, st);
     st.deployedTo.push(a.env.name);
-    pinsOf.set(`${a.id}\0${a.env.name}`, new Map(entries.filter((e) => e.pin.tag || e.pin.digest).map((e) => [e.name, e.pin])));
+    st.overlays[a.env.name] = a.dir;
+    if (r.error) (st.errors ??= {})[a.env.name] = r.error;
+    for (const [key, s] of imageStates(r)) (st.images[key] ??= {})[a.env.name] = view(s, r.overlayFile);
   }
   const pending: StatusReport['pending'] = [];
   for (const st of byId.values()) {
-    const names = new Set<string>();
-    for (const env of st.deployedTo) for (const n of pinsOf.get(`${st.id}\0${env}`)!.keys()) names.add(n);
-    for (const n of [...names].sort()) {
-      st.images[n] = {};
-      for (const env of envs) {
-        if (!st.deployedTo.includes(env.name)) continue;
-        const p = pinsOf.get(`${st.id}\0${env.name}`)!.get(n);
-        st.images[n]![env.name] = p ? view(p) : null;
-      }
+    // Every deployed environment gets a cell per image (null: that environment does not render it).
+    const sorted: AppStatus['images'] = {};
+    for (const key of Object.keys(st.images).sort()) {
+      sorted[key] = {};
+      for (const env of envs) if (st.deployedTo.includes(env.name)) sorted[key]![env.name] = st.images[key]![env.name] ?? null;
     }
-    const differ = (a: string, b: string) => [...names].filter((n) => !sameRelease(pinsOf.get(`${st.id}\0${a}`)!.get(n), pinsOf.get(`${st.id}\0${b}`)!.get(n)));
+    st.images = sorted;
+    const keys = Object.keys(st.images);
+    const differ = (a: string, b: string) => keys.filter((k) => !sameRelease(pinOf(st.images[k]![a]), pinOf(st.images[k]![b])));
     for (const env of envs) {
-      if (!env.promotesFrom || !st.deployedTo.includes(env.name) || !st.deployedTo.includes(env.promotesFrom)) continue;
-      // Only images the source pins can be promoted.
-      const imgs = differ(env.promotesFrom, env.name).filter((n) => pinsOf.get(`${st.id}\0${env.promotesFrom}`)!.has(n));
-      if (imgs.length) {
-        st.pending.push({ from: env.promotesFrom, to: env.name, images: imgs });
-        pending.push({ app: st.id, from: env.promotesFrom, to: env.name, images: imgs });
+      if (!st.deployedTo.includes(env.name)) continue;
+      for (const from of env.promotesFrom) {
+        if (!st.deployedTo.includes(from)) continue;
+        // Only what the source renders, pinned, can be promoted (and only into an image the target runs).
+        const imgs = differ(from, env.name).filter((k) => {
+          const s = st.images[k]![from];
+          return s && (s.tag || s.digest) && st.images[k]![env.name];
+        });
+        if (imgs.length) {
+          st.pending.push({ from, to: env.name, images: imgs });
+          pending.push({ app: st.id, from, to: env.name, images: imgs });
+        }
       }
     }
     const d = st.deployedTo;
@@ -103,39 +146,59 @@ export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = pr
     for (const b of envs.slice(i + 1)) {
       const list = [...byId.values()]
         .filter((st) => st.deployedTo.includes(a.name) && st.deployedTo.includes(b.name))
-        .filter((st) => Object.values(st.images).some((per) => !sameRelease(per[a.name] ?? undefined, per[b.name] ?? undefined)))
+        .filter((st) => Object.values(st.images).some((per) => !sameRelease(pinOf(per[a.name]), pinOf(per[b.name]))))
         .map((st) => st.id);
       differences.push({ envs: [a.name, b.name], apps: list });
     }
   }
   return {
-    environments: envs.map((e) => ({ name: e.name, ...(e.promotesFrom ? { promotesFrom: e.promotesFrom } : {}), requireDigests: e.requireDigests })),
+    environments: envs.map((e) => ({ name: e.name, promotesFrom: e.promotesFrom, requireDigests: e.requireDigests })),
     apps: [...byId.values()].sort((a, b) => a.id.localeCompare(b.id)),
     pending,
     differences,
   };
 }
 
+/** A kustomize error on one line, short enough for a table footnote. */
+function oneLine(msg: string): string {
+  const s = msg.replace(/\s+/g, ' ').trim();
+  return s.length > 400 ? `${s.slice(0, 397)}...` : s;
+}
+
 export function formatStatusText(r: StatusReport): string {
   const envNames = r.environments.map((e) => e.name);
   const rows: string[][] = [['APP', 'IMAGE', ...envNames, 'STATUS']];
+  const notes: string[] = [];
   for (const a of r.apps) {
     const status = [
       ...a.pending.map((p) => `${p.from} -> ${p.to} waiting`),
       ...(a.pending.length === 0 && a.differs ? ['differs'] : []),
       ...(a.deployedTo.length < envNames.length ? [`only ${a.deployedTo.join(', ')}`] : []),
+      ...Object.keys(a.errors ?? {}).map((e) => `${e}: render failed`),
     ].join('; ') || 'in sync';
     const images = Object.keys(a.images);
-    if (!images.length) rows.push([a.id, '(none pinned)', ...envNames.map((e) => (a.deployedTo.includes(e) ? '(base)' : '-')), status]);
+    if (!images.length) rows.push([a.id, '(no images)', ...envNames.map((e) => (a.deployedTo.includes(e) ? '' : '-')), status]);
     images.forEach((img, i) => {
       rows.push([i === 0 ? a.id : '', img.split('/').pop()!, ...envNames.map((e) => cell(a.images[img]![e], a.deployedTo.includes(e))), i === 0 ? status : '']);
+      for (const e of envNames) {
+        const v = a.images[img]![e];
+        if (!v) continue;
+        const where = (s: SetBy) => `${s.file}${s.line ? `:${s.line}` : ''}`;
+        const what = (s: SetBy) => (s.kind === 'images' ? 'images:' : s.kind === 'patch' ? 'patch' : 'resource');
+        if (v.unknown) notes.push(`  ${a.id} ${e} ${img.split('/').pop()}: origin unknown: ${v.unknown}`);
+        else if (v.setBy && !(v.setBy.kind === 'images' && v.setBy.overlay)) notes.push(`  ${a.id} ${e} ${img.split('/').pop()}: ${v.name}${v.tag ? `:${v.tag}` : ''}${v.short ? `@sha256:${v.short}` : ''} set by ${what(v.setBy)} ${where(v.setBy)}`);
+      }
     });
+    for (const [e, msg] of Object.entries(a.errors ?? {})) notes.push(`  ${a.id} ${e}: ${oneLine(msg)}`);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
   const lines = rows.map((row) => row.map((v, c) => (c === row.length - 1 ? v : v.padEnd(widths[c]!))).join('  ').trimEnd());
   lines.push('');
+  lines.push('Images as rendered; each is set by the overlay\'s images: entry unless marked * and listed here:');
+  lines.push(...(notes.length ? notes : ['  (none)']));
+  lines.push('');
   lines.push(r.pending.length ? `waiting to be promoted: ${r.pending.map((p) => `${p.app} (${p.from} -> ${p.to})`).join(', ')}` : 'nothing waiting to be promoted');
-  for (const d of r.differences) lines.push(`${d.envs[0]} vs ${d.envs[1]}: ${d.apps.length ? `${d.apps.length} app${d.apps.length === 1 ? '' : 's'} differ (${d.apps.join(', ')})` : 'same pins for every app deployed to both'}`);
+  for (const d of r.differences) lines.push(`${d.envs[0]} vs ${d.envs[1]}: ${d.apps.length ? `${d.apps.length} app${d.apps.length === 1 ? '' : 's'} differ (${d.apps.join(', ')})` : 'same images for every app deployed to both'}`);
   return lines.join('\n');
 }
 
@@ -143,5 +206,8 @@ export async function status(opts: StatusOptions): Promise<StatusReport> {
   const report = await collectStatus(opts.cwd, opts.envVars ?? process.env);
   const write = opts.write ?? ((t: string) => process.stdout.write(`${t}\n`));
   write(opts.format === 'json' ? JSON.stringify(report, null, 2) : formatStatusText(report));
+  const failed = report.apps.flatMap((a) => Object.entries(a.errors ?? {}).map(([e, msg]) => `${a.id} in ${e}: ${oneLine(msg)}`));
+  if (failed.length) throw new FindingsError(`status is incomplete: ${failed.length} overlay${failed.length === 1 ? '' : 's'} did not render\n  ${failed.join('\n  ')}`);
   return report;
 }
+

@@ -64,6 +64,8 @@ export interface GeneratedApp {
   project: string;
   repoURL?: string;
   path?: string;
+  /** `source.targetRevision` as written (unset: HEAD). */
+  targetRevision?: string;
   destination: { server?: string; name?: string; namespace?: string };
   /** The rendered Application (generated or written as such). */
   app: K8sObject;
@@ -76,6 +78,16 @@ export interface Expansion {
   findings: Finding[];
   /** Some generator could not be expanded: absent Applications may be a limit of this tool. */
   incomplete: boolean;
+}
+
+/**
+ * Whether an Application deploys the revision being validated: it tracks the default branch
+ * (or HEAD, Argo CD's default, which is the default branch). Anything else (another branch, a
+ * tag, a commit) deploys files this checkout does not hold.
+ */
+export function tracksDefaultBranch(app: Pick<GeneratedApp, 'targetRevision'>, defaultBranch: string): boolean {
+  const r = (app.targetRevision ?? '').trim();
+  return r === '' || r === 'HEAD' || r === defaultBranch || r === `refs/heads/${defaultBranch}` || r === `origin/${defaultBranch}`;
 }
 
 /** Repository URLs compare without a trailing `.git` or slash, case-insensitively. */
@@ -166,9 +178,15 @@ function renderDeep(v: unknown, render: (s: string) => string): unknown {
 }
 
 function toGenerated(app: K8sObject, origin: GeneratedApp['origin']): GeneratedApp {
-  const spec = (app.spec ?? {}) as { project?: string; source?: { repoURL?: string; path?: string }; sources?: Array<{ repoURL?: string; path?: string }>; destination?: GeneratedApp['destination'] };
+  type Source = { repoURL?: string; path?: string; targetRevision?: unknown };
+  const spec = (app.spec ?? {}) as { project?: string; source?: Source; sources?: Source[]; destination?: GeneratedApp['destination'] };
   const source = spec.source ?? spec.sources?.find((s) => s.path !== undefined) ?? spec.sources?.[0];
-  return { name: app.metadata?.name ?? '?', project: spec.project ?? 'default', repoURL: source?.repoURL, path: source?.path?.replace(/^\.?\/+/, '').replace(/\/+$/, ''), destination: spec.destination ?? {}, app, origin };
+  const rev = source?.targetRevision;
+  return {
+    name: app.metadata?.name ?? '?', project: spec.project ?? 'default', repoURL: source?.repoURL, path: source?.path?.replace(/^\.?\/+/, '').replace(/\/+$/, ''),
+    ...(rev !== undefined && rev !== null ? { targetRevision: String(rev) } : {}),
+    destination: spec.destination ?? {}, app, origin,
+  };
 }
 
 interface AppSetSpec {

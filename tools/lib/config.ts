@@ -17,7 +17,8 @@ export interface Environment {
   overlays: string[];
   /** App id template ({N}: N-th wildcard, {path}); undefined: the wildcards joined with '/'. */
   appId?: string;
-  promotesFrom?: string;
+  /** Environments whose releases this one takes (gitops.yaml accepts one name or a list); empty for none. */
+  promotesFrom: string[];
   requireDigests: boolean;
 }
 
@@ -80,7 +81,7 @@ export interface Config {
 interface RawConfig {
   repoURL?: string;
   defaultBranch?: string;
-  environments: Array<Omit<Environment, 'requireDigests' | 'overlays'> & { requireDigests?: boolean; overlays?: string[] }>;
+  environments: Array<Omit<Environment, 'requireDigests' | 'overlays' | 'promotesFrom'> & { requireDigests?: boolean; overlays?: string[]; promotesFrom?: string | string[] }>;
   kubernetes?: { version?: string };
   schemas?: { locations?: string[]; allowMissing?: string[] };
   policies?: { exemptionPrefix?: string; disabled?: string[] };
@@ -119,21 +120,26 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     const problem = layoutProblem(e.overlays ?? [], e.appId);
     if (problem) throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i, problem.field])}`, `environments.${i}.${problem.field}: ${problem.message}`);
   }
+  const sources = (e: RawConfig['environments'][number]): string[] => (e.promotesFrom === undefined ? [] : typeof e.promotesFrom === 'string' ? [e.promotesFrom] : e.promotesFrom);
   for (const [i, e] of raw.environments.entries()) {
-    const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i, 'promotesFrom'])}`;
-    if (e.promotesFrom !== undefined && !names.has(e.promotesFrom)) {
-      throw new ConfigError(where, `environments.${i}.promotesFrom: unknown environment '${e.promotesFrom}' (known: ${[...names].join(', ')})`);
+    for (const [j, from] of sources(e).entries()) {
+      const at = typeof e.promotesFrom === 'string' ? ['environments', i, 'promotesFrom'] : ['environments', i, 'promotesFrom', j];
+      const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, at)}`;
+      const field = typeof e.promotesFrom === 'string' ? `environments.${i}.promotesFrom` : `environments.${i}.promotesFrom.${j}`;
+      if (!names.has(from)) throw new ConfigError(where, `${field}: unknown environment '${from}' (known: ${[...names].join(', ')})`);
+      if (from === e.name) throw new ConfigError(where, `${field}: '${e.name}' cannot promote from itself`);
     }
   }
-  // A promotion chain must end: dev <- staging <- prod, never a loop.
-  const byName = new Map(raw.environments.map((e) => [e.name, e]));
-  for (const e of raw.environments) {
-    const seen = new Set<string>([e.name]);
-    for (let cur = e.promotesFrom; cur; cur = byName.get(cur)?.promotesFrom) {
-      if (seen.has(cur)) throw new ConfigError(CONFIG_FILE, `environments: promotion cycle through '${cur}'`);
-      seen.add(cur);
-    }
-  }
+  // Promotion must end: dev <- staging <- prod (or several sources), never a loop.
+  const byName = new Map(raw.environments.map((e) => [e.name, sources(e)]));
+  const done = new Set<string>();
+  const visit = (name: string, path: string[]): void => {
+    if (path.includes(name)) throw new ConfigError(CONFIG_FILE, `environments: promotion cycle through '${name}' (${[...path.slice(path.indexOf(name)), name].join(' <- ')})`);
+    if (done.has(name)) return;
+    for (const from of byName.get(name) ?? []) visit(from, [...path, name]);
+    done.add(name);
+  };
+  for (const e of raw.environments) visit(e.name, []);
   const known = new Set(raw.environments.map((e) => e.cluster));
   for (const [name, c] of Object.entries(raw.clusters ?? {})) {
     if (!known.has(name)) {
@@ -153,6 +159,7 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
       ...e,
       overlays: e.overlays ?? [`${e.overlayRoot!.replace(/\/+$/, '')}/*/*`],
       appId: e.overlayRoot !== undefined ? '{1}/{2}' : e.appId,
+      promotesFrom: sources(e),
       requireDigests: e.requireDigests ?? false,
     })),
     kubernetesVersion: env.GITOPS_KUBERNETES_VERSION ?? raw.kubernetes?.version ?? '1.32.0',

@@ -30,10 +30,24 @@ export async function writeSchemaFiles(outDir: string, files: { path: string; sc
 }
 
 /**
- * kubeconform -schema-location list. With GITOPS_SCHEMA_MIRROR the mirror's OpenAPI
- * definitions are converted once into .cache/schemas (keyed by the input's size and mtime)
- * and its crds/ folder is used as is; otherwise locally generated schemas (npm run schemas)
- * come first, then the configured locations.
+ * Adds schema files under `outDir`, each replaced atomically (write beside, rename over): files
+ * already there that this call does not write are left alone, whoever wrote them.
+ */
+export async function addSchemaFiles(outDir: string, files: { path: string; schema: unknown }[]): Promise<void> {
+  for (const f of files) {
+    const p = path.join(outDir, f.path);
+    await mkdir(path.dirname(p), { recursive: true });
+    const tmp = `${p}.tmp-${process.pid}`;
+    await writeFile(tmp, JSON.stringify(f.schema));
+    await rename(tmp, p);
+  }
+}
+
+/**
+ * kubeconform -schema-location list: locally generated schemas (npm run schemas) first, then
+ * GITOPS_SCHEMA_MIRROR's (its OpenAPI definitions converted once into .cache/schemas, keyed by
+ * the input's size and mtime; its crds/ folder as is), then the configured locations: the
+ * mirror adds to them, it does not replace them.
  */
 export async function schemaLocations(config: Config): Promise<string[]> {
   const cache = cacheDir(config);
@@ -41,6 +55,8 @@ export async function schemaLocations(config: Config): Promise<string[]> {
   if (existsSync(path.join(cache, `v${config.kubernetesVersion}-standalone-strict`))) local.push(path.join(cache, K8S_TEMPLATE));
   if (existsSync(path.join(cache, 'crds'))) local.push(path.join(cache, CRD_TEMPLATE));
   if (!config.schemaMirror) return [...local, ...config.schemaLocations];
+  const localK8s = local.filter((l) => l.endsWith(K8S_TEMPLATE));
+  const localCrds = local.filter((l) => l.endsWith(CRD_TEMPLATE));
 
   const defsFile = path.join(config.schemaMirror, 'kubernetes', `v${config.kubernetesVersion}`, '_definitions.json');
   const st = await stat(defsFile).catch(() => undefined);
@@ -51,7 +67,7 @@ export async function schemaLocations(config: Config): Promise<string[]> {
     const files = convertDefinitions(JSON.parse(await readFile(defsFile, 'utf8')), config.kubernetesVersion, { strict: [true] });
     await writeSchemaFiles(outDir, files);
   }
-  return [path.join(outDir, K8S_TEMPLATE), path.join(config.schemaMirror, CRD_TEMPLATE), ...local.filter((l) => l.endsWith(CRD_TEMPLATE))];
+  return [...localK8s, path.join(outDir, K8S_TEMPLATE), ...localCrds, path.join(config.schemaMirror, CRD_TEMPLATE), ...config.schemaLocations];
 }
 
 export interface KcError {

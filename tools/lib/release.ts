@@ -278,21 +278,32 @@ async function inWorktree<T>(git: Git, base: string, fn: (wt: string) => Promise
 interface Checked {
   warnings: number;
   rendered: { markdown: string; available: boolean };
+  /** Dry run only: the validation report and why a real run would stop here. */
+  blocked?: { report: string; message: string };
 }
 
-/** Validates the edited overlay (errors stop the release) and renders its diff for the PR body. */
-async function checkEdit(plan: ReleasePlan, app: AppOverlay, root: string, base: string, s: Session, log: (l: string) => void, write: (t: string) => void): Promise<Checked> {
+/**
+ * Validates the edited overlay (errors stop the release) and renders its diff for the PR body.
+ * A dry run goes on past errors, so the user sees the edit that validation would block.
+ */
+async function checkEdit(plan: ReleasePlan, app: AppOverlay, root: string, base: string, s: Session, log: (l: string) => void, write: (t: string) => void, dryRun = false): Promise<Checked> {
   log(`validating ${app.dir}`);
   const v = await runValidation({ cwd: root, env: plan.env, app: app.id, envVars: s.childEnv, warn: log });
   const errors = v.findings.filter((f) => f.severity === 'error');
+  let blocked: Checked['blocked'];
   if (errors.length) {
-    write(formatText(v.findings, { overlays: v.overlays, objects: v.objects }));
-    throw new FindingsError(`validation of ${app.dir} failed with ${errors.length} error${errors.length === 1 ? '' : 's'} after the ${plan.kind}; nothing was committed`);
+    const report = formatText(v.findings, { overlays: v.overlays, objects: v.objects });
+    const message = `validation of ${app.dir} failed with ${errors.length} error${errors.length === 1 ? '' : 's'} after the ${plan.kind}; nothing was committed`;
+    if (!dryRun) {
+      write(report);
+      throw new FindingsError(message);
+    }
+    blocked = { report, message };
   }
   log('rendering the diff');
   const rendered = await renderedDiffMarkdown(root, base, [app.dir], MAX_BODY_CHARS - 8_000, s.childEnv);
   if (!rendered.available) log(rendered.markdown);
-  return { warnings: v.findings.filter((f) => f.severity === 'warning').length, rendered };
+  return { warnings: v.findings.filter((f) => f.severity === 'warning').length, rendered, ...(blocked ? { blocked } : {}) };
 }
 
 /** Commits the staged edit in the worktree (with a fallback identity); returns the commit. */
@@ -386,7 +397,7 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
       for (const [file, text] of Object.entries(edit.files)) await writeFile(path.join(root, file), text);
 
       const cacheKey = `${base}\0${JSON.stringify(edit.files)}`;
-      const checked = checks.get(cacheKey) ?? (await checkEdit(plan, app, root, base, s, log, write));
+      const checked = checks.get(cacheKey) ?? (await checkEdit(plan, app, root, base, s, log, write, opts.dryRun));
       checks.set(cacheKey, checked);
 
       const wtGit = new Git(wt, { envVars: opts.envVars ?? process.env });
@@ -396,6 +407,10 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
       const result: ReleaseResult = { status: 'dry-run', branch, base, message, changes: edit.changes, fileDiff, renderedDiff: checked.rendered.markdown };
       if (opts.dryRun) {
         write([`branch: ${branch} (from origin/${config.defaultBranch} ${base.slice(0, 12)})`, '', 'commit message:', ...message.split('\n').map((l) => `  ${l}`), '', 'file diff:', fileDiff.trimEnd(), '', 'rendered diff:', checked.rendered.markdown, '', 'dry run: nothing was committed, pushed or opened'].join('\n'));
+        if (checked.blocked) {
+          write(`\nvalidation would block this ${plan.kind}:\n${checked.blocked.report}`);
+          throw new FindingsError(checked.blocked.message.replace('; nothing was committed', '; a real run would stop here (dry run: nothing was committed)'));
+        }
         return result;
       }
 

@@ -27,6 +27,8 @@ export interface GoTool {
   ldflags?: string;
   /** Folder (under the module) of our own Go sources, part of the build stamp. */
   sources?: string;
+  /** Built only when asked for or needed (`npm run setup -- --helm`, or an argocd-cm enabling helm). */
+  optional?: boolean;
 }
 
 export const GO_TOOLS: GoTool[] = [
@@ -34,6 +36,8 @@ export const GO_TOOLS: GoTool[] = [
   // Same module as kustomize, so it links exactly the kustomize API the binary is built from.
   { name: 'kustomize-renderer', module: 'kustomize', pkg: './renderer', versionOf: 'sigs.k8s.io/kustomize/api', sources: 'renderer' },
   { name: 'kubeconform', module: 'kubeconform', pkg: 'github.com/yannh/kubeconform/cmd/kubeconform', versionOf: 'github.com/yannh/kubeconform', ldflags: '-X main.version={version}' },
+  // Renders helmCharts when argocd-cm enables helm: kustomize gets --helm-command <this binary>.
+  { name: 'helm', module: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm', versionOf: 'helm.sh/helm/v3', ldflags: '-X helm.sh/helm/v3/internal/version.version={version}', optional: true },
 ];
 
 /** The version a tool's go.mod requires (the pin), read from its require lines. */

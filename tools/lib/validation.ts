@@ -130,7 +130,8 @@ async function schemaFindings(config: Config, rendered: Rendered[], envVars: Nod
           if (!o || (res.kind && res.kind !== o.kind) || (res.name && res.name !== (o.metadata?.name ?? ''))) throw new Error(`kubeconform reported ${res.kind} ${res.name} where ${o?.kind} ${o?.metadata?.name} was expected (${res.filename})`);
           const outcome: SchemaOutcome = { status: res.status, msg: res.msg || undefined, errors: res.validationErrors };
           outcomes.set(hash!, outcome);
-          store.set(hash!, outcome);
+          // A download that failed (offline, rate-limited) says nothing lasting about the object.
+          if (!/^failed downloading schema/.test(res.msg ?? '')) store.set(hash!, outcome);
         }
       }
     } finally {
@@ -148,7 +149,11 @@ async function schemaFindings(config: Config, rendered: Rendered[], envVars: Nod
         findings.push({ ...base, severity: 'error', rule: 'schema', field: dotted(e.path), message: e.msg, ...locate(r, o, e.path) });
       }
     } else if (res.status === 'statusError') {
-      const missing = /could not find schema/.test(res.msg ?? '');
+      // A remote location that cannot be reached (offline, with a mirror that lacks the kind) is
+      // a missing schema too, with the reason.
+      const unreachable = /^failed downloading schema at (\S+?):/.exec(res.msg ?? '');
+      const missing = /could not find schema/.test(res.msg ?? '') || !!unreachable;
+      const why = unreachable ? ` (${unreachable[1].replace(/^(https?:\/\/[^/]+).*/, '$1')} could not be reached)` : '';
       const allowed = config.allowMissingSchemas.includes(o.kind) || config.allowMissingSchemas.includes(`${o.apiVersion}/${o.kind}`);
       findings.push({
         ...base,
@@ -156,8 +161,8 @@ async function schemaFindings(config: Config, rendered: Rendered[], envVars: Nod
         rule: missing ? 'schema-missing' : 'schema',
         message: missing
           ? allowed
-            ? `no schema for ${o.apiVersion} ${o.kind}; allowed by gitops.yaml schemas.allowMissing, so it was not checked`
-            : `no schema for ${o.apiVersion} ${o.kind} in any schema location; add its CRD schema (npm run schemas -- <crd.yaml>) or list the kind in gitops.yaml schemas.allowMissing`
+            ? `no schema for ${o.apiVersion} ${o.kind}${why}; allowed by gitops.yaml schemas.allowMissing, so it was not checked`
+            : `no schema for ${o.apiVersion} ${o.kind} in any schema location${why}; add its CRD schema (npm run schemas -- <crd.yaml>) or list the kind in gitops.yaml schemas.allowMissing`
           : res.msg ?? 'schema error',
         ...locate(r, o),
       });

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseAllDocuments, isNode, isCollection, visit, type Document } from 'yaml';
+import { LineCounter, parseAllDocuments, parseDocument, isNode, isCollection, isScalar, Scalar, visit, type Document } from 'yaml';
 import { ConfigError } from './errors.js';
 
 export interface YamlFile {
@@ -207,4 +207,38 @@ export function pointerToPath(pointer: string): (string | number)[] {
     .split('/')
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+/**
+ * Replaces the value of one scalar (document `doc`, YAML `path`) in `text`, keeping every other
+ * byte, its quoting style where the new value allows it, and its comments. `value` maps the old
+ * value to the new one. Block scalars and aliases are refused.
+ */
+export function replaceScalar(file: string, text: string, doc: number, path: (string | number)[], value: (old: unknown) => string): { text: string; before: unknown } {
+  const docs = parseAllDocuments(text, { prettyErrors: false }) as Document.Parsed[];
+  const d = (Array.isArray(docs) ? docs : [docs])[doc];
+  if (!d) throw new ConfigError(file, `has no YAML document ${doc + 1}`);
+  if (d.errors.length) throw new ConfigError(file, firstLine(d.errors[0]!.message));
+  const node = d.getIn(path, true);
+  const where = path.join('.');
+  if (!isScalar(node) || !node.range) throw new ConfigError(file, `${where}: not a scalar value`);
+  if (node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED) throw new ConfigError(file, `${where}: a block scalar; edit it by hand`);
+  const next = value(node.value);
+  const [start, end] = node.range;
+  let src: string;
+  if (node.type === Scalar.QUOTE_SINGLE) src = `'${next.replace(/'/g, "''")}'`;
+  else if (node.type === Scalar.QUOTE_DOUBLE || !plainSafe(next)) src = JSON.stringify(next);
+  else src = next;
+  const out = text.slice(0, start) + src + text.slice(end);
+  // The edit is the contract: the new text must parse to the new value at the same place.
+  const check = (parseAllDocuments(out) as Document.Parsed[])[doc]?.getIn(path);
+  if (check !== next) throw new ConfigError(file, `${where}: internal: the edit does not read back as ${next}`);
+  return { text: out, before: node.value };
+}
+
+/** Whether a string can be written as a plain scalar and read back as the same string. */
+function plainSafe(s: string): boolean {
+  if (!s || s !== s.trim() || /[\n#]|: |^[-?:,[\]{}&*!|>'"%@`]/.test(s)) return false;
+  const d = parseDocument(s);
+  return !d.errors.length && isScalar(d.contents) && d.contents.value === s;
 }

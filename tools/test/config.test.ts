@@ -16,10 +16,10 @@ after(async () => Promise.all(dirs.map(removeRepo)));
 test('the shipped gitops.yaml: dev on minikube, prod on crianex promoted from dev', async () => {
   const c = await loadConfig(REPO_ROOT, {});
   assert.deepEqual(
-    c.environments.map((e) => [e.name, e.cluster, e.overlayRoot, e.promotesFrom ?? null, e.requireDigests]),
+    c.environments.map((e) => [e.name, e.cluster, e.overlayRoot, e.promotesFrom, e.requireDigests]),
     [
-      ['dev', 'minikube', 'overlays/minikube', null, false],
-      ['prod', 'crianex', 'overlays/crianex', 'dev', true],
+      ['dev', 'minikube', 'overlays/minikube', [], false],
+      ['prod', 'crianex', 'overlays/crianex', ['dev'], true],
     ],
   );
   // The product default is what a connected user needs; the mirror only comes from the environment.
@@ -43,6 +43,17 @@ test('config errors name the file, the line and the field', () => {
   assert.throws(() => parseConfig('/r', 'environments: [\n', {}), /gitops\.yaml:\d+/);
 });
 
+test('promotesFrom: one name or a list of sources; unknown, self and cyclic sources are errors naming the entry', () => {
+  const three = GITOPS_YAML.replace('  - name: prod\n', '  - name: hotfix\n    cluster: minikube\n    overlayRoot: overlays/hotfix\n  - name: prod\n').replace('promotesFrom: dev\n', 'promotesFrom: [dev, hotfix]\n');
+  const c = parseConfig('/r', three, {});
+  assert.deepEqual(c.environments.map((e) => [e.name, e.promotesFrom]), [['dev', []], ['hotfix', []], ['prod', ['dev', 'hotfix']]]);
+  assert.throws(() => parseConfig('/r', three.replace('[dev, hotfix]', '[dev, qa]'), {}), /gitops\.yaml:\d+: environments\.2\.promotesFrom\.1: unknown environment 'qa'/);
+  assert.throws(() => parseConfig('/r', three.replace('[dev, hotfix]', '[dev, prod]'), {}), /environments\.2\.promotesFrom\.1: 'prod' cannot promote from itself/);
+  assert.throws(() => parseConfig('/r', three.replace('[dev, hotfix]', '[]'), {}), /environments\.2\.promotesFrom/);
+  const cycle = three.replace('    overlayRoot: overlays/hotfix\n', '    overlayRoot: overlays/hotfix\n    promotesFrom: prod\n');
+  assert.throws(() => parseConfig('/r', cycle, {}), /promotion cycle through '(hotfix|prod)'/);
+});
+
 test('environment variables point the toolkit at a mirror or other schema locations', () => {
   const c = parseConfig('/repo', GITOPS_YAML, { GITOPS_SCHEMA_MIRROR: '../mirror', GITOPS_SCHEMA_LOCATIONS: 'a/{{.ResourceKind}}.json, b' });
   assert.equal(c.schemaMirror, path.resolve('/repo', '../mirror'));
@@ -63,7 +74,7 @@ test('a third environment needs only config and overlay folders', async () => {
   });
   dirs.push(dir);
   const config = await loadConfig(dir, {});
-  assert.deepEqual(config.environments.map((e) => `${e.name}<-${e.promotesFrom ?? ''}`), ['dev<-', 'staging<-dev', 'prod<-staging']);
+  assert.deepEqual(config.environments.map((e) => `${e.name}<-${e.promotesFrom.join(',')}`), ['dev<-', 'staging<-dev', 'prod<-staging']);
   const apps = await discoverApps(config);
   assert.deepEqual(apps.map((a) => `${a.env.name}:${a.id}`), ['dev:demo/web', 'staging:demo/web', 'prod:demo/web']);
   assert.equal(resolveApp(config, apps, 'web', 'staging').dir, 'overlays/crianex-staging/demo/web');

@@ -130,6 +130,7 @@ metadata:
     // A local chart rendered through the repository's own "helm".
     ...overlay('helm', 'helmCharts:\n  - name: chart\n    releaseName: r\n'),
     [`${hostile('helm')}/charts/chart/Chart.yaml`]: 'apiVersion: v2\nname: chart\nversion: 0.1.0\n',
+    [`${hostile('helm')}/charts/chart/values.yaml`]: '{}\n',
     [`${hostile('helm')}/charts/chart/templates/cm.yaml`]: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: chart\n',
     [`${hostile('helm')}/evil-helm.sh`]: `#!/bin/sh\ntouch '${HELM_MARKER()}'\n`,
     // Symlinks out of the repository: a file and a whole base.
@@ -285,7 +286,8 @@ describe('validate and diff over a hostile pull request, every format, fake cred
   test('--enable-helm without the pinned helm says how to install it', () => {
     if (findings.some((f) => f.rule === 'build-option' && /--enable-helm needs the toolkit's pinned helm/.test(f.message))) return;
     // With the pinned helm installed the chart renders with it (and the evil script did not run: see above).
-    assert.ok(!findings.some((f) => f.overlay === hostile('helm') && f.severity === 'error'), 'the local chart should render with the pinned helm');
+    assert.ok(!findings.some((f) => f.overlay === hostile('helm') && f.rule === 'kustomize-build'), 'the local chart should render with the pinned helm');
+    assert.ok(findings.some((f) => f.overlay === hostile('helm') && /^ConfigMap\/[^/]+\/chart$/.test(f.resource)), 'the chart\'s object was rendered');
   });
 
   test('KRM functions, exec or container, are refused before kustomize runs', () => {
@@ -322,5 +324,89 @@ describe('validate and diff over a hostile pull request, every format, fake cred
 
   test('a dangling symlink is refused too: its target could be anywhere', () => {
     assert.equal(find('outside-repository', `${hostile('symlink-dangling')}/kustomization.yaml`, /'gone\.yaml' is a symlink that does not resolve/).line, 3);
+  });
+});
+
+describe('remote bases when allowed: pinned only, reported, bounded in time', () => {
+  test('--allow-remote fetches a pinned URL (a note names it); a server that never answers stops the render at the timeout', async () => {
+    const { runValidation } = await import('../lib/validation.js');
+    const seen: string[] = [];
+    const hanging: Array<import('node:http').ServerResponse> = [];
+    const srv = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      if (req.url?.includes('/hang/')) return void hanging.push(res); // never answers
+      res.end('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fetched\n');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as AddressInfo).port;
+    const sha = 'd'.repeat(40);
+    const repo = await makeRepo({
+      ...baseFiles(),
+      'gitops.yaml': `${baseFiles()['gitops.yaml']}render:\n  remoteTimeoutSeconds: 2\n`,
+      ...overlay('fetch', `resources:\n  - http://127.0.0.1:${port}/${sha}/cm.yaml\n`),
+      ...overlay('hang', `resources:\n  - http://127.0.0.1:${port}/hang/${sha}/cm.yaml\n`),
+      ...overlay('branch', `resources:\n  - https://github.com/example/base//deploy?ref=main\n`),
+    });
+    try {
+      const offline = await runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, app: 'hostile/fetch' });
+      assert.ok(offline.findings.some((f) => f.rule === 'remote-resource'));
+      assert.deepEqual(seen, [], 'offline by default');
+      const started = Date.now();
+      const r = await runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, env: 'dev', allowRemote: true });
+      const elapsed = Date.now() - started;
+      const at = (dir: string) => r.findings.filter((f) => f.overlay === hostile(dir));
+      const note = at('fetch').find((f) => f.rule === 'remote-fetch');
+      assert.equal(note?.severity, 'info');
+      assert.match(note?.message ?? '', new RegExp(`http://127\\.0\\.0\\.1:${port}/${sha}/cm\\.yaml`));
+      assert.equal(note?.file, `${hostile('fetch')}/kustomization.yaml`);
+      assert.ok(r.rendered.find((x) => x.target.dir === hostile('fetch'))?.objects.some((o) => o.metadata.name === 'fetched'), 'the pinned URL was rendered');
+      assert.match(at('hang').find((f) => f.rule === 'kustomize-build')?.message ?? '', /did not finish within 2 s/);
+      assert.ok(elapsed < 60_000, `took ${elapsed} ms`);
+      // Allowed or not, a branch is not an immutable ref; the render never starts.
+      assert.ok(at('branch').some((f) => f.rule === 'remote-unpinned' && f.severity === 'error'));
+      assert.ok(!(seen as string[]).some((u) => u.includes('example')));
+    } finally {
+      for (const res of hanging) res.destroy();
+      srv.close();
+      await removeRepo(repo);
+    }
+  });
+});
+
+describe('--enable-helm renders with the toolkit\'s helm, never the one the repository names', () => {
+  test('GITOPS_HELM (or the pinned helm) inflates the chart; the --helm-command script never runs', async () => {
+    const { runValidation } = await import('../lib/validation.js');
+    const tools = await mkdtemp(path.join(os.tmpdir(), 'gitops-hostile-helm-'));
+    const log = path.join(tools, 'calls.log');
+    const evilMarker = path.join(tools, 'evil-ran');
+    // A stand-in for the pinned helm: records how kustomize calls it and prints one object.
+    await writeFile(path.join(tools, 'helm'), `#!/bin/sh\necho "$@" >> '${log}'\nenv >> '${log}.env'\n[ "$1" = version ] && { echo v3.19.5+g0; exit 0; }\nprintf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: from-our-helm\\n'\n`, { mode: 0o755 });
+    const repo = await makeRepo({
+      ...baseFiles(),
+      ...clusterFiles('minikube', '--enable-helm --helm-command ./evil.sh'),
+      'evil.sh': `#!/bin/sh\ntouch '${evilMarker}'\n`,
+      ...overlay('chart', 'helmCharts:\n  - name: chart\n    releaseName: r\n'),
+      [`${hostile('chart')}/charts/chart/Chart.yaml`]: 'apiVersion: v2\nname: chart\nversion: 0.1.0\n',
+      [`${hostile('chart')}/charts/chart/values.yaml`]: '{}\n',
+      [`${hostile('chart')}/charts/chart/templates/cm.yaml`]: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: chart\n',
+    });
+    await chmod(path.join(repo, 'evil.sh'), 0o755);
+    const saved = process.env.GITOPS_HELM;
+    process.env.GITOPS_HELM = path.join(tools, 'helm');
+    try {
+      const r = await runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, env: 'dev' });
+      assert.equal(existsSync(evilMarker), false, 'the repository-named helm ran');
+      const refused = r.findings.find((f) => f.rule === 'build-option' && /'--helm-command' is refused/.test(f.message));
+      assert.equal(refused?.file, 'clusters/minikube/argocd-cm.yaml');
+      assert.match(execFileSync('cat', [log], { encoding: 'utf8' }), /template/);
+      assert.ok(r.rendered.find((x) => x.target.dir === hostile('chart'))?.objects.some((o) => o.metadata.name === 'from-our-helm'), 'the chart was not rendered by our helm');
+      const helmEnv = execFileSync('cat', [`${log}.env`], { encoding: 'utf8' });
+      for (const [name, value] of Object.entries(FAKE)) assert.ok(!helmEnv.includes(value), `helm saw ${name}`);
+    } finally {
+      if (saved === undefined) delete process.env.GITOPS_HELM;
+      else process.env.GITOPS_HELM = saved;
+      await removeRepo(repo);
+      await rm(tools, { recursive: true, force: true });
+    }
   });
 });

@@ -211,3 +211,17 @@ test('diff and --base across a layout change compare by app and environment, and
     'deploy/prod/demo/web Deployment/demo/demo-web spec.selector',
   ]);
 });
+
+test('Argo CD: an Application tracking another revision is reported as not checked; a destination needs server or name', async () => {
+  const fixture = layoutFixture('app-overlays');
+  const apps = fixture.files['argocd/apps.yaml'];
+  const legacy = apps.split('---\n')[0].replace('name: api-dev', 'name: legacy').replace('targetRevision: main', 'targetRevision: v0.9.0').replace('path: api/overlays/dev', 'path: legacy/overlays/dev');
+  const { dir } = await layoutRepo('app-overlays', {
+    'argocd/apps.yaml': apps.replace('    server: https://kubernetes.default.svc\n    namespace: shop-dev\n', '    namespace: shop-dev\n') + '---\n' + legacy,
+  });
+  const r = await runValidation({ cwd: dir, envVars: testEnv });
+  const argo = r.findings.filter((f) => f.rule.startsWith('argo-')).map((f) => `${f.severity} ${f.rule} ${f.file}:${f.line}`);
+  assert.deepEqual(argo.sort(), ['error argo-destination argocd/apps.yaml:12', 'info argo-revision argocd/apps.yaml:39']);
+  assert.match(r.findings.find((f) => f.rule === 'argo-revision')!.message, /Application legacy: tracks targetRevision v0\.9\.0, not main .*legacy\/overlays\/dev at that revision is not checked/);
+  assert.match(r.findings.find((f) => f.rule === 'argo-destination')!.message, /Application api-dev: destination has neither server nor name/);
+});

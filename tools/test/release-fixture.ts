@@ -49,10 +49,16 @@ export interface ReleaseFixture {
 const gitEnv = () => cleanGitEnv({ GIT_CONFIG_GLOBAL: '/dev/null' });
 const auth = () => `http.extraHeader=Authorization: Basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`;
 
-export async function startReleaseFixture(opts: { edit?: Record<string, string> } = {}): Promise<ReleaseFixture> {
+/** `files`: seed the remote with exactly these files instead of this repository's config (another layout). */
+export async function startReleaseFixture(opts: { edit?: Record<string, string>; files?: Record<string, string> } = {}): Promise<ReleaseFixture> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-release-test-'));
   const seed = path.join(tmp, 'seed');
-  for (const p of ['gitops.yaml', 'apps', 'overlays', 'clusters']) await cp(path.join(REPO_ROOT, p), path.join(seed, p), { recursive: true });
+  if (opts.files) await mkdir(seed, { recursive: true });
+  else for (const p of ['gitops.yaml', 'apps', 'overlays', 'clusters']) await cp(path.join(REPO_ROOT, p), path.join(seed, p), { recursive: true });
+  for (const [file, text] of Object.entries(opts.files ?? {})) {
+    await mkdir(path.dirname(path.join(seed, file)), { recursive: true });
+    await writeFile(path.join(seed, file), text);
+  }
   for (const [file, text] of Object.entries(opts.edit ?? {})) {
     await mkdir(path.dirname(path.join(seed, file)), { recursive: true });
     await writeFile(path.join(seed, file), text);

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { convertCrds, convertDefinitions, kindSuffix } from '../lib/schemas.js';
 import { schemas } from '../commands/schemas.js';
 import { runValidation } from '../lib/validation.js';
+import { parseConfig } from '../lib/config.js';
+import { CRD_TEMPLATE, K8S_TEMPLATE, schemaLocations } from '../lib/kubeconform.js';
 import { REPO_ROOT } from '../lib/tools.js';
 import { baseFiles, makeRepo, removeRepo } from './repo-fixture.js';
 
@@ -141,4 +143,40 @@ test('npm run schemas rejects input that is neither OpenAPI definitions nor CRDs
   dirs.push(dir);
   await assert.rejects(schemas({ cwd: dir, inputs: ['-'], stdin: async () => '{"definitions": {"x": {"type": "object"}}}', log: () => {} }), /<stdin>: no definition carries x-kubernetes-group-version-kind/);
   await assert.rejects(schemas({ cwd: dir, inputs: ['-'], stdin: async () => 'kind: ConfigMap\n', log: () => {} }), /no CustomResourceDefinition/);
+});
+
+test('npm run schemas only adds: schemas it did not write stay; GITOPS_SCHEMA_MIRROR adds to the configured locations', async () => {
+  const crd = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  names: {kind: Gadget, plural: gadgets}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object}
+`;
+  const dir = await makeRepo({
+    ...baseFiles(),
+    'crd.yaml': crd,
+    '.cache/schemas/crds/example.com/widget_v1.json': '{"type": "object"}',
+    '.cache/schemas/v1.32.0-standalone-strict/hand-written-v1.json': '{"type": "object"}',
+  });
+  dirs.push(dir);
+  await schemas({ cwd: dir, inputs: ['crd.yaml'], log: () => {} });
+  await schemas({ cwd: dir, inputs: ['-'], stdin: async () => JSON.stringify(OPENAPI), log: () => {} });
+  assert.deepEqual(await readdir(path.join(dir, '.cache/schemas/crds/example.com')), ['gadget_v1.json', 'widget_v1.json']);
+  assert.ok((await readdir(path.join(dir, '.cache/schemas/v1.32.0-standalone-strict'))).includes('hand-written-v1.json'));
+
+  const mirror = path.resolve(REPO_ROOT, process.env.GITOPS_SCHEMA_MIRROR ?? '../shared/schemas');
+  const config = parseConfig(dir, baseFiles()['gitops.yaml'] + 'schemas:\n  locations: [default, "https://schemas.example.com/{{.ResourceKind}}.json"]\n', { GITOPS_SCHEMA_MIRROR: mirror });
+  const locations = await schemaLocations(config);
+  assert.deepEqual(locations.slice(-2), ['default', 'https://schemas.example.com/{{.ResourceKind}}.json'], 'configured locations stay, after the mirror');
+  assert.equal(locations[0], path.join(dir, '.cache/schemas', K8S_TEMPLATE), 'generated schemas first');
+  assert.ok(locations.includes(path.join(mirror, CRD_TEMPLATE)));
 });

@@ -8,6 +8,8 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { collectStatus, status, type StatusReport } from '../commands/status.js';
 import { REPO_ROOT } from '../lib/tools.js';
+import { D_DEV, D_PROD, D_API, WEB, componentPinnedRepo, imagePatch, patchPinnedRepo } from './pin-fixture.js';
+import { GITOPS_YAML, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 
 const D1 = `sha256:${'0123456789ab'.repeat(5)}cdef`;
 const D2 = `sha256:${'f'.repeat(64)}`;
@@ -42,19 +44,25 @@ describe('status', () => {
     assert.match(text, /^automation\/worker\s+docker\s+27-dind\s+27-dind\s+in sync\n\s+automation-worker\s+1\.0\.0\s+1\.0\.0$/m);
     assert.match(text, /^waiting to be promoted: nofluxo\/backend \(dev -> prod\)$/m);
     assert.match(text, /^dev vs prod: 1 app differ \(nofluxo\/backend\)$/m);
+    assert.match(text, /set by the overlay's images: entry unless marked \* and listed here:\n {2}\(none\)\n/);
   });
 
   test('json: the same model, machine-readable', async () => {
     const { stdout } = await promisify(execFile)('npx', ['tsx', 'tools/cli.ts', 'status', '--format', 'json', '--cwd', dir], { cwd: REPO_ROOT, timeout: 60_000 });
     const r = JSON.parse(stdout) as StatusReport;
     assert.deepEqual(r.environments, [
-      { name: 'dev', requireDigests: false },
-      { name: 'prod', promotesFrom: 'dev', requireDigests: true },
+      { name: 'dev', promotesFrom: [], requireDigests: false },
+      { name: 'prod', promotesFrom: ['dev'], requireDigests: true },
     ]);
     const backend = r.apps.find((a) => a.id === 'nofluxo/backend')!;
-    assert.deepEqual(backend.images['registry.kubernetes.crianex.com/nofluxo-backend'], {
-      dev: { tag: '1.1.0', digest: D1, short: D1.slice(7, 19) },
-      prod: { tag: '1.0.0' },
+    const NAME = 'registry.kubernetes.crianex.com/nofluxo-backend';
+    // The line of the overlay's images entry (where a human edits the pin).
+    const entryLine = async (f: string) => (await readFile(path.join(dir, f), 'utf8')).split('\n').findIndex((l) => l.includes(`- name: ${NAME}`)) + 1;
+    const devLine = await entryLine('overlays/minikube/nofluxo/backend/kustomization.yaml');
+    const prodLine = await entryLine('overlays/crianex/nofluxo/backend/kustomization.yaml');
+    assert.deepEqual(backend.images[NAME], {
+      dev: { name: NAME, tag: '1.1.0', digest: D1, short: D1.slice(7, 19), setBy: { file: 'overlays/minikube/nofluxo/backend/kustomization.yaml', line: devLine, kind: 'images', overlay: true }, nameSetBy: { file: 'apps/nofluxo/backend/deployment.yaml', line: 19, kind: 'resource', overlay: false } },
+      prod: { name: NAME, tag: '1.0.0', setBy: { file: 'overlays/crianex/nofluxo/backend/kustomization.yaml', line: prodLine, kind: 'images', overlay: true }, nameSetBy: { file: 'apps/nofluxo/backend/deployment.yaml', line: 19, kind: 'resource', overlay: false } },
     });
     assert.deepEqual(backend.pending, [{ from: 'dev', to: 'prod', images: ['registry.kubernetes.crianex.com/nofluxo-backend'] }]);
     assert.equal(backend.differs, true);
@@ -64,7 +72,7 @@ describe('status', () => {
     assert.equal(r.apps.length, 12);
   });
 
-  test('an unknown --format is a usage error; a malformed overlay names the file', async () => {
+  test('an unknown --format is a usage error; an overlay that does not render is reported by name and fails the command', async () => {
     const fail = await promisify(execFile)('npx', ['tsx', 'tools/cli.ts', 'status', '--format', 'yaml', '--cwd', dir], { cwd: REPO_ROOT, timeout: 60_000 }).then(
       () => assert.fail('expected a failure'),
       (e: { code: number; stderr: string }) => e,
@@ -75,9 +83,75 @@ describe('status', () => {
     try {
       await cp(dir, broken, { recursive: true });
       await writeFile(path.join(broken, 'overlays/crianex/nofluxo/backend/kustomization.yaml'), 'images: {oops: 1}\n');
-      await assert.rejects(collectStatus(broken), /overlays\/crianex\/nofluxo\/backend\/kustomization\.yaml: images: must be a list/);
+      const r = await collectStatus(broken);
+      assert.match(r.apps.find((a) => a.id === 'nofluxo/backend')!.errors!.prod!, /overlays\/crianex\/nofluxo\/backend\/kustomization\.yaml/);
+      const fail2 = await promisify(execFile)('npx', ['tsx', 'tools/cli.ts', 'status', '--cwd', broken], { cwd: REPO_ROOT, timeout: 60_000 }).then(
+        () => assert.fail('expected a failure'),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+      assert.equal(fail2.code, 1);
+      assert.match(fail2.stdout, /^nofluxo\/backend\s.*prod: render failed/m);
+      assert.match(fail2.stdout, /^nofluxo\/ai-agent\s/m, 'the other apps are still shown');
+      assert.match(fail2.stderr, /1 overlay did not render\n {2}nofluxo\/backend in prod: overlays\/crianex\/nofluxo\/backend\/kustomization\.yaml/);
     } finally {
       await rm(broken, { recursive: true, force: true });
     }
+  });
+});
+
+describe('status reads the render: pins set by a patch, a component, or several promotion sources', () => {
+  const dirs: string[] = [];
+  after(async () => Promise.all(dirs.map(removeRepo)));
+  const statusOf = async (files: Record<string, string>) => {
+    const dir = await makeRepo(files);
+    dirs.push(dir);
+    const out: string[] = [];
+    const r = await status({ cwd: dir, envVars: testEnv, write: (t) => out.push(t) });
+    return { r, text: out.join('\n'), dir };
+  };
+
+  test('a patch pins the image: the rendered tags differ, so dev -> prod waits, and the patch is named', async () => {
+    const { r, text } = await statusOf(patchPinnedRepo());
+    const web = r.apps.find((a) => a.id === 'demo/web')!;
+    assert.deepEqual(web.images[WEB]!.prod, { name: WEB, tag: '1.0.0', digest: D_PROD, short: '222222222222', setBy: { file: 'overlays/crianex/demo/web/image.yaml', line: 11, kind: 'patch', overlay: false } });
+    assert.equal(web.images[WEB]!.dev!.setBy!.file, 'overlays/minikube/demo/web/image.yaml');
+    assert.deepEqual(web.pending, [{ from: 'dev', to: 'prod', images: [WEB] }]);
+    assert.deepEqual(r.differences, [{ envs: ['dev', 'prod'], apps: ['demo/web'] }]);
+    assert.match(text, /^demo\/web\s+demo-web\s+1\.1\.0 @111111111111 \*\s+1\.0\.0 @222222222222 \*\s+dev -> prod waiting$/m);
+    assert.match(text, /^ {2}demo\/web prod demo-web: registry\.example\.com\/demo-web:1\.0\.0@sha256:222222222222 set by patch overlays\/crianex\/demo\/web\/image\.yaml:11$/m);
+    assert.match(text, /^demo\/api\s+demo-api\s+2\.0\.0 @333333333333 \*\s+2\.0\.0 @333333333333 \*\s+in sync$/m);
+    assert.match(text, /^ {2}demo\/api dev demo-api: .* set by patch overlays\/components\/api-image\/image\.yaml:11$/m);
+  });
+
+  test('a component pins the image: the images: entry of the component is named, with its line', async () => {
+    const { r, text } = await statusOf(componentPinnedRepo());
+    const web = r.apps.find((a) => a.id === 'demo/web')!;
+    assert.deepEqual(web.images[WEB]!.dev!.setBy, { file: 'overlays/components/dev-release/kustomization.yaml', line: 5, kind: 'images', overlay: false });
+    assert.equal(web.images[WEB]!.prod!.digest, D_PROD);
+    assert.deepEqual(r.pending, [{ app: 'demo/web', from: 'dev', to: 'prod', images: [WEB] }]);
+    assert.match(text, /^ {2}demo\/web dev demo-web: registry\.example\.com\/demo-web:1\.1\.0@sha256:111111111111 set by images: overlays\/components\/dev-release\/kustomization\.yaml:5$/m);
+  });
+
+  test('the same images through different files are in sync: the overlay block alone no longer decides', async () => {
+    const files = patchPinnedRepo();
+    files['overlays/crianex/demo/web/image.yaml'] = imagePatch('web', `"${WEB}:1.1.0@${D_DEV}"`);
+    // An overlay images: entry that the patch makes irrelevant for the name but not for the pin.
+    const { r } = await statusOf(files);
+    assert.deepEqual(r.pending, []);
+    assert.deepEqual(r.differences, [{ envs: ['dev', 'prod'], apps: [] }]);
+  });
+
+  test('promotesFrom: [dev, hotfix]: status shows what waits from each source', async () => {
+    const files = componentPinnedRepo();
+    files['gitops.yaml'] = GITOPS_YAML.replace('  - name: prod\n', '  - name: hotfix\n    cluster: minikube\n    overlayRoot: overlays/hotfix\n  - name: prod\n').replace('promotesFrom: dev\n', 'promotesFrom: [dev, hotfix]\n');
+    files['overlays/hotfix/demo/web/kustomization.yaml'] = files['overlays/minikube/demo/web/kustomization.yaml']!.replace('dev-release', 'hotfix-release');
+    files['overlays/components/hotfix-release/kustomization.yaml'] = files['overlays/components/prod-release/kustomization.yaml']!.replace(`1.0.0@${D_PROD}`, `1.0.1@${D_API}`);
+    const { r, text } = await statusOf(files);
+    assert.deepEqual(r.environments.map((e) => [e.name, e.promotesFrom]), [['dev', []], ['hotfix', []], ['prod', ['dev', 'hotfix']]]);
+    assert.deepEqual(r.apps.find((a) => a.id === 'demo/web')!.pending, [
+      { from: 'dev', to: 'prod', images: [WEB] },
+      { from: 'hotfix', to: 'prod', images: [WEB] },
+    ]);
+    assert.match(text, /^demo\/web\s+demo-web\s+1\.1\.0 @111111111111 \*\s+1\.0\.1 @333333333333 \*\s+1\.0\.0 @222222222222 \*\s+dev -> prod waiting; hotfix -> prod waiting$/m);
   });
 });

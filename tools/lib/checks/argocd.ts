@@ -1,7 +1,7 @@
 // Argo CD parity: what each Application deploys, under which project, and whether every
 // overlay folder is deployed by exactly one Application.
 import { resourceId } from '../kustomize.js';
-import { sameRepo, type GeneratedApp } from '../argocd.js';
+import { sameRepo, tracksDefaultBranch, type GeneratedApp } from '../argocd.js';
 import { locate, type Rendered } from '../render.js';
 import type { Finding } from '../report.js';
 import type { ClusterView } from './common.js';
@@ -23,6 +23,8 @@ export interface ArgoFacts {
   paths: Map<string, PathFacts>;
   /** The cluster's entry point folder. */
   entry: string;
+  /** gitops.yaml defaultBranch: the revision being validated is what it will hold. */
+  defaultBranch: string;
   /** Overlay folders (and their kustomization files) of the environments on this cluster. */
   overlayDirs: Array<{ dir: string; file: string }>;
   /** Some generator was not expanded, so a missing Application may be the toolkit's blind spot. */
@@ -39,7 +41,7 @@ export function destinationAllowed(spec: ProjectSpec, dest: GeneratedApp['destin
   );
 }
 
-/** `argo-path`, `argo-project`, `argo-namespace` and `argo-unclaimed`. */
+/** `argo-path`, `argo-project`, `argo-namespace`, `argo-destination`, `argo-revision` and `argo-unclaimed`. */
 export function checkArgo(view: ClusterView, facts: ArgoFacts): Finding[] {
   const findings: Finding[] = [];
   const at = (app: GeneratedApp, rule: string, message: string, pointer?: string, overlay?: string): Finding => ({
@@ -49,8 +51,15 @@ export function checkArgo(view: ClusterView, facts: ArgoFacts): Finding[] {
   });
   const tpl = (app: GeneratedApp) => (app.origin.o.kind === 'ApplicationSet' ? '/spec/template/spec' : '/spec');
   for (const app of facts.apps) {
-    const ours = sameRepo(app.repoURL, facts.repoURL);
+    const ourRepo = sameRepo(app.repoURL, facts.repoURL);
+    const ours = ourRepo && tracksDefaultBranch(app, facts.defaultBranch);
     const pf = ours && app.path !== undefined ? facts.paths.get(app.path) : undefined;
+    const d = app.destination;
+    if (!d.server && !d.name) findings.push(at(app, 'argo-destination', 'destination has neither server nor name: Argo CD cannot tell which cluster to deploy to (use server: https://kubernetes.default.svc for the cluster Argo CD runs in)', `${tpl(app)}/destination`));
+    else if (d.server && d.name) findings.push(at(app, 'argo-destination', `destination sets both server (${d.server}) and name (${d.name}): Argo CD refuses it; keep one`, `${tpl(app)}/destination`));
+    if (ourRepo && !ours && app.path !== undefined) {
+      findings.push({ ...at(app, 'argo-revision', `tracks targetRevision ${app.targetRevision}, not ${facts.defaultBranch} (gitops.yaml defaultBranch): its source path ${app.path} at that revision is not checked`, `${tpl(app)}/source/targetRevision`), severity: 'info' });
+    }
     // Findings about a deployed folder are reported under that folder (so --app shows them).
     const overlay = pf?.rendered ? app.path : undefined;
     const project = view.projects.get(app.project);
@@ -59,8 +68,7 @@ export function checkArgo(view: ClusterView, facts: ArgoFacts): Finding[] {
     } else {
       const spec = (project.spec ?? {}) as ProjectSpec;
       if (!repoAllowed(spec, app.repoURL)) findings.push(at(app, 'argo-project', `AppProject ${app.project} does not allow source repository ${app.repoURL} (sourceRepos: ${(spec.sourceRepos ?? []).join(', ') || 'none'})`, `${tpl(app)}/source`, overlay));
-      if (!destinationAllowed(spec, app.destination)) {
-        const d = app.destination;
+      if ((d.server || d.name) && !destinationAllowed(spec, app.destination)) {
         findings.push(at(app, 'argo-project', `AppProject ${app.project} does not allow destination ${d.name ?? d.server} namespace ${d.namespace ?? '(none)'}`, `${tpl(app)}/destination`, overlay));
       }
       // Objects that name their own namespace must be allowed by the project too (for app

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { discoverApps } from '../apps.js';
 import { KUSTOMIZATION_NAMES } from '../layout.js';
 import { parseYamlData } from '../yamlfile.js';
-import { buildOptions, expandApplications, repoTree, sameRepo, type Expansion, type GeneratedApp, type RepoTree } from '../argocd.js';
+import { buildOptions, expandApplications, repoTree, sameRepo, tracksDefaultBranch, type Expansion, type GeneratedApp, type RepoTree } from '../argocd.js';
 import type { Config } from '../config.js';
 import { renderTargets, workspaceFor, type Rendered, type Target } from '../render.js';
 import { sha, Store, toolkitCodeHash, type Workspace } from '../workspace.js';
@@ -113,7 +113,7 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
   const extra: Rendered[] = [];
   if (entry) {
     expansion = await expandApplications(entry, config.repoURL, { files: tree.files, read });
-    const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, config.repoURL) && a.path !== undefined);
+    const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, config.repoURL) && a.path !== undefined && tracksDefaultBranch(a, config.defaultBranch));
     const toRender: Target[] = [];
     for (const dir of new Set(ours.map((a) => a.path!))) {
       const k = await kustomizationNamespace(config.root, dir, read);
@@ -167,7 +167,7 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
   if (entry?.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
     const envs = config.environments.filter((e) => e.cluster === cluster);
     const overlayDirs = (await discoverApps(config, envs)).map((a) => ({ dir: a.dir, file: a.kustomization }));
-    findings.push(...checkArgo(view, { entry: entry.target.dir, repoURL: config.repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
+    findings.push(...checkArgo(view, { entry: entry.target.dir, defaultBranch: config.defaultBranch, repoURL: config.repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
   }
   return findings;
 }
