@@ -152,4 +152,11 @@ export function register(name: string, handler: Handler): void {
   commands[name] = handler;
 }
 
+// Interrupted (Ctrl-C, a CI cancel): fetches and pushes run in process groups of their own, so end them too.
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.once(sig, () => {
+    void import('./lib/git.js').then(({ killNetworkChildren }) => killNetworkChildren()).finally(() => process.exit(code));
+  });
+}
+
 process.exitCode = await main(process.argv.slice(2));

@@ -4,6 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments, type Document } from 'yaml';
+import { parseWholeNumber } from '../lib/args.js';
 import { ConfigError, UsageError, NameError } from '../lib/errors.js';
 import { formatPin, parseImageRef, parseKustomization, readImageEntries, sameImage, shortDigest, type Pin } from '../lib/images.js';
 import type { Git } from '../lib/git.js';
@@ -102,8 +103,7 @@ export async function pinHistory(git: Git, rev: string, sources: PinSource[]): P
 export async function rollback(opts: RollbackOptions): Promise<ReleaseResult> {
   const envVars = opts.envVars ?? process.env;
   if (opts.to !== undefined && opts.steps !== undefined) throw new UsageError('pass either --to or --steps, not both');
-  const steps = opts.steps === undefined ? 1 : Number(opts.steps);
-  if (!Number.isInteger(steps) || steps < 1 || steps > 100) throw new UsageError(`--steps must be a whole number from 1 to 100 (got '${opts.steps}')`);
+  const steps = opts.steps === undefined ? 1 : parseWholeNumber(opts.steps, '--steps', 1, 100);
   let prefix: string | undefined;
   if (opts.to !== undefined) {
     prefix = opts.to.trim().replace(/^sha256:/, '').toLowerCase();

@@ -1,6 +1,7 @@
 // npm run scale <app> <env> <replicas>: a kustomize `replicas:` entry in the overlay (never the base), as a PR.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseWholeNumber } from '../lib/args.js';
 import { UsageError } from '../lib/errors.js';
 import { editYaml, setReplicas } from '../lib/images.js';
 import type { K8sObject } from '../lib/kustomize.js';
@@ -27,9 +28,7 @@ export function autoscalersOf(objects: K8sObject[], w: K8sObject): K8sObject[] {
 }
 
 export function parseReplicas(value: number | string): number {
-  const s = String(value).trim();
-  if (!/^\d+$/.test(s) || Number(s) > MAX_REPLICAS) throw new UsageError(`replicas must be a whole number from 0 to ${MAX_REPLICAS} (got '${value}')`);
-  return Number(s);
+  return parseWholeNumber(value, 'replicas', 0, MAX_REPLICAS);
 }
 
 export async function scale(opts: ScaleOptions): Promise<ReleaseResult> {

@@ -37,8 +37,10 @@ export interface PinView {
   /** The file that sets the name, when another one than setBy (an images entry with newName). */
   nameSetBy?: SetBy;
   unknown?: string;
-  /** The app's containers with this image (`Kind/name container`) render different references. */
+  /** The app's containers with this image render different references (see containers). */
   mixed?: boolean;
+  /** Every container that runs the image: object, container name, the rendered reference, and its origin. */
+  containers: Array<{ object: string; container: string; image: string; setBy?: SetBy; unknown?: string }>;
 }
 
 export interface AppStatus {
@@ -72,7 +74,12 @@ function setBy(o: ImageOrigin | undefined, overlayFile: string): SetBy | undefin
 function view(s: ImageState, overlayFile: string): PinView {
   const c = s.containers[0]!;
   const pin = s.pin;
-  const v: PinView = { name: s.name, ...(pin.tag ? { tag: pin.tag } : {}), ...(pin.digest ? { digest: pin.digest, short: shortDigest(pin.digest) } : {}) };
+  const v: PinView = {
+    name: s.name,
+    ...(pin.tag ? { tag: pin.tag } : {}),
+    ...(pin.digest ? { digest: pin.digest, short: shortDigest(pin.digest) } : {}),
+    containers: s.containers.map((x) => ({ object: x.object, container: x.container, image: x.image, ...(x.pinFrom ? { setBy: setBy(x.pinFrom, overlayFile)! } : {}), ...(x.unknown ? { unknown: x.unknown } : {}) })),
+  };
   const by = setBy(c.pinFrom, overlayFile);
   if (by) v.setBy = by;
   const nameBy = setBy(c.nameFrom, overlayFile);
@@ -84,7 +91,9 @@ function view(s: ImageState, overlayFile: string): PinView {
     v.unknown = unknown;
   }
   if (s.mixed) v.mixed = true;
-  return v;
+  // Containers last: the summary reads first in the JSON.
+  const { containers, ...rest } = v;
+  return { ...rest, containers };
 }
 
 const pinOf = (v: PinView | null | undefined): Pin | undefined => (v ? { tag: v.tag, digest: v.digest } : undefined);
@@ -185,6 +194,10 @@ export function formatStatusText(r: StatusReport): string {
         if (!v) continue;
         const where = (s: SetBy) => `${s.file}${s.line ? `:${s.line}` : ''}`;
         const what = (s: SetBy) => (s.kind === 'images' ? 'images:' : s.kind === 'patch' ? 'patch' : 'resource');
+        if (v.mixed) {
+          for (const c of v.containers) notes.push(`  ${a.id} ${e} ${img.split('/').pop()}: ${c.object} ${c.container} runs ${c.image}${c.setBy ? `, set by ${what(c.setBy)} ${where(c.setBy)}` : ''}`);
+          continue;
+        }
         if (v.unknown) notes.push(`  ${a.id} ${e} ${img.split('/').pop()}: origin unknown: ${v.unknown}`);
         else if (v.setBy && !(v.setBy.kind === 'images' && v.setBy.overlay)) notes.push(`  ${a.id} ${e} ${img.split('/').pop()}: ${v.name}${v.tag ? `:${v.tag}` : ''}${v.short ? `@sha256:${v.short}` : ''} set by ${what(v.setBy)} ${where(v.setBy)}`);
       }

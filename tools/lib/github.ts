@@ -42,19 +42,62 @@ function toPull(p: RawPull): PullRequest {
   return { number: p.number, url: p.html_url, head: p.head.ref, base: p.base.ref, title: p.title, body: p.body ?? '', headRepo: p.head.repo?.full_name ?? null };
 }
 
+type FailedRequest = {
+  name?: string;
+  status?: number;
+  message?: string;
+  cause?: { name?: string; message?: string; code?: string };
+  response?: { headers?: Record<string, string | undefined>; data?: { message?: string; errors?: unknown[] } };
+};
+
+/**
+ * The real cause of a failed API call, first: a rate limit with its reset time, a timeout as a
+ * timeout, then the status and GitHub's own message.
+ */
+export function describeFailure(e: unknown, what: string, timeoutMs: number, ctx: { owner: string; repo: string; token: string }, now = Date.now()): GitHubError {
+  const err = e as FailedRequest;
+  const status = typeof err.status === 'number' ? err.status : undefined;
+  const headers = err.response?.headers ?? {};
+  const clean = (t: string) => scrub(t, [ctx.token]);
+  const timedOut = err.name === 'TimeoutError' || err.cause?.name === 'TimeoutError' || /aborted due to timeout|timeout/i.test(`${err.message ?? ''} ${err.cause?.message ?? ''}`);
+  if (timedOut && (status === undefined || status === 500)) {
+    return new GitHubError(clean(`GitHub API timed out after ${timeoutMs / 1000} s: ${what} got no answer`), undefined, 'GitHub (or the network to it) did not answer in time; re-run the command (GITOPS_NETWORK_TIMEOUT sets the limit in seconds): it finds the branch and the pull request where it stopped');
+  }
+  const remaining = headers['x-ratelimit-remaining'];
+  const reset = Number(headers['x-ratelimit-reset']);
+  const retryAfter = Number(headers['retry-after']);
+  if ((status === 403 || status === 429) && (remaining === '0' || Number.isFinite(retryAfter) || /rate limit/i.test(err.message ?? ''))) {
+    let when = '';
+    if (remaining === '0' && Number.isFinite(reset) && reset > 0) {
+      const mins = Math.max(0, Math.ceil((reset * 1000 - now) / 60_000));
+      when = `; it resets at ${new Date(reset * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')} (in ${mins} min)`;
+    } else if (Number.isFinite(retryAfter)) when = `; retry after ${retryAfter} s`;
+    const kind = remaining === '0' ? 'rate limit exhausted' : 'secondary rate limit hit';
+    return new GitHubError(clean(`GitHub API ${kind}${when} (while trying to ${what}; ${status})`), status, 'wait until then and re-run the command: it finds the branch and the pull request where it stopped');
+  }
+  const detail = err.response?.data?.errors?.length ? ` ${JSON.stringify(err.response.data.errors)}` : '';
+  const reason = status === undefined ? `${err.cause?.code ?? err.cause?.message ?? err.message ?? String(e)}` : err.message ?? String(e);
+  const hint =
+    status === 401 ? 'check GITHUB_TOKEN (or GH_TOKEN): it is missing, expired or revoked'
+    : status === 403 || status === 404 ? `the token needs pull-request write access to ${ctx.owner}/${ctx.repo} (fine-grained: Pull requests + Contents read/write)`
+    : 're-run the command: it finds the branch and the pull request where it stopped';
+  return new GitHubError(clean(`GitHub API: ${what} failed${status ? ` (${status})` : ''}: ${reason}${detail}`), status, hint);
+}
+
 export class GitHub {
   private readonly octokit: Octokit;
   readonly owner: string;
   readonly repo: string;
   private readonly maxPages: number;
   private readonly token: string;
+  private readonly timeoutMs: number;
 
   constructor(opts: GitHubOptions) {
     this.owner = opts.owner;
     this.repo = opts.repo;
     this.token = opts.token;
     this.maxPages = opts.maxPages ?? 10;
-    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const timeoutMs = (this.timeoutMs = opts.timeoutMs ?? 30_000);
     this.octokit = new Octokit({
       auth: opts.token,
       baseUrl: (opts.baseUrl ?? DEFAULT_API_URL).replace(/\/+$/, ''),
@@ -68,14 +111,7 @@ export class GitHub {
     try {
       return await fn();
     } catch (e) {
-      const err = e as { status?: number; message?: string; response?: { data?: { message?: string; errors?: unknown[] } } };
-      const detail = err.response?.data?.errors?.length ? ` ${JSON.stringify(err.response.data.errors)}` : '';
-      const status = typeof err.status === 'number' ? err.status : undefined;
-      const hint =
-        status === 401 ? 'check GITHUB_TOKEN (or GH_TOKEN): it is missing, expired or revoked'
-        : status === 403 || status === 404 ? `the token needs pull-request write access to ${this.owner}/${this.repo} (fine-grained: Pull requests + Contents read/write)`
-        : 're-run the command: it finds the branch and the pull request where it stopped';
-      throw new GitHubError(scrub(`GitHub API: ${what} failed${status ? ` (${status})` : ''}: ${err.message ?? String(e)}${detail}`, [this.token]), status, hint);
+      throw describeFailure(e, what, this.timeoutMs, { owner: this.owner, repo: this.repo, token: this.token });
     }
   }
 
@@ -126,9 +162,16 @@ export class GitHub {
  * Updates the open pull request of `head`, or opens one. A create that races another run (422
  * "already exists") falls back to finding and updating it.
  */
-export async function upsertPull(gh: GitHub, spec: { head: string; base: string; title: string; body: string; labels: string[] }): Promise<{ pr: PullRequest; created: boolean }> {
+export async function upsertPull(
+  gh: GitHub,
+  spec: { head: string; base: string; title: string; body: string; labels: string[]; owned?: (p: PullRequest) => boolean },
+): Promise<{ pr: PullRequest; created: boolean; foreign?: boolean }> {
   let pr = await gh.findOpenPull(spec.head);
   let created = false;
+  if (pr && spec.owned && !spec.owned(pr)) {
+    // Someone opened this branch's pull request by hand: its title and description are theirs.
+    return { pr, created: false, foreign: true };
+  }
   if (pr) {
     if (pr.title !== spec.title || pr.body !== spec.body) pr = await gh.updatePull(pr.number, { title: spec.title, body: spec.body });
   } else {
@@ -139,6 +182,7 @@ export async function upsertPull(gh: GitHub, spec: { head: string; base: string;
       if (!(e instanceof GitHubError) || e.status !== 422) throw e;
       const existing = await gh.findOpenPull(spec.head);
       if (!existing) throw e;
+      if (spec.owned && !spec.owned(existing)) return { pr: existing, created: false, foreign: true };
       pr = await gh.updatePull(existing.number, { title: spec.title, body: spec.body });
     }
   }

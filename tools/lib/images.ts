@@ -1,7 +1,7 @@
 // Image references, the pins of an overlay's `images:` block, and format-preserving edits of
 // overlay kustomizations (images, replicas, release keys).
-import { isMap, isNode, isScalar, isSeq, parseDocument, Scalar, visit, YAMLMap, YAMLSeq, type Document, type Node, type Pair } from 'yaml';
-import { ConfigError, UsageError } from './errors.js';
+import { Document as YamlDocument, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, Scalar, visit, YAMLMap, YAMLSeq, type Alias, type Document, type Node, type Pair } from 'yaml';
+import { ConfigError, GitopsError, UsageError } from './errors.js';
 import type { K8sObject } from './kustomize.js';
 
 export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
@@ -349,9 +349,13 @@ export function copyKey(src: Document, dst: Document, segs: KeySegment[]): { cha
 }
 
 // ---------------------------------------------------------------------------------------------
-// Format preservation: the yaml library re-renders a whole document, which normalizes a few
-// things on lines nobody touched (flow-collection padding, for instance). The edit is made
-// with the Document API, and only the lines it changed are spliced into the original text.
+// Format preservation: the edit is made with the Document API, and only what it changed reaches
+// the file. An edit that only changes scalar values (a pin, a count) is spliced into the original
+// text at the scalar's own source range: every other byte stays (quotes, comments and their
+// spacing, flow style, CRLF, a BOM). An edit that adds or removes entries is merged line by line:
+// every line it did not touch is copied byte for byte, added lines use the file's line ending.
+// A value behind a YAML anchor, or an alias, is never edited: that would silently change (or
+// unlink) its other uses.
 
 /** Longest-common-subsequence line diff: a list of [op, line] with op '=' | '-' | '+'. */
 export function diffLines(a: string[], b: string[]): Array<['=' | '-' | '+', string]> {
@@ -388,31 +392,204 @@ export function diffLines(a: string[], b: string[]): Array<['=' | '-' | '+', str
   return out;
 }
 
+
 const STRINGIFY = { lineWidth: 0 } as const;
 
+function lineAt(text: string, offset: number): number {
+  let n = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) n++;
+  return n;
+}
+
+/** Every node and pair of a document, in document order (object identity is what matters). */
+function allNodes(doc: Document): unknown[] {
+  const out: unknown[] = [];
+  visit(doc, {
+    Node(_, n) {
+      out.push(n);
+    },
+    Pair(_, p) {
+      out.push(p);
+    },
+  });
+  return out;
+}
+
+/** The rendering of one scalar in its own style, or undefined when it would need more than one line. */
+function renderScalar(node: Scalar): string | undefined {
+  const s = new Scalar(node.value);
+  if (node.type) s.type = node.type;
+  const text = new YamlDocument(s).toString(STRINGIFY).replace(/\n$/, '');
+  return text.includes('\n') ? undefined : text;
+}
+
+function sameData(a: Document, b: Document): boolean {
+  return a.errors.length === 0 && JSON.stringify(a.toJS()) === JSON.stringify(b.toJS());
+}
+
 /**
- * Applies `mutate` to the parsed document and returns the new text: lines the edit did not
- * change are copied byte for byte from `text`.
+ * Applies `mutate` to the parsed document and returns the new text: bytes the edit did not change
+ * are copied from `text`. Throws ConfigError when the edit would go through a YAML anchor or alias,
+ * or cannot be made without reformatting lines outside it.
  */
 export function editYaml(file: string, text: string, mutate: (doc: Document.Parsed) => void): string {
   const doc = parseKustomization(file, text);
-  const before = doc.toString(STRINGIFY);
-  mutate(doc);
-  const after = doc.toString(STRINGIFY);
+  const nodesBefore = allNodes(doc);
+  const scalars = new Map<Scalar, { value: unknown; type: Scalar['type'] }>();
+  const aliases: Alias[] = [];
+  for (const n of nodesBefore) {
+    if (isScalar(n)) scalars.set(n, { value: n.value, type: n.type });
+    if (isAlias(n)) aliases.push(n);
+  }
+  const referenced = new Set(aliases.map((a) => a.source));
+  const anchored = new Map<Node, string>();
+  for (const n of nodesBefore) {
+    if (isNode(n) && !isAlias(n) && n.anchor && referenced.has(n.anchor)) anchored.set(n, JSON.stringify(n.toJSON()));
+  }
+  // Print sequences the way the file writes them (kustomize edit writes `- ` at the key's column).
+  // and with the file's indentation, so added lines line up with their siblings.
+  const indented = /^[^\s#][^\n]*:[ \t]*(?:#[^\n]*)?\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*( +)\S/m.exec(text);
+  const fmt = { ...STRINGIFY, indentSeq: !/^([ \t]*)[^\s#-][^\n]*:[ \t]*(?:#[^\n]*)?\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*\1- /m.test(text), indent: indented ? Math.min(8, indented[1]!.length) : 2 };
+  const before = doc.toString(fmt);
+  try {
+    mutate(doc);
+  } catch (e) {
+    if (e instanceof GitopsError) throw e;
+    throw new ConfigError(file, `cannot make the edit: ${(e as Error).message}${aliases.length ? ' (the path goes through a YAML alias)' : ''}`, `edit ${file} by hand`);
+  }
+  const after = doc.toString(fmt);
   if (after === before) return text;
+
+  const nodesAfter = allNodes(doc);
+  const present = new Set(nodesAfter);
+  for (const a of aliases) {
+    if (!present.has(a)) {
+      throw new ConfigError(`${file}:${lineAt(text, a.range?.[0] ?? 0)}`, `the value to change is the alias *${a.source} (a copy of &${a.source}); refusing to replace it silently`, `edit ${file} by hand: change the anchored value or write the new value in place of the alias`);
+    }
+  }
+  for (const [n, json] of anchored) {
+    if (!present.has(n) || JSON.stringify(n.toJSON()) !== json) {
+      throw new ConfigError(`${file}:${lineAt(text, n.range?.[0] ?? 0)}`, `the value to change is behind YAML anchor &${n.anchor}, which *${n.anchor} uses elsewhere in the file; changing it would change those too`, `edit ${file} by hand (or drop the anchor) and re-run`);
+    }
+  }
+
+  // Only scalar values changed: splice each at its source range.
+  if (nodesAfter.length === nodesBefore.length && nodesAfter.every((n, i) => n === nodesBefore[i])) {
+    const edits: Array<{ start: number; end: number; text: string }> = [];
+    let spliceable = true;
+    for (const [node, old] of scalars) {
+      if (node.value === old.value && node.type === old.type) continue;
+      const rendered = renderScalar(node);
+      if (!node.range || rendered === undefined) {
+        spliceable = false;
+        break;
+      }
+      edits.push({ start: node.range[0], end: node.range[1], text: rendered });
+    }
+    if (spliceable) {
+      let out = text;
+      for (const e of edits.sort((a, b) => b.start - a.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+      // A plain value that means something else in its place (a flow collection) falls back to the line merge.
+      try {
+        if (sameData(parseDocument(out, { uniqueKeys: true }), doc)) return out;
+      } catch {
+        // fall through
+      }
+    }
+  }
+  return mergeLines(file, text, before, after, doc);
+}
+
+/**
+ * Line merge of an edit that adds or removes lines. The printer's rendering before the edit is
+ * aligned with the file on content lines (comments, blank lines, spacing and quotes aside: the
+ * printer moves comments around), then the printer's own diff is applied to the file: removed
+ * content lines are dropped, added ones inserted after the content line they follow, a line
+ * replaced by one line keeps its original bytes around the change.
+ */
+function mergeLines(file: string, text: string, before: string, after: string, doc: Document): string {
+  const crlf = /\r\n/.test(text);
   const orig = text.split('\n');
   const norm = before.split('\n');
-  // The normalizer keeps line structure for everything this toolkit edits; if it did not, the
-  // re-rendered file is still equivalent, just not byte-identical outside the edit.
-  if (orig.length !== norm.length) return after;
-  let k = 0;
-  const out: string[] = [];
-  for (const [op, line] of diffLines(norm, after.split('\n'))) {
-    if (op === '=') out.push(orig[k++]!);
-    else if (op === '-') k++;
-    else out.push(line);
+  const squash = (l: string) => l.replace(/\r$/, '').replace(/^\uFEFF/, '').replace(/(^|\s)#.*$/, '').replace(/[\s'"]/g, '');
+  const oc = orig.map((l, i) => [i, squash(l)] as const).filter(([, q]) => q !== '');
+  const nc = norm.map((l, i) => [i, squash(l)] as const).filter(([, q]) => q !== '');
+  const refuse = () =>
+    new ConfigError(file, 'cannot make this edit without reformatting lines outside it (the file has a layout the YAML printer does not reproduce line for line, e.g. a flow collection over several lines)', `make the change by hand in ${file}`);
+  if (oc.length !== nc.length || oc.some(([, q], k) => q !== nc[k]![1])) throw refuse();
+  const toOrig = new Map(nc.map(([n], k) => [n, oc[k]![0]]));
+  const content = (l: string) => squash(l) !== '';
+
+  const dropped = new Set<number>();
+  const replaced = new Map<number, string>();
+  const inserted = new Map<number, string[]>();
+  let last = -1;
+  let n = 0;
+  const ops = diffLines(norm, after.split('\n'));
+  for (let i = 0; i < ops.length; i++) {
+    const [op, line] = ops[i]!;
+    if (op === '=') {
+      if (toOrig.has(n)) last = toOrig.get(n)!;
+      n++;
+    } else if (op === '-') {
+      const o = toOrig.get(n);
+      if (o !== undefined) {
+        const next = ops[i + 1];
+        if (next?.[0] === '+' && content(next[1]) && ops[i - 1]?.[0] !== '-' && ops[i + 2]?.[0] !== '+') {
+          replaced.set(o, patchLine(orig[o]!, norm[n]!, next[1]));
+          i++;
+        } else dropped.add(o);
+        last = o;
+      }
+      n++;
+    } else if (content(line)) {
+      const list = inserted.get(last) ?? [];
+      list.push(line);
+      inserted.set(last, list);
+    }
   }
-  return out.join('\n');
+  const out: string[] = [];
+  const added = new Set<number>();
+  const push = (l: string, isNew: boolean) => {
+    if (isNew) added.add(out.length);
+    out.push(l);
+  };
+  for (const l of inserted.get(-1) ?? []) push(l, true);
+  orig.forEach((l, o) => {
+    if (!dropped.has(o)) push(replaced.get(o) ?? l, false);
+    for (const x of inserted.get(o) ?? []) push(x, true);
+  });
+  if (crlf) {
+    for (let k = 0; k < out.length - 1; k++) if ((added.has(k) || added.has(k + 1)) && !out[k]!.endsWith('\r')) out[k] = `${out[k]}\r`;
+    if (added.has(out.length - 1)) out[out.length - 1] = out[out.length - 1]!.replace(/\r$/, '');
+  }
+  const result = out.join('\n');
+  let ok = false;
+  try {
+    ok = sameData(parseDocument(result, { uniqueKeys: true }), doc);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw refuse();
+  return result;
+}
+
+/** `origLine` with the part where `normLine` and `newLine` differ replaced; the new line as is when they do not line up. */
+function patchLine(origLine: string, normLine: string, newLine: string): string {
+  const cr = origLine.endsWith('\r') ? '\r' : '';
+  const o = cr ? origLine.slice(0, -1) : origLine;
+  let p = 0;
+  while (p < normLine.length && p < newLine.length && normLine[p] === newLine[p]) p++;
+  let s = 0;
+  while (s < normLine.length - p && s < newLine.length - p && normLine[normLine.length - 1 - s] === newLine[newLine.length - 1 - s]) s++;
+  const changedEnd = normLine.length - s;
+  if (o.startsWith(normLine.slice(0, changedEnd))) {
+    // The original may differ after the change (spacing before a comment): keep its tail.
+    const tail = o.slice(changedEnd);
+    const normTail = normLine.slice(changedEnd);
+    if (tail.replace(/\s+/g, ' ') === normTail.replace(/\s+/g, ' ') || tail.trim() === normTail.trim()) return `${o.slice(0, p)}${newLine.slice(p, newLine.length - s)}${tail}${cr}`;
+  }
+  return `${newLine}${cr}`;
 }
 
 // ---------------------------------------------------------------------------------------------

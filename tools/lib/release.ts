@@ -4,19 +4,21 @@
 //   find-or-create the pull request -> close superseded ones.
 // The user's checkout is never touched: the edit happens in a detached `git worktree` in a temp
 // folder, so a dirty tree or another checked-out branch does not matter and cannot leak into the PR.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { discoverApps, resolveApp, type AppOverlay } from './apps.js';
 import { getEnvironment, loadConfig, type Config } from './config.js';
 import { ConfigError, FindingsError, GitError, GitopsError, UsageError } from './errors.js';
 import { formatMarkdown, renderedDiff } from './diff.js';
-import { Git, parseRemoteUrl, scrub } from './git.js';
+import { classifyPush, Git, GitTimeoutError, parseRemoteUrl, PushRefusedError, scrub } from './git.js';
 import { closeSuperseded, DEFAULT_API_URL, GitHub, MAX_BODY_CHARS, upsertPull, type PullRequest } from './github.js';
 import { parseKustomization, readImageEntries, type ImageEntry } from './images.js';
 import type { K8sObject } from './kustomize.js';
 import { appTargets, renderTargets } from './render.js';
 import { formatText } from './report.js';
+import { withoutSecrets } from './childenv.js';
+import { networkTimeoutMs } from './network.js';
 import { findKustomize } from './tools.js';
 import { runValidation } from './validation.js';
 
@@ -151,21 +153,78 @@ function absolutizeEnv(envVars: NodeJS.ProcessEnv, root: string): NodeJS.Process
   return out;
 }
 
-function commitMessage(edit: Edit): string {
+/** The trailer that marks a commit as made by this tool for one release (kind, env, app). */
+export const TRAILER_KEY = 'Gitops-Release';
+
+export function trailerValue(plan: Pick<ReleasePlan, 'kind' | 'env' | 'appId'>): string {
+  return `${plan.kind} ${plan.env} ${plan.appId}`;
+}
+
+function commitMessage(plan: ReleasePlan, edit: Edit): string {
   const lines = [edit.title, ''];
   for (const c of edit.changes) lines.push(`${c.what}: ${c.from} -> ${c.to}`);
   if (edit.source) lines.push('', `${edit.source.label}: ${edit.source.sha}${edit.source.subject ? ` (${edit.source.subject})` : ''}`);
   if (edit.notes?.length) lines.push('', ...edit.notes);
+  // The last paragraph is the trailer: the tool recognises its own commits by it, never by author.
+  lines.push('', `${TRAILER_KEY}: ${trailerValue(plan)}`);
   return lines.join('\n');
 }
 
+/** The HTML comment the tool writes into the body of every pull request it opens. */
+export function prMarker(plan: Pick<ReleasePlan, 'kind' | 'env' | 'appId'>): string {
+  return `<!-- gitops-release kind=${plan.kind} env=${plan.env} app=${plan.appId} -->`;
+}
+
+/**
+ * Whether a pull request body ends with exactly this release's marker (the tool writes it as the
+ * last line). A hand-made pull request, or one for another app or environment, has no such line.
+ */
+export function hasMarker(body: string | null | undefined, plan: Pick<ReleasePlan, 'kind' | 'env' | 'appId'>): boolean {
+  const lines = (body ?? '').split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  return lines[lines.length - 1] === prMarker(plan);
+}
+
+export interface ForeignCommit {
+  sha: string;
+  subject: string;
+  author: string;
+}
+
+/**
+ * Commits on `tip` that are not on `base` and were not made by the tool for this very release
+ * (no `Gitops-Release: <kind> <env> <app>` trailer). A reviewer's fix-up or a merge of main into the
+ * branch counts as foreign: the tool must not replace them.
+ */
+export async function foreignCommits(git: Git, base: string, tip: string, plan: Pick<ReleasePlan, 'kind' | 'env' | 'appId'>): Promise<ForeignCommit[]> {
+  const out = await git.run(['log', '--format=%H%x1f%s%x1f%an <%ae>%x1f%(trailers:key=' + TRAILER_KEY + ',valueonly,separator=%x1e)%x1d', `${base}..${tip}`]);
+  const want = trailerValue(plan);
+  const foreign: ForeignCommit[] = [];
+  for (const rec of out.split('\x1d')) {
+    const r = rec.replace(/^\n+/, '');
+    if (!r.trim()) continue;
+    const [sha, subject, author, trailers] = r.split('\x1f') as [string, string, string, string | undefined];
+    const values = (trailers ?? '').split('\x1e').map((v) => v.trim());
+    if (!values.includes(want)) foreign.push({ sha, subject, author });
+  }
+  return foreign;
+}
+
+function foreignError(where: 'origin/' | 'local branch ', branch: string, commits: ForeignCommit[], plan: ReleasePlan): GitError {
+  const list = commits.slice(0, 20).map((c) => `  ${c.sha.slice(0, 12)} ${c.subject} (${c.author})`).join('\n');
+  const more = commits.length > 20 ? `\n  ... and ${commits.length - 20} more` : '';
+  return new GitError(
+    `${where}${branch} holds ${commits.length} commit${commits.length === 1 ? '' : 's'} this tool did not make for this ${plan.kind}; not replacing ${commits.length === 1 ? 'it' : 'them'}:\n${list}${more}`,
+    `merge or close that branch's pull request first (or move those commits elsewhere and delete the branch), then re-run`,
+  );
+}
+
 /** The rendered diff of the affected overlays as markdown, or a line saying why it is unavailable. */
-async function renderedDiffMarkdown(cwd: string, base: string, overlays: string[], maxChars: number, envVars: NodeJS.ProcessEnv): Promise<{ markdown: string; available: boolean }> {
+async function renderedDiffMarkdown(cwd: string, base: string, overlays: string[], maxChars: number, envVars: NodeJS.ProcessEnv, secrets: Array<string | undefined>): Promise<{ markdown: string; available: boolean }> {
   try {
     const d = await renderedDiff({ cwd, base, overlays, envVars });
     return { available: true, markdown: formatMarkdown(d, { maxChars }) };
   } catch (e) {
-    return { available: false, markdown: `rendered diff unavailable: ${scrub((e as Error).message, [envVars.GITHUB_TOKEN, envVars.GH_TOKEN]).split('\n')[0]}` };
+    return { available: false, markdown: `rendered diff unavailable: ${scrub((e as Error).message, secrets).split('\n')[0]}` };
   }
 }
 
@@ -185,30 +244,12 @@ function prBody(plan: ReleasePlan, app: AppOverlay, edit: Edit, validation: { wa
   if (edit.source) head.push(`${edit.source.label}: ${edit.source.sha}${edit.source.subject ? ` (${edit.source.subject.replace(/[<>]/g, '')})` : ''}`, '');
   if (edit.notes?.length) head.push(...edit.notes.map((n) => `- ${n}`), '');
   head.push(`Validation of the overlay: 0 errors, ${validation.warnings} warning${validation.warnings === 1 ? '' : 's'}.`, '');
-  const tail = ['', `<!-- gitops-release kind=${plan.kind} env=${plan.env} app=${app.id} -->`];
+  const tail = ['', prMarker(plan)];
   const fixed = head.join('\n').length + tail.join('\n').length + 1;
   let diff = rendered;
   const budget = MAX_BODY_CHARS - fixed - 64;
   if (diff.length > budget) diff = `${diff.slice(0, Math.max(0, budget - 80))}\n\n… rendered diff cut to fit GitHub's body limit; run \`npm run diff\` locally for all of it.`;
   return [...head, diff, ...tail].join('\n');
-}
-
-/** Older open PRs of the same kind, app and environment: this naming with a suffix, or older namings. */
-function isSupersededBranch(head: string, branch: string, plan: ReleasePlan, app: AppOverlay, apps: AppOverlay[]): boolean {
-  if (head === branch) return false;
-  const prefixes = [branch, `${plan.kind}/${plan.env}/${app.id}`, `${plan.kind}-${plan.env}-${app.slug}`];
-  const hit = prefixes.find((p) => head === p || (head.startsWith(p) && /^[-/_.@+]/.test(head.slice(p.length))));
-  if (!hit) return false;
-  // `promote/prod/nofluxo-backend-v2` belongs to app nofluxo/backend-v2 if that app exists.
-  return !apps.some((a) => a.id !== app.id && a.slug.length > app.slug.length && (head === branchName(plan.kind, plan.env, a) || head.startsWith(`${branchName(plan.kind, plan.env, a)}/`) || head.startsWith(`${branchName(plan.kind, plan.env, a)}-`)));
-}
-
-/** Classifies a failed push: a race (someone moved a ref) or anything else. */
-function pushFailure(e: unknown): 'race' | 'auth' | 'other' {
-  const msg = (e as Error).message ?? '';
-  if (/stale info|atomic push failed|non-fast-forward|fetch first|\[rejected\]|failed to update ref|cannot lock ref/i.test(msg)) return 'race';
-  if (/Authentication failed|\b40[13]\b|could not read Username|terminal prompts disabled/i.test(msg)) return 'auth';
-  return 'other';
 }
 
 /** Everything about the repository a release needs before it touches a checkout. */
@@ -226,6 +267,8 @@ interface Session {
   branch: string;
   /** The overlay folder in the user's checkout (for messages). */
   overlayDir: string;
+  /** The caller's environment (tokens included; never handed to children other than a pushing git). */
+  envVars: NodeJS.ProcessEnv;
 }
 
 async function openSession(plan: ReleasePlan, opts: ReleaseCommonOptions, envVars: NodeJS.ProcessEnv, log: (l: string) => void): Promise<Session> {
@@ -249,7 +292,8 @@ async function openSession(plan: ReleasePlan, opts: ReleaseCommonOptions, envVar
   if ((await probe.statusPorcelain()).trim()) log('note: your working tree has uncommitted changes; they are not part of this release, which starts from origin/' + config.defaultBranch);
   return {
     config,
-    childEnv: absolutizeEnv(envVars, config.root),
+    // kustomize, kubeconform and git children never see a token or a registry password.
+    childEnv: withoutSecrets(absolutizeEnv(envVars, config.root)),
     token,
     wantPr,
     git: new Git(top, { envVars, token, httpBase: remote?.httpBase }),
@@ -257,16 +301,63 @@ async function openSession(plan: ReleasePlan, opts: ReleaseCommonOptions, envVar
     remote,
     branch: branchName(plan.kind, plan.env, appHere),
     overlayDir: appHere.dir,
+    envVars,
   };
 }
 
+/** Temporary worktrees are `<tmp>/gitops-release-<pid>-XXXXXX`: the pid says whether their owner still runs. */
+const WORKTREE_RE = /^gitops-release-(\d+)-[A-Za-z0-9]{6}$/;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes what a run that was killed left behind: its temporary worktrees (the folder and git's
+ * entry for it) and temporary folders whose owning process is gone. Worktrees of a run still in
+ * progress (its pid alive) are left alone.
+ */
+export async function cleanStale(git: Git, log: (l: string) => void): Promise<void> {
+  const stale = (p: string) => {
+    const m = WORKTREE_RE.exec(path.basename(p));
+    return !!m && Number(m[1]) !== process.pid && !alive(Number(m[1]));
+  };
+  const list = (await git.tryRun(['worktree', 'list', '--porcelain'])) ?? '';
+  for (const line of list.split('\n')) {
+    const wt = line.startsWith('worktree ') ? line.slice('worktree '.length) : undefined;
+    if (!wt || !stale(wt)) continue;
+    log(`removing the temporary worktree ${wt} of an earlier run that did not finish`);
+    await git.tryRun(['worktree', 'remove', '--force', '--force', wt]);
+    await rm(wt, { recursive: true, force: true });
+  }
+  const tmp = os.tmpdir();
+  for (const name of await readdir(tmp).catch(() => [] as string[])) {
+    if (stale(name)) await rm(path.join(tmp, name), { recursive: true, force: true }).catch(() => {});
+  }
+  await git.tryRun(['worktree', 'prune']);
+}
+
+/**
+ * For tests of crash safety: GITOPS_FAULT_KILL_AT=<step> makes the process SIGKILL itself at that
+ * step (fetched, worktree, edited, validated, committed, pushed, pr), as a power cut would.
+ */
+function faultPoint(step: string, envVars: NodeJS.ProcessEnv): void {
+  if (envVars.GITOPS_FAULT_KILL_AT === step) process.kill(process.pid, 'SIGKILL');
+}
+
 /** Runs `fn` in a detached temporary worktree at `base`, removed afterwards whatever happens. */
-async function inWorktree<T>(git: Git, base: string, fn: (wt: string) => Promise<T>): Promise<T> {
-  const wt = await mkdtemp(path.join(os.tmpdir(), 'gitops-release-'));
+async function inWorktree<T>(git: Git, base: string, envVars: NodeJS.ProcessEnv, fn: (wt: string) => Promise<T>): Promise<T> {
+  const wt = await mkdtemp(path.join(os.tmpdir(), `gitops-release-${process.pid}-`));
   let added = false;
   try {
     await git.run(['worktree', 'add', '--detach', '--quiet', wt, base]);
     added = true;
+    faultPoint('worktree', envVars);
     return await fn(wt);
   } finally {
     if (added) await git.tryRun(['worktree', 'remove', '--force', wt]);
@@ -301,7 +392,7 @@ async function checkEdit(plan: ReleasePlan, app: AppOverlay, root: string, base:
     blocked = { report, message };
   }
   log('rendering the diff');
-  const rendered = await renderedDiffMarkdown(root, base, [app.dir], MAX_BODY_CHARS - 8_000, s.childEnv);
+  const rendered = await renderedDiffMarkdown(root, base, [app.dir], MAX_BODY_CHARS - 8_000, s.childEnv, [s.envVars.GITHUB_TOKEN, s.envVars.GH_TOKEN]);
   if (!rendered.available) log(rendered.markdown);
   return { warnings: v.findings.filter((f) => f.severity === 'warning').length, rendered, ...(blocked ? { blocked } : {}) };
 }
@@ -327,9 +418,14 @@ async function pushBranch(s: Session, plan: ReleasePlan, commit: string, base: s
     remoteSha &&
     (await git.tryRun(['rev-parse', `${remoteSha}^`]))?.trim() === base &&
     (await git.tryRun(['rev-parse', `${remoteSha}^{tree}`]))?.trim() === (await git.run(['rev-parse', `${commit}^{tree}`])).trim();
-  if (reuse) {
+  if (reuse && !(await foreignCommits(git, base, remoteSha, plan)).length) {
     log(`origin/${branch} already holds this change (${remoteSha.slice(0, 12)}); not pushing again`);
     return remoteSha;
+  }
+  if (remoteSha) {
+    // Never replace commits someone else put on the release branch (a reviewer's fix-up).
+    const foreign = await foreignCommits(git, base, remoteSha, plan);
+    if (foreign.length) throw foreignError('origin/', branch, foreign, plan);
   }
   log(`pushing ${branch} (attempt ${attempt}/${attempts})`);
   try {
@@ -347,7 +443,11 @@ async function pushBranch(s: Session, plan: ReleasePlan, commit: string, base: s
     );
     return commit;
   } catch (e) {
-    const kind = pushFailure(e);
+    if (e instanceof GitTimeoutError) throw e;
+    const out = `${(e as { stderr?: string }).stderr ?? ''}\n${(e as { stdout?: string }).stdout ?? ''}\n${(e as Error).message}`;
+    const { kind, reason } = classifyPush(out);
+    // A hook or branch protection said no: the server's reason first, and no retry (it would say no again).
+    if (kind === 'refused') throw new PushRefusedError(`origin refused the push of ${branch}: ${reason}`, 'the server (a pre-receive hook or branch protection) rejected it; retrying cannot help: resolve what it says, then re-run');
     if (kind === 'auth') throw new GitError((e as Error).message, 'the token needs write access to the repository contents');
     if (attempt >= attempts) throw new GitError(`${(e as Error).message}\n(gave up after ${attempts} push attempts, gitops.yaml promotion.maxPushAttempts)`, 're-run the command: it starts over from the new origin state');
     log(kind === 'race' ? `push rejected: origin moved since the fetch; redoing the ${plan.kind} on the new origin/${config.defaultBranch}` : `push failed (${(e as Error).message.split('\n')[0]}); retrying`);
@@ -357,12 +457,15 @@ async function pushBranch(s: Session, plan: ReleasePlan, commit: string, base: s
 }
 
 /** Opens or updates the branch's pull request and closes the older ones it supersedes. */
-async function openPullRequest(s: Session, plan: ReleasePlan, app: AppOverlay, apps: AppOverlay[], edit: Edit, checked: Checked): Promise<{ pr: PullRequest; created: boolean; superseded: number[] }> {
+async function openPullRequest(s: Session, plan: ReleasePlan, app: AppOverlay, edit: Edit, checked: Checked, log: (l: string) => void): Promise<{ pr: PullRequest; created: boolean; superseded: number[] }> {
   const { remote, config, branch } = s;
-  const gh = new GitHub({ baseUrl: config.githubApiUrl ?? DEFAULT_API_URL, token: s.token!, owner: remote!.owner, repo: remote!.repo });
+  const gh = new GitHub({ baseUrl: config.githubApiUrl ?? DEFAULT_API_URL, token: s.token!, owner: remote!.owner, repo: remote!.repo, timeoutMs: networkTimeoutMs(s.envVars, 30_000) });
   const body = prBody(plan, app, edit, { warnings: checked.warnings }, checked.rendered.markdown);
-  const { pr, created } = await upsertPull(gh, { head: branch, base: config.defaultBranch, title: edit.title, body, labels: config.promotionLabels });
-  const older = (await gh.listOpenPulls()).filter((p: PullRequest) => p.number !== pr.number && p.headRepo === `${remote!.owner}/${remote!.repo}` && isSupersededBranch(p.head, branch, plan, app, apps));
+  const { pr, created, foreign } = await upsertPull(gh, { head: branch, base: config.defaultBranch, title: edit.title, body, labels: config.promotionLabels, owned: (p) => hasMarker(p.body, plan) });
+  // Only pull requests this tool opened for exactly this kind, app and environment (its marker), from this repository.
+  const older = (await gh.listOpenPulls()).filter((p: PullRequest) => p.number !== pr.number && p.headRepo === `${remote!.owner}/${remote!.repo}` && p.base === config.defaultBranch && hasMarker(p.body, plan));
+  faultPoint('pr', s.envVars);
+  if (foreign) log(`note: pull request #${pr.number} of ${branch} was not opened by this tool; its title and description are left as they are`);
   return { pr, created, superseded: await closeSuperseded(gh, older, pr) };
 }
 
@@ -371,9 +474,10 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
   const write = opts.write ?? defaultWrite;
   const s = await openSession(plan, opts, opts.envVars ?? process.env, log);
   const { config, git, branch } = s;
-  await git.run(['worktree', 'prune']);
+  await cleanStale(git, log);
   log(`fetching origin`);
   await git.fetch();
+  faultPoint('fetched', s.envVars);
 
   const attempts = s.wantPr ? config.maxPushAttempts : 1;
   // A retry on the same base with the same edit (a failed push) reuses the checks of the first attempt.
@@ -381,7 +485,7 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
   for (let attempt = 1; attempt <= attempts; attempt++) {
     const base = await git.revParse(`refs/remotes/origin/${config.defaultBranch}`);
     if (!base) throw new GitError(`origin has no branch '${config.defaultBranch}' (gitops.yaml defaultBranch)`);
-    const outcome = await inWorktree(git, base, async (wt): Promise<ReleaseResult | 'retry'> => {
+    const outcome = await inWorktree(git, base, s.envVars, async (wt): Promise<ReleaseResult | 'retry'> => {
       const root = path.join(wt, s.sub);
       const wtConfig = await loadConfig(root, s.childEnv);
       const apps = await discoverApps(wtConfig);
@@ -395,15 +499,17 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
         return { status: 'unchanged', branch, base };
       }
       for (const [file, text] of Object.entries(edit.files)) await writeFile(path.join(root, file), text);
+      faultPoint('edited', s.envVars);
 
       const cacheKey = `${base}\0${JSON.stringify(edit.files)}`;
       const checked = checks.get(cacheKey) ?? (await checkEdit(plan, app, root, base, s, log, write, opts.dryRun));
       checks.set(cacheKey, checked);
+      faultPoint('validated', s.envVars);
 
       const wtGit = new Git(wt, { envVars: opts.envVars ?? process.env });
       const files = Object.keys(edit.files).map(repoPath);
       const fileDiff = await wtGit.run(['diff', '--no-color', '--', ...files]);
-      const message = commitMessage(edit);
+      const message = commitMessage(plan, edit);
       const result: ReleaseResult = { status: 'dry-run', branch, base, message, changes: edit.changes, fileDiff, renderedDiff: checked.rendered.markdown };
       if (opts.dryRun) {
         write([`branch: ${branch} (from origin/${config.defaultBranch} ${base.slice(0, 12)})`, '', 'commit message:', ...message.split('\n').map((l) => `  ${l}`), '', 'file diff:', fileDiff.trimEnd(), '', 'rendered diff:', checked.rendered.markdown, '', 'dry run: nothing was committed, pushed or opened'].join('\n'));
@@ -415,7 +521,13 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
       }
 
       result.commit = await commitEdit(wtGit, files, message);
+      faultPoint('committed', s.envVars);
       if (opts.noPr) {
+        const local = await git.revParse(`refs/heads/${branch}`);
+        if (local && local !== result.commit) {
+          const foreign = await foreignCommits(git, base, local, plan);
+          if (foreign.length) throw foreignError('local branch ', branch, foreign, plan);
+        }
         await git.run(['branch', '--force', branch, result.commit]).catch((e: GitopsError) => {
           throw new GitError(`${e.message}`, `branch ${branch} is checked out; switch to another branch and re-run`);
         });
@@ -427,9 +539,10 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
       const pushed = await pushBranch(s, plan, result.commit, base, attempt, attempts, log);
       if (pushed === 'race') return 'retry';
       result.commit = pushed;
+      faultPoint('pushed', s.envVars);
       await opts.hooks?.afterPush?.({ branch, commit: pushed });
 
-      const { pr, created, superseded } = await openPullRequest(s, plan, app, apps, edit, checked);
+      const { pr, created, superseded } = await openPullRequest(s, plan, app, edit, checked, log);
       write(`${created ? 'opened' : 'updated'} pull request #${pr.number}: ${pr.url}${superseded.length ? ` (closed superseded ${superseded.map((n) => `#${n}`).join(', ')})` : ''}`);
       return { ...result, status: created ? 'pr-opened' : 'pr-updated', pr: { number: pr.number, url: pr.url }, superseded };
     });

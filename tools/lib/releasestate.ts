@@ -147,7 +147,14 @@ export function pinPlaces(target: AppImages, state: ImageState, trees: Map<strin
           `pin ${state.key} in ${target.overlayFile} (images:) to override it for ${app.env.name} alone, or move the entry out of the shared file`,
         );
       }
-      place = { file: o.file, how: 'images', entryName: o.entryName, origin: o, why: o.file === target.overlayFile ? "the overlay's images: entry" : `images: of ${o.file}, used only by ${app.env.name} overlays` };
+      const alsoHere = others.filter((u) => u.env.name === app.env.name);
+      place = {
+        file: o.file,
+        how: 'images',
+        entryName: o.entryName,
+        origin: o,
+        why: o.file === target.overlayFile ? "the overlay's images: entry" : `images: of ${o.file}, used only by ${app.env.name} overlays${alsoHere.length ? `; it changes ${alsoHere.map((u) => u.dir).join(', ')} too` : ''}`,
+      };
     } else if (o.kind === 'patch' || (o.kind === 'resource' && !others.length)) {
       if (o.inline) {
         throw new UsageError(`${describeOrigin(o)} sets ${state.key} for ${app.id} in ${app.env.name} in an inline patch, which the toolkit does not rewrite`, `move the patch to a file, or pin ${state.key} in ${target.overlayFile} (images:)`);

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseAllDocuments, parseDocument, isNode, isCollection, isScalar, Scalar, visit, type Document } from 'yaml';
+import { LineCounter, parseAllDocuments, parseDocument, isAlias, isNode, isCollection, isScalar, Scalar, visit, type Document } from 'yaml';
 import { ConfigError } from './errors.js';
 
 export interface YamlFile {
@@ -219,8 +219,9 @@ export function replaceScalar(file: string, text: string, doc: number, path: (st
   const d = (Array.isArray(docs) ? docs : [docs])[doc];
   if (!d) throw new ConfigError(file, `has no YAML document ${doc + 1}`);
   if (d.errors.length) throw new ConfigError(file, firstLine(d.errors[0]!.message));
-  const node = d.getIn(path, true);
   const where = path.join('.');
+  refuseShared(file, text, d, path, where);
+  const node = d.getIn(path, true);
   if (!isScalar(node) || !node.range) throw new ConfigError(file, `${where}: not a scalar value`);
   if (node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED) throw new ConfigError(file, `${where}: a block scalar; edit it by hand`);
   const next = value(node.value);
@@ -234,6 +235,31 @@ export function replaceScalar(file: string, text: string, doc: number, path: (st
   const check = (parseAllDocuments(out) as Document.Parsed[])[doc]?.getIn(path);
   if (check !== next) throw new ConfigError(file, `${where}: internal: the edit does not read back as ${next}`);
   return { text: out, before: node.value };
+}
+
+/**
+ * Refuses an edit at `path` that goes through a YAML alias, or changes a node whose anchor an
+ * alias uses elsewhere: either would silently change (or unlink) the value's other uses.
+ */
+function refuseShared(file: string, text: string, d: Document, path: (string | number)[], where: string): void {
+  const referenced = new Set<string>();
+  visit(d, {
+    Alias(_, a) {
+      referenced.add(a.source);
+    },
+  });
+  const lineOfNode = (n: { range?: [number, number, number] | null }) => text.slice(0, n.range?.[0] ?? 0).split('\n').length;
+  let cur: unknown = d.contents;
+  for (let i = 0; ; i++) {
+    if (isAlias(cur)) {
+      throw new ConfigError(`${file}:${lineOfNode(cur)}`, `${where}: the value to change is reached through the alias *${cur.source}; refusing to change &${cur.source} and its other uses`, `edit ${file} by hand`);
+    }
+    if (isNode(cur) && cur.anchor && referenced.has(cur.anchor)) {
+      throw new ConfigError(`${file}:${lineOfNode(cur)}`, `${where}: the value to change is behind YAML anchor &${cur.anchor}, which *${cur.anchor} uses elsewhere in the file; changing it would change those too`, `edit ${file} by hand (or drop the anchor) and re-run`);
+    }
+    if (i >= path.length || !isCollection(cur)) return;
+    cur = cur.get(path[i], true);
+  }
 }
 
 /** Whether a string can be written as a plain scalar and read back as the same string. */

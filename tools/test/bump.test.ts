@@ -43,7 +43,7 @@ describe('bump', () => {
     });
     const f = fx;
     const c = capture();
-    const envVars = { ...f.envVars, GITOPS_REGISTRY_USER: 'pusher', GITOPS_REGISTRY_PASSWORD: 'pw-123' };
+    const envVars = { ...f.envVars, GITOPS_REGISTRY_HOST: registry.host, GITOPS_REGISTRY_USER: 'pusher', GITOPS_REGISTRY_PASSWORD: 'pw-123' };
     const r = await bump({ cwd: f.work, app: 'nofluxo/backend', env: 'prod', image: `${BASE_NAME}:1.5.0`, envVars, log: c.log, write: c.write });
     assert.equal(r.status, 'pr-opened');
     assert.equal(r.branch, 'bump/prod/nofluxo-backend');

@@ -205,7 +205,7 @@ describe('promote', () => {
       const f = fx;
       const dev = (await f.remoteFile('main', DEV)).replace('newTag: "1.0.0"', `newName: ${registry.host}/nofluxo-backend\n    newTag: "1.3.0"`);
       await f.pushToMain({ [DEV]: dev }, 'dev runs 1.3.0 from the local registry');
-      const envVars = { ...f.envVars, GITOPS_REGISTRY_USER: 'ci', GITOPS_REGISTRY_PASSWORD: 'pw' };
+      const envVars = { ...f.envVars, GITOPS_REGISTRY_HOST: registry.host, GITOPS_REGISTRY_USER: 'ci', GITOPS_REGISTRY_PASSWORD: 'pw' };
       await assert.rejects(promote({ cwd: f.work, app: 'backend', env: 'prod', resolve: false, envVars, log: () => {} }), (e: unknown) => {
         assert.ok(e instanceof UsageError);
         assert.match(e.message, /pinned by tag only \(1\.3\.0\) and 'prod' requires digests; --no-resolve/);
@@ -252,11 +252,13 @@ describe('promote', () => {
     await f.remoteGit(['branch', 'promote/prod/nofluxo/backend', main]);
     await f.remoteGit(['branch', 'promote/prod/nofluxo-backend-old', main]);
     await f.remoteGit(['branch', 'promote/prod/nofluxo-ai-agent', main]);
+    // Opened by an earlier run of the tool: the body ends with the tool's marker for its app and environment.
+    const marker = (app: string) => `old\n\n<!-- gitops-release kind=promote env=prod app=${app} -->`;
     const open = async (head: string) => {
       const res = await fetch(`${f.api.url}/repos/crianex/gitops/pulls`, {
         method: 'POST',
         headers: { Authorization: `token ${TOKEN}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ title: `old ${head}`, head, base: 'main', body: 'old' }),
+        body: JSON.stringify({ title: `old ${head}`, head, base: 'main', body: marker(head.endsWith('ai-agent') ? 'nofluxo/ai-agent' : 'nofluxo/backend') }),
       });
       assert.equal(res.status, 201, await res.text());
     };

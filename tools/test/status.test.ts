@@ -60,9 +60,12 @@ describe('status', () => {
     const entryLine = async (f: string) => (await readFile(path.join(dir, f), 'utf8')).split('\n').findIndex((l) => l.includes(`- name: ${NAME}`)) + 1;
     const devLine = await entryLine('overlays/minikube/nofluxo/backend/kustomization.yaml');
     const prodLine = await entryLine('overlays/crianex/nofluxo/backend/kustomization.yaml');
+    const devBy = { file: 'overlays/minikube/nofluxo/backend/kustomization.yaml', line: devLine, kind: 'images', overlay: true };
+    const prodBy = { file: 'overlays/crianex/nofluxo/backend/kustomization.yaml', line: prodLine, kind: 'images', overlay: true };
+    const nameBy = { file: 'apps/nofluxo/backend/deployment.yaml', line: 19, kind: 'resource', overlay: false };
     assert.deepEqual(backend.images[NAME], {
-      dev: { name: NAME, tag: '1.1.0', digest: D1, short: D1.slice(7, 19), setBy: { file: 'overlays/minikube/nofluxo/backend/kustomization.yaml', line: devLine, kind: 'images', overlay: true }, nameSetBy: { file: 'apps/nofluxo/backend/deployment.yaml', line: 19, kind: 'resource', overlay: false } },
-      prod: { name: NAME, tag: '1.0.0', setBy: { file: 'overlays/crianex/nofluxo/backend/kustomization.yaml', line: prodLine, kind: 'images', overlay: true }, nameSetBy: { file: 'apps/nofluxo/backend/deployment.yaml', line: 19, kind: 'resource', overlay: false } },
+      dev: { name: NAME, tag: '1.1.0', digest: D1, short: D1.slice(7, 19), setBy: devBy, nameSetBy: nameBy, containers: [{ object: 'Deployment/nofluxo-backend', container: 'backend', image: `${NAME}:1.1.0@${D1}`, setBy: devBy }] },
+      prod: { name: NAME, tag: '1.0.0', setBy: prodBy, nameSetBy: nameBy, containers: [{ object: 'Deployment/nofluxo-backend', container: 'backend', image: `${NAME}:1.0.0`, setBy: prodBy }] },
     });
     assert.deepEqual(backend.pending, [{ from: 'dev', to: 'prod', images: ['registry.kubernetes.crianex.com/nofluxo-backend'] }]);
     assert.equal(backend.differs, true);
@@ -113,7 +116,8 @@ describe('status reads the render: pins set by a patch, a component, or several 
   test('a patch pins the image: the rendered tags differ, so dev -> prod waits, and the patch is named', async () => {
     const { r, text } = await statusOf(patchPinnedRepo());
     const web = r.apps.find((a) => a.id === 'demo/web')!;
-    assert.deepEqual(web.images[WEB]!.prod, { name: WEB, tag: '1.0.0', digest: D_PROD, short: '222222222222', setBy: { file: 'overlays/crianex/demo/web/image.yaml', line: 11, kind: 'patch', overlay: false } });
+    const by = { file: 'overlays/crianex/demo/web/image.yaml', line: 11, kind: 'patch', overlay: false };
+    assert.deepEqual(web.images[WEB]!.prod, { name: WEB, tag: '1.0.0', digest: D_PROD, short: '222222222222', setBy: by, containers: [{ object: 'Deployment/demo-web', container: 'web', image: `${WEB}:1.0.0@${D_PROD}`, setBy: by }] });
     assert.equal(web.images[WEB]!.dev!.setBy!.file, 'overlays/minikube/demo/web/image.yaml');
     assert.deepEqual(web.pending, [{ from: 'dev', to: 'prod', images: [WEB] }]);
     assert.deepEqual(r.differences, [{ envs: ['dev', 'prod'], apps: ['demo/web'] }]);
@@ -139,6 +143,25 @@ describe('status reads the render: pins set by a patch, a component, or several 
     const { r } = await statusOf(files);
     assert.deepEqual(r.pending, []);
     assert.deepEqual(r.differences, [{ envs: ['dev', 'prod'], apps: [] }]);
+  });
+
+  test('containers of one app that render one image differently are listed each with its origin, and marked mixed', async () => {
+    const files = componentPinnedRepo();
+    // A second Deployment of demo/web runs the same image; dev's overlay patches its tag.
+    files['apps/demo/web/worker.yaml'] = files['apps/demo/web/deployment.yaml']!.replace(/name: demo-web\n/, 'name: demo-web-worker\n');
+    files['apps/demo/web/kustomization.yaml'] = files['apps/demo/web/kustomization.yaml']!.replace('  - deployment.yaml\n', '  - deployment.yaml\n  - worker.yaml\n');
+    files['overlays/minikube/demo/web/worker-image.yaml'] = `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: demo-web-worker\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: ${WEB}:0.9.0\n`;
+    files['overlays/minikube/demo/web/kustomization.yaml'] += 'patches:\n  - path: worker-image.yaml\n';
+    const { r, text } = await statusOf(files);
+    const dev = r.apps.find((a) => a.id === 'demo/web')!.images[WEB]!.dev!;
+    assert.equal(dev.mixed, true);
+    assert.deepEqual(dev.containers.map((c) => [c.object, c.image, c.setBy?.file]).sort(), [
+      ['Deployment/demo-web', `${WEB}:1.1.0@${D_DEV}`, 'overlays/components/dev-release/kustomization.yaml'],
+      // Components run before the overlay's own patches: the patch decides the worker's image.
+      ['Deployment/demo-web-worker', `${WEB}:0.9.0`, 'overlays/minikube/demo/web/worker-image.yaml'],
+    ].sort());
+    assert.match(text, /^demo\/web\s+demo-web\s+1\.1\.0 @111111111111 \(mixed\) \*/m);
+    assert.match(text, /^ {2}demo\/web dev demo-web: Deployment\/demo-web-worker web runs registry\.example\.com\/demo-web:0\.9\.0, set by patch overlays\/minikube\/demo\/web\/worker-image\.yaml:10$/m);
   });
 
   test('promotesFrom: [dev, hotfix]: status shows what waits from each source', async () => {

@@ -73,9 +73,12 @@ export interface GitHubApiHandle {
   violations: string[];
   /**
    * Makes the next `times` calls matching an operationId (`pulls/create`), `METHOD /path` or `/path` answer `status`
-   * with GitHub's error shape, before any state changes.
+   * with GitHub's error shape, before any state changes. `reply` sets the message and extra headers
+   * (a rate limit: 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`).
    */
-  failNext(match: string, status: number, times?: number): void;
+  failNext(match: string, status: number, times?: number, reply?: { message?: string; headers?: Record<string, string> }): void;
+  /** Answers GitHub's primary rate-limit error (403, remaining 0, reset at `resetEpoch`) to the next `times` calls matching. */
+  rateLimitNext(match: string, resetEpoch: number, times?: number): void;
   stop(): Promise<void>;
 }
 
@@ -134,7 +137,7 @@ export async function startGitHubApi(opts: GitHubApiOptions): Promise<GitHubApiH
   const state: GitHubApiState = { pulls: [], comments: [], labels: {} };
   const requests: ApiRequestRecord[] = [];
   const violations: string[] = [];
-  const failures: { match: string; status: number; remaining: number }[] = [];
+  const failures: { match: string; status: number; remaining: number; reply?: { message?: string; headers?: Record<string, string> } }[] = [];
   const labelDefs = new Map<string, { id: number; name: string }>();
   const createdAt = iso(new Date(Date.UTC(2024, 0, 1)));
   let nextPull = 1;
@@ -615,7 +618,7 @@ export async function startGitHubApi(opts: GitHubApiOptions): Promise<GitHubApiH
     if (idx < 0) return undefined;
     const f = failures[idx]!;
     if (--f.remaining <= 0) failures.splice(idx, 1);
-    return f.status;
+    return f;
   };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -705,7 +708,8 @@ export async function startGitHubApi(opts: GitHubApiOptions): Promise<GitHubApiH
     }
     const injected = takeFailure(op, method, pathname);
     if (injected !== undefined) {
-      send(error(injected, injected >= 500 ? 'Server Error' : 'Injected failure', docs));
+      const status = injected.status;
+      send({ ...error(status, injected.reply?.message ?? (status >= 500 ? 'Server Error' : 'Injected failure'), docs), headers: injected.reply?.headers });
       return;
     }
     const ctx: Ctx = { op, params, query: url.searchParams, body: (body ?? {}) as Record<string, unknown>, docs };
@@ -730,8 +734,20 @@ export async function startGitHubApi(opts: GitHubApiOptions): Promise<GitHubApiH
     state,
     requests,
     violations,
-    failNext(match, status, times = 1) {
-      failures.push({ match, status, remaining: times });
+    failNext(match, status, times = 1, reply) {
+      failures.push({ match, status, remaining: times, reply });
+    },
+    rateLimitNext(match, resetEpoch, times = 1) {
+      failures.push({
+        match,
+        status: 403,
+        remaining: times,
+        reply: {
+          // GitHub's wording and headers for an exhausted primary rate limit.
+          message: `API rate limit exceeded for installation ID 1. If you reach out to GitHub Support for help, please include the request ID HARNESS:${requests.length}.`,
+          headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Used': '5000', 'X-RateLimit-Reset': String(resetEpoch) },
+        },
+      });
     },
     stop: () =>
       new Promise<void>((resolveStop) => {
