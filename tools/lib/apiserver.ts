@@ -201,6 +201,7 @@ export class LocalApiServer {
     const want = new Map(crds.map((c) => [c.metadata.name!, JSON.stringify(c)]));
     const deadline = Date.now() + timeoutMs;
     const gone = [...this.crds.keys()].filter((n) => !want.has(n));
+    const goneKinds = servedKinds(gone.map((n) => JSON.parse(this.crds.get(n)!) as K8sObject));
     await Promise.all(gone.map((name) => this.client.request('DELETE', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`)));
     // A terminating CRD would swallow a re-apply: wait until each is really gone.
     for (const name of gone) {
@@ -209,6 +210,17 @@ export class LocalApiServer {
         await sleep(100);
       }
       this.crds.delete(name);
+    }
+    // Discovery lags behind the deletion too: until it stops listing a removed kind, the next
+    // cluster's dry run would find it served (a missed server-unknown-kind, seen under load).
+    for (const [gv, kinds] of goneKinds) {
+      for (;;) {
+        const res = await this.client.request<{ resources?: Array<{ kind: string }> }>('GET', `/apis/${gv}`);
+        const served = new Set((res.body?.resources ?? []).map((r) => r.kind));
+        if (res.status === 404 || (res.status === 200 && ![...kinds].some((k) => served.has(k)))) break;
+        if (Date.now() > deadline) throw new ApiServerError(`API group ${gv} still lists ${[...kinds].join(', ')} ${timeoutMs / 1000} s after its CRD was deleted`);
+        await sleep(100);
+      }
     }
     const changed = crds.filter((c) => this.crds.get(c.metadata.name!) !== want.get(c.metadata.name!));
     await Promise.all(changed.map(async (c) => {
@@ -225,16 +237,7 @@ export class LocalApiServer {
       this.crds.set(c.metadata.name!, want.get(c.metadata.name!)!);
     }
     // Discovery lags a little behind Established: wait until it lists every new kind.
-    const kinds = new Map<string, Set<string>>();
-    for (const c of changed) {
-      const spec = c.spec as { group: string; names: { kind: string }; versions: Array<{ name: string; served: boolean }> };
-      for (const v of spec.versions.filter((x) => x.served)) {
-        const gv = `${spec.group}/${v.name}`;
-        if (!kinds.has(gv)) kinds.set(gv, new Set());
-        kinds.get(gv)!.add(spec.names.kind);
-      }
-    }
-    for (const [gv, want] of kinds) {
+    for (const [gv, want] of servedKinds(changed)) {
       for (;;) {
         const res = await this.client.request<{ resources?: Array<{ kind: string }> }>('GET', `/apis/${gv}`);
         const served = new Set((res.body?.resources ?? []).map((r) => r.kind));
@@ -291,4 +294,18 @@ async function killGroup(child: ChildProcess | undefined): Promise<void> {
   const timer = setTimeout(() => signal('SIGKILL'), 5000);
   await gone;
   clearTimeout(timer);
+}
+
+/** The kinds each group/version of these CRDs serves ("group/version" -> kinds). */
+function servedKinds(crds: K8sObject[]): Map<string, Set<string>> {
+  const kinds = new Map<string, Set<string>>();
+  for (const c of crds) {
+    const spec = c.spec as { group: string; names: { kind: string }; versions: Array<{ name: string; served: boolean }> };
+    for (const v of spec.versions.filter((x) => x.served)) {
+      const gv = `${spec.group}/${v.name}`;
+      if (!kinds.has(gv)) kinds.set(gv, new Set());
+      kinds.get(gv)!.add(spec.names.kind);
+    }
+  }
+  return kinds;
 }
