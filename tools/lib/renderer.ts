@@ -76,15 +76,19 @@ export class Renderer {
     else c.unref();
   }
 
-  /** Renders `dir` (absolute) with kustomize build arguments `args`. */
-  render(dir: string, args: string[]): Promise<RenderAnswer> {
+  /**
+   * Renders `dir` (absolute) with kustomize build arguments `args`. With `origins`, as if its
+   * kustomization also set `buildMetadata: [originAnnotations, transformerAnnotations]`
+   * (lib/origins.ts); never cached with, nor mistaken for, a plain render.
+   */
+  render(dir: string, args: string[], opts: { origins?: boolean } = {}): Promise<RenderAnswer> {
     if (this.broken) return Promise.resolve({ unsupported: this.broken.message });
     const child = this.start();
     const id = this.nextId++;
     return new Promise<RenderAnswer>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.idle();
-      child.stdin.write(JSON.stringify({ id, dir, args }) + '\n');
+      child.stdin.write(JSON.stringify(opts.origins ? { id, dir, args, origins: true } : { id, dir, args }) + '\n');
     }).catch((e: Error) => ({ unsupported: e.message }));
   }
 

@@ -185,3 +185,43 @@ test('errors read the same as the binary, and options the renderer does not take
   // GITOPS_NO_RENDERER turns it off.
   assert.equal((await findKustomize({ ...testEnv, GITOPS_NO_RENDERER: '1' })).renderer, undefined);
 });
+
+test('origins: renders as if the kustomization set buildMetadata, without writing it; plain renders stay plain', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'gitops-renderer-'));
+  dirs.push(dir);
+  const files = {
+    'base/kustomization.yaml': 'resources: [deploy.yaml]\npatches:\n  - path: env.yaml\n',
+    'base/deploy.yaml': DEPLOY('web'),
+    'base/env.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 2}\n',
+    'comp/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nnameSuffix: -c\nresources: [cm.yaml]\n',
+    'comp/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {a: b}\n',
+    // A kustomization that already asks for one of the two keeps it once.
+    'overlay/kustomization.yaml': '# comment\nnamePrefix: p-\nresources: [../base]\ncomponents: [../comp]\nbuildMetadata: [originAnnotations]\nconfigMapGenerator:\n  - name: gen\n    literals: [A=1]\n',
+    'plain/kustomization.yaml': 'resources: [../base]\n',
+  };
+  await writeFiles(dir, files);
+  const meta = 'buildMetadata: [originAnnotations, transformerAnnotations]\n';
+  // What the binary renders from copies whose kustomization says it on disk (same folder depth).
+  const copy = await mkdtemp(path.join(os.tmpdir(), 'gitops-renderer-'));
+  dirs.push(copy);
+  await writeFiles(copy, {
+    ...files,
+    'overlay/kustomization.yaml': files['overlay/kustomization.yaml'].replace(/^buildMetadata:.*\n/m, meta),
+    'plain/kustomization.yaml': files['plain/kustomization.yaml'] + meta,
+  });
+  for (const d of ['overlay', 'plain']) {
+    const want = await binary(path.join(copy, d), ROOT_ONLY);
+    assert.ok('yaml' in want && want.yaml.includes('alpha.config.kubernetes.io/transformations'), JSON.stringify(want).slice(0, 300));
+    assert.deepEqual(await renderer.render(path.join(dir, d), ROOT_ONLY, { origins: true }), want, d);
+    // The same folder, plain: the binary's bytes (nothing written to disk, nothing left behind).
+    await assertSame(path.join(dir, d), ROOT_ONLY);
+  }
+  const plain = await renderer.render(path.join(dir, 'plain'), ROOT_ONLY);
+  assert.ok('yaml' in plain && !plain.yaml.includes('config.kubernetes.io/origin'), JSON.stringify(plain).slice(0, 300));
+  // Errors read the same too.
+  await writeFiles(dir, { 'broken/kustomization.yaml': 'resources: [nothere.yaml]\n' });
+  await writeFiles(copy, { 'broken/kustomization.yaml': `resources: [nothere.yaml]\n${meta}` });
+  const err = await renderer.render(path.join(dir, 'broken'), ROOT_ONLY, { origins: true });
+  assert.ok('error' in err, JSON.stringify(err));
+  assert.deepEqual(err, { error: ((await binary(path.join(copy, 'broken'), ROOT_ONLY)) as { error: string }).error.replaceAll(copy, dir) });
+});

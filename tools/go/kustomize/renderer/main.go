@@ -5,6 +5,22 @@
 // rendering up to -j requests at a time. It saves the process start and the openapi schema
 // parse that every kustomize process pays (the strategic-merge-patch path), and its output is
 // byte-identical to `kustomize build [args] dir` (tools/test/renderer.test.ts checks it).
+//
+// A request with "origins":true renders as if the target's kustomization also said
+// `buildMetadata: [originAnnotations, transformerAnnotations]` (injected by a filesystem wrapper,
+// never written to disk), so every object carries the file it came from and the transformers
+// that ran over it: what tools/lib/origins.ts needs to point a finding at the patch that wrote a
+// value. Checked with kustomize v5.8.1: kustomize hands the top kustomization's buildMetadata
+// down to every base and component (accumulateDirectory), so `config.kubernetes.io/origin`
+// names the file relative to the target folder (`path: ../../apps/x/deploy.yaml`; generated
+// objects carry `configuredIn`/`configuredBy` instead, remote ones `repo` and `ref`), and
+// `alpha.config.kubernetes.io/transformations` lists, in order, one entry per builtin transformer
+// that ran over the object's resource map: `configuredIn` (that kustomization, relative to the
+// target folder) and `configuredBy.kind` (PatchTransformer once per `patches:` entry,
+// PatchStrategicMergeTransformer once for all `patchesStrategicMerge:`, PatchJson6902Transformer
+// once per `patchesJson6902:` entry, ImageTagTransformer once per `images:` entry, Prefix/Suffix,
+// Namespace, ...), whether or not it changed the object. The entries name no patch: which
+// entry wrote which field is left to origins.ts.
 package main
 
 import (
@@ -33,6 +49,8 @@ type request struct {
 	ID   int      `json:"id"`
 	Dir  string   `json:"dir"`
 	Args []string `json:"args"`
+	// Origins: annotate origins and transformations (see the package comment).
+	Origins bool `json:"origins,omitempty"`
 }
 
 type response struct {
@@ -117,6 +135,9 @@ func render(fs filesys.FileSystem, req request) response {
 		res.Unsupported = "kustomization sets openapi:"
 		return res
 	}
+	if req.Origins {
+		fs = originsFS{FileSystem: fs, dir: filepath.Clean(req.Dir)}
+	}
 	m, err := krusty.MakeKustomizer(opts).Run(fs, req.Dir)
 	if err != nil {
 		res.Error = err.Error()
@@ -129,6 +150,59 @@ func render(fs filesys.FileSystem, req request) response {
 	}
 	res.YAML = string(out)
 	return res
+}
+
+// originsFS reads the target's own kustomization with buildMetadata originAnnotations and
+// transformerAnnotations added; every other file, and every write, is the wrapped filesystem's.
+type originsFS struct {
+	filesys.FileSystem
+	dir string
+}
+
+var originsMetadata = []string{"originAnnotations", "transformerAnnotations"}
+
+func (f originsFS) ReadFile(path string) ([]byte, error) {
+	data, err := f.FileSystem.ReadFile(path)
+	if err != nil || filepath.Dir(filepath.Clean(path)) != f.dir || !isKustomizationName(filepath.Base(path)) {
+		return data, err
+	}
+	return withBuildMetadata(data), nil
+}
+
+func isKustomizationName(name string) bool {
+	for _, n := range konfig.RecognizedKustomizationFileNames() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// withBuildMetadata adds the origin options to a kustomization's buildMetadata. Anything it
+// cannot read as one mapping is returned unchanged, so kustomize reports it as it would.
+func withBuildMetadata(data []byte) []byte {
+	node, err := kyaml.Parse(string(data))
+	if err != nil || node == nil || node.YNode().Kind != kyaml.MappingNode || len(node.YNode().Content) == 0 {
+		return data
+	}
+	field, err := node.Pipe(kyaml.LookupCreate(kyaml.SequenceNode, "buildMetadata"))
+	if err != nil || field == nil || field.YNode().Kind != kyaml.SequenceNode {
+		return data
+	}
+	have := map[string]bool{}
+	for _, n := range field.YNode().Content {
+		have[n.Value] = true
+	}
+	for _, m := range originsMetadata {
+		if !have[m] {
+			field.YNode().Content = append(field.YNode().Content, kyaml.NewStringRNode(m).YNode())
+		}
+	}
+	out, err := node.String()
+	if err != nil {
+		return data
+	}
+	return []byte(out)
 }
 
 func main() {
