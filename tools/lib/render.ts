@@ -16,6 +16,7 @@ import { imageName } from './images.js';
 import { KUSTOMIZATION_NAMES } from './layout.js';
 import type { Tool } from './tools.js';
 import { lineOf, parseYaml, pointerToPath } from './yamlfile.js';
+import { rememberBuild, sourceByAffixes, withOriginRequest } from './origins.js';
 
 export interface Target {
   /** Folder relative to the repo root: an overlay (apps.ts) or a cluster entry point (clusters/<cluster>). */
@@ -168,9 +169,9 @@ export function locate(r: Rendered, o: Pick<K8sObject, 'kind' | 'metadata'>, poi
     const pin = typeof image === 'string' ? locateImagePin(r, image) : undefined;
     if (pin) return pin;
   }
-  const src = r.sources.find((s) => s.kind === o.kind && s.name === o.metadata?.name);
-  if (!src) return {};
-  return { file: src.file, line: lineOf(src.doc, src.lines, pointer ? pointerToPath(pointer) : []) || undefined };
+  // By kind and name (past namePrefix/nameSuffix) now; lib/origins.ts refines it once validation is done.
+  const src = r.sources.find((s) => s.kind === o.kind && s.name === o.metadata?.name) ?? sourceByAffixes(r.sources, o);
+  return withOriginRequest(src ? { file: src.file, line: lineOf(src.doc, src.lines, pointer ? pointerToPath(pointer) : []) || undefined } : {}, { r, o, pointer });
 }
 
 function renderCache(config: Config): string {
@@ -236,6 +237,7 @@ export async function renderTargets(config: Config, tool: Tool, targets: Target[
       const network = p.remote && config.render.allowRemote;
       const yaml = cached ?? (await kustomizeBuild(tool, path.join(config.root, p.target.dir), args, network ? { network, timeoutMs: config.render.remoteTimeoutSeconds * 1000 } : {}));
       if (key && cached === undefined) await writeCache(config, key, yaml);
+      rememberBuild(out, config, tool, args, !!network);
       out.objects = parseStream(yaml);
     } catch (e) {
       if (!(e instanceof CommandFailedError) && !(e instanceof GitopsError)) throw e;

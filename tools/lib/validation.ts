@@ -11,6 +11,7 @@ import { CONFIG_FILE, loadConfig, type Config } from './config.js';
 import { layoutRoots, unrenderedFindings } from './coverage.js';
 import { kubeconform, schemaLocations } from './kubeconform.js';
 import { resourceId } from './kustomize.js';
+import { locateOrigins } from './origins.js';
 import { checkPolicies, loadPolicies, policyLevels } from './policies.js';
 import { appTargets, clusterTargets, entryPointFindings, kustomizationOf, locate, targetKey, type Rendered, type Target } from './render.js';
 import type { Finding, Format } from './report.js';
@@ -161,7 +162,7 @@ function scopesOf(targets: Target[]): Map<string, string> {
  */
 export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'write'>): Promise<ValidateResult & { config: Config; targets: Target[] }> {
   const head = await validateTree(opts);
-  if (!opts.newOnly) return head;
+  if (!opts.newOnly) return { ...head, findings: await locateOrigins(head.findings) };
   const envVars = opts.envVars ?? process.env;
   const rev = await resolveBase(head.config.root, opts.base, head.config.defaultBranch);
   const known = await withWorktree(head.config.root, rev, async (dir) => {
@@ -176,7 +177,7 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   const fresh = head.findings.filter((f) => f.severity === 'info' || !known.has(findingKey(f, scopes)));
   const hidden = head.findings.length - fresh.length;
   if (hidden) fresh.push({ severity: 'info', rule: 'baseline', overlay: '.', resource: '', message: `${hidden} finding(s) that ${rev.slice(0, 12)} already has are not reported (--new-only)` });
-  return { ...head, findings: fresh };
+  return { ...head, findings: await locateOrigins(fresh) };
 }
 
 async function validateTree(opts: Omit<ValidateOptions, 'format' | 'write'>): Promise<ValidateResult & { config: Config; targets: Target[] }> {
