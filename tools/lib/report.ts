@@ -22,6 +22,8 @@ export interface Finding {
    * (--app, --changed-only) selecting that folder reports it as a full run does.
    */
   subjects?: string[];
+  /** Internal, never printed: JSON pointer of `field` in the rendered object (to locate it again). */
+  pointer?: string;
 }
 
 export type Format = 'text' | 'json' | 'github' | 'sarif';

@@ -411,6 +411,6 @@ async function validateRun(config: Config, opts: Omit<ValidateOptions, 'format' 
     (opts.warn ?? ((t) => process.stderr.write(`${t}\n`)))(server.note);
   }
   mark('end');
-  return { config, server, targets: rendered.map((r) => r.target), findings: findings.map(({ subjects: _s, ...f }) => f), rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
+  return { config, server, targets: rendered.map((r) => r.target), findings: findings.map(({ subjects: _s, pointer: _p, ...f }) => f), rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
 }
 

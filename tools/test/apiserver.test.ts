@@ -178,6 +178,27 @@ describe('server-side dry run', { skip }, () => {
     assert.deepEqual(r.findings.filter((f) => f.rule === 'schema'), []);
   });
 
+  test('a second run with nothing changed takes every dry-run outcome from the cache, located anew', async () => {
+    const dir = await repo(BROKEN);
+    const first = await runValidation({ cwd: dir, envVars: testEnv, apiServer: server });
+    assert.ok(first.server!.timings.dryRunMs > 0);
+    assert.doesNotMatch(first.server!.note, /unchanged since an earlier run/);
+    // A line inserted above the Ingress moves its finding; the object (and so its outcome) is the same.
+    const file = path.join(dir, 'apps/demo/web/ingress.yaml');
+    await writeFile(file, `# moved down one line\n${readFileSync(file, 'utf8')}`);
+    const second = await runValidation({ cwd: dir, envVars: testEnv, apiServer: server });
+    assert.equal(second.server!.timings.dryRunMs, 0, 'no object was sent to the server');
+    assert.match(second.server!.note, /(\d+) objects against kube-apiserver .*; \1 of them unchanged since an earlier run/);
+    const key = (f: Finding) => [f.overlay, f.resource, f.rule, f.field, f.message, f.file].join('|');
+    assert.deepEqual(serverFindings(second.findings).map(key).sort(), serverFindings(first.findings).map(key).sort());
+    const host = (r: typeof first) => serverFindings(r.findings).find((f) => f.resource === 'Ingress/demo/demo-ingress' && f.field === 'spec.rules[0].host')!;
+    assert.equal(host(second).line, host(first).line! + 1);
+    assert.ok(!serverFindings(second.findings).some((f) => 'pointer' in f), 'internal fields are not reported');
+    // Off with GITOPS_NO_CACHE: the server checks every object again.
+    const cold = await runValidation({ cwd: dir, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, apiServer: server });
+    assert.ok(cold.server!.timings.dryRunMs > 0);
+  });
+
   test('a CRD validation rule (CEL) of a cluster\'s pinned CRDs', async () => {
     const issuer = `apiVersion: cert-manager.io/v1
 kind: ClusterIssuer
