@@ -175,13 +175,16 @@ export function register(name: string, handler: Handler): void {
   commands[name] = handler;
 }
 
-// Run only as the entry point, so tests can import the command table.
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+/** What the entry point does: installs the interrupt handlers, runs `main` and sets the exit code. */
+export async function runAsEntryPoint(argv: string[] = process.argv.slice(2)): Promise<void> {
   // Interrupted (Ctrl-C, a CI cancel): fetches and pushes run in process groups of their own, so end them too.
   for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.once(sig, () => {
       void import('./lib/git.js').then(({ killNetworkChildren }) => killNetworkChildren()).finally(() => process.exit(code));
     });
   }
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(argv);
 }
+
+// Run only as the entry point (or through tools/run.mjs), so tests can import the command table.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await runAsEntryPoint();

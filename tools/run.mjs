@@ -50,10 +50,12 @@ if (process.argv[2] === '--build') {
   process.exit(0);
 }
 
+let cli;
 if (!process.env.GITOPS_NO_DIST && fresh()) {
-  await import(pathToFileURL(path.join(root, 'dist', 'tools', 'cli.js')).href);
+  cli = await import(pathToFileURL(path.join(root, 'dist', 'tools', 'cli.js')).href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(pathToFileURL(path.join(root, 'tools', 'cli.ts')).href);
+  cli = await import(pathToFileURL(path.join(root, 'tools', 'cli.ts')).href);
 }
+await cli.runAsEntryPoint(process.argv.slice(2));

@@ -2,6 +2,7 @@
 // `npm run setup` builds (its flags and CRDs from gitops.yaml clusters.<c>.apiServer), or,
 // strictly read-only, against a real cluster from a kubeconfig.
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LocalApiServer } from './apiserver.js';
 import { clusters, type Config } from './config.js';
@@ -46,6 +47,8 @@ export interface ServerCheckOptions {
   base?: Rendered[];
   /** A running local server to reuse (tests share one per file); not stopped here. */
   server?: LocalApiServer;
+  /** A local server the caller started early (prestartLocal); owned, and stopped, here. */
+  starting?: Promise<LocalApiServer | undefined>;
   /** --env, to tell which cluster a kubeconfig points at. */
   env?: string;
   envVars: NodeJS.ProcessEnv;
@@ -62,6 +65,11 @@ function minorOf(v: string): string | undefined {
 async function binaryVersion(bins: ApiServerBinaries): Promise<string> {
   const res = await run(bins.kubeApiserver, ['--version'], { allowFailure: true, timeoutMs: 30_000 });
   return /v\d+\.\d+\.\d+\S*/.exec(res.stdout)?.[0] ?? 'unknown';
+}
+
+/** Where the dry-run outcomes are kept (a Store named 'server'). */
+export function serverStoreFile(root: string): string {
+  return path.join(root, '.cache', 'findings', 'server.json');
 }
 
 // Bumped when what a cached outcome holds changes; the toolkit's code hash is in the key too.
@@ -81,12 +89,40 @@ const binSig = async (bins: ApiServerBinaries) => {
   return JSON.stringify([bins.kubeApiserver, await sig(bins.kubeApiserver), bins.etcd, await sig(bins.etcd)]);
 };
 
+/**
+ * Starts the local server for these clusters ahead of need (while the repository renders), with
+ * the flags of the first: undefined when it cannot (serverCheck then says why). The caller hands
+ * the promise to serverCheck, or stops the server itself.
+ */
+export async function prestartLocal(config: Config, clusterNames: string[], envVars: NodeJS.ProcessEnv, log?: (line: string) => void): Promise<LocalApiServer | undefined> {
+  const bins = await findApiServer(envVars);
+  if ('missing' in bins) return undefined;
+  if (minorOf(await cachedVersion(config, bins, envVars)) !== minorOf(config.kubernetesVersion)) return undefined;
+  const first = clusters(config).find((c) => clusterNames.includes(c));
+  return LocalApiServer.start(bins, (first && config.apiServers[first]?.flags) || [], { log });
+}
+
 export async function serverCheck(config: Config, opts: ServerCheckOptions): Promise<ServerCheckResult> {
+  const early = opts.starting;
+  let started: LocalApiServer | undefined;
+  try {
+    started = await early;
+  } catch {
+    started = undefined; // started again below, where a failure is reported
+  }
+  try {
+    return await check(config, { ...opts, starting: undefined }, started);
+  } finally {
+    await started?.stop();
+  }
+}
+
+async function check(config: Config, opts: ServerCheckOptions, started: LocalApiServer | undefined): Promise<ServerCheckResult> {
   const timings: ServerTimings = { startMs: 0, crdsMs: 0, dryRunMs: 0 };
   if (!opts.rendered.length) return { findings: [], note: 'server dry run: nothing to check', ran: false, timings };
   if (typeof opts.mode === 'object') return remoteCheck(config, opts, opts.mode.kubeconfig, timings);
 
-  let server = opts.server;
+  let server = opts.server ?? started;
   if (!server) {
     const bins = await findApiServer(opts.envVars);
     if ('missing' in bins) {
@@ -163,7 +199,7 @@ export async function serverCheck(config: Config, opts: ServerCheckOptions): Pro
   const installed = new Set(server?.crds.keys() ?? []);
   const overlap = (c: string) => crdsOf.get(c)!.filter((x) => installed.has(x.metadata.name!)).length;
   const order = [...todo.keys()].sort((a, b) => overlap(b) - overlap(a));
-  const own = !server;
+  const own = !server; // (a prestarted server is stopped by serverCheck)
   let t = performance.now();
   try {
     if (!server) {
