@@ -172,7 +172,8 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
   const store = !opts.base && cachingEnabled(opts.envVars)
     ? await Store.open<ServerEntry>(config.root, 'server', `${SERVER_CHECK_VERSION}:${toolkitCodeHash()}`, opts.envVars)
     : undefined;
-  const serverSig = server ? `reused:${server.version}` : await binSig((await findApiServer(opts.envVars)) as ApiServerBinaries);
+  // A server the caller runs is known by its version; ours (prestarted or not) by its binaries.
+  const serverSig = opts.server ? `reused:${opts.server.version}` : await binSig((await findApiServer(opts.envVars)) as ApiServerBinaries);
   const keyOf = new Map<DryRunItem, string>();
   const todo = new Map<string, DryRunItem[]>();
   for (const c of present) {

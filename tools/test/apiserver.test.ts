@@ -197,6 +197,14 @@ describe('server-side dry run', { skip }, () => {
     // Off with GITOPS_NO_CACHE: the server checks every object again.
     const cold = await runValidation({ cwd: dir, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, apiServer: server });
     assert.ok(cold.server!.timings.dryRunMs > 0);
+    // validate's own server, started while the repository renders (no outcome kept yet): what it
+    // learnt serves the next run, which starts no server at all.
+    const own = await repo(BROKEN);
+    const a = await runValidation({ cwd: own, envVars: testEnv, server: 'local' });
+    assert.ok(a.server!.timings.dryRunMs > 0);
+    const b = await runValidation({ cwd: own, envVars: testEnv, server: 'local' });
+    assert.equal(b.server!.timings.dryRunMs + b.server!.timings.startMs, 0, b.server!.note);
+    assert.deepEqual(serverFindings(b.findings).map(key).sort(), serverFindings(a.findings).map(key).sort());
   });
 
   test('a CRD validation rule (CEL) of a cluster\'s pinned CRDs', async () => {
