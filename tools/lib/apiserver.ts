@@ -64,6 +64,8 @@ function installSignalHandlers(): void {
   }
 }
 
+const PRIORITY_HOOK = 'poststarthook/scheduling/bootstrap-system-priority-classes';
+
 /** A running etcd + kube-apiserver pair; `client` talks to it as a system:masters admin. */
 export class LocalApiServer {
   client!: KubeClient;
@@ -171,7 +173,9 @@ export class LocalApiServer {
     this.client?.close();
     this.client = new KubeClient({ server: `https://127.0.0.1:${port}`, ca: await readFile(path.join(d, 'serving.crt')), token: this.token });
     await this.waitFor('kube-apiserver', this.api, 'kube-apiserver.log', async () => {
-      const res = await this.client.request('GET', '/readyz').catch(() => undefined);
+      // Not waiting for the system PriorityClasses (about a second of start-up): only Pods are
+      // admitted against them, and podsReady() waits for them before a Pod is sent.
+      const res = await this.client.request('GET', `/readyz?exclude=${PRIORITY_HOOK}`).catch(() => undefined);
       return res?.status === 200;
     });
     const v = await this.client.request<{ gitVersion?: string }>('GET', '/version');
@@ -250,6 +254,15 @@ export class LocalApiServer {
     this.client.resetDiscovery();
   }
 
+  /** Waits until the server is fully ready, the system PriorityClasses included (see startApi). */
+  async podsReady(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((await this.client.request('GET', '/readyz').catch(() => undefined))?.status !== 200) {
+      if (Date.now() > deadline) throw new ApiServerError(`kube-apiserver did not create its system PriorityClasses within ${timeoutMs / 1000} s`);
+      await sleep(50);
+    }
+  }
+
   /** The conditions of CRDs that are not Established, for an error message. */
   private async crdConditions(crds: K8sObject[]): Promise<string> {
     const out: string[] = [];
@@ -265,6 +278,10 @@ export class LocalApiServer {
   async ensureNamespace(name: string): Promise<void> {
     const res = await this.client.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
     if (res.status >= 300 && res.status !== 409) throw new ApiServerError(`creating namespace ${name}: ${statusMessage(res.body)}`);
+    // A cluster's controller-manager gives every namespace its `default` ServiceAccount, which
+    // the admission of a Pod that names none looks up; nothing runs that controller here.
+    const sa = await this.client.request('POST', `/api/v1/namespaces/${encodeURIComponent(name)}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: name } });
+    if (sa.status >= 300 && sa.status !== 409) throw new ApiServerError(`creating the default ServiceAccount of ${name}: ${statusMessage(sa.body)}`);
   }
 
   /** Kills both processes at once (signal and exit handlers: no awaiting there). */

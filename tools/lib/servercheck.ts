@@ -196,9 +196,22 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
     const version = server?.version ?? (await cachedVersion(config, (await findApiServer(opts.envVars)) as ApiServerBinaries, opts.envVars));
     return { findings, ran: true, timings, note: `server dry run: ${objects} objects against kube-apiserver ${version} (${present.join(', ')})${cachedNote(objects)}` };
   }
+  // Installed: the CRDs of the kinds the objects still to check use (each CRD costs the server a
+  // second or more until Established; the outcome of any other object does not depend on it),
+  // and those the repository renders when it renders objects of them.
+  const needed = new Map<string, K8sObject[]>();
+  for (const [c, miss] of todo) {
+    const used = new Set(miss.map((i) => `${i.o.apiVersion?.split('/')[0]}/${i.o.kind}`));
+    const base = items((opts.base ?? []).filter((r) => r.target.cluster === c));
+    for (const i of base) used.add(`${i.o.apiVersion?.split('/')[0]}/${i.o.kind}`);
+    needed.set(c, crdsOf.get(c)!.filter((x) => {
+      const spec = x.spec as { group?: string; names?: { kind?: string } } | undefined;
+      return used.has(`${spec?.group}/${spec?.names?.kind}`);
+    }));
+  }
   // A reused server keeps the CRDs of its last cluster: start with the one that needs them most.
   const installed = new Set(server?.crds.keys() ?? []);
-  const overlap = (c: string) => crdsOf.get(c)!.filter((x) => installed.has(x.metadata.name!)).length;
+  const overlap = (c: string) => needed.get(c)!.filter((x) => installed.has(x.metadata.name!)).length;
   const order = [...todo.keys()].sort((a, b) => overlap(b) - overlap(a));
   const own = !server; // (a prestarted server is stopped by serverCheck)
   let t = performance.now();
@@ -216,7 +229,7 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
       timings.startMs += performance.now() - t;
 
       t = performance.now();
-      await server.applyCrds(crdsOf.get(cluster)!);
+      await server.applyCrds(needed.get(cluster)!);
       timings.crdsMs += performance.now() - t;
 
       t = performance.now();
@@ -224,6 +237,15 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
       const base = items((opts.base ?? []).filter((r) => r.target.cluster === cluster));
       // The namespaces the render needs exist in the cluster (Argo CD's CreateNamespace, or made once).
       for (const ns of (await namespacesOf(server.client, [...base, ...head])).keys()) await server.ensureNamespace(ns);
+      const isPod = (i: DryRunItem) => i.o.kind === 'Pod' && i.o.apiVersion === 'v1';
+      if (head.some(isPod)) {
+        await server.podsReady();
+        // A Pod is admitted only if its ServiceAccount exists: the ones the cluster's render
+        // holds are stored for real first (a Pod's outcome depends on them: never cached).
+        server.dirty = true;
+        const accounts = items([...opts.all, ...opts.rendered].filter((r) => r.target.cluster === cluster)).filter((i) => i.o.kind === 'ServiceAccount' && i.o.apiVersion === 'v1');
+        await applyAll(server.client, [...new Map(accounts.map((i) => [resourceId(i.o), i])).values()], { serverName: name, dryRun: false });
+      }
       if (base.length) {
         // What is deployed now, stored for real, so that the change is checked as an update.
         server.dirty = true;
@@ -232,7 +254,7 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
       const each = await applyEach(server.client, head, { serverName: name, dryRun: true });
       each.forEach((fs, i) => {
         findings.push(...fs);
-        store?.set(keyOf.get(head[i])!, { findings: fs.map(({ overlay: _o, resource: _r, file: _f, line: _l, ...f }) => f) });
+        if (!isPod(head[i])) store?.set(keyOf.get(head[i])!, { findings: fs.map(({ overlay: _o, resource: _r, file: _f, line: _l, ...f }) => f) });
       });
       timings.dryRunMs += performance.now() - t;
     }

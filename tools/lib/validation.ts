@@ -350,9 +350,10 @@ async function validateRun(config: Config, opts: Omit<ValidateOptions, 'format' 
   // targets deploy to, and report only what concerns the selection.
   const clusterNames = new Set(targets.map((t) => t.cluster));
   const wantServer = opts.server !== false && (opts.server !== undefined || !!opts.apiServer);
-  // A cold run (or one that knows something changed) starts the local API server now, while it
-  // renders; a warm run waits to see whether every dry-run outcome is cached.
-  let starting = wantServer && !base && !opts.apiServer && typeof opts.server !== 'object' && (opts.changedOnly || !cachingEnabled(envVars) || !existsSync(serverStoreFile(config.root)))
+  // A cold run, or one that will need the server anyway (a base revision to apply first), starts
+  // the local API server now, while it renders; a warm run waits to see whether every dry-run
+  // outcome is cached.
+  let starting = wantServer && !opts.apiServer && typeof opts.server !== 'object' && (!!base || !cachingEnabled(envVars) || !existsSync(serverStoreFile(config.root)))
     ? prestartLocal(config, [...clusterNames], envVars, opts.warn)
     : undefined;
   starting?.catch(() => {}); // serverCheck awaits it (and reports a failure by starting again)
@@ -425,7 +426,7 @@ async function validateRun(config: Config, opts: Omit<ValidateOptions, 'format' 
       warn('server dry run skipped: --no-server');
     } else if (wantServer) {
       step('server-side dry run');
-      server = await (early ?? serverCheck(config, { ...serverOpts, base: baseRendered }));
+      server = await (early ?? serverCheck(config, { ...serverOpts, base: baseRendered, starting: handOver() }));
       // The local checks already name an immutable field that changed; keep one finding for it.
       const immutable = new Set(findings.filter((f) => f.rule === 'immutable-field').map((f) => f.resource));
       findings.push(...server.findings.filter((f) => !(f.rule === 'server-immutable-field' && immutable.has(f.resource))));

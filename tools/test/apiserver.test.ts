@@ -207,6 +207,33 @@ describe('server-side dry run', { skip }, () => {
     assert.deepEqual(serverFindings(b.findings).map(key).sort(), serverFindings(a.findings).map(key).sort());
   });
 
+  test('a Pod of a system PriorityClass and a ServiceAccount of the render, sent by a server just started', async () => {
+    const pod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: demo-critical
+spec:
+  priorityClassName: system-node-critical
+  serviceAccountName: demo-runner
+  containers:
+    - name: main
+      image: registry.example.com/demo@sha256:${'a'.repeat(64)}
+`;
+    const dir = await repo({
+      'overlays/minikube/demo/web/pod.yaml': `${pod}---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: demo-runner
+`,
+      'overlays/minikube/demo/web/kustomization.yaml': baseFiles()['overlays/minikube/demo/web/kustomization.yaml'].replace('  - ../../../../apps/demo/web\n', '  - ../../../../apps/demo/web\n  - pod.yaml\n'),
+    });
+    const r = await runValidation({ cwd: dir, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, server: 'local', env: 'dev' });
+    assert.ok(r.server?.ran, r.server?.note);
+    assert.ok(r.rendered.some((x) => x.objects.some((o) => o.kind === 'Pod')), 'the Pod is rendered');
+    assert.deepEqual(serverFindings(r.findings).filter((f) => f.resource.startsWith('Pod/')), []);
+  });
+
   test('a CRD validation rule (CEL) of a cluster\'s pinned CRDs', async () => {
     const issuer = `apiVersion: cert-manager.io/v1
 kind: ClusterIssuer
