@@ -47,14 +47,28 @@ const commands: Record<string, Handler> = {
   },
   async validate(argv) {
     const { values, positionals } = parse('validate', argv);
+    const format = oneOf(values.format, ['text', 'json', 'github', 'sarif'] as const, '--format');
+    if (values.merge) {
+      if (!positionals.length) throw new UsageError('validate --merge takes the JSON reports of the shards (validate --shard i/n --format json > shard-i.json)');
+      const { mergeReports } = await import('./commands/validate.js');
+      await mergeReports({ files: positionals, format, cwd: (values.cwd as string) ?? process.cwd() });
+      return;
+    }
     if (positionals.length) throw new UsageError(`validate takes no positional arguments (got ${positionals.join(' ')})`);
     if (values.server !== undefined && values['no-server']) throw new UsageError('--server and --no-server exclude each other');
+    let shard: { index: number; count: number } | undefined;
+    if (values.shard !== undefined) {
+      const m = /^([1-9][0-9]*)\/([1-9][0-9]*)$/.exec(values.shard as string);
+      if (!m || +m[1] > +m[2]) throw new UsageError(`--shard must be i/n with 1 <= i <= n (got '${values.shard}')`);
+      shard = { index: +m[1], count: +m[2] };
+    }
     const { validate } = await import('./commands/validate.js');
     await validate({
+      shard,
       cwd: (values.cwd as string) ?? process.cwd(),
       env: values.env as string | undefined,
       app: values.app as string | undefined,
-      format: oneOf(values.format, ['text', 'json', 'github', 'sarif'] as const, '--format'),
+      format,
       base: values.base as string | undefined,
       changedOnly: values['changed-only'] as boolean | undefined,
       newOnly: values['new-only'] as boolean | undefined,
@@ -161,13 +175,16 @@ export function register(name: string, handler: Handler): void {
   commands[name] = handler;
 }
 
-// Run only as the entry point, so tests can import the command table.
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+/** What the entry point does: installs the interrupt handlers, runs `main` and sets the exit code. */
+export async function runAsEntryPoint(argv: string[] = process.argv.slice(2)): Promise<void> {
   // Interrupted (Ctrl-C, a CI cancel): fetches and pushes run in process groups of their own, so end them too.
   for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.once(sig, () => {
       void import('./lib/git.js').then(({ killNetworkChildren }) => killNetworkChildren()).finally(() => process.exit(code));
     });
   }
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(argv);
 }
+
+// Run only as the entry point (or through tools/run.mjs), so tests can import the command table.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await runAsEntryPoint();

@@ -38,14 +38,15 @@ environments:
     cluster: prod
     overlayRoot: overlays/prod${promote ? '\n    promotesFrom: staging' : ''}
 kubernetes:
-  version: 1.32.0
+  version: 1.35.0
 schemas:
   locations: [default]
 external:
   devbox: ["Secret/*/*"]
   staging: ["Secret/*/*"]
   prod: ["Secret/*/*"]
-`;
+clusters:
+${['devbox', 'staging', 'prod'].map((c) => `  ${c}:\n    apiServer:\n      crds:\n        - {name: argo-cd, version: v3.5.0}\n`).join('')}`;
 
 function base(system: string, service: string, port: number, broken: { noProbes?: boolean; badField?: boolean; badSelector?: boolean }): Record<string, string> {
   const slug = `${system}-${service}`;

@@ -1,6 +1,8 @@
-import { FindingsError } from '../lib/errors.js';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError, FindingsError } from '../lib/errors.js';
 import { createProgress } from '../lib/progress.js';
-import { formatGithub, formatJson, formatSarif, formatText } from '../lib/report.js';
+import { formatGithub, formatJson, formatSarif, formatText, type Finding, type Format } from '../lib/report.js';
 import { runValidation, type ValidateOptions, type ValidateResult } from '../lib/validation.js';
 
 export type { ValidateOptions, ValidateResult } from '../lib/validation.js';
@@ -13,14 +15,40 @@ export async function validate(opts: ValidateOptions & { progress?: boolean }): 
   } finally {
     progress.done();
   }
-  const write = opts.write ?? ((t: string) => process.stdout.write(t + '\n'));
-  const checked = { overlays: result.overlays, objects: result.objects };
-  const format = opts.format ?? 'text';
-  if (format === 'json') write(formatJson(result.findings, checked));
-  else if (format === 'github') write(formatGithub(result.findings));
-  else if (format === 'sarif') write(formatSarif(result.findings));
-  else write(formatText(result.findings, checked));
-  const errors = result.findings.filter((f) => f.severity === 'error').length;
-  if (errors) throw new FindingsError(`validation failed: ${errors} error${errors === 1 ? '' : 's'}`);
+  report(result.findings, { overlays: result.overlays, objects: result.objects }, opts.format, opts.write);
   return result;
+}
+
+function report(findings: Finding[], checked: { overlays: number; objects: number }, format: Format = 'text', write: (t: string) => void = (t) => void process.stdout.write(t + '\n')): void {
+  if (format === 'json') write(formatJson(findings, checked));
+  else if (format === 'github') write(formatGithub(findings));
+  else if (format === 'sarif') write(formatSarif(findings));
+  else write(formatText(findings, checked));
+  const errors = findings.filter((f) => f.severity === 'error').length;
+  if (errors) throw new FindingsError(`validation failed: ${errors} error${errors === 1 ? '' : 's'}`);
+}
+
+/**
+ * One report from the JSON reports of `validate --shard i/n --format json` (a CI job matrix):
+ * findings concatenated in shard order (shards own disjoint clusters), counts summed.
+ */
+export async function mergeReports(opts: { cwd: string; files: string[]; format?: Format; write?: (t: string) => void }): Promise<{ findings: Finding[]; overlays: number; objects: number }> {
+  const findings: Finding[] = [];
+  let overlays = 0;
+  let objects = 0;
+  for (const f of opts.files) {
+    const file = path.resolve(opts.cwd, f);
+    let data: { summary?: { overlays?: number; objects?: number }; findings?: Finding[] };
+    try {
+      data = JSON.parse(await readFile(file, 'utf8'));
+    } catch (e) {
+      throw new ConfigError(file, `not a validate --format json report: ${(e as Error).message.split('\n')[0]}`);
+    }
+    if (!Array.isArray(data.findings) || typeof data.summary?.overlays !== 'number') throw new ConfigError(file, 'not a validate --format json report (no summary.overlays or findings)');
+    findings.push(...data.findings);
+    overlays += data.summary.overlays;
+    objects += data.summary.objects ?? 0;
+  }
+  report(findings, { overlays, objects }, opts.format, opts.write);
+  return { findings, overlays, objects };
 }

@@ -176,8 +176,8 @@ export function gitFilesMatcher(glob: string): (file: string) => boolean {
   return (f) => rx.test(f);
 }
 
-async function gitParams(gen: GitGenerator, tree: RepoTree): Promise<{ params: Params[]; errors: string[] }> {
-  const errors: string[] = [];
+async function gitParams(gen: GitGenerator, tree: RepoTree): Promise<{ params: Params[]; errors: Array<{ file: string; message: string }> }> {
+  const errors: Array<{ file: string; message: string }> = [];
   if (gen.directories) {
     const inc = gen.directories.filter((d) => !d.exclude).map((d) => matcher(d.path));
     const exc = gen.directories.filter((d) => d.exclude).map((d) => matcher(d.path));
@@ -190,7 +190,7 @@ async function gitParams(gen: GitGenerator, tree: RepoTree): Promise<{ params: P
   for (const file of tree.files.filter((f) => inc.some((m) => m(f)) && !exc.some((m) => m(f)))) {
     const { docs, problem } = parseYamlData(file, (await tree.read(file)) ?? '');
     if (problem) {
-      errors.push(`${file}: unable to parse file: line ${problem.line}: ${problem.message}`);
+      errors.push({ file, message: `${file}: unable to parse file: line ${problem.line}: ${problem.message}` });
       continue;
     }
     const doc: unknown = docs[0];
@@ -249,7 +249,8 @@ export async function expandApplications(cluster: Rendered, repoURL: string, tre
         const gen = g.git as GitGenerator;
         if (!sameRepo(gen.repoURL, repoURL)) continue; // another repository's revision: not ours to evaluate
         const res = await gitParams(gen, tree);
-        for (const e of res.errors) out.findings.push(at('argo-template', 'error', `generator ${gi}: ${e}`, `/spec/generators/${gi}`));
+        // Filed under the cluster entry point, but about the folder whose file broke the generator.
+        for (const e of res.errors) out.findings.push({ ...at('argo-template', 'error', `generator ${gi}: ${e.message}`, `/spec/generators/${gi}`), subjects: [path.posix.dirname(e.file)] });
         params = res.params;
         if (gen.values) params = params.map((p) => ({ ...p, values: renderDeep(gen.values, (s) => (spec.goTemplate ? renderGoTemplate(s, p, { missingkey }) : renderFastTemplate(s, flatten(p)))) }));
       } else if (g.list) {
@@ -272,7 +273,8 @@ export async function expandApplications(cluster: Rendered, repoURL: string, tre
         } catch (e) {
           if (!(e instanceof TemplateError)) throw e;
           const from = (p.path as Params | undefined)?.path ?? JSON.stringify(p).slice(0, 80);
-          out.findings.push(at('argo-template', 'error', `template fails for ${from}: ${e.message}; the ApplicationSet controller stops with an error and updates none of its Applications`, '/spec/template'));
+          const dir = (p.path as Params | undefined)?.path;
+          out.findings.push({ ...at('argo-template', 'error', `template fails for ${from}: ${e.message}; the ApplicationSet controller stops with an error and updates none of its Applications`, '/spec/template'), ...(typeof dir === 'string' ? { subjects: [dir] } : {}) });
         }
       }
     }

@@ -10,6 +10,7 @@ import { ConfigError, UsageError } from './errors.js';
 import { run } from './exec.js';
 import { kustomizationClosure } from './kustomize.js';
 import { rel, type Target } from './render.js';
+import type { Workspace } from './workspace.js';
 
 async function git(cwd: string, args: string[]): Promise<string> {
   return (await run('git', args, { cwd })).stdout;
@@ -52,14 +53,14 @@ export async function changedFiles(cwd: string, base: string): Promise<string[]>
  * file. A change to gitops.yaml affects every target; a target whose closure cannot be
  * computed (broken kustomization) counts as affected, so that validation reports why.
  */
-export async function affectedTargets(config: Config, targets: Target[], changed: string[]): Promise<Target[]> {
+export async function affectedTargets(config: Config, targets: Target[], changed: string[], ws?: Workspace): Promise<Target[]> {
   const set = new Set(changed);
   if (set.has(CONFIG_FILE)) return targets;
   const out: Target[] = [];
   for (const t of targets) {
     let closure: string[];
     try {
-      closure = (await kustomizationClosure(path.join(config.root, t.dir), config.root)).map((f) => rel(config, f));
+      closure = (await kustomizationClosure(path.join(config.root, t.dir), config.root, ws)).map((f) => rel(config, f));
     } catch {
       out.push(t);
       continue;

@@ -41,7 +41,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   validate: {
     summary: 'render every overlay and cluster entry point and check schemas, policies and cross-resource rules',
-    args: '',
+    args: '[SHARD.json... with --merge]',
     options: {
       env: { type: 'string', value: 'ENV', description: 'only this environment' },
       app: { type: 'string', value: 'APP', description: 'only this app (id or unambiguous suffix)' },
@@ -52,9 +52,13 @@ export const COMMANDS: Record<string, CommandSpec> = {
       'allow-remote': { type: 'boolean', description: 'allow remote (pinned) kustomize bases, fetched over the network' },
       server: { type: 'string', value: 'KUBECONFIG[:CONTEXT]', description: 'dry-run against that cluster instead of the local kube-apiserver (read-only)' },
       'no-server': { type: 'boolean', description: 'skip the server-side dry run' },
+      shard: { type: 'string', value: 'i/n', description: 'only shard i of n (whole clusters, the same split in every job of a CI matrix)' },
+      merge: { type: 'boolean', description: "print one report from the shards' JSON reports given as arguments, exit 1 on any error" },
     },
     examples: [
       'npm run validate',
+      'npm run validate -- --shard 1/2 --format json > shard-1.json',
+      'npm run validate -- --merge shard-1.json shard-2.json',
       'npm run validate -- --server ~/.kube/config:minikube',
       'npm run validate -- --app nofluxo/backend --env prod',
       'npm run validate -- --base origin/main --changed-only --format github',

@@ -1,11 +1,13 @@
 // The CRD manifests a cluster runs (gitops.yaml clusters.<c>.apiServer.crds), for the local API
 // server: read from GITOPS_CRD_MIRROR (<name>/<version>/<file>), else downloaded once from
 // upstream into .cache/crds with the same layout.
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, CrdSet } from './config.js';
 import { ConfigError, GitopsError } from './errors.js';
 import { parseStream, type K8sObject } from './kustomize.js';
+import { cachingEnabled, writeAtomic } from './workspace.js';
 
 /** Upstream files of the operators this repository's clusters run, at tag {version}. */
 export const KNOWN_CRDS: Record<string, string[]> = {
@@ -66,8 +68,30 @@ export async function loadCrdSet(config: Config, set: CrdSet): Promise<K8sObject
       const cached = mirrorPath(path.join(config.root, '.cache', 'crds'), set, url);
       text = (await readFile(cached, 'utf8').catch(() => undefined)) ?? (await download(url, cached));
     }
-    out.push(...parseStream(text).filter((o) => o.kind === 'CustomResourceDefinition'));
+    out.push(...(await parsedCrds(config, text)));
   }
   if (!out.length) throw new CrdError(`CRD set ${set.name} ${set.version} holds no CustomResourceDefinition`);
   return out;
+}
+
+// Parsing a CRD bundle's YAML takes about half a second (megabytes of schema), every cluster of
+// every run: parsed once per content in the process, and kept as JSON in .cache/crds/parsed.
+const parsed = new Map<string, Promise<K8sObject[]>>();
+
+function parsedCrds(config: Config, text: string): Promise<K8sObject[]> {
+  const key = createHash('sha256').update(text).digest('hex');
+  let p = parsed.get(key);
+  if (!p) {
+    p = (async () => {
+      const file = path.join(config.root, '.cache', 'crds', 'parsed', `${key}.json`);
+      const hit = cachingEnabled() ? await readFile(file, 'utf8').then((t) => JSON.parse(t) as K8sObject[], () => undefined) : undefined;
+      if (hit) return hit;
+      const objects = parseStream(text).filter((o) => o.kind === 'CustomResourceDefinition');
+      if (cachingEnabled()) await writeAtomic(file, JSON.stringify(objects)).catch(() => {}); // a read-only checkout just parses again
+      return objects;
+    })();
+    parsed.set(key, p);
+  }
+  // Callers get their own copies: the server client may add fields to what it sends.
+  return p.then((os) => structuredClone(os));
 }

@@ -1,3 +1,4 @@
+import { readFileSync, realpathSync } from 'node:fs';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Document, LineCounter } from 'yaml';
@@ -5,6 +6,7 @@ import { run, childEnv } from './exec.js';
 import { CommandFailedError, ConfigError, GitopsError } from './errors.js';
 import { KUSTOMIZATION_NAMES } from './layout.js';
 import { rendererSupports } from './renderer.js';
+import type { Workspace } from './workspace.js';
 import type { Tool } from './tools.js';
 import { lineOf, parseYaml, parseYamlData, YAML_LIMITS } from './yamlfile.js';
 export interface K8sObject {
@@ -31,14 +33,20 @@ export const ROOT_ONLY = ['--load-restrictor', 'LoadRestrictionsRootOnly'];
  * the same either way.
  */
 export async function kustomizeBuild(tool: Tool, dir: string, extraArgs: string[] = [], opts: { network?: boolean; timeoutMs?: number } = {}): Promise<string> {
+  return (await kustomizeBuildObjects(tool, dir, extraArgs, { ...opts, parse: false })).yaml;
+}
+
+/** kustomizeBuild plus the parsed objects (parsed by the renderer, in Go, when it answers). */
+export async function kustomizeBuildObjects(tool: Tool, dir: string, extraArgs: string[] = [], opts: { network?: boolean; timeoutMs?: number; parse?: boolean } = {}): Promise<{ yaml: string; objects: K8sObject[] }> {
   const args = [...ROOT_ONLY, ...extraArgs];
+  const parse = opts.parse ?? true;
   if (tool.renderer && !opts.network && rendererSupports(args)) {
-    const answer = await tool.renderer.render(path.resolve(dir), args);
-    if ('yaml' in answer) return answer.yaml;
+    const answer = await tool.renderer.render(path.resolve(dir), args, { json: parse });
+    if ('yaml' in answer) return { yaml: answer.yaml, objects: parse ? ((answer.objects as K8sObject[] | undefined) ?? parseStream(answer.yaml)) : [] };
     if ('error' in answer) throw new CommandFailedError([tool.cmd, ...tool.args, ...args, dir].join(' '), 1, `Error: ${answer.error}\n`);
   }
   const { stdout } = await run(tool.cmd, [...tool.args, ...args, dir], { env: childEnv({ network: opts.network }), timeoutMs: opts.timeoutMs });
-  return stdout;
+  return { yaml: stdout, objects: parse ? parseStream(stdout) : [] };
 }
 
 /** Objects of a rendered stream; over-large or malformed output is an error, never a crash. */
@@ -81,22 +89,54 @@ export const REMOTE = '<remote>';
 interface KFile {
   file: string;
   k: Kustomization;
-  doc?: Document;
-  lines?: LineCounter;
+  /** The parsed document with line positions, built only when an issue needs a line. */
+  doc?: () => { doc?: Document; lines: LineCounter };
   problem?: { line: number; message: string };
 }
 
-async function readKustomization(dir: string): Promise<KFile | undefined> {
+/** What the walk needs of a kustomization file, as plain data (kept across runs by content hash). */
+function parseKustomization(file: string, bytes: Buffer): { k: Kustomization; problem?: { line: number; message: string } } {
+  const { parsed, problems } = parseYaml(file, bytes);
+  if (problems.length) return { k: {}, problem: { line: problems[0].line, message: problems[0].message } };
+  const k = parsed.docs[0]?.toJS({ maxAliasCount: YAML_LIMITS.maxAliasCount });
+  if (k !== null && k !== undefined && (typeof k !== 'object' || Array.isArray(k))) return { k: {}, problem: { line: 1, message: 'a kustomization must be a mapping' } };
+  return { k: (k ?? {}) as Kustomization };
+}
+
+async function readKustomization(dir: string, ws?: Workspace): Promise<KFile | undefined> {
+  // A Workspace reads and parses a kustomization once per run, however many overlays share it,
+  // and an unchanged one not at all (its parse is kept by content hash).
+  return ws ? ws.memo(`kustomization:${dir}`, () => readKustomizationOnce(dir, ws)) : readKustomizationOnce(dir);
+}
+
+async function readKustomizationOnce(dir: string, ws?: Workspace): Promise<KFile | undefined> {
   for (const name of KUSTOMIZATION_NAMES) {
     const file = path.join(dir, name);
-    const bytes = await readFile(file).catch(() => undefined);
-    if (bytes === undefined) continue;
-    const { parsed, problems } = parseYaml(file, bytes);
-    if (problems.length) return { file, k: {}, problem: problems[0] };
-    const doc = parsed.docs[0];
-    const k = doc?.toJS({ maxAliasCount: YAML_LIMITS.maxAliasCount });
-    if (k !== null && k !== undefined && (typeof k !== 'object' || Array.isArray(k))) return { file, k: {}, problem: { line: 1, message: 'a kustomization must be a mapping' } };
-    return { file, k: (k ?? {}) as Kustomization, doc, lines: parsed.lines };
+    let parsed: { k: Kustomization; problem?: { line: number; message: string } } | undefined;
+    let bytes: Buffer | undefined;
+    if (ws) {
+      parsed = await ws.parsedFile(file, 'kustomization-walk', (_text, raw) => parseKustomization(file, raw));
+    } else {
+      bytes = await readFile(file).catch(() => undefined);
+      if (bytes !== undefined) parsed = parseKustomization(file, bytes);
+    }
+    if (!parsed) continue;
+    let doc: { doc?: Document; lines: LineCounter } | undefined;
+    const lazyDoc = () => {
+      if (!doc) {
+        const raw = bytes ?? (() => {
+          try {
+            return readFileSync(file);
+          } catch {
+            return Buffer.from('');
+          }
+        })();
+        const p = parseYaml(file, raw).parsed;
+        doc = { doc: p.docs[0], lines: p.lines };
+      }
+      return doc;
+    };
+    return { file, ...parsed, doc: parsed.problem ? undefined : lazyDoc };
   }
   return undefined;
 }
@@ -124,6 +164,8 @@ export interface ClosureOptions {
   root: string;
   /** Remote bases and Helm repositories may be fetched (--allow-remote / render.allowRemote). */
   allowRemote?: boolean;
+  /** The run's file reader: shared kustomizations read and parsed once, real paths resolved once. */
+  ws?: Workspace;
 }
 
 /**
@@ -150,6 +192,15 @@ export function remotePin(ref: string): { pinned: boolean; ref?: string } {
 
 export function isImmutableRef(ref: string): boolean {
   return /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(ref) || /^v?\d+(\.\d+){0,3}([-+][0-9A-Za-z.-]+)?$/.test(ref) || /^(refs\/)?tags\/\S+$/.test(ref);
+}
+
+/** Synchronous: one native call, much cheaper than the thread-pool round trip of fs.promises. */
+function realpathOrUndefined(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 function within(root: string, p: string): boolean {
@@ -188,7 +239,7 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
     const resolved = path.resolve(from, ref);
     if (!within(root, resolved)) return refuse('points outside the repository');
     if (inGitDir(root, resolved)) return refuse("points into the repository's .git folder");
-    const real = await realpath(resolved).catch(() => undefined);
+    const real = opts.ws ? await opts.ws.memo(`realpath:${resolved}`, async () => realpathOrUndefined(resolved)) : await realpath(resolved).catch(() => undefined);
     if (real === undefined) {
       // Missing (kustomize reports it), unless a dangling symlink on the way could point anywhere.
       for (let p = resolved; within(root, p) && p !== root; p = path.dirname(p)) {
@@ -235,7 +286,7 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
     const abs = path.resolve(kdir);
     if (seen.has(abs)) return;
     seen.add(abs);
-    const found = await readKustomization(abs);
+    const found = await readKustomization(abs, opts.ws);
     if (!found) {
       if (!at) throw new ConfigError(abs, 'no kustomization (kustomization.yaml, kustomization.yml or Kustomization) in this folder');
       return;
@@ -245,8 +296,15 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
       out.issues.push({ severity: 'error', rule: 'yaml-syntax', file: found.file, line: found.problem.line, message: found.problem.message });
       return;
     }
-    const { k, doc, lines } = found;
-    const lineAt = (p: (string | number)[]) => ({ file: found.file, line: (doc && lines && lineOf(doc, lines, p)) || undefined });
+    const { k } = found;
+    // The line is looked up only when an issue is reported (spreading `at` reads it).
+    const lineAt = (p: (string | number)[]) => ({
+      file: found.file,
+      get line() {
+        const d = found.doc?.();
+        return (d?.doc && lineOf(d.doc, d.lines, p)) || undefined;
+      },
+    });
 
     const addFile = async (ref: string, p: (string | number)[], what: string) => {
       const target = await local(abs, ref, lineAt(p), what);
@@ -271,7 +329,7 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
         }
         const target = await local(abs, ref, at, field === 'components' ? 'component' : 'resource');
         if (!target) continue;
-        if (await readKustomization(target)) await visit(target, at, pluginDir);
+        if (await readKustomization(target, opts.ws)) await visit(target, at, pluginDir);
         else {
           files.add(target);
           if (pluginDir) await scanFile(target, at, `${field} entry '${ref}'`);
@@ -294,7 +352,7 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
         }
         const target = await local(abs, ref, at, `${field} entry`);
         if (!target) continue;
-        if (await readKustomization(target)) await visit(target, at, true);
+        if (await readKustomization(target, opts.ws)) await visit(target, at, true);
         else {
           files.add(target);
           await scanFile(target, at, `${field} entry '${ref}'`);
@@ -384,6 +442,6 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
  * (absolute paths; REMOTE for remote references). References that leave `root` are not
  * followed (inspectClosure reports them).
  */
-export async function kustomizationClosure(dir: string, root: string): Promise<string[]> {
-  return (await inspectClosure(dir, { root, allowRemote: true })).files;
+export async function kustomizationClosure(dir: string, root: string, ws?: Workspace): Promise<string[]> {
+  return (await inspectClosure(dir, { root, allowRemote: true, ws })).files;
 }

@@ -1,8 +1,8 @@
 // Renders overlays and cluster entry points, keeping enough of their sources to point a
 // finding at the file and line a human has to edit.
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Document, LineCounter } from 'yaml';
 import type { AppOverlay } from './apps.js';
@@ -10,7 +10,8 @@ import type { Config, Environment } from './config.js';
 import { clusters, CONFIG_FILE, entryPoint } from './config.js';
 import { mapLimit } from './exec.js';
 import { CommandFailedError, GitopsError } from './errors.js';
-import { inspectClosure, kustomizeBuild, parseStream, REMOTE, type K8sObject } from './kustomize.js';
+import { inspectClosure, kustomizeBuildObjects, REMOTE, type K8sObject } from './kustomize.js';
+import { sha, Store, Workspace, writeAtomic } from './workspace.js';
 import type { Finding } from './report.js';
 import { imageName } from './images.js';
 import { KUSTOMIZATION_NAMES } from './layout.js';
@@ -38,6 +39,10 @@ interface SourceDoc {
 export interface Rendered {
   target: Target;
   objects: K8sObject[];
+  /** objectHash of each object (same order), when known. */
+  hashes?: string[];
+  /** Render cache key (closure contents, build options, binary), when cacheable. */
+  key?: string;
   /** Files (repo-relative) the overlay reads. */
   closure: string[];
   sources: SourceDoc[];
@@ -111,35 +116,112 @@ export function rel(config: Config, abs: string): string {
   return path.relative(config.root, abs).split(path.sep).join('/');
 }
 
-/** Parses every YAML file of a target's closure: syntax errors and duplicate keys with file and line. */
-async function readSources(config: Config, target: Target, closure: string[], cache: Map<string, { sources: SourceDoc[]; findings: Finding[] }>): Promise<{ sources: SourceDoc[]; findings: Finding[] }> {
-  const sources: SourceDoc[] = [];
-  const findings: Finding[] = [];
-  for (const abs of closure) {
-    if (!/\.ya?ml$/.test(abs) && path.basename(abs) !== 'Kustomization') continue;
-    const file = rel(config, abs);
-    let entry = cache.get(file);
-    if (!entry) {
-      entry = { sources: [], findings: [] };
-      const text = await readFile(abs).catch(() => undefined);
-      if (text === undefined) {
-        entry.findings.push({ severity: 'error', rule: 'missing-file', overlay: '', resource: '', file, message: `${file} is referenced but does not exist` });
-      } else {
+/** Per-run state shared by every render of one repository root (see workspace.ts). */
+interface RenderContext {
+  ws: Workspace;
+  /** yaml-syntax problems of a file, by content hash: a file is parsed for them once, ever. */
+  problems?: Promise<Store<Array<{ line: number; message: string }>>>;
+  /** Parsed source documents by file, only for files a finding points into. */
+  docs: Map<string, SourceDoc[]>;
+  binSig?: Promise<string>;
+}
+
+const contexts = new Map<string, RenderContext>();
+
+/**
+ * A validation run: until endRun, renders of this repository share one context (each file read
+ * and hashed once). Outside a run every renderTargets call has its own, so a command that edits
+ * files between two renders (scale, promote) never sees an earlier read.
+ */
+export function beginRun(config: Config): void {
+  contexts.set(config.root, { ws: new Workspace(config.root), docs: new Map() });
+}
+
+function contextFor(config: Config): RenderContext {
+  return contexts.get(config.root) ?? { ws: new Workspace(config.root), docs: new Map() };
+}
+
+/** The run's file reader for this repository (shared with the checks). */
+export function workspaceFor(config: Config): Workspace {
+  return contextFor(config).ws;
+}
+
+/** Persists what this run learnt (file hashes, per-file problems) and forgets the run's reads. */
+export async function endRun(config: Config): Promise<void> {
+  const c = contexts.get(config.root);
+  if (!c) return;
+  contexts.delete(config.root);
+  await Promise.all([c.ws.save(), c.problems?.then((s) => s.save())]);
+}
+
+function isYamlSource(file: string): boolean {
+  return /\.ya?ml$/.test(file) || path.posix.basename(file) === 'Kustomization';
+}
+
+/** Syntax errors, duplicate keys and missing files of a target's closure, with file and line. */
+async function sourceFindings(config: Config, ctx: RenderContext, target: Target, closure: string[]): Promise<Finding[]> {
+  ctx.problems ??= Store.open(config.root, 'yaml-problems', `${PROBLEMS_VERSION}`);
+  const store = await ctx.problems;
+  const out = await Promise.all(
+    closure.filter(isYamlSource).map(async (file): Promise<Finding[]> => {
+      const abs = path.join(config.root, file);
+      const hash = await ctx.ws.hash(abs);
+      if (hash === undefined || hash === 'dir') return [{ severity: 'error', rule: 'missing-file', overlay: target.dir, resource: '', file, message: `${file} is referenced but does not exist` }];
+      let problems = store.get(hash);
+      if (!problems) {
+        const bytes = (await ctx.ws.read(abs)) ?? Buffer.from('');
+        problems = parseYaml(file, bytes).problems.map((p) => ({ line: p.line, message: p.message }));
+        store.set(hash, problems);
+      }
+      return problems.map((p) => ({ severity: 'error' as const, rule: 'yaml-syntax', overlay: target.dir, resource: '', file, line: p.line, message: p.message }));
+    }),
+  );
+  return out.flat();
+}
+
+// 2: parseYaml enforces size, depth, alias and encoding limits.
+const PROBLEMS_VERSION = 2;
+
+/** Parsed documents of the closure's YAML files, read when a finding needs a line number. */
+function loadSources(config: Config, ctx: RenderContext, closure: string[]): SourceDoc[] {
+  const out: SourceDoc[] = [];
+  for (const file of closure.filter(isYamlSource)) {
+    let docs = ctx.docs.get(file);
+    if (!docs) {
+      let text: Buffer | undefined;
+      try {
+        text = readFileSync(path.join(config.root, file));
+      } catch {
+        text = undefined;
+      }
+      docs = [];
+      if (text !== undefined) {
         const { parsed, problems } = parseYaml(file, text);
-        for (const p of problems) entry.findings.push({ severity: 'error', rule: 'yaml-syntax', overlay: '', resource: '', file, line: p.line, message: p.message });
         if (!problems.length) {
-          entry.sources = parsed.docs.map((doc) => {
+          docs = parsed.docs.map((doc) => {
             const js = doc.toJS() as { kind?: string; metadata?: { name?: string } } | null;
             return { file, kind: js?.kind, name: js?.metadata?.name, doc, lines: parsed.lines };
           });
         }
       }
-      cache.set(file, entry);
+      ctx.docs.set(file, docs);
     }
-    sources.push(...entry.sources);
-    findings.push(...entry.findings.map((f) => ({ ...f, overlay: target.dir })));
+    out.push(...docs);
   }
-  return { sources, findings };
+  return out;
+}
+
+/** A Rendered whose `sources` are parsed on first use (most overlays never need them). */
+function makeRendered(config: Config, ctx: RenderContext, target: Target, closure: string[], findings: Finding[]): Rendered {
+  const r = { target, objects: [], closure, findings } as unknown as Rendered;
+  let sources: SourceDoc[] | undefined;
+  Object.defineProperty(r, 'sources', {
+    enumerable: true,
+    configurable: true,
+    get: () => (sources ??= loadSources(config, ctx, closure)),
+    set: (v: SourceDoc[]) => (sources = v),
+  });
+  return r;
 }
 
 /** The overlay's `images:` entry that pins `image`, if any: where a human changes the pin. */
@@ -183,69 +265,73 @@ function renderCache(config: Config): string {
  * and the kustomize binary: unchanged overlays are not rebuilt. Undefined (no caching) when
  * the closure reaches outside the repository or GITOPS_NO_CACHE is set.
  */
-async function cacheKey(config: Config, tool: Tool, closure: string[], args: string[]): Promise<string | undefined> {
-  if (process.env.GITOPS_NO_CACHE || closure.includes(REMOTE) || !closure.length) return undefined;
-  const h = createHash('sha256').update(JSON.stringify([CACHE_VERSION, tool.cmd, tool.args, args]));
-  const bin = await stat(tool.cmd).catch(() => undefined);
-  h.update(bin ? `${bin.size}:${bin.mtimeMs}` : 'PATH');
-  for (const file of [...closure].sort()) {
-    const text = await readFile(path.join(config.root, file)).catch(() => undefined);
-    h.update(`\0${file}\0`).update(text ?? '<missing>');
-  }
+async function cacheKey(config: Config, ctx: RenderContext, tool: Tool, closure: string[], args: string[]): Promise<string | undefined> {
+  if (!ctx.ws.persist || closure.includes(REMOTE) || !closure.length) return undefined;
+  ctx.binSig ??= stat(tool.cmd).then((b) => `${b.size}:${b.mtimeMs}`, () => 'PATH');
+  const h = createHash('sha256').update(JSON.stringify([CACHE_VERSION, tool.cmd, tool.args, args, await ctx.binSig]));
+  const files = [...closure].sort();
+  const hashes = await Promise.all(files.map((f) => ctx.ws.hash(path.join(config.root, f))));
+  files.forEach((file, i) => h.update(`\0${file}\0${hashes[i] ?? '<missing>'}`));
   return h.digest('hex');
 }
 
-const CACHE_VERSION = 1;
+// 2: the cache holds the parsed objects (JSON) and their hashes instead of the YAML stream.
+const CACHE_VERSION = 2;
 
-async function writeCache(config: Config, key: string, yaml: string): Promise<void> {
-  const dir = renderCache(config);
-  await mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `${key}.${process.pid}.tmp`);
-  await writeFile(tmp, yaml);
-  await rename(tmp, path.join(dir, `${key}.yaml`)); // atomic: a concurrent run never reads half a file
+interface CacheEntry {
+  objects: K8sObject[];
+  hashes: string[];
+}
+
+/** Hash of one rendered object: the key of its schema and policy outcomes. */
+export function objectHash(o: K8sObject): string {
+  return sha(JSON.stringify(o));
 }
 
 export async function renderTargets(config: Config, tool: Tool, targets: Target[], opts: { concurrency?: number; buildArgs?: (t: Target) => string[] } = {}): Promise<Rendered[]> {
-  const cache = new Map<string, { sources: SourceDoc[]; findings: Finding[] }>();
-  // Sources are read sequentially (shared cache), builds run in parallel.
-  const prepared: Array<{ target: Target; closure: string[]; sources: SourceDoc[]; findings: Finding[]; remote: boolean }> = [];
-  for (const target of targets) {
+  const ctx = contextFor(config);
+  // Setup (closure, hashes, syntax checks) of one target overlaps the builds of others; the
+  // renderer builds one per core, so keep enough requests in flight to keep them all busy.
+  return mapLimit(targets, opts.concurrency ?? (tool.renderer ? 32 : 4), async (target) => {
     let closure: string[] = [];
-    let remote = false;
     const findings: Finding[] = [];
+    let remote = false;
     try {
       // Refused references (outside the repository, functions, remote bases) stop the render here.
-      const c = await inspectClosure(path.join(config.root, target.dir), { root: config.root, allowRemote: config.render.allowRemote });
-      closure = c.files;
+      const c = await inspectClosure(path.join(config.root, target.dir), { root: config.root, allowRemote: config.render.allowRemote, ws: ctx.ws });
+      closure = c.files.map((f) => (f === REMOTE ? REMOTE : rel(config, f)));
       remote = c.remotes.length > 0;
       for (const i of c.issues) findings.push({ severity: i.severity, rule: i.rule, overlay: target.dir, resource: '', file: rel(config, i.file), line: i.line, message: i.message });
     } catch (e) {
       if (!(e instanceof GitopsError)) throw e;
       findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: target.dir, message: e.message });
     }
-    const src = await readSources(config, target, closure.filter((c) => c !== REMOTE), cache);
-    prepared.push({ target, closure: closure.map((c) => (c === REMOTE ? REMOTE : rel(config, c))), sources: src.sources, findings: [...findings, ...src.findings], remote });
-  }
-  return mapLimit(prepared, opts.concurrency ?? 4, async (p) => {
-    const { remote: _remote, ...rest } = p;
-    const out: Rendered = { ...rest, objects: [] };
-    if (p.findings.some((f) => f.severity === 'error')) return out; // syntax errors first; kustomize would only repeat them less clearly
+    findings.push(...(await sourceFindings(config, ctx, target, closure.filter((c) => c !== REMOTE))));
+    const out = makeRendered(config, ctx, target, closure, findings);
+    if (findings.some((f) => f.severity === 'error')) return out; // syntax errors first; kustomize would only repeat them less clearly
     try {
-      const args = opts.buildArgs?.(p.target) ?? [];
-      const key = await cacheKey(config, tool, p.closure, args);
-      const cached = key ? await readFile(path.join(renderCache(config), `${key}.yaml`), 'utf8').catch(() => undefined) : undefined;
-      const network = p.remote && config.render.allowRemote;
-      const yaml = cached ?? (await kustomizeBuild(tool, path.join(config.root, p.target.dir), args, network ? { network, timeoutMs: config.render.remoteTimeoutSeconds * 1000 } : {}));
-      if (key && cached === undefined) await writeCache(config, key, yaml);
+      const args = opts.buildArgs?.(target) ?? [];
+      const key = await cacheKey(config, ctx, tool, closure, args);
+      const file = key ? path.join(renderCache(config), `${key}.json`) : undefined;
+      const cached = file ? await readFile(file, 'utf8').then((t) => JSON.parse(t) as CacheEntry, () => undefined) : undefined;
+      const network = remote && config.render.allowRemote;
       rememberBuild(out, config, tool, args, !!network);
-      out.objects = parseStream(yaml);
+      if (cached) {
+        out.objects = cached.objects;
+        out.hashes = cached.hashes;
+      } else {
+        out.objects = (await kustomizeBuildObjects(tool, path.join(config.root, target.dir), args, network ? { network, timeoutMs: config.render.remoteTimeoutSeconds * 1000 } : {})).objects;
+        out.hashes = out.objects.map(objectHash);
+        if (file) await writeAtomic(file, JSON.stringify({ objects: out.objects, hashes: out.hashes } satisfies CacheEntry));
+      }
+      out.key = key;
     } catch (e) {
       if (!(e instanceof CommandFailedError) && !(e instanceof GitopsError)) throw e;
-      const timedOut = e instanceof CommandFailedError && e.code === null && p.remote && config.render.allowRemote;
+      const timedOut = e instanceof CommandFailedError && e.code === null && remote && config.render.allowRemote;
       const msg = timedOut
         ? `kustomize did not finish within ${config.render.remoteTimeoutSeconds} s (render.remoteTimeoutSeconds) while fetching remote references`
         : e instanceof CommandFailedError ? e.stderr.trim().replace(/^Error: /, '') : e.message;
-      out.findings.push({ severity: 'error', rule: 'kustomize-build', overlay: p.target.dir, resource: '', file: kustomizationOf(out), message: msg });
+      out.findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: kustomizationOf(out), message: msg });
     }
     return out;
   });

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { childEnv } from './exec.js';
 
 /** What the renderer answers for one request. */
-export type RenderAnswer = { yaml: string } | { error: string } | { unsupported: string };
+export type RenderAnswer = { yaml: string; objects?: unknown[] } | { error: string } | { unsupported: string };
 
 interface Pending {
   resolve: (a: RenderAnswer) => void;
@@ -43,11 +43,11 @@ export class Renderer {
     const stderr: string[] = [];
     child.stderr.on('data', (d: Buffer) => stderr.push(d.toString('utf8')));
     createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
-      const res = JSON.parse(line) as { id: number; yaml?: string; error?: string; unsupported?: string };
+      const res = JSON.parse(line) as { id: number; yaml?: string; json?: unknown[]; error?: string; unsupported?: string };
       const p = this.pending.get(res.id);
       if (!p) return;
       this.pending.delete(res.id);
-      p.resolve(res.unsupported ? { unsupported: res.unsupported } : res.error !== undefined ? { error: res.error } : { yaml: res.yaml ?? '' });
+      p.resolve(res.unsupported ? { unsupported: res.unsupported } : res.error !== undefined ? { error: res.error } : res.json ? { yaml: res.yaml ?? '', objects: res.json } : { yaml: res.yaml ?? '' });
       this.idle();
     });
     const fail = (e: Error) => {
@@ -77,18 +77,19 @@ export class Renderer {
   }
 
   /**
-   * Renders `dir` (absolute) with kustomize build arguments `args`. With `origins`, as if its
-   * kustomization also set `buildMetadata: [originAnnotations, transformerAnnotations]`
-   * (lib/origins.ts); never cached with, nor mistaken for, a plain render.
+   * Renders `dir` (absolute) with kustomize build arguments `args`; with `json`, the objects
+   * parsed too. With `origins`, as if its kustomization also set `buildMetadata:
+   * [originAnnotations, transformerAnnotations]` (lib/origins.ts); never cached with, nor
+   * mistaken for, a plain render.
    */
-  render(dir: string, args: string[], opts: { origins?: boolean } = {}): Promise<RenderAnswer> {
+  render(dir: string, args: string[], opts: { json?: boolean; origins?: boolean } = {}): Promise<RenderAnswer> {
     if (this.broken) return Promise.resolve({ unsupported: this.broken.message });
     const child = this.start();
     const id = this.nextId++;
     return new Promise<RenderAnswer>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.idle();
-      child.stdin.write(JSON.stringify(opts.origins ? { id, dir, args, origins: true } : { id, dir, args }) + '\n');
+      child.stdin.write(JSON.stringify({ id, dir, args, json: !!opts.json, ...(opts.origins ? { origins: true } : {}) }) + '\n');
     }).catch((e: Error) => ({ unsupported: e.message }));
   }
 

@@ -16,6 +16,14 @@ export interface Finding {
   line?: number;
   /** Field path in the rendered object (dotted), when known. */
   field?: string;
+  /**
+   * Internal, never printed: target folders a finding filed under a cluster entry point is
+   * about (an ApplicationSet generator failing on an overlay's file), so that a scoped run
+   * (--app, --changed-only) selecting that folder reports it as a full run does.
+   */
+  subjects?: string[];
+  /** Internal, never printed: JSON pointer of `field` in the rendered object (to locate it again). */
+  pointer?: string;
 }
 
 export type Format = 'text' | 'json' | 'github' | 'sarif';
@@ -80,7 +88,7 @@ export function formatGithub(findings: Finding[]): string {
 }
 
 export function formatJson(findings: Finding[], checked: { overlays: number; objects: number }): string {
-  return redactText(JSON.stringify({ summary: { ...summarize(findings), ...checked }, findings }, null, 2));
+  return redactText(JSON.stringify({ summary: { ...summarize(findings), ...checked }, findings: findings.map(({ subjects: _s, ...f }) => f) }, null, 2));
 }
 
 /**

@@ -1,6 +1,8 @@
 // validate's server-side dry run, one cluster at a time: against the local kube-apiserver that
 // `npm run setup` builds (its flags and CRDs from gitops.yaml clusters.<c>.apiServer), or,
 // strictly read-only, against a real cluster from a kubeconfig.
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LocalApiServer } from './apiserver.js';
 import { clusters, type Config } from './config.js';
@@ -9,9 +11,10 @@ import { GitopsError, ToolMissingError, UsageError } from './errors.js';
 import { run } from './exec.js';
 import { KubeClient, loadKubeconfig, parseServerArg, statusMessage } from './kubeclient.js';
 import { resourceId, type K8sObject } from './kustomize.js';
-import { locate, type Rendered } from './render.js';
+import { locate, objectHash, type Rendered } from './render.js';
 import type { Finding } from './report.js';
-import { applyAll, isCrd, namespacesOf, type DryRunItem } from './serverdryrun.js';
+import { applyAll, applyEach, isCrd, namespacesOf, type DryRunItem } from './serverdryrun.js';
+import { cachingEnabled, sha, Store, toolkitCodeHash } from './workspace.js';
 import { findApiServer, type ApiServerBinaries } from './tools.js';
 
 /**
@@ -44,6 +47,8 @@ export interface ServerCheckOptions {
   base?: Rendered[];
   /** A running local server to reuse (tests share one per file); not stopped here. */
   server?: LocalApiServer;
+  /** A local server the caller started early (prestartLocal); owned, and stopped, here. */
+  starting?: Promise<LocalApiServer | undefined>;
   /** --env, to tell which cluster a kubeconfig points at. */
   env?: string;
   envVars: NodeJS.ProcessEnv;
@@ -62,12 +67,62 @@ async function binaryVersion(bins: ApiServerBinaries): Promise<string> {
   return /v\d+\.\d+\.\d+\S*/.exec(res.stdout)?.[0] ?? 'unknown';
 }
 
+/** Where the dry-run outcomes are kept (a Store named 'server'). */
+export function serverStoreFile(root: string): string {
+  return path.join(root, '.cache', 'findings', 'server.json');
+}
+
+// Bumped when what a cached outcome holds changes; the toolkit's code hash is in the key too.
+const SERVER_CHECK_VERSION = 1;
+
+/** A cached dry-run finding: located again on every run (lines move while the object does not). */
+type CachedFinding = Omit<Finding, 'overlay' | 'resource' | 'file' | 'line'>;
+
+interface ServerEntry {
+  /** `kube-apiserver --version` of a binary (by path, size and modification time). */
+  version?: string;
+  findings?: CachedFinding[];
+}
+
+const binSig = async (bins: ApiServerBinaries) => {
+  const sig = async (p: string) => stat(p).then((x) => `${x.size}:${x.mtimeMs}`, () => '-');
+  return JSON.stringify([bins.kubeApiserver, await sig(bins.kubeApiserver), bins.etcd, await sig(bins.etcd)]);
+};
+
+/**
+ * Starts the local server for these clusters ahead of need (while the repository renders), with
+ * the flags of the first: undefined when it cannot (serverCheck then says why). The caller hands
+ * the promise to serverCheck, or stops the server itself.
+ */
+export async function prestartLocal(config: Config, clusterNames: string[], envVars: NodeJS.ProcessEnv, log?: (line: string) => void): Promise<LocalApiServer | undefined> {
+  const bins = await findApiServer(envVars);
+  if ('missing' in bins) return undefined;
+  if (minorOf(await cachedVersion(config, bins, envVars)) !== minorOf(config.kubernetesVersion)) return undefined;
+  const first = clusters(config).find((c) => clusterNames.includes(c));
+  return LocalApiServer.start(bins, (first && config.apiServers[first]?.flags) || [], { log });
+}
+
 export async function serverCheck(config: Config, opts: ServerCheckOptions): Promise<ServerCheckResult> {
+  const early = opts.starting;
+  let started: LocalApiServer | undefined;
+  try {
+    started = await early;
+  } catch {
+    started = undefined; // started again below, where a failure is reported
+  }
+  try {
+    return await check(config, { ...opts, starting: undefined }, started);
+  } finally {
+    await started?.stop();
+  }
+}
+
+async function check(config: Config, opts: ServerCheckOptions, started: LocalApiServer | undefined): Promise<ServerCheckResult> {
   const timings: ServerTimings = { startMs: 0, crdsMs: 0, dryRunMs: 0 };
   if (!opts.rendered.length) return { findings: [], note: 'server dry run: nothing to check', ran: false, timings };
   if (typeof opts.mode === 'object') return remoteCheck(config, opts, opts.mode.kubeconfig, timings);
 
-  let server = opts.server;
+  let server = opts.server ?? started;
   if (!server) {
     const bins = await findApiServer(opts.envVars);
     if ('missing' in bins) {
@@ -75,7 +130,7 @@ export async function serverCheck(config: Config, opts: ServerCheckOptions): Pro
       if (opts.mode === 'auto' && !opts.envVars.CI) return { findings: [], note: `server dry run skipped: ${why}; --no-server silences this`, ran: false, timings };
       throw new ToolMissingError(`server dry run: ${bins.missing}`, opts.envVars.CI ? "CI must run 'npm run setup' before validate (or pass --no-server)" : why);
     }
-    const version = await binaryVersion(bins);
+    const version = await cachedVersion(config, bins, opts.envVars);
     if (minorOf(version) !== minorOf(config.kubernetesVersion)) {
       throw new ToolMissingError(
         `server dry run: kube-apiserver ${version} (${bins.source}) does not match gitops.yaml kubernetes.version ${config.kubernetesVersion}`,
@@ -109,12 +164,56 @@ export async function serverCheck(config: Config, opts: ServerCheckOptions): Pro
     const rendered = items(opts.all.filter((r) => r.target.cluster === c)).map((i) => i.o).filter(isCrd);
     crdsOf.set(c, [...pinned, ...rendered.filter((x) => !pinned.some((p) => p.metadata.name === x.metadata.name))]);
   }
+  // A dry run (dryRun=All, on a store that holds nothing but namespaces) depends only on the
+  // object and on the cluster's server: binaries, flags and CRDs. Its outcome is kept by object
+  // hash under that key, so a run that changed nothing starts no server. Not with a base applied
+  // for real first (the outcome then depends on what is stored).
+  const findings: Finding[] = [];
+  const store = !opts.base && cachingEnabled(opts.envVars)
+    ? await Store.open<ServerEntry>(config.root, 'server', `${SERVER_CHECK_VERSION}:${toolkitCodeHash()}`, opts.envVars)
+    : undefined;
+  // A server the caller runs is known by its version; ours (prestarted or not) by its binaries.
+  const serverSig = opts.server ? `reused:${opts.server.version}` : await binSig((await findApiServer(opts.envVars)) as ApiServerBinaries);
+  const keyOf = new Map<DryRunItem, string>();
+  const todo = new Map<string, DryRunItem[]>();
+  for (const c of present) {
+    const clusterKey = sha(JSON.stringify([c, serverSig, config.apiServers[c]?.flags ?? [], crdsOf.get(c)]));
+    const head = items(opts.rendered.filter((r) => r.target.cluster === c));
+    const miss: DryRunItem[] = [];
+    for (const item of head) {
+      const i = item.r.objects.indexOf(item.o);
+      const k = sha(`${clusterKey}\0${item.r.hashes?.[i] ?? objectHash(item.o)}`);
+      keyOf.set(item, k);
+      const hit = store?.get(k)?.findings;
+      if (hit) findings.push(...hit.map((f) => ({ ...f, overlay: item.r.target.dir, resource: resourceId(item.o), ...locate(item.r, item.o, f.pointer) })));
+      else miss.push(item);
+    }
+    if (miss.length) todo.set(c, miss);
+  }
+  const objects = opts.rendered.reduce((n, r) => n + r.objects.length, 0);
+  const cachedNote = (n: number) => (n ? `; ${n} of them unchanged since an earlier run, their outcome from .cache/findings` : '');
+  if (!todo.size) {
+    const version = server?.version ?? (await cachedVersion(config, (await findApiServer(opts.envVars)) as ApiServerBinaries, opts.envVars));
+    return { findings, ran: true, timings, note: `server dry run: ${objects} objects against kube-apiserver ${version} (${present.join(', ')})${cachedNote(objects)}` };
+  }
+  // Installed: the CRDs of the kinds the objects still to check use (each CRD costs the server a
+  // second or more until Established; the outcome of any other object does not depend on it),
+  // and those the repository renders when it renders objects of them.
+  const needed = new Map<string, K8sObject[]>();
+  for (const [c, miss] of todo) {
+    const used = new Set(miss.map((i) => `${i.o.apiVersion?.split('/')[0]}/${i.o.kind}`));
+    const base = items((opts.base ?? []).filter((r) => r.target.cluster === c));
+    for (const i of base) used.add(`${i.o.apiVersion?.split('/')[0]}/${i.o.kind}`);
+    needed.set(c, crdsOf.get(c)!.filter((x) => {
+      const spec = x.spec as { group?: string; names?: { kind?: string } } | undefined;
+      return used.has(`${spec?.group}/${spec?.names?.kind}`);
+    }));
+  }
   // A reused server keeps the CRDs of its last cluster: start with the one that needs them most.
   const installed = new Set(server?.crds.keys() ?? []);
-  const overlap = (c: string) => crdsOf.get(c)!.filter((x) => installed.has(x.metadata.name!)).length;
-  const order = [...present].sort((a, b) => overlap(b) - overlap(a));
-  const findings: Finding[] = [];
-  const own = !server;
+  const overlap = (c: string) => needed.get(c)!.filter((x) => installed.has(x.metadata.name!)).length;
+  const order = [...todo.keys()].sort((a, b) => overlap(b) - overlap(a));
+  const own = !server; // (a prestarted server is stopped by serverCheck)
   let t = performance.now();
   try {
     if (!server) {
@@ -130,27 +229,54 @@ export async function serverCheck(config: Config, opts: ServerCheckOptions): Pro
       timings.startMs += performance.now() - t;
 
       t = performance.now();
-      await server.applyCrds(crdsOf.get(cluster)!);
+      await server.applyCrds(needed.get(cluster)!);
       timings.crdsMs += performance.now() - t;
 
       t = performance.now();
-      const head = items(opts.rendered.filter((r) => r.target.cluster === cluster));
+      const head = todo.get(cluster)!;
       const base = items((opts.base ?? []).filter((r) => r.target.cluster === cluster));
       // The namespaces the render needs exist in the cluster (Argo CD's CreateNamespace, or made once).
       for (const ns of (await namespacesOf(server.client, [...base, ...head])).keys()) await server.ensureNamespace(ns);
+      const isPod = (i: DryRunItem) => i.o.kind === 'Pod' && i.o.apiVersion === 'v1';
+      if (head.some(isPod)) {
+        await server.podsReady();
+        // A Pod is admitted only if its ServiceAccount exists: the ones the cluster's render
+        // holds are stored for real first (a Pod's outcome depends on them: never cached).
+        server.dirty = true;
+        const accounts = items([...opts.all, ...opts.rendered].filter((r) => r.target.cluster === cluster)).filter((i) => i.o.kind === 'ServiceAccount' && i.o.apiVersion === 'v1');
+        await applyAll(server.client, [...new Map(accounts.map((i) => [resourceId(i.o), i])).values()], { serverName: name, dryRun: false });
+      }
       if (base.length) {
         // What is deployed now, stored for real, so that the change is checked as an update.
         server.dirty = true;
         await applyAll(server.client, base, { serverName: name, dryRun: false });
       }
-      findings.push(...(await applyAll(server.client, head, { serverName: name, dryRun: true })));
+      const each = await applyEach(server.client, head, { serverName: name, dryRun: true });
+      each.forEach((fs, i) => {
+        findings.push(...fs);
+        if (!isPod(head[i])) store?.set(keyOf.get(head[i])!, { findings: fs.map(({ overlay: _o, resource: _r, file: _f, line: _l, ...f }) => f) });
+      });
       timings.dryRunMs += performance.now() - t;
     }
-    const objects = opts.rendered.reduce((n, r) => n + r.objects.length, 0);
-    return { findings, ran: true, timings, note: `server dry run: ${objects} objects against ${name} (${order.join(', ')})${opts.base ? ', base revision applied first' : ''}` };
+    await store?.save();
+    const checked = [...todo.values()].reduce((n, x) => n + x.length, 0);
+    const cached = objects - checked;
+    return { findings, ran: true, timings, note: `server dry run: ${objects} objects against ${name} (${present.join(', ')})${opts.base ? ', base revision applied first' : ''}${cachedNote(objects - checked)}` };
   } finally {
     if (own) await server?.stop();
   }
+}
+
+/** `kube-apiserver --version`, kept by the binaries' signature (a process start saved per run). */
+async function cachedVersion(config: Config, bins: ApiServerBinaries, envVars: NodeJS.ProcessEnv): Promise<string> {
+  const store = await Store.open<ServerEntry>(config.root, 'server-version', String(SERVER_CHECK_VERSION), envVars);
+  const key = sha(await binSig(bins));
+  const hit = store.get(key)?.version;
+  if (hit) return hit;
+  const version = await binaryVersion(bins);
+  store.set(key, { version });
+  await store.save();
+  return version;
 }
 
 /** Which of the repository's clusters a kubeconfig context stands for. */

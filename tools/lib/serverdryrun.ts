@@ -69,7 +69,8 @@ export function statusFindings(item: DryRunItem, status: KubeStatus | undefined,
   const base = { overlay: r.target.dir, resource: resourceId(o) };
   const mk = (message: string, field?: string): Finding => {
     const segs = field && field !== '<nil>' ? fieldPath(field, o) : [];
-    return { ...base, severity: 'error', rule: ruleOf(message), field: segs.length ? dotted(segs) : undefined, message: `${server} rejects it: ${message}`, ...locate(r, o, toPointer(segs)) };
+    const pointer = toPointer(segs);
+    return { ...base, severity: 'error', rule: ruleOf(message), field: segs.length ? dotted(segs) : undefined, message: `${server} rejects it: ${message}`, pointer: pointer || undefined, ...locate(r, o, pointer) };
   };
   const causes = (status?.details?.causes ?? []).filter((c) => c.message || c.field);
   if (causes.length) return causes.map((c) => mk(c.field && c.field !== '<nil>' ? `${c.field}: ${c.message ?? c.reason}` : c.message ?? c.reason ?? '', c.field));
@@ -123,7 +124,12 @@ export interface DryRunOptions {
  * findings of rejections. Objects whose kind the server does not serve are findings too.
  */
 export async function applyAll(client: KubeClient, items: DryRunItem[], opts: DryRunOptions): Promise<Finding[]> {
-  const out = await mapLimit(items, opts.concurrency ?? 8, async (item): Promise<Finding[]> => {
+  return (await applyEach(client, items, opts)).flat();
+}
+
+/** applyAll, with the findings of each item apart (in the items' order). */
+export async function applyEach(client: KubeClient, items: DryRunItem[], opts: DryRunOptions): Promise<Finding[][]> {
+  return mapLimit(items, opts.concurrency ?? 8, async (item): Promise<Finding[]> => {
     const { r, o } = item;
     const where = await client.objectPath(o, defaultNamespace(item));
     if (!where) {
@@ -138,7 +144,6 @@ export async function applyAll(client: KubeClient, items: DryRunItem[], opts: Dr
     }
     return statusFindings(item, res.body as KubeStatus, res.status, opts.serverName);
   });
-  return out.flat();
 }
 
 /** Namespace for a namespaced object that names none (overlays set one on every object). */

@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { ToolMissingError } from './errors.js';
 import { sharedRenderer, type Renderer } from './renderer.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// tools/lib, or dist/tools/lib when running the compiled toolkit (tools/run.mjs).
+const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const REPO_ROOT = path.basename(HERE) === 'dist' ? path.dirname(HERE) : HERE;
 
 /** Folder of the Go modules that pin the toolkit's binaries (one module per tool). */
 export const GO_TOOLS_DIR = path.join(REPO_ROOT, 'tools', 'go');

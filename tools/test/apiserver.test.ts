@@ -178,6 +178,62 @@ describe('server-side dry run', { skip }, () => {
     assert.deepEqual(r.findings.filter((f) => f.rule === 'schema'), []);
   });
 
+  test('a second run with nothing changed takes every dry-run outcome from the cache, located anew', async () => {
+    const dir = await repo(BROKEN);
+    const first = await runValidation({ cwd: dir, envVars: testEnv, apiServer: server });
+    assert.ok(first.server!.timings.dryRunMs > 0);
+    assert.doesNotMatch(first.server!.note, /unchanged since an earlier run/);
+    // A line inserted above the Ingress moves its finding; the object (and so its outcome) is the same.
+    const file = path.join(dir, 'apps/demo/web/ingress.yaml');
+    await writeFile(file, `# moved down one line\n${readFileSync(file, 'utf8')}`);
+    const second = await runValidation({ cwd: dir, envVars: testEnv, apiServer: server });
+    assert.equal(second.server!.timings.dryRunMs, 0, 'no object was sent to the server');
+    assert.match(second.server!.note, /(\d+) objects against kube-apiserver .*; \1 of them unchanged since an earlier run/);
+    const key = (f: Finding) => [f.overlay, f.resource, f.rule, f.field, f.message, f.file].join('|');
+    assert.deepEqual(serverFindings(second.findings).map(key).sort(), serverFindings(first.findings).map(key).sort());
+    const host = (r: typeof first) => serverFindings(r.findings).find((f) => f.resource === 'Ingress/demo/demo-ingress' && f.field === 'spec.rules[0].host')!;
+    assert.equal(host(second).line, host(first).line! + 1);
+    assert.ok(!serverFindings(second.findings).some((f) => 'pointer' in f), 'internal fields are not reported');
+    // Off with GITOPS_NO_CACHE: the server checks every object again.
+    const cold = await runValidation({ cwd: dir, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, apiServer: server });
+    assert.ok(cold.server!.timings.dryRunMs > 0);
+    // validate's own server, started while the repository renders (no outcome kept yet): what it
+    // learnt serves the next run, which starts no server at all.
+    const own = await repo(BROKEN);
+    const a = await runValidation({ cwd: own, envVars: testEnv, server: 'local' });
+    assert.ok(a.server!.timings.dryRunMs > 0);
+    const b = await runValidation({ cwd: own, envVars: testEnv, server: 'local' });
+    assert.equal(b.server!.timings.dryRunMs + b.server!.timings.startMs, 0, b.server!.note);
+    assert.deepEqual(serverFindings(b.findings).map(key).sort(), serverFindings(a.findings).map(key).sort());
+  });
+
+  test('a Pod of a system PriorityClass and a ServiceAccount of the render, sent by a server just started', async () => {
+    const pod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: demo-critical
+spec:
+  priorityClassName: system-node-critical
+  serviceAccountName: demo-runner
+  containers:
+    - name: main
+      image: registry.example.com/demo@sha256:${'a'.repeat(64)}
+`;
+    const dir = await repo({
+      'overlays/minikube/demo/web/pod.yaml': `${pod}---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: demo-runner
+`,
+      'overlays/minikube/demo/web/kustomization.yaml': baseFiles()['overlays/minikube/demo/web/kustomization.yaml'].replace('  - ../../../../apps/demo/web\n', '  - ../../../../apps/demo/web\n  - pod.yaml\n'),
+    });
+    const r = await runValidation({ cwd: dir, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, server: 'local', env: 'dev' });
+    assert.ok(r.server?.ran, r.server?.note);
+    assert.ok(r.rendered.some((x) => x.objects.some((o) => o.kind === 'Pod')), 'the Pod is rendered');
+    assert.deepEqual(serverFindings(r.findings).filter((f) => f.resource.startsWith('Pod/')), []);
+  });
+
   test('a CRD validation rule (CEL) of a cluster\'s pinned CRDs', async () => {
     const issuer = `apiVersion: cert-manager.io/v1
 kind: ClusterIssuer

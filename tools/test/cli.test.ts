@@ -32,6 +32,22 @@ describe('command line', () => {
     }
   });
 
+  test('the npm scripts\' entry (tools/run.mjs, compiled or through tsx) runs the command and keeps its exit code', async () => {
+    const run = (args: string[], env: NodeJS.ProcessEnv) =>
+      promisify(execFile)(process.execPath, [path.join(REPO_ROOT, 'tools', 'run.mjs'), ...args], { cwd: REPO_ROOT, env, timeout: 120_000 }).then(
+        (r) => ({ code: 0, ...r }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
+    for (const env of [testEnv, { ...testEnv, GITOPS_NO_DIST: '1' }]) {
+      const help = await run(['status', '--help'], env);
+      assert.equal(help.code, 0, help.stderr);
+      assert.equal(help.stdout.trim(), helpText('status'));
+      const bad = await run(['validat'], env);
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, /unknown command 'validat'; did you mean 'validate'\?/);
+    }
+  });
+
   test('--help and -h print the help and exit 0, on every command, even with other arguments', async () => {
     assert.ok(wantsHelp(['x', '-h']) && wantsHelp(['--help']) && !wantsHelp(['--', '--help']));
     const r = await cli(['promote', 'backend', '--help']);

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { run } from '../lib/exec.js';
-import { kustomizeBuild } from '../lib/kustomize.js';
+import { kustomizeBuild, parseStream } from '../lib/kustomize.js';
 import { Renderer } from '../lib/renderer.js';
 import { findKustomize, REPO_ROOT, toolsDir } from '../lib/tools.js';
 import { writeFiles } from './fixtures.js';
@@ -32,8 +32,11 @@ async function binary(dir: string, args: string[]): Promise<{ yaml: string } | {
 }
 
 async function assertSame(dir: string, args: string[]): Promise<void> {
-  const [want, got] = await Promise.all([binary(dir, args), renderer.render(dir, args)]);
+  const [want, got, withJson] = await Promise.all([binary(dir, args), renderer.render(dir, args), renderer.render(dir, args, { json: true })]);
   assert.deepEqual(got, want, `${dir} ${args.join(' ')}`);
+  // The objects it hands over as JSON are what parsing its YAML gives.
+  if ('yaml' in withJson) assert.deepEqual(withJson.objects, parseStream(withJson.yaml), `${dir} ${args.join(' ')} (json)`);
+  else assert.deepEqual(withJson, want);
 }
 
 const ROOT_ONLY = ['--load-restrictor', 'LoadRestrictionsRootOnly'];
@@ -73,10 +76,14 @@ test('fixtures: components, strategic-merge and JSON patches, generators, namePr
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gitops-renderer-'));
   dirs.push(dir);
   await writeFiles(dir, {
-    'base/kustomization.yaml': 'resources: [deploy.yaml, svc.yaml, ing.yaml]\nconfigMapGenerator:\n  - name: cfg\n    files: [app.properties]\n    literals: [MODE=on, EMPTY=]\n',
+    'base/kustomization.yaml': 'resources: [deploy.yaml, svc.yaml, ing.yaml, tricky.yaml]\nconfigMapGenerator:\n  - name: cfg\n    files: [app.properties]\n    literals: [MODE=on, EMPTY=]\n',
     'base/deploy.yaml': DEPLOY('web'),
     'base/svc.yaml': 'apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080}]\n',
     'base/ing.yaml': 'apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\n  annotations: {keep: "1"}\nspec:\n  rules:\n    - host: web.example.com\n      http:\n        paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]\n',
+    // Scalars whose type differs between YAML readers: JSON and YAML must agree on each.
+    'base/tricky.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: tricky, annotations: {a: "yes", b: "0755"}}\ndata: {a: "yes", b: "0755", c: "1e3", d: "2001-12-14", e: "null", g: "on", h: "0x1F"}\nextra: {n: 1e3, o: 0o17, t: 2001-12-14, x: 0x1F, big: 12345678901234567890, nul: ~, f: 1.50, y: yes, neg: -0, e: "", l: [1, "2", true]}\n',
+    'inf/kustomization.yaml': 'resources: [inf.yaml]\n',
+    'inf/inf.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: inf}\nextra: {i: .inf, n: .nan}\n',
     'base/app.properties': 'a=1\nb: two\n',
     'components/ingress/kustomization.yaml': `apiVersion: kustomize.config.k8s.io/v1alpha1
 kind: Component
@@ -136,7 +143,7 @@ generatorOptions:
     'legacy/kustomization.yaml': 'bases: [../base]\npatchesStrategicMerge: [replicas.yaml]\ncommonLabels: {old: style}\n',
     'legacy/replicas.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 2}\n',
   });
-  for (const d of ['base', 'overlay', 'legacy']) {
+  for (const d of ['base', 'overlay', 'legacy', 'inf']) {
     await assertSame(path.join(dir, d), []);
     await assertSame(path.join(dir, d), ROOT_ONLY);
     await assertSame(path.join(dir, d), ['--load-restrictor=LoadRestrictionsNone']);

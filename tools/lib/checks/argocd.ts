@@ -79,7 +79,7 @@ export function checkArgo(view: ClusterView, facts: ArgoFacts): Finding[] {
       }
       // Objects that name their own namespace must be allowed by the project too (for app
       // overlays, namespace-mismatch already reports them).
-      for (const e of view.entries.filter((x) => pf?.rendered && x.r === pf.rendered && x.r.target.kind === 'cluster' && x.ns && x.ns !== app.destination.namespace)) {
+      for (const e of (pf?.rendered?.target.kind === 'cluster' ? view.entries : []).filter((x) => x.r === pf!.rendered && x.ns && x.ns !== app.destination.namespace)) {
         if (!destinationAllowed(spec, { ...app.destination, namespace: e.ns })) {
           findings.push({ ...at(app, 'argo-project', `${resourceId(e.o)} is in namespace ${e.ns}, which AppProject ${app.project} does not allow as a destination`, undefined, overlay), resource: resourceId(e.o), ...locate(e.r, e.o, '/metadata/namespace') });
         }
@@ -95,8 +95,15 @@ export function checkArgo(view: ClusterView, facts: ArgoFacts): Finding[] {
       findings.push(at(app, 'argo-namespace', `destination namespace ${app.destination.namespace ?? '(none)'} is not ${pf.namespace}, the namespace: of the kustomization in ${app.path}`, `${tpl(app)}/destination/namespace`, overlay));
     }
   }
+  // Indexed by path: comparing every folder with every Application grows with the square.
+  const byPath = new Map<string, GeneratedApp[]>();
+  for (const a of facts.apps) {
+    if (a.path === undefined || !sameRepo(a.repoURL, facts.repoURL)) continue;
+    if (!byPath.has(a.path)) byPath.set(a.path, []);
+    byPath.get(a.path)!.push(a);
+  }
   for (const { dir, file } of facts.overlayDirs) {
-    const claims = facts.apps.filter((a) => sameRepo(a.repoURL, facts.repoURL) && a.path === dir);
+    const claims = byPath.get(dir) ?? [];
     const base = { overlay: dir, resource: '', file };
     if (!claims.length) {
       findings.push({

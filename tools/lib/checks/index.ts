@@ -2,14 +2,14 @@
 // The checks themselves are pure; this module gathers what they need from the working tree
 // (ApplicationSet expansion, the folders Applications point at).
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { discoverApps } from '../apps.js';
 import { KUSTOMIZATION_NAMES } from '../layout.js';
 import { parseYamlData } from '../yamlfile.js';
 import { buildOptions, expandApplications, repoTree, sameRepo, tracksDefaultBranch, type Expansion, type GeneratedApp, type RepoTree } from '../argocd.js';
 import type { Config } from '../config.js';
-import { renderTargets, type Rendered, type Target } from '../render.js';
+import { renderTargets, workspaceFor, type Rendered, type Target } from '../render.js';
+import { sha, Store, toolkitCodeHash, type Workspace } from '../workspace.js';
 import type { Finding } from '../report.js';
 import { findHelm, type Tool } from '../tools.js';
 import { checkArgo, type PathFacts } from './argocd.js';
@@ -28,9 +28,9 @@ import { checkSyncWaves } from './syncwaves.js';
 export { checkImmutable } from './immutable.js';
 
 /** `namespace:` of a folder's kustomization (undefined when unset or unreadable). */
-async function kustomizationNamespace(root: string, dir: string): Promise<{ found: boolean; namespace?: string }> {
+async function kustomizationNamespace(root: string, dir: string, read: (file: string) => Promise<string | undefined>): Promise<{ found: boolean; namespace?: string }> {
   for (const name of KUSTOMIZATION_NAMES) {
-    const text = await readFile(path.join(root, dir, name)).catch(() => undefined);
+    const text = await read(path.posix.join(dir, name));
     if (text === undefined) continue;
     const ns = (parseYamlData(name, text).docs[0] as { namespace?: unknown } | null | undefined)?.namespace;
     return { found: true, namespace: typeof ns === 'string' ? ns : undefined };
@@ -60,20 +60,16 @@ export function clusterRepoURL(config: Config, entry: Rendered | undefined): str
  * Keys of the Secrets of gitops.yaml `external` that are made by hand from an
  * apps/<system>/<service>/secret.env.example (whose first comment names the Secret), by namespace/name.
  */
-async function handMadeSecretKeys(root: string, external: string[]): Promise<Map<string, ExampleKeys>> {
+async function handMadeSecretKeys(tree: RepoTree, read: (file: string) => Promise<string | undefined>, external: string[]): Promise<Map<string, ExampleKeys>> {
   const out = new Map<string, ExampleKeys>();
   const wanted = external.map((x) => /^Secret\/([^/*]+)\/([^/*]+)$/.exec(x)).filter((m): m is RegExpExecArray => !!m);
   if (!wanted.length) return out;
   const byName = new Map<string, ExampleKeys[]>();
-  for (const system of await readdir(path.join(root, 'apps'), { withFileTypes: true }).catch(() => [])) {
-    if (!system.isDirectory()) continue;
-    for (const service of await readdir(path.join(root, 'apps', system.name), { withFileTypes: true }).catch(() => [])) {
-      const file = `apps/${system.name}/${service.name}/secret.env.example`;
-      const text = await readFile(path.join(root, file), 'utf8').catch(() => undefined);
-      if (text === undefined) continue;
-      const { secret, keys } = parseEnvExample(text);
-      if (secret) byName.set(secret, [...(byName.get(secret) ?? []), { file, keys }]);
-    }
+  for (const file of tree.files.filter((f) => /^apps\/[^/]+\/[^/]+\/secret\.env\.example$/.test(f))) {
+    const text = await read(file);
+    if (text === undefined) continue;
+    const { secret, keys } = parseEnvExample(text);
+    if (secret) byName.set(secret, [...(byName.get(secret) ?? []), { file, keys }]);
   }
   for (const [, ns, name] of wanted) {
     const found = byName.get(name);
@@ -89,80 +85,139 @@ async function handMadeSecretKeys(root: string, external: string[]): Promise<Map
  */
 export async function crossChecks(config: Config, tool: Tool, rendered: Rendered[], renderedOut?: Rendered[]): Promise<Finding[]> {
   const findings: Finding[] = [];
-  let tree: RepoTree | undefined;
-  for (const cluster of [...new Set(rendered.map((r) => r.target.cluster))]) {
+  const ws = workspaceFor(config);
+  const clusters = [...new Set(rendered.map((r) => r.target.cluster))];
+  if (!clusters.length) return findings;
+  const tree = await repoTree(config.root);
+  const treeSig = sha(tree.files.join('\0'));
+  const store = await Store.open<CrossEntry>(config.root, 'cross-checks', `${CROSS_CHECK_VERSION}:${toolkitCodeHash()}`);
+  for (const cluster of clusters) {
     const inCluster = rendered.filter((r) => r.target.cluster === cluster);
-    const entry = inCluster.find((r) => r.target.kind === 'cluster');
-    let expansion: Expansion = { apps: [], findings: [], incomplete: false };
-    const paths = new Map<string, PathFacts>();
-    const extra: Rendered[] = [];
-    const repoURL = clusterRepoURL(config, entry);
-    if (entry && !repoURL && entry.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
-      findings.push({ severity: 'warning', rule: 'argo-repo', overlay: entry.target.dir, resource: '', file: `${entry.target.dir}/kustomization.yaml`, message: `no Application in ${entry.target.dir} deploys that folder (an app of apps) and gitops.yaml names no repoURL, so which Applications deploy this repository cannot be told and none is checked: set repoURL in gitops.yaml` });
+    const key = sha(JSON.stringify([
+      cluster, config.repoURL, config.external[cluster] ?? [], config.clusters[cluster] ?? null, config.environments.filter((e) => e.cluster === cluster), treeSig,
+      await Promise.all(inCluster.map(async (r) => [r.target.dir, r.target.kind, await renderSignature(config, r)])),
+    ]));
+    const hit = store.get(key);
+    if (hit && (await stillSame(ws, config.root, hit.reads))) {
+      findings.push(...hit.findings);
+      continue;
     }
-    if (entry) {
-      tree ??= await repoTree(config.root);
-      expansion = await expandApplications(entry, repoURL, tree);
-      const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, repoURL) && a.path !== undefined && tracksDefaultBranch(a, config.defaultBranch));
-      const toRender: Target[] = [];
-      for (const dir of new Set(ours.map((a) => a.path!))) {
-        const k = await kustomizationNamespace(config.root, dir);
-        const r = inCluster.find((x) => x.target.dir === dir);
-        paths.set(dir, { exists: existsSync(path.join(config.root, dir)), kustomization: k.found, namespace: k.namespace, rendered: r });
-        if (!r && k.found) toRender.push({ dir, cluster, kind: 'app' });
-      }
-      // Folders Applications deploy that are not overlays of a known environment.
-      const entryArgs = buildOptions(entry, await findHelm());
-      for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => entryArgs })) {
-        paths.get(r.target.dir)!.rendered = r;
-        // A part of the entry point (an app of apps over clusters/<cluster>/base, say: every file it
-        // renders the entry point renders too) is in the view already: not counted twice.
-        const files = r.closure.filter((f) => !/(^|\/)(kustomization\.ya?ml|Kustomization)$/.test(f));
-        if (!files.length || !files.every((f) => entry.closure.includes(f))) extra.push(r);
-        renderedOut?.push(r);
-        findings.push(...r.findings);
-      }
+    // Every file the checks read beyond the renders (generator files, kustomization namespaces)
+    // is recorded with its hash: the cached findings hold while those files are unchanged.
+    const reads: Record<string, string> = {};
+    const read = async (file: string): Promise<string | undefined> => {
+      const abs = path.join(config.root, file);
+      reads[file] = (await ws.hash(abs)) ?? '-';
+      return ws.text(abs);
+    };
+    const extraKeys: string[] = [];
+    const out = await checkCluster(config, tool, cluster, inCluster, tree, read, extraKeys, renderedOut);
+    reads['\0extra'] = sha(extraKeys.join('\0'));
+    findings.push(...out);
+    store.set(key, { reads, findings: out });
+  }
+  await store.save();
+  return findings;
+}
+
+// With the hash of the toolkit's code, the key of cached cross-check findings (any code change invalidates them).
+export const CROSS_CHECK_VERSION = 2;
+
+interface CrossEntry {
+  reads: Record<string, string>;
+  findings: Finding[];
+}
+
+/** What a render's findings and objects depend on: its cache key, or its closure and outcome. */
+async function renderSignature(config: Config, r: Rendered): Promise<string> {
+  if (r.key) return r.key;
+  const ws = workspaceFor(config);
+  const hashes = await Promise.all(r.closure.map((f) => ws.hash(path.join(config.root, f))));
+  return sha(JSON.stringify([r.closure, hashes, r.findings, r.hashes ?? r.objects]));
+}
+
+async function stillSame(ws: Workspace, root: string, reads: Record<string, string>): Promise<boolean> {
+  for (const [file, h] of Object.entries(reads)) {
+    if (file === '\0extra') continue;
+    if (((await ws.hash(path.join(root, file))) ?? '-') !== h) return false;
+  }
+  // Renders of folders outside the known overlays are redone on a miss only; their keys are in reads.
+  return !('\0extra' in reads) || reads['\0extra'] === sha('');
+}
+
+async function checkCluster(config: Config, tool: Tool, cluster: string, inCluster: Rendered[], tree: RepoTree, read: (file: string) => Promise<string | undefined>, extraKeys: string[], renderedOut?: Rendered[]): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  const entry = inCluster.find((r) => r.target.kind === 'cluster');
+  let expansion: Expansion = { apps: [], findings: [], incomplete: false };
+  const paths = new Map<string, PathFacts>();
+  const byDir = new Map(inCluster.map((r) => [r.target.dir, r]));
+  const extra: Rendered[] = [];
+  const repoURL = clusterRepoURL(config, entry);
+  if (entry && !repoURL && entry.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
+    findings.push({ severity: 'warning', rule: 'argo-repo', overlay: entry.target.dir, resource: '', file: `${entry.target.dir}/kustomization.yaml`, message: `no Application in ${entry.target.dir} deploys that folder (an app of apps) and gitops.yaml names no repoURL, so which Applications deploy this repository cannot be told and none is checked: set repoURL in gitops.yaml` });
+  }
+  if (entry) {
+    expansion = await expandApplications(entry, repoURL, { files: tree.files, read });
+    const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, repoURL) && a.path !== undefined && tracksDefaultBranch(a, config.defaultBranch));
+    const toRender: Target[] = [];
+    for (const dir of new Set(ours.map((a) => a.path!))) {
+      const k = await kustomizationNamespace(config.root, dir, read);
+      const r = byDir.get(dir);
+      paths.set(dir, { exists: existsSync(path.join(config.root, dir)), kustomization: k.found, namespace: k.namespace, rendered: r });
+      if (!r && k.found) toRender.push({ dir, cluster, kind: 'app' });
     }
-    const appsByPath = new Map<string, GeneratedApp[]>();
-    for (const a of expansion.apps) {
-      if (!sameRepo(a.repoURL, repoURL) || a.path === undefined) continue;
-      if (!appsByPath.has(a.path)) appsByPath.set(a.path, []);
-      appsByPath.get(a.path)!.push(a);
+    // Folders Applications deploy that are not overlays of a known environment.
+    const entryArgs = buildOptions(entry, await findHelm());
+    for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => entryArgs })) {
+      paths.get(r.target.dir)!.rendered = r;
+      // A part of the entry point (an app of apps over clusters/<cluster>/base, say: every file it
+      // renders the entry point renders too) is in the view already: not counted twice.
+      const files = r.closure.filter((f) => !/(^|\/)(kustomization\.ya?ml|Kustomization)$/.test(f));
+      if (!files.length || !files.every((f) => entry.closure.includes(f))) extra.push(r);
+      renderedOut?.push(r);
+      findings.push(...r.findings);
+      extraKeys.push(await renderSignature(config, r));
     }
-    const overlayNamespaces = new Map<string, string | undefined>();
-    for (const r of inCluster) if (r.target.kind === 'app') overlayNamespaces.set(r.target.dir, (await kustomizationNamespace(config.root, r.target.dir)).namespace);
-    const view = buildView({
-      cluster,
-      rendered: [...inCluster, ...extra],
-      appsByPath,
-      projects: new Map((entry?.objects ?? []).filter((o) => o.kind === 'AppProject' && o.apiVersion.startsWith('argoproj.io/')).map((o) => [o.metadata.name!, o])),
-      argocdCm: entry?.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'argocd-cm'),
-      external: config.external[cluster] ?? [],
-      overlayNamespaces,
-      facts: config.clusters[cluster],
-    });
-    findings.push(
-      ...expansion.findings,
-      ...checkServices(view),
-      ...checkIngresses(view),
-      ...checkKeys(view, await handMadeSecretKeys(config.root, view.external)),
-      ...checkProbePorts(view),
-      ...checkReferences(view),
-      ...checkHpas(view),
-      ...checkStorage(view),
-      ...checkStorageClasses(view),
-      ...checkPullCredentials(view),
-      ...checkScheduling(view),
-      ...checkDuplicates(view),
-      ...checkPlacement(view),
-      ...checkSyncWaves(view),
-    );
-    // A cluster whose entry point holds no Application at all is not run by Argo CD.
-    if (entry?.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
-      const envs = config.environments.filter((e) => e.cluster === cluster);
-      const overlayDirs = (await discoverApps(config, envs)).map((a) => ({ dir: a.dir, file: a.kustomization }));
-      findings.push(...checkArgo(view, { entry: entry.target.dir, defaultBranch: config.defaultBranch, repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
-    }
+  }
+  const appsByPath = new Map<string, GeneratedApp[]>();
+  for (const a of expansion.apps) {
+    if (!sameRepo(a.repoURL, repoURL) || a.path === undefined) continue;
+    if (!appsByPath.has(a.path)) appsByPath.set(a.path, []);
+    appsByPath.get(a.path)!.push(a);
+  }
+  const overlayNamespaces = new Map<string, string | undefined>();
+  for (const r of inCluster) if (r.target.kind === 'app') overlayNamespaces.set(r.target.dir, (await kustomizationNamespace(config.root, r.target.dir, read)).namespace);
+  const view = buildView({
+    cluster,
+    rendered: [...inCluster, ...extra],
+    appsByPath,
+    projects: new Map((entry?.objects ?? []).filter((o) => o.kind === 'AppProject' && o.apiVersion.startsWith('argoproj.io/')).map((o) => [o.metadata.name!, o])),
+    argocdCm: entry?.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'argocd-cm'),
+    external: config.external[cluster] ?? [],
+    overlayNamespaces,
+    facts: config.clusters[cluster],
+  });
+  findings.push(
+    ...expansion.findings,
+    ...checkServices(view),
+    ...checkIngresses(view),
+    ...checkKeys(view, await handMadeSecretKeys(tree, read, view.external)),
+    ...checkProbePorts(view),
+    ...checkReferences(view),
+    ...checkHpas(view),
+    ...checkStorage(view),
+    ...checkStorageClasses(view),
+    ...checkPullCredentials(view),
+    ...checkScheduling(view),
+    ...checkDuplicates(view),
+    ...checkPlacement(view),
+    ...checkSyncWaves(view),
+  );
+  // A cluster whose entry point holds no Application at all is not run by Argo CD.
+  if (entry?.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
+    const envs = config.environments.filter((e) => e.cluster === cluster);
+    const overlayDirs = (await discoverApps(config, envs)).map((a) => ({ dir: a.dir, file: a.kustomization }));
+    findings.push(...checkArgo(view, { entry: entry.target.dir, defaultBranch: config.defaultBranch, repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
   }
   return findings;
 }

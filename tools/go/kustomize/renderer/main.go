@@ -1,7 +1,7 @@
 // Command renderer is a long-lived `kustomize build`: it links the same kustomize API as the
 // pinned kustomize binary (this module pins both), reads one JSON request per line on stdin
 // ({"id":1,"dir":"/abs/overlay","args":["--load-restrictor","LoadRestrictionsRootOnly"]}) and
-// writes one JSON result per line on stdout ({"id":1,"yaml":"..."} or {"id":1,"error":"..."}),
+// writes one JSON result per line on stdout ({"id":1,"yaml":"...","json":[...]} or {"id":1,"error":"..."}),
 // rendering up to -j requests at a time. It saves the process start and the openapi schema
 // parse that every kustomize process pays (the strategic-merge-patch path), and its output is
 // byte-identical to `kustomize build [args] dir` (tools/test/renderer.test.ts checks it).
@@ -51,12 +51,16 @@ type request struct {
 	Args []string `json:"args"`
 	// Origins: annotate origins and transformations (see the package comment).
 	Origins bool `json:"origins,omitempty"`
+	// JSON asks for the objects as JSON too.
+	JSON bool `json:"json"`
 }
 
 type response struct {
-	ID    int    `json:"id"`
-	YAML  string `json:"yaml,omitempty"`
-	Error string `json:"error,omitempty"`
+	ID   int    `json:"id"`
+	YAML string `json:"yaml,omitempty"`
+	// JSON: the same objects as a JSON array (parsed in Go, on every core, not in the caller).
+	JSON  json.RawMessage `json:"json,omitempty"`
+	Error string          `json:"error,omitempty"`
 	// Unsupported: the request needs the kustomize binary (the caller falls back to it).
 	Unsupported string `json:"unsupported,omitempty"`
 }
@@ -149,6 +153,20 @@ func render(fs filesys.FileSystem, req request) response {
 		return res
 	}
 	res.YAML = string(out)
+	if req.JSON {
+		// Values JSON cannot hold (.inf, .nan) leave the JSON out: the caller parses the YAML.
+		docs := make([]json.RawMessage, 0, m.Size())
+		for _, r := range m.Resources() {
+			j, err := r.MarshalJSON()
+			if err != nil {
+				return res
+			}
+			docs = append(docs, j)
+		}
+		if j, err := json.Marshal(docs); err == nil {
+			res.JSON = j
+		}
+	}
 	return res
 }
 
