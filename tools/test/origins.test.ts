@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { parseDocument, LineCounter } from 'yaml';
 import { runValidation } from '../lib/validation.js';
 import { statusFindings } from '../lib/serverdryrun.js';
@@ -304,6 +305,18 @@ describe('findings point at the file that wrote the value', () => {
     const f = find(findings, 'hpa', 'hpa-min-max');
     assert.equal(f?.resource, 'HorizontalPodAutoscaler/hpa/p-web');
     assert.deepEqual(at(f), { file: `${O}/hpa/min.yaml`, line: lineIn(HPA_PATCH, 'minReplicas: 5') }, list(findings));
+  });
+
+  test('a second run, every outcome cached, locates every finding as the first did', async () => {
+    const warm = await runValidation({ cwd: repo, envVars: testEnv });
+    const key = (f: Finding) => `${f.overlay} ${f.rule} ${f.resource} ${f.field ?? ''} ${f.file ?? '-'}:${f.line ?? '-'}`;
+    assert.deepEqual(warm.findings.map(key).sort(), findings.map(key).sort());
+    assert.deepEqual(at(find(warm.findings, 'hpa', 'hpa-min-max')), { file: `${O}/hpa/min.yaml`, line: lineIn(HPA_PATCH, 'minReplicas: 5') });
+    // What the cross-check cache keeps is the final location (a hit is not located again).
+    const kept = JSON.parse(readFileSync(path.join(repo, '.cache', 'findings', 'cross-checks.json'), 'utf8')) as { entries: Record<string, { findings: Finding[] }> };
+    const hpa = Object.values(kept.entries).flatMap((e) => e.findings).filter((f) => f.rule === 'hpa-min-max');
+    assert.ok(hpa.length);
+    for (const f of hpa) assert.deepEqual(at(f), { file: `${O}/hpa/min.yaml`, line: lineIn(HPA_PATCH, 'minReplicas: 5') });
   });
 
   test('server dry run rejections (serverdryrun.statusFindings) are located the same way', async () => {

@@ -10,6 +10,7 @@ import { buildOptions, expandApplications, repoTree, sameRepo, tracksDefaultBran
 import type { Config } from '../config.js';
 import { renderTargets, workspaceFor, type Rendered, type Target } from '../render.js';
 import { sha, Store, toolkitCodeHash, type Workspace } from '../workspace.js';
+import { locateOrigins } from '../origins.js';
 import type { Finding } from '../report.js';
 import { findHelm, type Tool } from '../tools.js';
 import { checkArgo, type PathFacts } from './argocd.js';
@@ -111,7 +112,8 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
       return ws.text(abs);
     };
     const extraKeys: string[] = [];
-    const out = await checkCluster(config, tool, cluster, inCluster, tree, read, extraKeys, renderedOut);
+    // Located for good before they are kept: cached findings carry no origin request.
+    const out = await locateOrigins(await checkCluster(config, tool, cluster, inCluster, tree, read, extraKeys, renderedOut));
     reads['\0extra'] = sha(extraKeys.join('\0'));
     findings.push(...out);
     store.set(key, { reads, findings: out });
