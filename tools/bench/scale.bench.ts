@@ -19,6 +19,8 @@ import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/tools.js';
 import { synthApps, SYNTH_CLUSTERS, writeSynth } from './synth.js';
 
 const env = { ...process.env };
+// The synthetic repositories live elsewhere: mirrors given relative to here must still be found.
+for (const k of ['GITOPS_SCHEMA_MIRROR', 'GITOPS_CRD_MIRROR']) if (env[k]) env[k] = path.resolve(env[k]!);
 const SIZES = (env.BENCH_SIZES ?? '50,200,1000').split(',').map(Number);
 const RUNS_SPEC = env.BENCH_RUNS ?? '3';
 const runsFor = (n: number): number => {
