@@ -319,6 +319,29 @@ async function validateTree(opts: Omit<ValidateOptions, 'format' | 'write'>): Pr
 }
 
 async function validateRun(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, envVars: NodeJS.ProcessEnv): Promise<ValidateResult & { config: Config; targets: Target[] }> {
+  // A cold run, or one that will need the server anyway (a base revision to apply first), starts
+  // the local API server first thing, so that its start (seconds) overlaps the whole run; a warm
+  // run waits to see whether every dry-run outcome is cached.
+  const wantServer = opts.server !== false && (opts.server !== undefined || !!opts.apiServer);
+  const willNeed = opts.base !== undefined || !!opts.changedOnly || !cachingEnabled(envVars) || !existsSync(serverStoreFile(config.root));
+  const envClusters = (opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments).map((e) => e.cluster);
+  let starting = wantServer && willNeed && !opts.apiServer && typeof opts.server !== 'object' ? prestartLocal(config, envClusters, envVars, opts.warn) : undefined;
+  starting?.catch(() => {}); // serverCheck awaits it (and reports a failure by starting again)
+  /** The prestarted server, handed over once: serverCheck owns (and stops) it from then on. */
+  const handOver = () => {
+    const srv = starting;
+    starting = undefined;
+    return srv;
+  };
+  try {
+    return await selectAndCheck(config, opts, envVars, handOver);
+  } finally {
+    // Not handed to serverCheck (nothing to check, or the run failed first): stopped here.
+    await handOver()?.then((srv) => srv?.stop(), () => {});
+  }
+}
+
+async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, envVars: NodeJS.ProcessEnv, handOver: () => Promise<LocalApiServer | undefined> | undefined): Promise<ValidateResult & { config: Config; targets: Target[] }> {
   const layout = await discoverLayout(config);
   const allApps = layout.apps;
   const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
@@ -351,94 +374,76 @@ async function validateRun(config: Config, opts: Omit<ValidateOptions, 'format' 
   // targets deploy to, and report only what concerns the selection.
   const clusterNames = new Set(targets.map((t) => t.cluster));
   const wantServer = opts.server !== false && (opts.server !== undefined || !!opts.apiServer);
-  // A cold run, or one that will need the server anyway (a base revision to apply first), starts
-  // the local API server now, while it renders; a warm run waits to see whether every dry-run
-  // outcome is cached.
-  let starting = wantServer && !opts.apiServer && typeof opts.server !== 'object' && (!!base || !cachingEnabled(envVars) || !existsSync(serverStoreFile(config.root)))
-    ? prestartLocal(config, [...clusterNames], envVars, opts.warn)
-    : undefined;
-  starting?.catch(() => {}); // serverCheck awaits it (and reports a failure by starting again)
-  /** The prestarted server, handed over once: serverCheck owns (and stops) it from then on. */
-  const handOver = () => {
-    const s = starting;
-    starting = undefined;
-    return s;
-  };
-  try {
-    const contextTargets = [
-      ...appTargets(allApps.filter((a) => clusterNames.has(a.env.cluster))),
-      ...clusterTargets(config, config.environments.filter((e) => clusterNames.has(e.cluster))),
-    ];
-    const step = opts.onProgress ?? (() => {});
-    step(`rendering ${contextTargets.length} targets`);
-    mark('setup');
-    const all = await renderLikeArgo(config, kustomize, contextTargets);
-    mark('render');
-    const selected = new Set(targets.map((t) => t.dir));
-    const rendered = all.filter((r) => selected.has(r.target.dir));
+  const contextTargets = [
+    ...appTargets(allApps.filter((a) => clusterNames.has(a.env.cluster))),
+    ...clusterTargets(config, config.environments.filter((e) => clusterNames.has(e.cluster))),
+  ];
+  const step = opts.onProgress ?? (() => {});
+  step(`rendering ${contextTargets.length} targets`);
+  mark('setup');
+  const all = await renderLikeArgo(config, kustomize, contextTargets);
+  mark('render');
+  const selected = new Set(targets.map((t) => t.dir));
+  const rendered = all.filter((r) => selected.has(r.target.dir));
 
-    const findings: Finding[] = [...layoutFindings, ...rendered.flatMap((r) => r.findings)];
-    // The server dry run needs only the renders: without a base to apply first it runs alongside
-    // the schema, policy and cross-checks (the API server's start and CRDs are mostly waiting).
-    const warn = opts.warn ?? ((t: string) => process.stderr.write(`${t}\n`));
-    const serverOpts = { mode: opts.server || ('local' as const), rendered, all, server: opts.apiServer, env: opts.env, envVars, log: opts.warn };
-    const early = wantServer && !base ? serverCheck(config, { ...serverOpts, starting: handOver() }) : undefined;
-    early?.catch(() => {}); // awaited below; until then a failure must not count as unhandled
-    step(`checking the schemas of ${rendered.reduce((n, r) => n + r.objects.length, 0)} objects`);
-    findings.push(...(await schemaFindings(config, rendered, envVars)));
-    mark('schema');
-    step('applying policies');
-    findings.push(...(await policyFindings(config, rendered, opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), envVars)));
-    mark('policies');
-    // Folders that Applications deploy but that are no known overlay belong to the cluster entry point.
-    const known = new Set(contextTargets.map((t) => t.dir));
-    const entrySelected = targets.some((t) => t.kind === 'cluster');
-    const argoRendered: Rendered[] = [];
-    step('cross-resource checks');
-    // A finding filed under a cluster entry point that is about a selected folder (a generator
-    // failing on its file) is reported with it, as a full run reports it.
-    findings.push(...(await crossChecks(config, kustomize, all, argoRendered)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay)) || f.subjects?.some((d) => selected.has(d))));
-    mark('cross-checks');
-    for (const r of rendered) {
-      if (!r.objects.length && !r.findings.some((f) => f.severity === 'error')) {
-        findings.push({ severity: 'warning', rule: 'empty-render', overlay: r.target.dir, resource: '', file: kustomizationOf(r), message: `${r.target.dir} renders no object: nothing of it is deployed or checked` });
-      }
+  const findings: Finding[] = [...layoutFindings, ...rendered.flatMap((r) => r.findings)];
+  // The server dry run needs only the renders: without a base to apply first it runs alongside
+  // the schema, policy and cross-checks (the API server's start and CRDs are mostly waiting).
+  const warn = opts.warn ?? ((t: string) => process.stderr.write(`${t}\n`));
+  const serverOpts = { mode: opts.server || ('local' as const), rendered, all, server: opts.apiServer, env: opts.env, envVars, log: opts.warn };
+  const early = wantServer && !base ? serverCheck(config, { ...serverOpts, starting: handOver() }) : undefined;
+  early?.catch(() => {}); // awaited below; until then a failure must not count as unhandled
+  step(`checking the schemas of ${rendered.reduce((n, r) => n + r.objects.length, 0)} objects`);
+  findings.push(...(await schemaFindings(config, rendered, envVars)));
+  mark('schema');
+  step('applying policies');
+  findings.push(...(await policyFindings(config, rendered, opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), envVars)));
+  mark('policies');
+  // Folders that Applications deploy but that are no known overlay belong to the cluster entry point.
+  const known = new Set(contextTargets.map((t) => t.dir));
+  const entrySelected = targets.some((t) => t.kind === 'cluster');
+  const argoRendered: Rendered[] = [];
+  step('cross-resource checks');
+  // A finding filed under a cluster entry point that is about a selected folder (a generator
+  // failing on its file) is reported with it, as a full run reports it.
+  findings.push(...(await crossChecks(config, kustomize, all, argoRendered)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay)) || f.subjects?.some((d) => selected.has(d))));
+  mark('cross-checks');
+  for (const r of rendered) {
+    if (!r.objects.length && !r.findings.some((f) => f.severity === 'error')) {
+      findings.push({ severity: 'warning', rule: 'empty-render', overlay: r.target.dir, resource: '', file: kustomizationOf(r), message: `${r.target.dir} renders no object: nothing of it is deployed or checked` });
     }
-    if (rendered.length && !rendered.some((r) => r.objects.length) && !findings.some((f) => f.severity === 'error')) {
-      findings.push({ severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', message: `${rendered.length} target(s) rendered, but no object: nothing was checked` });
-    }
-    // Whole-repository runs only: a partial selection reads only part of the roots. Of a sharded
-    // run, shard 1 reports it, from the closures of every shard's targets (no render needed).
-    if (!opts.app && !opts.changedOnly && (!opts.shard || opts.shard.index === 1)) {
-      const others = opts.shard ? await Promise.all(everyTarget.filter((t) => !selected.has(t.dir)).map(async (t) => ({ closure: await kustomizationClosure(path.join(config.root, t.dir), config.root, workspaceFor(config)).then((c) => c.map((f) => rel(config, f)), () => []) }) as unknown as Rendered)) : [];
-      findings.push(...(await unrenderedFindings(config, layoutRoots(config, envs, allApps), [...all, ...argoRendered, ...others])));
-    }
-    let baseRendered: Rendered[] | undefined;
-    if (base && rendered.length) {
-      step(`immutable fields against ${base.slice(0, 12)}`);
-      const imm = await immutableFindings(config, kustomize, rendered, base, envVars);
-      findings.push(...imm.findings);
-      // Only targets the change touches are applied: the rest of the base would be checked unchanged.
-      const keys = new Set(rendered.map((r) => targetKey(r.target)));
-      baseRendered = imm.base.filter((r) => keys.has(targetKey(r.target)));
-    }
-    let server: ServerCheckResult | undefined;
-    if (opts.server === false) {
-      warn('server dry run skipped: --no-server');
-    } else if (wantServer) {
-      step('server-side dry run');
-      server = await (early ?? serverCheck(config, { ...serverOpts, base: baseRendered, starting: handOver() }));
-      // The local checks already name an immutable field that changed; keep one finding for it.
-      const immutable = new Set(findings.filter((f) => f.rule === 'immutable-field').map((f) => f.resource));
-      findings.push(...server.findings.filter((f) => !(f.rule === 'server-immutable-field' && immutable.has(f.resource))));
-      warn(server.note);
-      mark(`server (start ${server.timings.startMs.toFixed(0)} ms, CRDs ${server.timings.crdsMs.toFixed(0)} ms, dry runs ${server.timings.dryRunMs.toFixed(0)} ms)`);
-    }
-    mark('end');
-    return { config, server, targets: rendered.map((r) => r.target), findings: findings.map(({ subjects: _s, pointer: _p, ...f }) => f), rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
-  } finally {
-    // Not handed to serverCheck (the run failed first): stopped here.
-    await handOver()?.then((srv) => srv?.stop(), () => {});
   }
+  if (rendered.length && !rendered.some((r) => r.objects.length) && !findings.some((f) => f.severity === 'error')) {
+    findings.push({ severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', message: `${rendered.length} target(s) rendered, but no object: nothing was checked` });
+  }
+  // Whole-repository runs only: a partial selection reads only part of the roots. Of a sharded
+  // run, shard 1 reports it, from the closures of every shard's targets (no render needed).
+  if (!opts.app && !opts.changedOnly && (!opts.shard || opts.shard.index === 1)) {
+    const others = opts.shard ? await Promise.all(everyTarget.filter((t) => !selected.has(t.dir)).map(async (t) => ({ closure: await kustomizationClosure(path.join(config.root, t.dir), config.root, workspaceFor(config)).then((c) => c.map((f) => rel(config, f)), () => []) }) as unknown as Rendered)) : [];
+    findings.push(...(await unrenderedFindings(config, layoutRoots(config, envs, allApps), [...all, ...argoRendered, ...others])));
+  }
+  let baseRendered: Rendered[] | undefined;
+  if (base && rendered.length) {
+    step(`immutable fields against ${base.slice(0, 12)}`);
+    const imm = await immutableFindings(config, kustomize, rendered, base, envVars);
+    findings.push(...imm.findings);
+    // Only targets the change touches are applied: the rest of the base would be checked unchanged.
+    const keys = new Set(rendered.map((r) => targetKey(r.target)));
+    baseRendered = imm.base.filter((r) => keys.has(targetKey(r.target)));
+  }
+  let server: ServerCheckResult | undefined;
+  if (opts.server === false) {
+    warn('server dry run skipped: --no-server');
+  } else if (wantServer) {
+    step('server-side dry run');
+    server = await (early ?? serverCheck(config, { ...serverOpts, base: baseRendered, starting: handOver() }));
+    // The local checks already name an immutable field that changed; keep one finding for it.
+    const immutable = new Set(findings.filter((f) => f.rule === 'immutable-field').map((f) => f.resource));
+    findings.push(...server.findings.filter((f) => !(f.rule === 'server-immutable-field' && immutable.has(f.resource))));
+    warn(server.note);
+    mark(`server (start ${server.timings.startMs.toFixed(0)} ms, CRDs ${server.timings.crdsMs.toFixed(0)} ms, dry runs ${server.timings.dryRunMs.toFixed(0)} ms)`);
+  }
+  mark('end');
+  return { config, server, targets: rendered.map((r) => r.target), findings: findings.map(({ subjects: _s, pointer: _p, ...f }) => f), rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
 }
 
