@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GitopsError, ToolMissingError } from './errors.js';
-import { run } from './exec.js';
+import { childEnv, run } from './exec.js';
 import { KubeClient, statusMessage } from './kubeclient.js';
 import type { K8sObject } from './kustomize.js';
 import type { ApiServerBinaries } from './tools.js';
@@ -122,7 +122,12 @@ export class LocalApiServer {
     const fd = openSync(path.join(this.dir, log), 'a');
     try {
       // Own process group, so stop() ends the binary and anything it forked.
-      const child = spawn(cmd, args, { cwd: this.dir, detached: true, stdio: ['ignore', fd, fd] });
+      // The scrubbed environment every child gets (no token reaches it). GOGC=50: the heap of a
+      // server that answers thousands of dry runs grows to half a GiB at Go's default; collecting
+      // twice as often keeps validate's process tree under 1 GiB at 3,000 overlays for about 5%
+      // more time. A GOGC or GOMEMLIMIT the caller sets wins.
+      const env = childEnv({ keep: ['GOGC', 'GOMEMLIMIT'] });
+      const child = spawn(cmd, args, { cwd: this.dir, detached: true, stdio: ['ignore', fd, fd], env: { GOGC: '50', ...env } });
       child.on('error', () => {}); // reported through the exit/readiness checks
       return child;
     } finally {
