@@ -232,13 +232,7 @@ export class LocalApiServer {
     // Discovery lags behind the deletion too: until it stops listing a removed kind, the next
     // cluster's dry run would find it served (a missed server-unknown-kind, seen under load).
     for (const [gv, kinds] of goneKinds) {
-      for (;;) {
-        const res = await this.client.request<{ resources?: Array<{ kind: string }> }>('GET', `/apis/${gv}`);
-        const served = new Set((res.body?.resources ?? []).map((r) => r.kind));
-        if (res.status === 404 || (res.status === 200 && ![...kinds].some((k) => served.has(k)))) break;
-        if (Date.now() > deadline) throw new ApiServerError(`API group ${gv} still lists ${[...kinds].join(', ')} ${timeoutMs / 1000} s after its CRD was deleted`);
-        await sleep(100);
-      }
+      await this.untilDiscovery(gv, (served) => ![...kinds].some((k) => served.has(k)), deadline, async () => `API group ${gv} still lists ${[...kinds].join(', ')} ${timeoutMs / 1000} s after its CRD was deleted`);
     }
     const changed = crds.filter((c) => this.crds.get(c.metadata.name!) !== want.get(c.metadata.name!));
     await Promise.all(changed.map(async (c) => {
@@ -247,17 +241,21 @@ export class LocalApiServer {
     }));
     // Discovery lists a CRD's kind once it is Established (the discovery controller waits for
     // that condition): polling it is enough, and far lighter than GETting megabytes of CRD.
-    for (const [gv, want] of servedKinds(changed)) {
-      for (;;) {
-        const res = await this.client.request<{ resources?: Array<{ kind: string }> }>('GET', `/apis/${gv}`);
-        const served = new Set((res.body?.resources ?? []).map((r) => r.kind));
-        if (res.status === 200 && [...want].every((k) => served.has(k))) break;
-        if (Date.now() > deadline) throw new ApiServerError(`API group ${gv} does not list ${[...want].join(', ')} within ${timeoutMs / 1000} s${await this.crdConditions(changed)}`);
-        await sleep(50);
-      }
+    for (const [gv, kinds] of servedKinds(changed)) {
+      await this.untilDiscovery(gv, (served) => [...kinds].every((k) => served.has(k)), deadline, async () => `API group ${gv} does not list ${[...kinds].join(', ')} within ${timeoutMs / 1000} s${await this.crdConditions(changed)}`);
     }
     for (const c of changed) this.crds.set(c.metadata.name!, want.get(c.metadata.name!)!);
     this.client.resetDiscovery();
+  }
+
+  /** Polls the discovery document of `gv` (empty when the group is not served) until `done`. */
+  private async untilDiscovery(gv: string, done: (served: Set<string>) => boolean, deadline: number, failure: () => Promise<string>): Promise<void> {
+    for (;;) {
+      const res = await this.client.request<{ resources?: Array<{ kind: string }> }>('GET', `/apis/${gv}`);
+      if ((res.status === 200 || res.status === 404) && done(new Set((res.body?.resources ?? []).map((r) => r.kind)))) return;
+      if (Date.now() > deadline) throw new ApiServerError(await failure());
+      await sleep(50);
+    }
   }
 
   /** Waits until the server is fully ready, the system PriorityClasses included (see startApi). */

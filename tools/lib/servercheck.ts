@@ -57,6 +57,17 @@ export interface ServerCheckOptions {
 
 const items = (rs: Rendered[]): DryRunItem[] => rs.flatMap((r) => r.objects.map((o) => ({ r, o })));
 
+/** `group/Kind` of an object (the core group is ''), as a CRD defines it. */
+const groupKind = (o: K8sObject) => `${o.apiVersion?.includes('/') ? o.apiVersion.split('/')[0] : ''}/${o.kind}`;
+
+/** The CRDs among `crds` that define one of these `group/Kind`s. */
+function crdsFor(crds: K8sObject[], kinds: Set<string>): K8sObject[] {
+  return crds.filter((x) => {
+    const spec = x.spec as { group?: string; names?: { kind?: string } } | undefined;
+    return kinds.has(`${spec?.group}/${spec?.names?.kind}`);
+  });
+}
+
 /** `Kubernetes v1.35.4` -> `1.35`. */
 function minorOf(v: string): string | undefined {
   return /v?(\d+)\.(\d+)/.exec(v)?.slice(1, 3).join('.');
@@ -73,16 +84,11 @@ export function serverStoreFile(root: string): string {
 }
 
 // Bumped when what a cached outcome holds changes; the toolkit's code hash is in the key too.
-const SERVER_CHECK_VERSION = 1;
+const SERVER_CHECK_VERSION = 2;
 
 /** A cached dry-run finding: located again on every run (lines move while the object does not). */
 type CachedFinding = Omit<Finding, 'overlay' | 'resource' | 'file' | 'line'>;
 
-interface ServerEntry {
-  /** `kube-apiserver --version` of a binary (by path, size and modification time). */
-  version?: string;
-  findings?: CachedFinding[];
-}
 
 const binSig = async (bins: ApiServerBinaries) => {
   const sig = async (p: string) => stat(p).then((x) => `${x.size}:${x.mtimeMs}`, () => '-');
@@ -128,13 +134,15 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
   if (typeof opts.mode === 'object') return remoteCheck(config, opts, opts.mode.kubeconfig, timings);
 
   let server = opts.server ?? started;
-  if (!server) {
-    const bins = await findApiServer(opts.envVars);
-    if ('missing' in bins) {
-      const why = `${bins.missing}; 'npm run setup' builds the pinned kube-apiserver and etcd (or set GITOPS_KUBE_APISERVER and GITOPS_ETCD, e.g. to setup-envtest binaries)`;
-      if (opts.mode === 'auto' && !opts.envVars.CI) return { findings: [], note: `server dry run skipped: ${why}; --no-server silences this`, ran: false, timings };
-      throw new ToolMissingError(`server dry run: ${bins.missing}`, opts.envVars.CI ? "CI must run 'npm run setup' before validate (or pass --no-server)" : why);
-    }
+  // Ours (prestarted or still to start) is known by its binaries; a server the caller runs, by its version.
+  const found = opts.server ? undefined : await findApiServer(opts.envVars);
+  if (found && 'missing' in found) {
+    const why = `${found.missing}; 'npm run setup' builds the pinned kube-apiserver and etcd (or set GITOPS_KUBE_APISERVER and GITOPS_ETCD, e.g. to setup-envtest binaries)`;
+    if (opts.mode === 'auto' && !opts.envVars.CI) return { findings: [], note: `server dry run skipped: ${why}; --no-server silences this`, ran: false, timings };
+    throw new ToolMissingError(`server dry run: ${found.missing}`, opts.envVars.CI ? "CI must run 'npm run setup' before validate (or pass --no-server)" : why);
+  }
+  const bins = found as ApiServerBinaries | undefined;
+  if (bins && !server) {
     const version = await cachedVersion(config, bins, opts.envVars);
     if (minorOf(version) !== minorOf(config.kubernetesVersion)) {
       throw new ToolMissingError(
@@ -160,11 +168,7 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
     // Of the pinned sets, only the CRDs of kinds the cluster's objects use (6 of 34 here): the
     // outcome is the same, and each CRD costs the server time until Established.
     const mine = items([...opts.all, ...opts.rendered, ...(opts.base ?? [])].filter((r) => r.target.cluster === c));
-    const used = new Set(mine.map((i) => `${i.o.apiVersion?.split('/')[0]}/${i.o.kind}`));
-    const pinned = crds.filter((x) => {
-      const spec = x.spec as { group?: string; names?: { kind?: string } } | undefined;
-      return used.has(`${spec?.group}/${spec?.names?.kind}`);
-    });
+    const pinned = crdsFor(crds, new Set(mine.map((i) => groupKind(i.o))));
     // CRDs the repository renders itself are installed like the pinned ones.
     const rendered = items(opts.all.filter((r) => r.target.cluster === c)).map((i) => i.o).filter(isCrd);
     crdsOf.set(c, [...pinned, ...rendered.filter((x) => !pinned.some((p) => p.metadata.name === x.metadata.name))]);
@@ -175,10 +179,9 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
   // for real first (the outcome then depends on what is stored).
   const findings: Finding[] = [];
   const store = !opts.base && cachingEnabled(opts.envVars)
-    ? await Store.open<ServerEntry>(config.root, 'server', `${SERVER_CHECK_VERSION}:${toolkitCodeHash()}`, opts.envVars)
+    ? await Store.open<CachedFinding[]>(config.root, 'server', `${SERVER_CHECK_VERSION}:${toolkitCodeHash()}`, opts.envVars)
     : undefined;
-  // A server the caller runs is known by its version; ours (prestarted or not) by its binaries.
-  const serverSig = opts.server ? `reused:${opts.server.version}` : await binSig((await findApiServer(opts.envVars)) as ApiServerBinaries);
+  const serverSig = bins ? await binSig(bins) : `reused:${opts.server!.version}`;
   const keyOf = new Map<DryRunItem, string>();
   const todo = new Map<string, DryRunItem[]>();
   for (const c of present) {
@@ -189,7 +192,7 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
       const i = item.r.objects.indexOf(item.o);
       const k = sha(`${clusterKey}\0${item.r.hashes?.[i] ?? objectHash(item.o)}`);
       keyOf.set(item, k);
-      const hit = store?.get(k)?.findings;
+      const hit = store?.get(k);
       if (hit) findings.push(...hit.map((f) => ({ ...f, overlay: item.r.target.dir, resource: resourceId(item.o), ...locate(item.r, item.o, f.pointer) })));
       else miss.push(item);
     }
@@ -198,7 +201,7 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
   const objects = opts.rendered.reduce((n, r) => n + r.objects.length, 0);
   const cachedNote = (n: number) => (n ? `; ${n} of them unchanged since an earlier run, their outcome from .cache/findings` : '');
   if (!todo.size) {
-    const version = server?.version ?? (await cachedVersion(config, (await findApiServer(opts.envVars)) as ApiServerBinaries, opts.envVars));
+    const version = server?.version ?? (await cachedVersion(config, bins!, opts.envVars));
     return { findings, ran: true, timings, note: `server dry run: ${objects} objects against kube-apiserver ${version} (${present.join(', ')})${cachedNote(objects)}` };
   }
   // Installed: the CRDs of the kinds the objects still to check use (each CRD costs the server a
@@ -206,13 +209,8 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
   // and those the repository renders when it renders objects of them.
   const needed = new Map<string, K8sObject[]>();
   for (const [c, miss] of todo) {
-    const used = new Set(miss.map((i) => `${i.o.apiVersion?.split('/')[0]}/${i.o.kind}`));
     const base = items((opts.base ?? []).filter((r) => r.target.cluster === c));
-    for (const i of base) used.add(`${i.o.apiVersion?.split('/')[0]}/${i.o.kind}`);
-    needed.set(c, crdsOf.get(c)!.filter((x) => {
-      const spec = x.spec as { group?: string; names?: { kind?: string } } | undefined;
-      return used.has(`${spec?.group}/${spec?.names?.kind}`);
-    }));
+    needed.set(c, crdsFor(crdsOf.get(c)!, new Set([...miss, ...base].map((i) => groupKind(i.o)))));
   }
   // A reused server keeps the CRDs of its last cluster: start with the one that needs them most.
   const installed = new Set(server?.crds.keys() ?? []);
@@ -221,10 +219,7 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
   const own = !server; // (a prestarted server is stopped by serverCheck)
   let t = performance.now();
   try {
-    if (!server) {
-      const bins = (await findApiServer(opts.envVars)) as ApiServerBinaries;
-      server = await LocalApiServer.start(bins, config.apiServers[order[0]]?.flags ?? [], { log: opts.log });
-    }
+    server ??= await LocalApiServer.start(bins!, config.apiServers[order[0]]?.flags ?? [], { log: opts.log });
     timings.startMs += performance.now() - t;
     const name = `kube-apiserver ${server.version}`;
     for (const cluster of order) {
@@ -259,13 +254,12 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
       const each = await applyEach(server.client, head, { serverName: name, dryRun: true });
       each.forEach((fs, i) => {
         findings.push(...fs);
-        if (!isPod(head[i])) store?.set(keyOf.get(head[i])!, { findings: fs.map(({ overlay: _o, resource: _r, file: _f, line: _l, ...f }) => f) });
+        if (!isPod(head[i])) store?.set(keyOf.get(head[i])!, fs.map(({ overlay: _o, resource: _r, file: _f, line: _l, ...f }) => f));
       });
       timings.dryRunMs += performance.now() - t;
     }
     await store?.save();
     const checked = [...todo.values()].reduce((n, x) => n + x.length, 0);
-    const cached = objects - checked;
     return { findings, ran: true, timings, note: `server dry run: ${objects} objects against ${name} (${present.join(', ')})${opts.base ? ', base revision applied first' : ''}${cachedNote(objects - checked)}` };
   } finally {
     if (own) await server?.stop();
@@ -274,12 +268,13 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
 
 /** `kube-apiserver --version`, kept by the binaries' signature (a process start saved per run). */
 async function cachedVersion(config: Config, bins: ApiServerBinaries, envVars: NodeJS.ProcessEnv): Promise<string> {
-  const store = await Store.open<ServerEntry>(config.root, 'server-version', String(SERVER_CHECK_VERSION), envVars);
+  // (`kube-apiserver --version` by the binaries' path, size and modification time)
+  const store = await Store.open<string>(config.root, 'server-version', String(SERVER_CHECK_VERSION), envVars);
   const key = sha(await binSig(bins));
-  const hit = store.get(key)?.version;
+  const hit = store.get(key);
   if (hit) return hit;
   const version = await binaryVersion(bins);
-  store.set(key, { version });
+  store.set(key, version);
   await store.save();
   return version;
 }

@@ -318,11 +318,16 @@ async function validateTree(opts: Omit<ValidateOptions, 'format' | 'write'>): Pr
   }
 }
 
+/** Whether the run does a server dry run: asked for (the CLI's 'auto'), or handed a server. */
+function wantsServer(opts: Pick<ValidateOptions, 'server' | 'apiServer'>): boolean {
+  return opts.server !== false && (opts.server !== undefined || !!opts.apiServer);
+}
+
 async function validateRun(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, envVars: NodeJS.ProcessEnv): Promise<ValidateResult & { config: Config; targets: Target[] }> {
   // A cold run, or one that will need the server anyway (a base revision to apply first), starts
   // the local API server first thing, so that its start (seconds) overlaps the whole run; a warm
   // run waits to see whether every dry-run outcome is cached.
-  const wantServer = opts.server !== false && (opts.server !== undefined || !!opts.apiServer);
+  const wantServer = wantsServer(opts);
   const willNeed = opts.base !== undefined || !!opts.changedOnly || !cachingEnabled(envVars) || !existsSync(serverStoreFile(config.root));
   const envClusters = (opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments).map((e) => e.cluster);
   let starting = wantServer && willNeed && !opts.apiServer && typeof opts.server !== 'object' ? prestartLocal(config, envClusters, envVars, opts.warn) : undefined;
@@ -373,7 +378,7 @@ async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'forma
   // Cross-resource checks need whole clusters: render every target of the clusters the selected
   // targets deploy to, and report only what concerns the selection.
   const clusterNames = new Set(targets.map((t) => t.cluster));
-  const wantServer = opts.server !== false && (opts.server !== undefined || !!opts.apiServer);
+  const wantServer = wantsServer(opts);
   const contextTargets = [
     ...appTargets(allApps.filter((a) => clusterNames.has(a.env.cluster))),
     ...clusterTargets(config, config.environments.filter((e) => clusterNames.has(e.cluster))),
