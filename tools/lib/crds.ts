@@ -92,6 +92,5 @@ function parsedCrds(config: Config, text: string): Promise<K8sObject[]> {
     })();
     parsed.set(key, p);
   }
-  // Callers get their own copies: the server client may add fields to what it sends.
-  return p.then((os) => structuredClone(os));
+  return p; // shared, read-only: the CRDs are only serialised and filtered
 }
