@@ -34,6 +34,9 @@ function report(findings: Finding[], checked: { overlays: number; objects: numbe
  */
 export async function mergeReports(opts: { cwd: string; files: string[]; format?: Format; write?: (t: string) => void }): Promise<{ findings: Finding[]; overlays: number; objects: number }> {
   const findings: Finding[] = [];
+  // Repository-level findings (layout, gitops.yaml) come from every shard: reported once (by the
+  // first shard that has them).
+  const seen = new Set<string>();
   let overlays = 0;
   let objects = 0;
   for (const f of opts.files) {
@@ -45,7 +48,12 @@ export async function mergeReports(opts: { cwd: string; files: string[]; format?
       throw new ConfigError(file, `not a validate --format json report: ${(e as Error).message.split('\n')[0]}`);
     }
     if (!Array.isArray(data.findings) || typeof data.summary?.overlays !== 'number') throw new ConfigError(file, 'not a validate --format json report (no summary.overlays or findings)');
-    findings.push(...data.findings);
+    const earlier = new Set(seen);
+    for (const f of data.findings) {
+      const key = JSON.stringify(f);
+      seen.add(key);
+      if (!earlier.has(key)) findings.push(f);
+    }
     overlays += data.summary.overlays;
     objects += data.summary.objects ?? 0;
   }

@@ -94,3 +94,18 @@ test('shards split by whole clusters, largest first to the least loaded shard', 
   assert.deepEqual(of(4, 4), []);
   assert.deepEqual(shardTargets(targets, { index: 1, count: 1 }), targets);
 });
+
+test('merging shard reports: a repository-level finding every shard reports is printed once', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'gitops-merge-'));
+  dirs.push(dir);
+  const repoLevel: Finding = { severity: 'warning', rule: 'unknown-policy', overlay: '.', resource: '', file: 'gitops.yaml', message: "policies.severity names policy 'nope', which does not exist" };
+  const own = (overlay: string): Finding => ({ severity: 'warning', rule: 'probes-set', overlay, resource: 'Deployment/a/web', message: 'no probes' });
+  const files = [];
+  for (const [i, f] of [own('overlays/a/web'), own('overlays/b/web')].entries()) {
+    files.push(path.join(dir, `shard-${i + 1}.json`));
+    await writeFile(files[i], formatJson([repoLevel, f], { overlays: 1, objects: 1 }));
+  }
+  const merged = await mergeReports({ cwd: dir, files, format: 'json', write: () => {} });
+  assert.deepEqual(merged.findings.map((f) => f.overlay).sort(), ['.', 'overlays/a/web', 'overlays/b/web']);
+  assert.equal(merged.overlays, 2);
+});
