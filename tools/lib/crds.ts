@@ -1,13 +1,12 @@
 // The CRD manifests a cluster runs (gitops.yaml clusters.<c>.apiServer.crds), for the local API
 // server: read from GITOPS_CRD_MIRROR (<name>/<version>/<file>), else downloaded once from
 // upstream into .cache/crds with the same layout.
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, CrdSet } from './config.js';
 import { ConfigError, GitopsError } from './errors.js';
 import { parseStream, type K8sObject } from './kustomize.js';
-import { cachingEnabled, writeAtomic } from './workspace.js';
+import { cachingEnabled, sha, writeAtomic } from './workspace.js';
 
 /** Upstream files of the operators this repository's clusters run, at tag {version}. */
 export const KNOWN_CRDS: Record<string, string[]> = {
@@ -48,9 +47,7 @@ async function download(url: string, dest: string): Promise<string> {
   }
   if (!res.ok) throw new CrdError(`downloading ${url} failed: HTTP ${res.status}`, 'check the name, version and urls of the CRD set in gitops.yaml clusters.*.apiServer.crds');
   const text = await res.text();
-  await mkdir(path.dirname(dest), { recursive: true });
-  await writeFile(`${dest}.${process.pid}.tmp`, text);
-  await rename(`${dest}.${process.pid}.tmp`, dest); // a concurrent run never reads half a file
+  await writeAtomic(dest, text); // a concurrent run never reads half a file
   return text;
 }
 
@@ -79,7 +76,7 @@ export async function loadCrdSet(config: Config, set: CrdSet): Promise<K8sObject
 const parsed = new Map<string, Promise<K8sObject[]>>();
 
 function parsedCrds(config: Config, text: string): Promise<K8sObject[]> {
-  const key = createHash('sha256').update(text).digest('hex');
+  const key = sha(text);
   let p = parsed.get(key);
   if (!p) {
     p = (async () => {

@@ -7,6 +7,7 @@ import { childEnv, run } from './exec.js';
 import { ConfigError } from './errors.js';
 import { convertDefinitions } from './schemas.js';
 import type { Tool } from './tools.js';
+import { writeAtomic } from './workspace.js';
 
 export const K8S_TEMPLATE = '{{.NormalizedKubernetesVersion}}-standalone{{.StrictSuffix}}/{{.ResourceKind}}{{.KindSuffix}}.json';
 export const CRD_TEMPLATE = 'crds/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json';
@@ -35,11 +36,7 @@ export async function writeSchemaFiles(outDir: string, files: { path: string; sc
  */
 export async function addSchemaFiles(outDir: string, files: { path: string; schema: unknown }[]): Promise<void> {
   for (const f of files) {
-    const p = path.join(outDir, f.path);
-    await mkdir(path.dirname(p), { recursive: true });
-    const tmp = `${p}.tmp-${process.pid}`;
-    await writeFile(tmp, JSON.stringify(f.schema));
-    await rename(tmp, p);
+    await writeAtomic(path.join(outDir, f.path), JSON.stringify(f.schema));
   }
 }
 

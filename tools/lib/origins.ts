@@ -205,11 +205,6 @@ export function mapPath(doc: unknown, rendered: unknown, p: Seg[], builtin = tru
   return { path: out, complete: true };
 }
 
-function decodePointer(p: string): Seg[] {
-  if (p === '' || p === '/') return [];
-  return p.replace(/^\//, '').split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-}
-
 /**
  * JSON6902 operations (in order) that write the value at `p`: add, replace, copy or move to a
  * path that equals `p` or holds it (`-`, the end of a list, holds any element). `rest` is what
@@ -219,7 +214,7 @@ export function jsonOpsSetting(ops: unknown[], p: Seg[]): Array<{ index: number;
   const out: Array<{ index: number; rest: Seg[]; hasValue: boolean }> = [];
   ops.forEach((op, index) => {
     if (!isObj(op) || !['add', 'replace', 'copy', 'move'].includes(String(op.op)) || typeof op.path !== 'string') return;
-    const at = decodePointer(op.path);
+    const at = pointerToPath(op.path);
     if (at.length > p.length) return;
     const holds = at.every((s, i) => s === p[i] || String(s) === String(p[i]) || (s === '-' && typeof p[i] === 'number'));
     if (holds) out.push({ index, rest: p.slice(at.length), hasValue: op.op !== 'copy' && op.op !== 'move' && 'value' in op });
@@ -648,10 +643,10 @@ export function originRender(r: Rendered): Promise<K8sObject[] | undefined> {
     const args = [...ROOT_ONLY, ...(b?.args ?? [])];
     p = !b || b.network || !b.tool.renderer || !rendererSupports(args)
       ? Promise.resolve(undefined)
-      : b.tool.renderer.render(path.resolve(b.config.root, r.target.dir), args, { origins: true }).then((a) => {
+      : b.tool.renderer.render(path.resolve(b.config.root, r.target.dir), args, { origins: true, json: true }).then((a) => {
           if (!('yaml' in a)) return undefined;
           try {
-            return parseStream(a.yaml);
+            return (a.objects as K8sObject[] | undefined) ?? parseStream(a.yaml);
           } catch {
             return undefined;
           }
@@ -685,10 +680,11 @@ const TRANSFORMING = ['replacements', 'labels', 'commonLabels', 'commonAnnotatio
 
 /** Something in the closure can put a value elsewhere than the resource file, or rename it. */
 function transforms(r: Rendered, load: Loader): boolean {
-  return r.closure.some((f) => KUSTOMIZATION_NAMES.includes(path.posix.basename(f)) && TRANSFORMING.some((k) => {
+  return r.closure.some((f) => {
+    if (!KUSTOMIZATION_NAMES.includes(path.posix.basename(f))) return false;
     const js = load(f)?.docs[0]?.toJS() as unknown;
-    return isObj(js) && js[k] !== undefined;
-  }));
+    return isObj(js) && TRANSFORMING.some((k) => js[k] !== undefined);
+  });
 }
 
 const sameId = (a: Pick<K8sObject, 'kind' | 'metadata'> | undefined, b: Pick<K8sObject, 'kind' | 'metadata'> | undefined): boolean =>
@@ -719,18 +715,8 @@ export async function locateOrigins(findings: Finding[]): Promise<Finding[]> {
     if (items.every(({ f }) => f.file) && !transforms(r, load)) return;
     const annotated = await originRender(r);
     if (!annotated) return;
-    const find: SourceFinder = (kind, name) => {
-      for (const file of r.closure) {
-        if (!/\.ya?ml$/.test(file)) continue;
-        const y = load!(file);
-        const doc = y?.docs.find((d) => {
-          const js = d.toJS() as unknown;
-          return isObj(js) && js.kind === kind && isObj(js.metadata) && js.metadata.name === name;
-        });
-        if (y && doc) return { file, doc, lines: y.lines };
-      }
-      return undefined;
-    };
+    // The closure's parsed documents, by kind and name (a replacement's source).
+    const find: SourceFinder = (kind, name) => r.sources.find((x) => x.kind === kind && x.name === name);
     for (const { f, req } of items) {
       const i = r.objects.indexOf(req.o as K8sObject);
       const plain = i >= 0 ? r.objects[i] : r.objects.find((x) => sameId(x, req.o));

@@ -213,15 +213,9 @@ function loadSources(config: Config, ctx: RenderContext, closure: string[]): Sou
 
 /** A Rendered whose `sources` are parsed on first use (most overlays never need them). */
 function makeRendered(config: Config, ctx: RenderContext, target: Target, closure: string[], findings: Finding[]): Rendered {
-  const r = { target, objects: [], closure, findings } as unknown as Rendered;
   let sources: SourceDoc[] | undefined;
-  Object.defineProperty(r, 'sources', {
-    enumerable: true,
-    configurable: true,
-    get: () => (sources ??= loadSources(config, ctx, closure)),
-    set: (v: SourceDoc[]) => (sources = v),
-  });
-  return r;
+  // Sources are parsed only when a finding needs a line.
+  return { target, objects: [], closure, findings, get sources() { return (sources ??= loadSources(config, ctx, closure)); } };
 }
 
 /** The overlay's `images:` entry that pins `image`, if any: where a human changes the pin. */

@@ -199,8 +199,11 @@ async function policyFindings(config: Config, rendered: Rendered[], policiesDir:
   const texts = await Promise.all(files.map((f) => readFile(path.join(policiesDir, f), 'utf8')));
   const findings: Finding[] = [];
   // A level for a policy that does not exist is a typo that would silently change nothing.
-  const ids = new Set(texts.map((t) => (parseYamlText(t) as { id?: unknown } | null)?.id).filter((id): id is string => typeof id === 'string').concat(config.disabledPolicies));
-  for (const [where, levels] of [['policies.severity', config.policySeverity], ...config.environments.map((e) => [`environments[${e.name}].policies`, e.policies ?? {}] as const)] as const) {
+  const levelsSet = [['policies.severity', config.policySeverity], ...config.environments.map((e) => [`environments[${e.name}].policies`, e.policies ?? {}] as const)] as const;
+  const ids = levelsSet.some(([, levels]) => Object.keys(levels).length)
+    ? new Set(texts.map((t) => (parseYamlText(t) as { id?: unknown } | null)?.id).filter((id): id is string => typeof id === 'string').concat(config.disabledPolicies))
+    : new Set<string>();
+  for (const [where, levels] of levelsSet) {
     for (const id of Object.keys(levels).filter((k) => !ids.has(k))) {
       findings.push({ severity: 'warning', rule: 'unknown-policy', overlay: '.', resource: '', file: CONFIG_FILE, message: `${where} names policy '${id}', which does not exist (known: ${[...ids].sort().join(', ')})` });
     }

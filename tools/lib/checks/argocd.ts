@@ -95,15 +95,9 @@ export function checkArgo(view: ClusterView, facts: ArgoFacts): Finding[] {
       findings.push(at(app, 'argo-namespace', `destination namespace ${app.destination.namespace ?? '(none)'} is not ${pf.namespace}, the namespace: of the kustomization in ${app.path}`, `${tpl(app)}/destination/namespace`, overlay));
     }
   }
-  // Indexed by path: comparing every folder with every Application grows with the square.
-  const byPath = new Map<string, GeneratedApp[]>();
-  for (const a of facts.apps) {
-    if (a.path === undefined || !sameRepo(a.repoURL, facts.repoURL)) continue;
-    if (!byPath.has(a.path)) byPath.set(a.path, []);
-    byPath.get(a.path)!.push(a);
-  }
+  // The view's index by path (comparing every folder with every Application grows with the square).
   for (const { dir, file } of facts.overlayDirs) {
-    const claims = byPath.get(dir) ?? [];
+    const claims = view.appsByPath.get(dir) ?? [];
     const base = { overlay: dir, resource: '', file };
     if (!claims.length) {
       findings.push({

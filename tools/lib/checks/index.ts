@@ -29,7 +29,7 @@ import { checkSyncWaves } from './syncwaves.js';
 export { checkImmutable } from './immutable.js';
 
 /** `namespace:` of a folder's kustomization (undefined when unset or unreadable). */
-async function kustomizationNamespace(root: string, dir: string, read: (file: string) => Promise<string | undefined>): Promise<{ found: boolean; namespace?: string }> {
+async function kustomizationNamespace(dir: string, read: (file: string) => Promise<string | undefined>): Promise<{ found: boolean; namespace?: string }> {
   for (const name of KUSTOMIZATION_NAMES) {
     const text = await read(path.posix.join(dir, name));
     if (text === undefined) continue;
@@ -96,10 +96,10 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
     const inCluster = rendered.filter((r) => r.target.cluster === cluster);
     const key = sha(JSON.stringify([
       cluster, config.repoURL, config.external[cluster] ?? [], config.clusters[cluster] ?? null, config.environments.filter((e) => e.cluster === cluster), treeSig,
-      await Promise.all(inCluster.map(async (r) => [r.target.dir, r.target.kind, await renderSignature(config, r)])),
+      await Promise.all(inCluster.map(async (r) => [r.target.dir, r.target.kind, await renderSignature(config, ws, r)])),
     ]));
     const hit = store.get(key);
-    if (hit && (await stillSame(ws, config.root, hit.reads))) {
+    if (hit && (await unchanged(ws, config.root, hit.reads))) {
       findings.push(...hit.findings);
       continue;
     }
@@ -111,19 +111,20 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
       reads[file] = (await ws.hash(abs)) ?? '-';
       return ws.text(abs);
     };
-    const extraKeys: string[] = [];
+    const checked = await checkCluster(config, tool, cluster, inCluster, tree, read, renderedOut);
     // Located for good before they are kept: cached findings carry no origin request.
-    const out = await locateOrigins(await checkCluster(config, tool, cluster, inCluster, tree, read, extraKeys, renderedOut));
-    reads['\0extra'] = sha(extraKeys.join('\0'));
+    const out = await locateOrigins(checked.findings);
     findings.push(...out);
-    store.set(key, { reads, findings: out });
+    // Folders outside the known overlays that Applications deploy are rendered here, outside the
+    // key: findings that depend on such renders are not kept.
+    if (!checked.renderedExtra) store.set(key, { reads, findings: out });
   }
   await store.save();
   return findings;
 }
 
 // With the hash of the toolkit's code, the key of cached cross-check findings (any code change invalidates them).
-export const CROSS_CHECK_VERSION = 2;
+export const CROSS_CHECK_VERSION = 3;
 
 interface CrossEntry {
   reads: Record<string, string>;
@@ -131,29 +132,28 @@ interface CrossEntry {
 }
 
 /** What a render's findings and objects depend on: its cache key, or its closure and outcome. */
-async function renderSignature(config: Config, r: Rendered): Promise<string> {
+async function renderSignature(config: Config, ws: Workspace, r: Rendered): Promise<string> {
   if (r.key) return r.key;
-  const ws = workspaceFor(config);
   const hashes = await Promise.all(r.closure.map((f) => ws.hash(path.join(config.root, f))));
   return sha(JSON.stringify([r.closure, hashes, r.findings, r.hashes ?? r.objects]));
 }
 
-async function stillSame(ws: Workspace, root: string, reads: Record<string, string>): Promise<boolean> {
+/** Whether every file the checks read still has the hash it had. */
+async function unchanged(ws: Workspace, root: string, reads: Record<string, string>): Promise<boolean> {
   for (const [file, h] of Object.entries(reads)) {
-    if (file === '\0extra') continue;
     if (((await ws.hash(path.join(root, file))) ?? '-') !== h) return false;
   }
-  // Renders of folders outside the known overlays are redone on a miss only; their keys are in reads.
-  return !('\0extra' in reads) || reads['\0extra'] === sha('');
+  return true;
 }
 
-async function checkCluster(config: Config, tool: Tool, cluster: string, inCluster: Rendered[], tree: RepoTree, read: (file: string) => Promise<string | undefined>, extraKeys: string[], renderedOut?: Rendered[]): Promise<Finding[]> {
+async function checkCluster(config: Config, tool: Tool, cluster: string, inCluster: Rendered[], tree: RepoTree, read: (file: string) => Promise<string | undefined>, renderedOut?: Rendered[]): Promise<{ findings: Finding[]; renderedExtra: boolean }> {
   const findings: Finding[] = [];
   const entry = inCluster.find((r) => r.target.kind === 'cluster');
   let expansion: Expansion = { apps: [], findings: [], incomplete: false };
   const paths = new Map<string, PathFacts>();
   const byDir = new Map(inCluster.map((r) => [r.target.dir, r]));
   const extra: Rendered[] = [];
+  let renderedExtra = false;
   const repoURL = clusterRepoURL(config, entry);
   if (entry && !repoURL && entry.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
     findings.push({ severity: 'warning', rule: 'argo-repo', overlay: entry.target.dir, resource: '', file: `${entry.target.dir}/kustomization.yaml`, message: `no Application in ${entry.target.dir} deploys that folder (an app of apps) and gitops.yaml names no repoURL, so which Applications deploy this repository cannot be told and none is checked: set repoURL in gitops.yaml` });
@@ -163,7 +163,7 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
     const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, repoURL) && a.path !== undefined && tracksDefaultBranch(a, config.defaultBranch));
     const toRender: Target[] = [];
     for (const dir of new Set(ours.map((a) => a.path!))) {
-      const k = await kustomizationNamespace(config.root, dir, read);
+      const k = await kustomizationNamespace(dir, read);
       const r = byDir.get(dir);
       paths.set(dir, { exists: existsSync(path.join(config.root, dir)), kustomization: k.found, namespace: k.namespace, rendered: r });
       if (!r && k.found) toRender.push({ dir, cluster, kind: 'app' });
@@ -174,11 +174,11 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
       paths.get(r.target.dir)!.rendered = r;
       // A part of the entry point (an app of apps over clusters/<cluster>/base, say: every file it
       // renders the entry point renders too) is in the view already: not counted twice.
-      const files = r.closure.filter((f) => !/(^|\/)(kustomization\.ya?ml|Kustomization)$/.test(f));
+      const files = r.closure.filter((f) => !KUSTOMIZATION_NAMES.includes(path.posix.basename(f)));
       if (!files.length || !files.every((f) => entry.closure.includes(f))) extra.push(r);
       renderedOut?.push(r);
       findings.push(...r.findings);
-      extraKeys.push(await renderSignature(config, r));
+      renderedExtra = true;
     }
   }
   const appsByPath = new Map<string, GeneratedApp[]>();
@@ -188,7 +188,7 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
     appsByPath.get(a.path)!.push(a);
   }
   const overlayNamespaces = new Map<string, string | undefined>();
-  for (const r of inCluster) if (r.target.kind === 'app') overlayNamespaces.set(r.target.dir, (await kustomizationNamespace(config.root, r.target.dir, read)).namespace);
+  for (const r of inCluster) if (r.target.kind === 'app') overlayNamespaces.set(r.target.dir, (await kustomizationNamespace(r.target.dir, read)).namespace);
   const view = buildView({
     cluster,
     rendered: [...inCluster, ...extra],
@@ -221,5 +221,5 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
     const overlayDirs = (await discoverApps(config, envs)).map((a) => ({ dir: a.dir, file: a.kustomization }));
     findings.push(...checkArgo(view, { entry: entry.target.dir, defaultBranch: config.defaultBranch, repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
   }
-  return findings;
+  return { findings, renderedExtra };
 }
