@@ -2,13 +2,13 @@
 // One entry point: parses arguments, runs one command, turns typed errors into exit codes.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COMMANDS, closest, helpText, overview, parseCommand, usageLine, wantsHelp, type Parsed } from './lib/cliargs.js';
-import { GitopsError, UsageError } from './lib/errors.js';
-import { redactText } from './lib/redact.js';
+import { COMMANDS, closest, helpText, overview, parseCommand, usageLine, wantsHelp, type Parsed } from './lib/cli/cliargs.js';
+import { GitopsError, UsageError } from './lib/core/errors.js';
+import { redactText } from './lib/core/redact.js';
 
 type Handler = (argv: string[]) => Promise<void>;
 
-/** Parses `argv` against the command's declared options (lib/cliargs.ts). */
+/** Parses `argv` against the command's declared options (lib/cli/cliargs.ts). */
 function parse(name: string, argv: string[]): Parsed {
   return parseCommand(name, argv);
 }
@@ -180,7 +180,7 @@ export async function runAsEntryPoint(argv: string[] = process.argv.slice(2)): P
   // Interrupted (Ctrl-C, a CI cancel): fetches and pushes run in process groups of their own, so end them too.
   for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.once(sig, () => {
-      void import('./lib/git.js').then(({ killNetworkChildren }) => killNetworkChildren()).finally(() => process.exit(code));
+      void import('./lib/remote/git.js').then(({ killNetworkChildren }) => killNetworkChildren()).finally(() => process.exit(code));
     });
   }
   process.exitCode = await main(argv);

@@ -12,10 +12,10 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { loadConfig } from '../lib/config.js';
-import { schemaLocations } from '../lib/kubeconform.js';
-import { mapLimit, run } from '../lib/exec.js';
-import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/tools.js';
+import { loadConfig } from '../lib/config/config.js';
+import { schemaLocations } from '../lib/validate/kubeconform.js';
+import { mapLimit, run } from '../lib/core/exec.js';
+import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/core/tools.js';
 import { synthApps, SYNTH_CLUSTERS, writeSynth } from './synth.js';
 
 const env = { ...process.env };

@@ -7,8 +7,8 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { run } from '../lib/exec.js';
-import { GO_TOOLS, GO_TOOLS_DIR, pinnedVersion } from '../lib/tools.js';
+import { run } from '../lib/core/exec.js';
+import { GO_TOOLS, GO_TOOLS_DIR, pinnedVersion } from '../lib/core/tools.js';
 
 export async function coldSetup(log: (l: string) => void = console.log): Promise<void> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-cold-setup-'));

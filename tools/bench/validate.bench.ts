@@ -1,15 +1,15 @@
 // Speed figures for the main job. Prints numbers; asserts nothing (targets live here, not in tests).
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
-import { runValidation } from '../lib/validation.js';
-import { renderedDiff } from '../lib/diff.js';
-import { loadConfig } from '../lib/config.js';
-import { discoverApps } from '../lib/apps.js';
-import { kustomizeBuild } from '../lib/kustomize.js';
-import { findApiServer, findKubeconform, findKustomize, REPO_ROOT } from '../lib/tools.js';
+import { runValidation } from '../lib/validate/validation.js';
+import { renderedDiff } from '../lib/report/diff.js';
+import { loadConfig } from '../lib/config/config.js';
+import { discoverApps } from '../lib/config/apps.js';
+import { kustomizeBuild } from '../lib/render/kustomize.js';
+import { findApiServer, findKubeconform, findKustomize, REPO_ROOT } from '../lib/core/tools.js';
 import { setup } from '../commands/setup.js';
 import { coldSetup } from './setup.bench.js';
-import { run } from '../lib/exec.js';
+import { run } from '../lib/core/exec.js';
 
 // Offline machines point GITOPS_SCHEMA_MIRROR at their mirror, as for `npm run validate`.
 const env = { ...process.env };

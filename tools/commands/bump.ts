@@ -2,12 +2,12 @@
 // environment's value is decided (its overlay's images:, or a patch or component only it uses).
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, UsageError } from '../lib/errors.js';
-import { formatPin, parseImageRef, sameImage, type Pin } from '../lib/images.js';
-import { resolveDigest, type RegistryOptions } from '../lib/registry.js';
-import { release, resolveTarget, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release.js';
-import { allTreeFiles, appKey, checkRenderedPins, imageStates, planPinEdits, renderAppImages } from '../lib/releasestate.js';
-import { findKustomize } from '../lib/tools.js';
+import { ConfigError, UsageError } from '../lib/core/errors.js';
+import { formatPin, parseImageRef, sameImage, type Pin } from '../lib/render/images.js';
+import { resolveDigest, type RegistryOptions } from '../lib/remote/registry.js';
+import { release, resolveTarget, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
+import { allTreeFiles, appKey, checkRenderedPins, imageStates, planPinEdits, renderAppImages } from '../lib/release/releasestate.js';
+import { findKustomize } from '../lib/core/tools.js';
 
 export interface BumpOptions extends ReleaseCommonOptions {
   app: string;

@@ -1,6 +1,6 @@
-import { formatDiffText, formatMarkdown, renderedDiff, type DiffResult } from '../lib/diff.js';
-import { createProgress } from '../lib/progress.js';
-import { redactText } from '../lib/redact.js';
+import { formatDiffText, formatMarkdown, renderedDiff, type DiffResult } from '../lib/report/diff.js';
+import { createProgress } from '../lib/core/progress.js';
+import { redactText } from '../lib/core/redact.js';
 
 export interface DiffCommandOptions {
   cwd: string;
@@ -10,7 +10,7 @@ export interface DiffCommandOptions {
   write?: (text: string) => void;
   envVars?: NodeJS.ProcessEnv;
   allowRemote?: boolean;
-  /** Show progress on a terminal (the CLI sets it; lib/progress.ts decides whether anyone watches). */
+  /** Show progress on a terminal (the CLI sets it; lib/core/progress.ts decides whether anyone watches). */
   progress?: boolean;
 }
 

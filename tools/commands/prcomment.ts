@@ -4,9 +4,9 @@
 // and posted only when the pull request's head is the commit that produced it.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GitHubError, UsageError } from '../lib/errors.js';
-import { DEFAULT_API_URL, GitHub, MAX_BODY_CHARS } from '../lib/github.js';
-import { PR_REPORT_MARKER } from '../lib/prreport.js';
+import { GitHubError, UsageError } from '../lib/core/errors.js';
+import { DEFAULT_API_URL, GitHub, MAX_BODY_CHARS } from '../lib/remote/github.js';
+import { PR_REPORT_MARKER } from '../lib/report/prreport.js';
 
 export interface PrCommentOptions {
   cwd: string;

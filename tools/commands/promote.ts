@@ -2,16 +2,16 @@
 // <env>, as a PR: the images the source renders (tag and digest), written where the target's value is
 // decided (its overlay's images:, or a patch or component only it uses), and promotion.releaseKeys.
 // Environment-specific settings (names, replicas, namespaces) are never copied.
-import type { Config, Environment } from '../lib/config.js';
-import { getEnvironment } from '../lib/config.js';
+import type { Config, Environment } from '../lib/config/config.js';
+import { getEnvironment } from '../lib/config/config.js';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, NameError, UsageError } from '../lib/errors.js';
-import { copyKey, editYaml, formatPin, getKey, parseKeyPath, parseKustomization, type Pin } from '../lib/images.js';
-import { resolveDigest, type RegistryOptions } from '../lib/registry.js';
-import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release.js';
-import { allTreeFiles, appKey, checkRenderedPins, imageStates, planPinEdits, readRepoFile, renderAppImages, type WantedPin } from '../lib/releasestate.js';
-import { findKustomize } from '../lib/tools.js';
+import { ConfigError, NameError, UsageError } from '../lib/core/errors.js';
+import { copyKey, editYaml, formatPin, getKey, parseKeyPath, parseKustomization, type Pin } from '../lib/render/images.js';
+import { resolveDigest, type RegistryOptions } from '../lib/remote/registry.js';
+import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
+import { allTreeFiles, appKey, checkRenderedPins, imageStates, planPinEdits, readRepoFile, renderAppImages, type WantedPin } from '../lib/release/releasestate.js';
+import { findKustomize } from '../lib/core/tools.js';
 
 export interface PromoteOptions extends ReleaseCommonOptions {
   app: string;

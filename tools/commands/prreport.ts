@@ -2,9 +2,9 @@
 // validate and diff. Runs in the untrusted pull-request job; writes a file, talks to nobody.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { DiffResult } from '../lib/diff.js';
-import { ConfigError } from '../lib/errors.js';
-import { formatPrReport, type ValidationJson } from '../lib/prreport.js';
+import type { DiffResult } from '../lib/report/diff.js';
+import { ConfigError } from '../lib/core/errors.js';
+import { formatPrReport, type ValidationJson } from '../lib/report/prreport.js';
 
 export interface PrReportOptions {
   cwd: string;

@@ -4,13 +4,13 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments, type Document } from 'yaml';
-import { parseWholeNumber } from '../lib/args.js';
-import { ConfigError, UsageError, NameError } from '../lib/errors.js';
-import { formatPin, parseImageRef, parseKustomization, readImageEntries, sameImage, shortDigest, type Pin } from '../lib/images.js';
-import type { Git } from '../lib/git.js';
-import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release.js';
-import { allTreeFiles, appKey, checkRenderedPins, imageStates, pinPlaces, planPinEdits, renderAppImages, type PinPlace } from '../lib/releasestate.js';
-import { findKustomize } from '../lib/tools.js';
+import { parseWholeNumber } from '../lib/cli/args.js';
+import { ConfigError, UsageError, NameError } from '../lib/core/errors.js';
+import { formatPin, parseImageRef, parseKustomization, readImageEntries, sameImage, shortDigest, type Pin } from '../lib/render/images.js';
+import type { Git } from '../lib/remote/git.js';
+import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
+import { allTreeFiles, appKey, checkRenderedPins, imageStates, pinPlaces, planPinEdits, renderAppImages, type PinPlace } from '../lib/release/releasestate.js';
+import { findKustomize } from '../lib/core/tools.js';
 
 export interface RollbackOptions extends ReleaseCommonOptions {
   app: string;

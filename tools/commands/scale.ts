@@ -1,11 +1,11 @@
 // npm run scale <app> <env> <replicas>: a kustomize `replicas:` entry in the overlay (never the base), as a PR.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseWholeNumber } from '../lib/args.js';
-import { UsageError } from '../lib/errors.js';
-import { editYaml, setReplicas } from '../lib/images.js';
-import type { K8sObject } from '../lib/kustomize.js';
-import { readOverlay, release, renderApp, resolveTarget, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release.js';
+import { parseWholeNumber } from '../lib/cli/args.js';
+import { UsageError } from '../lib/core/errors.js';
+import { editYaml, setReplicas } from '../lib/render/images.js';
+import type { K8sObject } from '../lib/render/kustomize.js';
+import { readOverlay, release, renderApp, resolveTarget, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
 
 export interface ScaleOptions extends ReleaseCommonOptions {
   app: string;

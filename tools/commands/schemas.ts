@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { loadConfig } from '../lib/config.js';
-import { ConfigError, UsageError } from '../lib/errors.js';
-import { addSchemaFiles, cacheDir } from '../lib/kubeconform.js';
-import { convertCrds, convertDefinitions, type SchemaFile } from '../lib/schemas.js';
+import { loadConfig } from '../lib/config/config.js';
+import { ConfigError, UsageError } from '../lib/core/errors.js';
+import { addSchemaFiles, cacheDir } from '../lib/validate/kubeconform.js';
+import { convertCrds, convertDefinitions, type SchemaFile } from '../lib/validate/schemas.js';
 
 export interface SchemasOptions {
   cwd: string;

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { childEnv, run } from '../lib/exec.js';
-import { ToolMissingError } from '../lib/errors.js';
-import { GO_TOOLS, GO_TOOLS_DIR, isExecutable, pinnedVersion, RENOVATE_DIR, renovatePaths, toolsDir, type GoTool } from '../lib/tools.js';
+import { childEnv, run } from '../lib/core/exec.js';
+import { ToolMissingError } from '../lib/core/errors.js';
+import { GO_TOOLS, GO_TOOLS_DIR, isExecutable, pinnedVersion, RENOVATE_DIR, renovatePaths, toolsDir, type GoTool } from '../lib/core/tools.js';
 
 export interface SetupOptions {
   cwd: string;

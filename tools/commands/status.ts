@@ -1,13 +1,13 @@
 // npm run status: every app by environment, the images as kustomize renders them (name, tag, digest)
 // and the file that sets each one, what waits to be promoted from each source, which environments
 // differ. Reads the checkout in --cwd; no network.
-import { discoverApps } from '../lib/apps.js';
-import { loadConfig } from '../lib/config.js';
-import { FindingsError } from '../lib/errors.js';
-import { sameRelease, shortDigest, type Pin } from '../lib/images.js';
-import type { ImageOrigin } from '../lib/imagesource.js';
-import { appKey, imageStates, renderAppImages, type ImageState } from '../lib/releasestate.js';
-import { findKustomize } from '../lib/tools.js';
+import { discoverApps } from '../lib/config/apps.js';
+import { loadConfig } from '../lib/config/config.js';
+import { FindingsError } from '../lib/core/errors.js';
+import { sameRelease, shortDigest, type Pin } from '../lib/render/images.js';
+import type { ImageOrigin } from '../lib/render/imagesource.js';
+import { appKey, imageStates, renderAppImages, type ImageState } from '../lib/release/releasestate.js';
+import { findKustomize } from '../lib/core/tools.js';
 
 export interface StatusOptions {
   cwd: string;

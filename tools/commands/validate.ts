@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, FindingsError } from '../lib/errors.js';
-import { createProgress } from '../lib/progress.js';
-import { formatGithub, formatJson, formatSarif, formatText, type Finding, type Format } from '../lib/report.js';
-import { runValidation, type ValidateOptions, type ValidateResult } from '../lib/validation.js';
+import { ConfigError, FindingsError } from '../lib/core/errors.js';
+import { createProgress } from '../lib/core/progress.js';
+import { formatGithub, formatJson, formatSarif, formatText, type Finding, type Format } from '../lib/report/report.js';
+import { runValidation, type ValidateOptions, type ValidateResult } from '../lib/validate/validation.js';
 
-export type { ValidateOptions, ValidateResult } from '../lib/validation.js';
+export type { ValidateOptions, ValidateResult } from '../lib/validate/validation.js';
 
 export async function validate(opts: ValidateOptions & { progress?: boolean }): Promise<ValidateResult> {
   const progress = createProgress({ command: 'validate', format: opts.format, env: opts.envVars, enabled: opts.progress === true });

@@ -12,11 +12,11 @@ import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import { stringify } from 'yaml';
-import { LocalApiServer } from '../lib/apiserver.js';
-import { runValidation } from '../lib/validation.js';
-import { fieldPath, statusFindings } from '../lib/serverdryrun.js';
-import type { Finding } from '../lib/report.js';
-import { findApiServer, REPO_ROOT, type ApiServerBinaries } from '../lib/tools.js';
+import { LocalApiServer } from '../lib/server/apiserver.js';
+import { runValidation } from '../lib/validate/validation.js';
+import { fieldPath, statusFindings } from '../lib/server/serverdryrun.js';
+import type { Finding } from '../lib/report/report.js';
+import { findApiServer, REPO_ROOT, type ApiServerBinaries } from '../lib/core/tools.js';
 import { commitAll, gitInit, writeFiles } from './fixtures.js';
 import { baseFiles, DEPLOYMENT, GITOPS_YAML, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { bump } from '../commands/bump.js';
-import { UsageError } from '../lib/errors.js';
+import { UsageError } from '../lib/core/errors.js';
 import { pushImage, startRegistry, type RegistryHandle } from './harness/registry.js';
 import { capture, digestOf, overlayFile, startReleaseFixture, TOKEN, treeHashes, type ReleaseFixture, finishFixture } from './release-fixture.js';
 

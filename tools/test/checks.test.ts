@@ -1,21 +1,21 @@
-// Focused unit tests of the pure cross-resource checks (tools/lib/checks) on literal objects.
+// Focused unit tests of the pure cross-resource checks (tools/lib/validate/checks) on literal objects.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { expandApplications, type GeneratedApp, type RepoTree } from '../lib/argocd.js';
-import { buildView, isClusterScoped, type ClusterView } from '../lib/checks/common.js';
-import { checkHpas } from '../lib/checks/hpa.js';
-import { checkImmutable } from '../lib/checks/immutable.js';
-import { checkIngresses, routeClaims } from '../lib/checks/ingress.js';
-import { checkDuplicates, checkPlacement } from '../lib/checks/objects.js';
-import { checkReferences } from '../lib/checks/references.js';
-import { checkServices } from '../lib/checks/services.js';
-import { checkStorage, checkStorageClasses } from '../lib/checks/storage.js';
-import { checkPullCredentials, registryHost } from '../lib/checks/registry.js';
-import { checkScheduling } from '../lib/checks/scheduling.js';
-import { checkSyncWaves } from '../lib/checks/syncwaves.js';
-import type { K8sObject } from '../lib/kustomize.js';
-import type { Rendered } from '../lib/render.js';
-import type { Finding } from '../lib/report.js';
+import { expandApplications, type GeneratedApp, type RepoTree } from '../lib/argocd/argocd.js';
+import { buildView, isClusterScoped, type ClusterView } from '../lib/validate/checks/common.js';
+import { checkHpas } from '../lib/validate/checks/hpa.js';
+import { checkImmutable } from '../lib/validate/checks/immutable.js';
+import { checkIngresses, routeClaims } from '../lib/validate/checks/ingress.js';
+import { checkDuplicates, checkPlacement } from '../lib/validate/checks/objects.js';
+import { checkReferences } from '../lib/validate/checks/references.js';
+import { checkServices } from '../lib/validate/checks/services.js';
+import { checkStorage, checkStorageClasses } from '../lib/validate/checks/storage.js';
+import { checkPullCredentials, registryHost } from '../lib/validate/checks/registry.js';
+import { checkScheduling } from '../lib/validate/checks/scheduling.js';
+import { checkSyncWaves } from '../lib/validate/checks/syncwaves.js';
+import type { K8sObject } from '../lib/render/kustomize.js';
+import type { Rendered } from '../lib/render/render.js';
+import type { Finding } from '../lib/report/report.js';
 
 type Obj = K8sObject & { metadata: { name: string } };
 

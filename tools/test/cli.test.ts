@@ -6,10 +6,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import { commandNames } from '../cli.js';
-import { closest, COMMANDS, helpText, parseCommand, wantsHelp } from '../lib/cliargs.js';
-import { UsageError } from '../lib/errors.js';
-import { createProgress } from '../lib/progress.js';
-import { REPO_ROOT } from '../lib/tools.js';
+import { closest, COMMANDS, helpText, parseCommand, wantsHelp } from '../lib/cli/cliargs.js';
+import { UsageError } from '../lib/core/errors.js';
+import { createProgress } from '../lib/core/progress.js';
+import { REPO_ROOT } from '../lib/core/tools.js';
 import { gitInit } from './fixtures.js';
 import { baseFiles, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 

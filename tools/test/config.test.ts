@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseConfig, loadConfig } from '../lib/config.js';
-import { discoverApps, resolveApp } from '../lib/apps.js';
-import { ConfigError, NameError, ToolMissingError, UsageError } from '../lib/errors.js';
-import { runValidation } from '../lib/validation.js';
-import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/tools.js';
+import { parseConfig, loadConfig } from '../lib/config/config.js';
+import { discoverApps, resolveApp } from '../lib/config/apps.js';
+import { ConfigError, NameError, ToolMissingError, UsageError } from '../lib/core/errors.js';
+import { runValidation } from '../lib/validate/validation.js';
+import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/core/tools.js';
 import { baseFiles, DIGEST, GITOPS_YAML, makeRepo, overlay, removeRepo, testEnv } from './repo-fixture.js';
 
 const dirs: string[] = [];

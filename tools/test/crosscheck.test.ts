@@ -1,21 +1,21 @@
 // End to end: runValidation on fixture repositories, one per group of cross-resource and Argo CD
-// rules (tools/lib/checks), the ApplicationSet expansion on the shipped repository, and the
+// rules (tools/lib/validate/checks), the ApplicationSet expansion on the shipped repository, and the
 // comparison with a base revision (immutable fields, --changed-only).
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runValidation } from '../lib/validation.js';
-import { discoverApps } from '../lib/apps.js';
-import { expandApplications, gitFilesMatcher, repoTree, sameRepo } from '../lib/argocd.js';
-import { clusterRepoURL } from '../lib/checks/index.js';
-import { affectedTargets, changedFiles } from '../lib/changes.js';
-import { loadConfig } from '../lib/config.js';
-import { UsageError } from '../lib/errors.js';
-import { appTargets, clusterTargets, renderTargets } from '../lib/render.js';
-import type { Finding } from '../lib/report.js';
-import { findKustomize, REPO_ROOT } from '../lib/tools.js';
+import { runValidation } from '../lib/validate/validation.js';
+import { discoverApps } from '../lib/config/apps.js';
+import { expandApplications, gitFilesMatcher, repoTree, sameRepo } from '../lib/argocd/argocd.js';
+import { clusterRepoURL } from '../lib/validate/checks/index.js';
+import { affectedTargets, changedFiles } from '../lib/render/changes.js';
+import { loadConfig } from '../lib/config/config.js';
+import { UsageError } from '../lib/core/errors.js';
+import { appTargets, clusterTargets, renderTargets } from '../lib/render/render.js';
+import type { Finding } from '../lib/report/report.js';
+import { findKustomize, REPO_ROOT } from '../lib/core/tools.js';
 import { API_DEPLOYMENT, API_HPA, API_INGRESS, API_PVC, APPLICATIONSET, application, goodRepo, role, WEB_ROUTE, widget } from './crosscheck-fixture.js';
 import { commitAll, git, gitInit, makeRepo, removeRepo, testEnv, writeFiles } from './fixtures.js';
 

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { diffObjects, formatDiffText, formatMarkdown, renderedDiff, type DiffResult } from '../lib/diff.js';
-import { REPO_ROOT } from '../lib/tools.js';
-import type { K8sObject } from '../lib/kustomize.js';
+import { diffObjects, formatDiffText, formatMarkdown, renderedDiff, type DiffResult } from '../lib/report/diff.js';
+import { REPO_ROOT } from '../lib/core/tools.js';
+import type { K8sObject } from '../lib/render/kustomize.js';
 import { baseFiles, DEPLOYMENT, overlay, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 import { commitAll, gitInit, writeFiles } from './fixtures.js';
 

@@ -4,9 +4,9 @@
 // `npm run fuzz`).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError } from '../lib/errors.js';
-import { copyKey, editYaml, parseKeyPath, parseKustomization, setImagePin, setReplicas } from '../lib/images.js';
-import { applyPinEdit } from '../lib/releasestate.js';
+import { ConfigError } from '../lib/core/errors.js';
+import { copyKey, editYaml, parseKeyPath, parseKustomization, setImagePin, setReplicas } from '../lib/render/images.js';
+import { applyPinEdit } from '../lib/release/releasestate.js';
 import { checkOneEdit, generate, prng } from './kustomization-gen.js';
 
 const F = 'overlays/x/kustomization.yaml';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { childEnv, run } from '../lib/exec.js';
+import { childEnv, run } from '../lib/core/exec.js';
 
 const SECRETS = {
   GITHUB_TOKEN: 'ghp_exec_test_token_value_000000000000',

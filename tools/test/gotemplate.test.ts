@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderFastTemplate, renderGoTemplate, TemplateError } from '../lib/gotemplate.js';
+import { renderFastTemplate, renderGoTemplate, TemplateError } from '../lib/argocd/gotemplate.js';
 
 const data = {
   path: { path: 'overlays/minikube/shop/api', basename: 'api', segments: ['overlays', 'minikube', 'shop', 'api'] },

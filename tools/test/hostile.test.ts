@@ -14,9 +14,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, findKustomize } from '../lib/tools.js';
-import { childEnv, run } from '../lib/exec.js';
-import type { Finding } from '../lib/report.js';
+import { REPO_ROOT, findKustomize } from '../lib/core/tools.js';
+import { childEnv, run } from '../lib/core/exec.js';
+import type { Finding } from '../lib/report/report.js';
 import { baseFiles, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 import { commitAll, gitInit, writeFiles } from './fixtures.js';
 
@@ -329,7 +329,7 @@ describe('validate and diff over a hostile pull request, every format, fake cred
 
 describe('remote bases when allowed: pinned only, reported, bounded in time', () => {
   test('--allow-remote fetches a pinned URL (a note names it); a server that never answers stops the render at the timeout', async () => {
-    const { runValidation } = await import('../lib/validation.js');
+    const { runValidation } = await import('../lib/validate/validation.js');
     const seen: string[] = [];
     const hanging: Array<import('node:http').ServerResponse> = [];
     const srv = createServer((req, res) => {
@@ -375,7 +375,7 @@ describe('remote bases when allowed: pinned only, reported, bounded in time', ()
 
 describe('--enable-helm renders with the toolkit\'s helm, never the one the repository names', () => {
   test('GITOPS_HELM (or the pinned helm) inflates the chart; the --helm-command script never runs', async () => {
-    const { runValidation } = await import('../lib/validation.js');
+    const { runValidation } = await import('../lib/validate/validation.js');
     const tools = await mkdtemp(path.join(os.tmpdir(), 'gitops-hostile-helm-'));
     const log = path.join(tools, 'calls.log');
     const evilMarker = path.join(tools, 'evil-ran');
@@ -413,9 +413,9 @@ describe('--enable-helm renders with the toolkit\'s helm, never the one the repo
 
 describe('release commands parse with the same YAML limits', () => {
   test('a deeply nested kustomization is a ConfigError naming file and line, not a crashed parser', async () => {
-    const { parseKustomization } = await import('../lib/images.js');
-    const { parseTreeFile } = await import('../lib/imagesource.js');
-    const { ConfigError } = await import('../lib/errors.js');
+    const { parseKustomization } = await import('../lib/render/images.js');
+    const { parseTreeFile } = await import('../lib/render/imagesource.js');
+    const { ConfigError } = await import('../lib/core/errors.js');
     const deep = `images:\n  - name: x\nresources: ${'['.repeat(50_000)}${']'.repeat(50_000)}\n`;
     for (const parse of [parseKustomization, parseTreeFile]) {
       assert.throws(() => parse('overlays/x/kustomization.yaml', deep), (e: unknown) => e instanceof ConfigError && /kustomization\.yaml:3: nesting deeper than 100 levels/.test(e.message));

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseDocument } from 'yaml';
-import { UsageError, ConfigError } from '../lib/errors.js';
+import { UsageError, ConfigError } from '../lib/core/errors.js';
 import {
   copyKey,
   diffLines,
@@ -22,8 +22,8 @@ import {
   shortDigest,
   splitRegistry,
   usedImageNames,
-} from '../lib/images.js';
-import type { K8sObject } from '../lib/kustomize.js';
+} from '../lib/render/images.js';
+import type { K8sObject } from '../lib/render/kustomize.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'ab'.repeat(32)}`;

@@ -2,13 +2,13 @@
 // kustomize output, and the byte-exact scalar edit the release commands make there.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { attributeImages, describeOrigin, loadTree, type ContainerImage } from '../lib/imagesource.js';
-import { kustomizeBuild, parseStream } from '../lib/kustomize.js';
-import { applyPinEdit, pinPlaces, imageStates, type AppImages } from '../lib/releasestate.js';
-import { findKustomize } from '../lib/tools.js';
-import { replaceScalar } from '../lib/yamlfile.js';
+import { attributeImages, describeOrigin, loadTree, type ContainerImage } from '../lib/render/imagesource.js';
+import { kustomizeBuild, parseStream } from '../lib/render/kustomize.js';
+import { applyPinEdit, pinPlaces, imageStates, type AppImages } from '../lib/release/releasestate.js';
+import { findKustomize } from '../lib/core/tools.js';
+import { replaceScalar } from '../lib/core/yamlfile.js';
 import { makeRepo, removeRepo } from './repo-fixture.js';
-import type { AppOverlay } from '../lib/apps.js';
+import type { AppOverlay } from '../lib/config/apps.js';
 
 const D = `sha256:${'b'.repeat(64)}`;
 const DEPLOY = `apiVersion: apps/v1

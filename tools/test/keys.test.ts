@@ -3,11 +3,11 @@
 // secret.env.example of hand-made Secrets) and probe-port. Each rule: a failing and a passing case.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildView, type ClusterView } from '../lib/checks/common.js';
-import { checkKeys, checkProbePorts, parseEnvExample } from '../lib/checks/keys.js';
-import type { K8sObject } from '../lib/kustomize.js';
-import type { Rendered } from '../lib/render.js';
-import { runValidation } from '../lib/validation.js';
+import { buildView, type ClusterView } from '../lib/validate/checks/common.js';
+import { checkKeys, checkProbePorts, parseEnvExample } from '../lib/validate/checks/keys.js';
+import type { K8sObject } from '../lib/render/kustomize.js';
+import type { Rendered } from '../lib/render/render.js';
+import { runValidation } from '../lib/validate/validation.js';
 import { baseFiles, DEPLOYMENT, GITOPS_YAML, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 
 type Obj = K8sObject & { metadata: { name: string } };

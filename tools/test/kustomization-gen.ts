@@ -4,7 +4,7 @@
 // a scalar edit changes the bytes of that scalar only; an added entry keeps every original line.
 import assert from 'node:assert/strict';
 import { parseDocument, isScalar, visit, type Scalar } from 'yaml';
-import { diffLines, editYaml, parseKustomization, readImageEntries, readReplicas, setImagePin, setReplicas } from '../lib/images.js';
+import { diffLines, editYaml, parseKustomization, readImageEntries, readReplicas, setImagePin, setReplicas } from '../lib/render/images.js';
 
 /** mulberry32: small, fast, seeded. */
 export function prng(seed: number): () => number {

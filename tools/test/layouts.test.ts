@@ -2,12 +2,12 @@
 // that keep a layout from passing silently (missing roots, empty patterns, entry points).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { discoverLayout } from '../lib/apps.js';
-import { loadConfig, parseConfig } from '../lib/config.js';
-import { ConfigError } from '../lib/errors.js';
-import { compilePattern, fillAppId, matchPattern, normalizeId } from '../lib/layout.js';
-import { runValidation } from '../lib/validation.js';
-import { renderedDiff } from '../lib/diff.js';
+import { discoverLayout } from '../lib/config/apps.js';
+import { loadConfig, parseConfig } from '../lib/config/config.js';
+import { ConfigError } from '../lib/core/errors.js';
+import { compilePattern, fillAppId, matchPattern, normalizeId } from '../lib/config/layout.js';
+import { runValidation } from '../lib/validate/validation.js';
+import { renderedDiff } from '../lib/report/diff.js';
 import { makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 import { commitAll, gitInit, writeFiles } from './fixtures.js';
 import { diff } from '../commands/diff.js';

@@ -4,11 +4,11 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { K8sObject } from '../lib/kustomize.js';
-import { podSpecOf } from '../lib/policies.js';
-import { runValidation } from '../lib/validation.js';
-import { REPO_ROOT } from '../lib/tools.js';
-import type { Rendered } from '../lib/render.js';
+import type { K8sObject } from '../lib/render/kustomize.js';
+import { podSpecOf } from '../lib/validate/policies.js';
+import { runValidation } from '../lib/validate/validation.js';
+import { REPO_ROOT } from '../lib/core/tools.js';
+import type { Rendered } from '../lib/render/render.js';
 import { testEnv } from './repo-fixture.js';
 
 interface Probe { periodSeconds?: number; failureThreshold?: number; initialDelaySeconds?: number }
@@ -173,7 +173,7 @@ describe("README's minikube walkthrough", () => {
       }
     }
     // Every Secret the minikube pods need but git does not create is made in the walkthrough.
-    const config = await import('../lib/config.js').then((c) => c.loadConfig(REPO_ROOT, testEnv));
+    const config = await import('../lib/config/config.js').then((c) => c.loadConfig(REPO_ROOT, testEnv));
     assert.deepEqual([...created].sort(), config.external.minikube.filter((e) => e.startsWith('Secret/')).sort());
     // Node ports the text mentions are those of NodePort Services.
     const nodePorts = new Set(services.flatMap((s) => s.spec.ports.map((p) => p.nodePort)).filter(Boolean));

@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runValidation, shardTargets } from '../lib/validation.js';
+import { runValidation, shardTargets } from '../lib/validate/validation.js';
 import { mergeReports } from '../commands/validate.js';
-import { formatJson, type Finding } from '../lib/report.js';
-import { FindingsError } from '../lib/errors.js';
+import { formatJson, type Finding } from '../lib/report/report.js';
+import { FindingsError } from '../lib/core/errors.js';
 import { synthFiles } from '../bench/synth.js';
 import { gitInit, writeFiles } from './fixtures.js';
 import { testEnv } from './repo-fixture.js';
-import type { Target } from '../lib/render.js';
+import type { Target } from '../lib/render/render.js';
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));

@@ -1,4 +1,4 @@
-// Findings point at the file and line that wrote the offending value (lib/origins.ts): an
+// Findings point at the file and line that wrote the offending value (lib/render/origins.ts): an
 // overlay's strategic-merge or JSON6902 patch (file or inline), a component's patch or resource,
 // a component's `images:`, also under namePrefix/nameSuffix; the base resource when nothing
 // else touched the field; and, without the renderer, the quick lookup by kind and name.
@@ -10,15 +10,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parseDocument, LineCounter } from 'yaml';
-import { runValidation } from '../lib/validation.js';
-import { statusFindings } from '../lib/serverdryrun.js';
-import { affixNames, jsonOpsSetting, locateOrigins, mapPath, mergeKey, originLocation, resolveFieldPath, selectorMatches, type Loader } from '../lib/origins.js';
-import { loadConfig } from '../lib/config.js';
-import { discoverApps } from '../lib/apps.js';
-import { appTargets, renderTargets } from '../lib/render.js';
-import { findKustomize } from '../lib/tools.js';
-import type { Finding } from '../lib/report.js';
-import type { K8sObject } from '../lib/kustomize.js';
+import { runValidation } from '../lib/validate/validation.js';
+import { statusFindings } from '../lib/server/serverdryrun.js';
+import { affixNames, jsonOpsSetting, locateOrigins, mapPath, mergeKey, originLocation, resolveFieldPath, selectorMatches, type Loader } from '../lib/render/origins.js';
+import { loadConfig } from '../lib/config/config.js';
+import { discoverApps } from '../lib/config/apps.js';
+import { appTargets, renderTargets } from '../lib/render/render.js';
+import { findKustomize } from '../lib/core/tools.js';
+import type { Finding } from '../lib/report/report.js';
+import type { K8sObject } from '../lib/render/kustomize.js';
 import { makeRepo, removeRepo, testEnv } from './fixtures.js';
 
 const dirs: string[] = [];

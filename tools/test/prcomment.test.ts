@@ -10,11 +10,11 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { prComment } from '../commands/prcomment.js';
 import { prReport } from '../commands/prreport.js';
-import type { DiffResult } from '../lib/diff.js';
-import { GitHubError, UsageError } from '../lib/errors.js';
-import { GitHub, MAX_BODY_CHARS } from '../lib/github.js';
-import { formatPrReport, PR_REPORT_MARKER, type ValidationJson } from '../lib/prreport.js';
-import { REPO_ROOT } from '../lib/tools.js';
+import type { DiffResult } from '../lib/report/diff.js';
+import { GitHubError, UsageError } from '../lib/core/errors.js';
+import { GitHub, MAX_BODY_CHARS } from '../lib/remote/github.js';
+import { formatPrReport, PR_REPORT_MARKER, type ValidationJson } from '../lib/report/prreport.js';
+import { REPO_ROOT } from '../lib/core/tools.js';
 import { startGitHubApi, type GitHubApiHandle } from './harness/github-api.js';
 
 const TOKEN = 'ghs_prCommentToken123';

@@ -8,9 +8,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, test } from 'node:test';
 import { promote } from '../commands/promote.js';
-import { GitError, GitHubError, NameError, UsageError, ConfigError } from '../lib/errors.js';
-import { parseRemoteUrl, scrub } from '../lib/git.js';
-import { REPO_ROOT } from '../lib/tools.js';
+import { GitError, GitHubError, NameError, UsageError, ConfigError } from '../lib/core/errors.js';
+import { parseRemoteUrl, scrub } from '../lib/remote/git.js';
+import { REPO_ROOT } from '../lib/core/tools.js';
 import { pushImage, startRegistry } from './harness/registry.js';
 import { capture, digestOf, overlayFile, startReleaseFixture, TOKEN, treeHashes, type ReleaseFixture, finishFixture } from './release-fixture.js';
 

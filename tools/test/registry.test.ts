@@ -7,8 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { RegistryError } from '../lib/errors.js';
-import { isInsecure, loadCredentials, parseChallenge, realmCredentialHost, resolveDigest } from '../lib/registry.js';
+import { RegistryError } from '../lib/core/errors.js';
+import { isInsecure, loadCredentials, parseChallenge, realmCredentialHost, resolveDigest } from '../lib/remote/registry.js';
 import { pushImage, startRegistry, type RegistryHandle } from './harness/registry.js';
 
 const NO_CREDS: NodeJS.ProcessEnv = { HOME: '/nonexistent', PATH: process.env.PATH };

@@ -7,10 +7,10 @@ import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { promote } from '../commands/promote.js';
-import { GitHubError } from '../lib/errors.js';
-import { PushRefusedError } from '../lib/git.js';
-import { describeFailure } from '../lib/github.js';
-import { REPO_ROOT } from '../lib/tools.js';
+import { GitHubError } from '../lib/core/errors.js';
+import { PushRefusedError } from '../lib/remote/git.js';
+import { describeFailure } from '../lib/remote/github.js';
+import { REPO_ROOT } from '../lib/core/tools.js';
 import { digestOf, finishFixture, overlayFile, startReleaseFixture, TOKEN, type ReleaseFixture } from './release-fixture.js';
 
 const DEV = overlayFile('minikube', 'nofluxo/backend');

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { REPO_ROOT } from '../lib/tools.js';
+import { REPO_ROOT } from '../lib/core/tools.js';
 import { createBareRepo, startGitServer, type GitServerHandle } from './harness/git-server.js';
 import { startGitHubApi, type GitHubApiHandle } from './harness/github-api.js';
 import { cleanGitEnv, run } from './harness/proc.js';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promote } from '../commands/promote.js';
-import { REPO_ROOT } from '../lib/tools.js';
+import { REPO_ROOT } from '../lib/core/tools.js';
 import { digestOf, finishFixture, overlayFile, startReleaseFixture, type ReleaseFixture } from './release-fixture.js';
 
 const DEV = overlayFile('minikube', 'nofluxo/backend');

@@ -9,7 +9,7 @@ import { bump } from '../commands/bump.js';
 import { promote } from '../commands/promote.js';
 import { rollback } from '../commands/rollback.js';
 import { collectStatus } from '../commands/status.js';
-import { FindingsError, NameError, UsageError } from '../lib/errors.js';
+import { FindingsError, NameError, UsageError } from '../lib/core/errors.js';
 import { LAYOUTS, layoutFixture, makeLayoutRepo, type LayoutName } from './layouts-fixture.js';
 import { API, D_API, D_DEV, D_PROD, WEB, componentPinnedRepo, patchPinnedRepo } from './pin-fixture.js';
 import { capture, finishFixture, startReleaseFixture, type ReleaseFixture } from './release-fixture.js';

@@ -8,9 +8,9 @@ import { afterEach, describe, test } from 'node:test';
 import { promote } from '../commands/promote.js';
 import { scale } from '../commands/scale.js';
 import { rollback } from '../commands/rollback.js';
-import { parseWholeNumber } from '../lib/args.js';
-import { FindingsError, GitError, UsageError } from '../lib/errors.js';
-import { hasMarker, prMarker } from '../lib/release.js';
+import { parseWholeNumber } from '../lib/cli/args.js';
+import { FindingsError, GitError, UsageError } from '../lib/core/errors.js';
+import { hasMarker, prMarker } from '../lib/release/release.js';
 import { capture, digestOf, finishFixture, overlayFile, startReleaseFixture, TOKEN, type ReleaseFixture } from './release-fixture.js';
 
 const DEV = overlayFile('minikube', 'nofluxo/backend');

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { imageInventory, type ImageUse } from '../lib/inventory.js';
-import { imageName } from '../lib/images.js';
-import { GO_TOOLS, pinnedVersion, REPO_ROOT } from '../lib/tools.js';
+import { imageInventory, type ImageUse } from '../lib/render/inventory.js';
+import { imageName } from '../lib/render/images.js';
+import { GO_TOOLS, pinnedVersion, REPO_ROOT } from '../lib/core/tools.js';
 import { gitInit, makeRepo, removeRepo, testEnv, writeFiles } from './fixtures.js';
 import { baseFiles, DEPLOYMENT } from './repo-fixture.js';
 import { compareImages, extract, packageFiles, refOf, renovateInstalled, simulateRules, validateConfig, type Extraction, type SimulatedUpdate } from './harness/renovate.js';

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, writeFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { REPO_ROOT } from '../lib/tools.js';
+import { REPO_ROOT } from '../lib/core/tools.js';
 
 /**
  * The offline schema mirror: GITOPS_SCHEMA_MIRROR if set, else ../shared/schemas beside the

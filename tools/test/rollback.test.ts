@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { rollback } from '../commands/rollback.js';
-import { NameError, UsageError } from '../lib/errors.js';
+import { NameError, UsageError } from '../lib/core/errors.js';
 import { capture, overlayFile, startReleaseFixture, type ReleaseFixture, finishFixture } from './release-fixture.js';
 
 const PROD = overlayFile('crianex', 'nofluxo/backend');

@@ -8,8 +8,8 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Log } from 'sarif';
 import { validate } from '../commands/validate.js';
-import { FindingsError } from '../lib/errors.js';
-import { formatSarif, type Finding } from '../lib/report.js';
+import { FindingsError } from '../lib/core/errors.js';
+import { formatSarif, type Finding } from '../lib/report/report.js';
 import { baseFiles, DEPLOYMENT, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 
 const require = createRequire(import.meta.url);

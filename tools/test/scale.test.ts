@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { scale } from '../commands/scale.js';
-import { UsageError } from '../lib/errors.js';
+import { UsageError } from '../lib/core/errors.js';
 import { capture, overlayFile, startReleaseFixture, type ReleaseFixture, finishFixture } from './release-fixture.js';
 
 const PROD = overlayFile('crianex', 'nofluxo/backend');

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { convertCrds, convertDefinitions, kindSuffix } from '../lib/schemas.js';
+import { convertCrds, convertDefinitions, kindSuffix } from '../lib/validate/schemas.js';
 import { schemas } from '../commands/schemas.js';
-import { runValidation } from '../lib/validation.js';
-import { parseConfig } from '../lib/config.js';
-import { CRD_TEMPLATE, K8S_TEMPLATE, schemaLocations } from '../lib/kubeconform.js';
-import { REPO_ROOT } from '../lib/tools.js';
+import { runValidation } from '../lib/validate/validation.js';
+import { parseConfig } from '../lib/config/config.js';
+import { CRD_TEMPLATE, K8S_TEMPLATE, schemaLocations } from '../lib/validate/kubeconform.js';
+import { REPO_ROOT } from '../lib/core/tools.js';
 import { baseFiles, makeRepo, removeRepo } from './repo-fixture.js';
 
 const dirs: string[] = [];

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { collectStatus, status, type StatusReport } from '../commands/status.js';
-import { REPO_ROOT } from '../lib/tools.js';
+import { REPO_ROOT } from '../lib/core/tools.js';
 import { D_DEV, D_PROD, D_API, WEB, componentPinnedRepo, imagePatch, patchPinnedRepo } from './pin-fixture.js';
 import { GITOPS_YAML, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 

@@ -12,7 +12,7 @@ import { bump } from '../commands/bump.js';
 import { promote } from '../commands/promote.js';
 import { rollback } from '../commands/rollback.js';
 import { scale } from '../commands/scale.js';
-import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/tools.js';
+import { findKubeconform, findKustomize, REPO_ROOT } from '../lib/core/tools.js';
 import { findExecutable } from './harness/proc.js';
 import { pushImage, startRegistry, type RegistryHandle } from './harness/registry.js';
 import { digestOf, finishFixture, overlayFile, startReleaseFixture, TOKEN, type ReleaseFixture } from './release-fixture.js';

@@ -5,10 +5,10 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { readdir, writeFile } from 'node:fs/promises';
 import { validate } from '../commands/validate.js';
-import { runValidation } from '../lib/validation.js';
-import { FindingsError, NameError } from '../lib/errors.js';
-import { REPO_ROOT } from '../lib/tools.js';
-import type { Finding } from '../lib/report.js';
+import { runValidation } from '../lib/validate/validation.js';
+import { FindingsError, NameError } from '../lib/core/errors.js';
+import { REPO_ROOT } from '../lib/core/tools.js';
+import type { Finding } from '../lib/report/report.js';
 import { baseFiles, DEPLOYMENT, DIGEST, makeRepo, overlay, removeRepo, testEnv } from './repo-fixture.js';
 
 const execFileP = promisify(execFile);

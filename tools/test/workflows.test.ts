@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { COMMANDS } from '../lib/cliargs.js';
-import { findActionlint, REPO_ROOT } from '../lib/tools.js';
+import { COMMANDS } from '../lib/cli/cliargs.js';
+import { findActionlint, REPO_ROOT } from '../lib/core/tools.js';
 
 const WORKFLOWS = path.join(REPO_ROOT, '.github', 'workflows');
 
@@ -87,7 +87,7 @@ describe('workflows', () => {
             const cmd = /tsx tools\/cli\.ts ([\w-]+)/.exec(scripts[name]!)?.[1];
             if (!cmd) continue; // a script that is not a toolkit command
             const spec = COMMANDS[cmd];
-            assert.ok(spec, `${file}: npm run ${name} runs '${cmd}', which tools/lib/cliargs.ts does not declare`);
+            assert.ok(spec, `${file}: npm run ${name} runs '${cmd}', which tools/lib/cli/cliargs.ts does not declare`);
             const args = rest.includes(' -- ') || rest.startsWith(' --') ? rest.slice(rest.indexOf('--') + 2) : '';
             for (const flag of args.match(/(?<=\s|^)--[a-z][\w-]*/g) ?? []) {
               assert.ok(flag.slice(2) in spec.options || flag === '--cwd' || flag === '--help', `${file}: npm run ${name} passes ${flag}, which '${cmd}' does not declare`);

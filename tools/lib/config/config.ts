@@ -1,0 +1,245 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { ConfigError, NameError } from '../core/errors.js';
+import { layoutProblem } from './layout.js';
+import { lineOf, parseYaml, pointerToPath } from '../core/yamlfile.js';
+import configSchema from './config.schema.json' with { type: 'json' };
+
+export const CONFIG_FILE = 'gitops.yaml';
+
+/** A policy's severity as configured, or `off`. */
+export type PolicyLevel = 'error' | 'warning' | 'info' | 'off';
+
+export interface Environment {
+  name: string;
+  cluster: string;
+  /** Shorthand for overlays `<overlayRoot>/<system>/<service>`, when the config used it. */
+  overlayRoot?: string;
+  /** Glob patterns of the overlay folders (apps.ts); never empty. */
+  overlays: string[];
+  /** App id template ({N}: N-th wildcard, {path}); undefined: the wildcards joined with '/'. */
+  appId?: string;
+  /** Policy id -> level in this environment (over policies.severity). */
+  policies?: Record<string, PolicyLevel>;
+  /** Environments whose releases this one takes (gitops.yaml accepts one name or a list); empty for none. */
+  promotesFrom: string[];
+  requireDigests: boolean;
+}
+
+/** A pinned set of CRD manifests a cluster runs (gitops.yaml clusters.<c>.apiServer.crds). */
+export interface CrdSet {
+  name: string;
+  version: string;
+  /** Upstream files; {version} is replaced. Undefined: the known default of `name` (lib/server/crds.ts). */
+  urls?: string[];
+}
+
+/** How validate's local API server stands in for one cluster. */
+export interface ClusterApiServer {
+  flags: string[];
+  crds: CrdSet[];
+}
+
+/** A StorageClass a cluster offers: what its claims may ask for. */
+export interface StorageClassFacts {
+  name: string;
+  accessModes: string[];
+  default?: boolean;
+}
+
+export interface TaintFacts {
+  key: string;
+  value?: string;
+  effect: string;
+}
+
+/**
+ * What a cluster offers that manifests depend on and git does not create (gitops.yaml
+ * `clusters.<name>`). Each list is checked only when declared: an absent key means unknown.
+ */
+export interface ClusterFacts {
+  /** Folder with the cluster's bootstrap kustomization (default clusters/<name>; null: none). */
+  entryPoint?: string | null;
+  storageClasses?: StorageClassFacts[];
+  /** Node label key -> values some node carries. */
+  nodeLabels?: Record<string, string[]>;
+  taints?: TaintFacts[];
+  /** Registry hosts whose images need pull credentials. */
+  privateRegistries?: string[];
+  /** validate's server-side dry run: kube-apiserver flags and pinned CRD sets (normalized in Config.apiServers). */
+  apiServer?: { flags?: string[]; crds?: CrdSet[] };
+}
+
+export interface Config {
+  /** Repository root (absolute). */
+  root: string;
+  repoURL: string;
+  defaultBranch: string;
+  environments: Environment[];
+  kubernetesVersion: string;
+  schemaLocations: string[];
+  /** Folder with kubernetes/v<version>/_definitions.json and crds/ (GITOPS_SCHEMA_MIRROR). */
+  schemaMirror?: string;
+  allowMissingSchemas: string[];
+  exemptionPrefix: string;
+  disabledPolicies: string[];
+  /** gitops.yaml policies.severity: policy id -> level in every environment. */
+  policySeverity: Record<string, PolicyLevel>;
+  /** cluster -> "Kind/namespace/name" patterns created outside git. */
+  external: Record<string, string[]>;
+  /** cluster -> settings (gitops.yaml `clusters:`). */
+  clusters: Record<string, ClusterFacts>;
+  sensitiveKeys: string[];
+  promotionLabels: string[];
+  releaseKeys: string[];
+  maxPushAttempts: number;
+  githubApiUrl?: string;
+  /** cluster -> API server flags and CRDs (gitops.yaml clusters.<c>.apiServer). */
+  apiServers: Record<string, ClusterApiServer>;
+  /** Folder with <name>/<version>/<file> CRD manifests (GITOPS_CRD_MIRROR). */
+  crdMirror?: string;
+  /** Cluster entry points set in gitops.yaml `clusters.<name>.entryPoint` (null: none); see entryPoint(). */
+  entryPoints: Record<string, string | null>;
+  /** Remote bases / Helm repositories: fetched only when allowed, within the timeout. */
+  render: { allowRemote: boolean; remoteTimeoutSeconds: number };
+}
+
+interface RawConfig {
+  repoURL?: string;
+  defaultBranch?: string;
+  environments: Array<Omit<Environment, 'requireDigests' | 'overlays' | 'promotesFrom'> & { requireDigests?: boolean; overlays?: string[]; promotesFrom?: string | string[] }>;
+  kubernetes?: { version?: string };
+  schemas?: { locations?: string[]; allowMissing?: string[] };
+  policies?: { exemptionPrefix?: string; disabled?: string[]; severity?: Record<string, PolicyLevel> };
+  external?: Record<string, string[]>;
+  clusters?: Record<string, ClusterFacts>;
+  diff?: { sensitiveKeys?: string[] };
+  promotion?: { labels?: string[]; releaseKeys?: string[]; maxPushAttempts?: number };
+  github?: { apiUrl?: string };
+  render?: { allowRemote?: boolean; remoteTimeoutSeconds?: number };
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validateRaw = ajv.compile<RawConfig>(configSchema);
+
+/** Parses and checks gitops.yaml text. Pure apart from reading `env`. */
+export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const { parsed, problems } = parseYaml(CONFIG_FILE, text);
+  if (problems.length) throw new ConfigError(`${CONFIG_FILE}:${problems[0].line}`, problems[0].message);
+  const doc = parsed.docs[0];
+  const raw = (doc?.toJS() ?? {}) as RawConfig;
+  if (!validateRaw(raw)) {
+    const e = validateRaw.errors![0];
+    const p = pointerToPath(e.instancePath);
+    const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, p)}`;
+    const field = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
+    const extra = e.keyword === 'additionalProperties' ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'` : '';
+    throw new ConfigError(where, `${field}: ${e.message}${extra}`);
+  }
+  const names = new Set<string>();
+  for (const [i, e] of raw.environments.entries()) {
+    const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i])}`;
+    if (names.has(e.name)) throw new ConfigError(where, `environments.${i}.name: duplicate environment '${e.name}'`);
+    names.add(e.name);
+    if (e.overlayRoot !== undefined && e.overlays !== undefined) throw new ConfigError(where, `environments.${i}: set either overlayRoot (the <root>/<system>/<service> shorthand) or overlays, not both`);
+    if (e.overlayRoot !== undefined && e.appId !== undefined) throw new ConfigError(where, `environments.${i}.appId: goes with overlays; overlayRoot always derives {1}/{2}`);
+    const problem = layoutProblem(e.overlays ?? [], e.appId);
+    if (problem) throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i, problem.field])}`, `environments.${i}.${problem.field}: ${problem.message}`);
+  }
+  const sources = (e: RawConfig['environments'][number]): string[] => (e.promotesFrom === undefined ? [] : typeof e.promotesFrom === 'string' ? [e.promotesFrom] : e.promotesFrom);
+  for (const [i, e] of raw.environments.entries()) {
+    for (const [j, from] of sources(e).entries()) {
+      const at = typeof e.promotesFrom === 'string' ? ['environments', i, 'promotesFrom'] : ['environments', i, 'promotesFrom', j];
+      const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, at)}`;
+      const field = typeof e.promotesFrom === 'string' ? `environments.${i}.promotesFrom` : `environments.${i}.promotesFrom.${j}`;
+      if (!names.has(from)) throw new ConfigError(where, `${field}: unknown environment '${from}' (known: ${[...names].join(', ')})`);
+      if (from === e.name) throw new ConfigError(where, `${field}: '${e.name}' cannot promote from itself`);
+    }
+  }
+  // Promotion must end: dev <- staging <- prod (or several sources), never a loop.
+  const byName = new Map(raw.environments.map((e) => [e.name, sources(e)]));
+  const done = new Set<string>();
+  const visit = (name: string, path: string[]): void => {
+    if (path.includes(name)) throw new ConfigError(CONFIG_FILE, `environments: promotion cycle through '${name}' (${[...path.slice(path.indexOf(name)), name].join(' <- ')})`);
+    if (done.has(name)) return;
+    for (const from of byName.get(name) ?? []) visit(from, [...path, name]);
+    done.add(name);
+  };
+  for (const e of raw.environments) visit(e.name, []);
+  const known = new Set(raw.environments.map((e) => e.cluster));
+  for (const [name, c] of Object.entries(raw.clusters ?? {})) {
+    if (!known.has(name)) {
+      throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['clusters', name])}`, `clusters.${name}: no environment runs on cluster '${name}' (known: ${[...known].join(', ')})`);
+    }
+    const defaults = (c.storageClasses ?? []).flatMap((s, i) => (s.default ? [i] : []));
+    if (defaults.length > 1) {
+      throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['clusters', name, 'storageClasses', defaults[1]])}`, `clusters.${name}.storageClasses: ${defaults.length} default classes; a cluster has at most one`);
+    }
+  }
+  const envLocations = env.GITOPS_SCHEMA_LOCATIONS?.split(',').map((s) => s.trim()).filter(Boolean);
+  return {
+    root,
+    repoURL: raw.repoURL ?? '',
+    defaultBranch: raw.defaultBranch ?? 'main',
+    environments: raw.environments.map((e) => ({
+      ...e,
+      overlays: e.overlays ?? [`${e.overlayRoot!.replace(/\/+$/, '')}/*/*`],
+      appId: e.overlayRoot !== undefined ? '{1}/{2}' : e.appId,
+      promotesFrom: sources(e),
+      requireDigests: e.requireDigests ?? false,
+    })),
+    kubernetesVersion: env.GITOPS_KUBERNETES_VERSION ?? raw.kubernetes?.version ?? '1.32.0',
+    schemaLocations: envLocations?.length ? envLocations : raw.schemas?.locations ?? ['default'],
+    schemaMirror: env.GITOPS_SCHEMA_MIRROR ? path.resolve(root, env.GITOPS_SCHEMA_MIRROR) : undefined,
+    allowMissingSchemas: raw.schemas?.allowMissing ?? [],
+    exemptionPrefix: raw.policies?.exemptionPrefix ?? 'exempt.policy.crianex.com/',
+    disabledPolicies: raw.policies?.disabled ?? [],
+    policySeverity: raw.policies?.severity ?? {},
+    external: raw.external ?? {},
+    clusters: raw.clusters ?? {},
+    sensitiveKeys: raw.diff?.sensitiveKeys ?? [],
+    promotionLabels: raw.promotion?.labels ?? [],
+    releaseKeys: raw.promotion?.releaseKeys ?? [],
+    maxPushAttempts: raw.promotion?.maxPushAttempts ?? 3,
+    githubApiUrl: env.GITHUB_API_URL ?? raw.github?.apiUrl,
+    apiServers: Object.fromEntries(
+      Object.entries(raw.clusters ?? {}).map(([c, v]) => [c, { flags: v.apiServer?.flags ?? [], crds: v.apiServer?.crds ?? [] }]),
+    ),
+    crdMirror: env.GITOPS_CRD_MIRROR ? path.resolve(root, env.GITOPS_CRD_MIRROR) : undefined,
+    entryPoints: Object.fromEntries(
+      Object.entries(raw.clusters ?? {}).filter(([, c]) => c.entryPoint !== undefined).map(([name, c]) => [name, c.entryPoint === null ? null : c.entryPoint!.replace(/\/+$/, '')]),
+    ),
+    render: { allowRemote: raw.render?.allowRemote ?? false, remoteTimeoutSeconds: raw.render?.remoteTimeoutSeconds ?? 60 },
+  };
+}
+
+export async function loadConfig(cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  const root = path.resolve(cwd);
+  let text: string;
+  try {
+    text = await readFile(path.join(root, CONFIG_FILE), 'utf8');
+  } catch {
+    throw new ConfigError(path.join(root, CONFIG_FILE), 'not found', 'run the command from the repository root (or pass --cwd)');
+  }
+  return parseConfig(root, text, env);
+}
+
+export function getEnvironment(config: Config, name: string): Environment {
+  const env = config.environments.find((e) => e.name === name);
+  if (!env) throw new NameError(`unknown environment '${name}'`, config.environments.map((e) => e.name));
+  return env;
+}
+
+/**
+ * The folder a cluster is bootstrapped from (`kubectl apply -k`, then Argo CD's root
+ * Application): gitops.yaml `clusters.<name>.entryPoint`, default `clusters/<name>`; null: none.
+ */
+export function entryPoint(config: Config, cluster: string): string | null {
+  return cluster in config.entryPoints ? config.entryPoints[cluster] : `clusters/${cluster}`;
+}
+
+/** Distinct clusters in declaration order. */
+export function clusters(config: Config): string[] {
+  return [...new Set(config.environments.map((e) => e.cluster))];
+}

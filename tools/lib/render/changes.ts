@@ -1,0 +1,102 @@
+// What changed against a base revision, which targets that affects, and a checkout of the base
+// revision to render it with the same machinery. Shared by validate and diff.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import type { Config } from '../config/config.js';
+import { CONFIG_FILE, loadConfig } from '../config/config.js';
+import { ConfigError, UsageError } from '../core/errors.js';
+import { run } from '../core/exec.js';
+import { kustomizationClosure } from './kustomize.js';
+import { rel, type Target } from './render.js';
+import type { Workspace } from '../core/workspace.js';
+
+async function git(cwd: string, args: string[]): Promise<string> {
+  return (await run('git', args, { cwd })).stdout;
+}
+
+async function commitExists(cwd: string, ref: string): Promise<boolean> {
+  const r = await run('git', ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd, allowFailure: true });
+  return r.code === 0;
+}
+
+/**
+ * The revision to compare with: `ref` when given (it must exist), otherwise the merge base of
+ * HEAD with origin/<defaultBranch>, or with <defaultBranch> when there is no such remote branch.
+ */
+export async function resolveBase(cwd: string, ref: string | undefined, defaultBranch: string): Promise<string> {
+  if (ref !== undefined) {
+    if (ref.startsWith('-') || !(await commitExists(cwd, ref))) throw new UsageError(`--base ${ref}: no such commit in ${cwd}`);
+    return (await git(cwd, ['rev-parse', '--verify', `${ref}^{commit}`])).trim();
+  }
+  for (const candidate of [`origin/${defaultBranch}`, defaultBranch]) {
+    if (!(await commitExists(cwd, candidate))) continue;
+    const mb = await run('git', ['merge-base', 'HEAD', candidate], { cwd, allowFailure: true });
+    if (mb.code === 0 && mb.stdout.trim()) return mb.stdout.trim();
+  }
+  throw new UsageError(
+    `cannot find a base revision: neither origin/${defaultBranch} nor ${defaultBranch} shares history with HEAD`,
+  );
+}
+
+/** Repo-relative paths changed between `base` and the working tree, untracked files included. */
+export async function changedFiles(cwd: string, base: string): Promise<string[]> {
+  // --relative keeps paths relative to cwd when the gitops repo is a sub-folder of the git repo.
+  const diff = await git(cwd, ['diff', '--name-only', '--no-renames', '--relative', '-z', base, '--']);
+  const untracked = await git(cwd, ['ls-files', '--others', '--exclude-standard', '-z']);
+  return [...new Set([...diff.split('\0'), ...untracked.split('\0')].filter(Boolean))].sort();
+}
+
+/**
+ * The targets whose file closure (every file their kustomization reads) contains a changed
+ * file. A change to gitops.yaml affects every target; a target whose closure cannot be
+ * computed (broken kustomization) counts as affected, so that validation reports why.
+ */
+export async function affectedTargets(config: Config, targets: Target[], changed: string[], ws?: Workspace): Promise<Target[]> {
+  const set = new Set(changed);
+  if (set.has(CONFIG_FILE)) return targets;
+  const out: Target[] = [];
+  for (const t of targets) {
+    let closure: string[];
+    try {
+      closure = (await kustomizationClosure(path.join(config.root, t.dir), config.root, ws)).map((f) => rel(config, f));
+    } catch {
+      out.push(t);
+      continue;
+    }
+    if (closure.some((f) => set.has(f))) out.push(t);
+  }
+  return out;
+}
+
+/**
+ * The configuration of a base revision's checkout, or undefined when that revision has no
+ * gitops.yaml the toolkit can read (before adoption, or an incompatible one): then everything
+ * the head renders counts as added.
+ */
+export async function loadBaseConfig(dir: string, envVars: NodeJS.ProcessEnv): Promise<{ config?: Config; note?: string }> {
+  if (!existsSync(path.join(dir, CONFIG_FILE))) return { note: `the base revision has no ${CONFIG_FILE}: everything rendered counts as added` };
+  try {
+    return { config: await loadConfig(dir, envVars) };
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    return { note: `the base revision's ${CONFIG_FILE} cannot be read by this toolkit (${e.message}): everything rendered counts as added` };
+  }
+}
+
+/** Runs `fn` on a detached worktree of `ref`, removed afterwards whatever happens. */
+export async function withWorktree<T>(cwd: string, ref: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const parent = await mkdtemp(path.join(os.tmpdir(), 'gitops-base-'));
+  const dir = path.join(parent, 'tree');
+  try {
+    await git(cwd, ['worktree', 'add', '--detach', '--quiet', dir, ref]);
+    // The gitops repo may be a sub-folder of the git repository.
+    const prefix = (await git(cwd, ['rev-parse', '--show-prefix'])).trim();
+    return await fn(path.join(dir, prefix));
+  } finally {
+    await run('git', ['worktree', 'remove', '--force', dir], { cwd, allowFailure: true }).catch(() => undefined);
+    await rm(parent, { recursive: true, force: true });
+    await run('git', ['worktree', 'prune'], { cwd, allowFailure: true }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,93 @@
+// The CRD manifests a cluster runs (gitops.yaml clusters.<c>.apiServer.crds), for the local API
+// server: read from GITOPS_CRD_MIRROR (<name>/<version>/<file>), else downloaded once from
+// upstream into .cache/crds with the same layout.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config, CrdSet } from '../config/config.js';
+import { ConfigError, GitopsError } from '../core/errors.js';
+import { parseStream, type K8sObject } from '../render/kustomize.js';
+import { cachingEnabled, sha, writeAtomic } from '../core/workspace.js';
+
+/** Upstream files of the operators this repository's clusters run, at tag {version}. */
+export const KNOWN_CRDS: Record<string, string[]> = {
+  'argo-cd': ['application', 'applicationset', 'appproject'].map((n) => `https://raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/crds/${n}-crd.yaml`),
+  'cert-manager': [
+    'acme.cert-manager.io_challenges',
+    'acme.cert-manager.io_orders',
+    'cert-manager.io_certificaterequests',
+    'cert-manager.io_certificates',
+    'cert-manager.io_clusterissuers',
+    'cert-manager.io_issuers',
+  ].map((n) => `https://raw.githubusercontent.com/cert-manager/cert-manager/{version}/deploy/crds/${n}.yaml`),
+  'external-secrets': ['https://raw.githubusercontent.com/external-secrets/external-secrets/{version}/deploy/crds/bundle.yaml'],
+};
+
+/** Download timeout per file: a hung connection must not hang validate. */
+const FETCH_TIMEOUT_MS = 30_000;
+
+export class CrdError extends GitopsError {}
+
+export function crdUrls(set: CrdSet): string[] {
+  const urls = set.urls ?? KNOWN_CRDS[set.name];
+  if (!urls) throw new ConfigError('gitops.yaml', `clusters.*.apiServer.crds: '${set.name}' has no known upstream location; give its urls`);
+  return urls.map((u) => u.replaceAll('{version}', set.version));
+}
+
+/** Where a CRD file lives in a mirror or in the download cache. */
+function mirrorPath(root: string, set: CrdSet, url: string): string {
+  return path.join(root, set.name, set.version, path.basename(new URL(url).pathname));
+}
+
+async function download(url: string, dest: string): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+  } catch (e) {
+    throw new CrdError(`downloading ${url} failed: ${(e as Error).message}`, 'offline? set GITOPS_CRD_MIRROR to a folder of <name>/<version>/<file> CRD manifests, or run with --no-server');
+  }
+  if (!res.ok) throw new CrdError(`downloading ${url} failed: HTTP ${res.status}`, 'check the name, version and urls of the CRD set in gitops.yaml clusters.*.apiServer.crds');
+  const text = await res.text();
+  await writeAtomic(dest, text); // a concurrent run never reads half a file
+  return text;
+}
+
+/** The CustomResourceDefinition objects of one CRD set. */
+export async function loadCrdSet(config: Config, set: CrdSet): Promise<K8sObject[]> {
+  const out: K8sObject[] = [];
+  for (const url of crdUrls(set)) {
+    let text: string;
+    if (config.crdMirror) {
+      const file = mirrorPath(config.crdMirror, set, url);
+      text = await readFile(file, 'utf8').catch(() => {
+        throw new CrdError(`CRD set ${set.name} ${set.version}: ${file} not found in GITOPS_CRD_MIRROR`, `the mirror needs <name>/<version>/${path.basename(file)} (upstream: ${url})`);
+      });
+    } else {
+      const cached = mirrorPath(path.join(config.root, '.cache', 'crds'), set, url);
+      text = (await readFile(cached, 'utf8').catch(() => undefined)) ?? (await download(url, cached));
+    }
+    out.push(...(await parsedCrds(config, text)));
+  }
+  if (!out.length) throw new CrdError(`CRD set ${set.name} ${set.version} holds no CustomResourceDefinition`);
+  return out;
+}
+
+// Parsing a CRD bundle's YAML takes about half a second (megabytes of schema), every cluster of
+// every run: parsed once per content in the process, and kept as JSON in .cache/crds/parsed.
+const parsed = new Map<string, Promise<K8sObject[]>>();
+
+function parsedCrds(config: Config, text: string): Promise<K8sObject[]> {
+  const key = sha(text);
+  let p = parsed.get(key);
+  if (!p) {
+    p = (async () => {
+      const file = path.join(config.root, '.cache', 'crds', 'parsed', `${key}.json`);
+      const hit = cachingEnabled() ? await readFile(file, 'utf8').then((t) => JSON.parse(t) as K8sObject[], () => undefined) : undefined;
+      if (hit) return hit;
+      const objects = parseStream(text).filter((o) => o.kind === 'CustomResourceDefinition');
+      if (cachingEnabled()) await writeAtomic(file, JSON.stringify(objects)).catch(() => {}); // a read-only checkout just parses again
+      return objects;
+    })();
+    parsed.set(key, p);
+  }
+  return p; // shared, read-only: the CRDs are only serialised and filtered
+}

@@ -1,0 +1,225 @@
+// Runs the cross-resource and Argo CD checks over the rendered targets, one cluster at a time.
+// The checks themselves are pure; this module gathers what they need from the working tree
+// (ApplicationSet expansion, the folders Applications point at).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { discoverApps } from '../../config/apps.js';
+import { KUSTOMIZATION_NAMES } from '../../config/layout.js';
+import { parseYamlData } from '../../core/yamlfile.js';
+import { buildOptions, expandApplications, repoTree, sameRepo, tracksDefaultBranch, type Expansion, type GeneratedApp, type RepoTree } from '../../argocd/argocd.js';
+import type { Config } from '../../config/config.js';
+import { renderTargets, workspaceFor, type Rendered, type Target } from '../../render/render.js';
+import { sha, Store, toolkitCodeHash, type Workspace } from '../../core/workspace.js';
+import { locateOrigins } from '../../render/origins.js';
+import type { Finding } from '../../report/report.js';
+import { findHelm, type Tool } from '../../core/tools.js';
+import { checkArgo, type PathFacts } from './argocd.js';
+import { buildView } from './common.js';
+import { checkHpas } from './hpa.js';
+import { checkIngresses } from './ingress.js';
+import { checkKeys, checkProbePorts, parseEnvExample, type ExampleKeys } from './keys.js';
+import { checkDuplicates, checkPlacement } from './objects.js';
+import { checkReferences } from './references.js';
+import { checkPullCredentials } from './registry.js';
+import { checkScheduling } from './scheduling.js';
+import { checkServices } from './services.js';
+import { checkStorage, checkStorageClasses } from './storage.js';
+import { checkSyncWaves } from './syncwaves.js';
+
+export { checkImmutable } from './immutable.js';
+
+/** `namespace:` of a folder's kustomization (undefined when unset or unreadable). */
+async function kustomizationNamespace(dir: string, read: (file: string) => Promise<string | undefined>): Promise<{ found: boolean; namespace?: string }> {
+  for (const name of KUSTOMIZATION_NAMES) {
+    const text = await read(path.posix.join(dir, name));
+    if (text === undefined) continue;
+    const ns = (parseYamlData(name, text).docs[0] as { namespace?: unknown } | null | undefined)?.namespace;
+    return { found: true, namespace: typeof ns === 'string' ? ns : undefined };
+  }
+  return { found: false };
+}
+
+/**
+ * The repository Argo CD reads a cluster folder from: gitops.yaml `repoURL` when set, else the
+ * source of the Application in clusters/<cluster> that deploys (part of) that folder itself, the
+ * app of apps. The repository is written once (clusters/components/repository), so a fork
+ * changes that one file and the toolkit follows.
+ */
+export function clusterRepoURL(config: Config, entry: Rendered | undefined): string {
+  if (config.repoURL || !entry) return config.repoURL;
+  const dir = entry.target.dir;
+  for (const o of entry.objects) {
+    if (!o.apiVersion?.startsWith('argoproj.io/') || o.kind !== 'Application') continue;
+    const src = (o.spec as { source?: { repoURL?: string; path?: string } } | undefined)?.source;
+    const p = (src?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, '');
+    if (src?.repoURL && (p === dir || p.startsWith(`${dir}/`))) return src.repoURL;
+  }
+  return '';
+}
+
+/**
+ * Keys of the Secrets of gitops.yaml `external` that are made by hand from an
+ * apps/<system>/<service>/secret.env.example (whose first comment names the Secret), by namespace/name.
+ */
+async function handMadeSecretKeys(tree: RepoTree, read: (file: string) => Promise<string | undefined>, external: string[]): Promise<Map<string, ExampleKeys>> {
+  const out = new Map<string, ExampleKeys>();
+  const wanted = external.map((x) => /^Secret\/([^/*]+)\/([^/*]+)$/.exec(x)).filter((m): m is RegExpExecArray => !!m);
+  if (!wanted.length) return out;
+  const byName = new Map<string, ExampleKeys[]>();
+  for (const file of tree.files.filter((f) => /^apps\/[^/]+\/[^/]+\/secret\.env\.example$/.test(f))) {
+    const text = await read(file);
+    if (text === undefined) continue;
+    const { secret, keys } = parseEnvExample(text);
+    if (secret) byName.set(secret, [...(byName.get(secret) ?? []), { file, keys }]);
+  }
+  for (const [, ns, name] of wanted) {
+    const found = byName.get(name);
+    if (found?.length === 1) out.set(`${ns}/${name}`, found[0]); // ambiguous names are left unchecked
+  }
+  return out;
+}
+
+/**
+ * Cross-resource and Argo CD findings for every cluster present in `rendered` (which should hold
+ * every target of those clusters: the checks need the whole cluster even when only part of it
+ * is reported).
+ */
+export async function crossChecks(config: Config, tool: Tool, rendered: Rendered[], renderedOut?: Rendered[]): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  const ws = workspaceFor(config);
+  const clusters = [...new Set(rendered.map((r) => r.target.cluster))];
+  if (!clusters.length) return findings;
+  const tree = await repoTree(config.root);
+  const treeSig = sha(tree.files.join('\0'));
+  const store = await Store.open<CrossEntry>(config.root, 'cross-checks', `${CROSS_CHECK_VERSION}:${toolkitCodeHash()}`);
+  for (const cluster of clusters) {
+    const inCluster = rendered.filter((r) => r.target.cluster === cluster);
+    const key = sha(JSON.stringify([
+      cluster, config.repoURL, config.external[cluster] ?? [], config.clusters[cluster] ?? null, config.environments.filter((e) => e.cluster === cluster), treeSig,
+      await Promise.all(inCluster.map(async (r) => [r.target.dir, r.target.kind, await renderSignature(config, ws, r)])),
+    ]));
+    const hit = store.get(key);
+    if (hit && (await unchanged(ws, config.root, hit.reads))) {
+      findings.push(...hit.findings);
+      continue;
+    }
+    // Every file the checks read beyond the renders (generator files, kustomization namespaces)
+    // is recorded with its hash: the cached findings hold while those files are unchanged.
+    const reads: Record<string, string> = {};
+    const read = async (file: string): Promise<string | undefined> => {
+      const abs = path.join(config.root, file);
+      reads[file] = (await ws.hash(abs)) ?? '-';
+      return ws.text(abs);
+    };
+    const checked = await checkCluster(config, tool, cluster, inCluster, tree, read, renderedOut);
+    // Located for good before they are kept: cached findings carry no origin request.
+    const out = await locateOrigins(checked.findings);
+    findings.push(...out);
+    // Folders outside the known overlays that Applications deploy are rendered here, outside the
+    // key: findings that depend on such renders are not kept.
+    if (!checked.renderedExtra) store.set(key, { reads, findings: out });
+  }
+  await store.save();
+  return findings;
+}
+
+// With the hash of the toolkit's code, the key of cached cross-check findings (any code change invalidates them).
+export const CROSS_CHECK_VERSION = 3;
+
+interface CrossEntry {
+  reads: Record<string, string>;
+  findings: Finding[];
+}
+
+/** What a render's findings and objects depend on: its cache key, or its closure and outcome. */
+async function renderSignature(config: Config, ws: Workspace, r: Rendered): Promise<string> {
+  if (r.key) return r.key;
+  const hashes = await Promise.all(r.closure.map((f) => ws.hash(path.join(config.root, f))));
+  return sha(JSON.stringify([r.closure, hashes, r.findings, r.hashes ?? r.objects]));
+}
+
+/** Whether every file the checks read still has the hash it had. */
+async function unchanged(ws: Workspace, root: string, reads: Record<string, string>): Promise<boolean> {
+  for (const [file, h] of Object.entries(reads)) {
+    if (((await ws.hash(path.join(root, file))) ?? '-') !== h) return false;
+  }
+  return true;
+}
+
+async function checkCluster(config: Config, tool: Tool, cluster: string, inCluster: Rendered[], tree: RepoTree, read: (file: string) => Promise<string | undefined>, renderedOut?: Rendered[]): Promise<{ findings: Finding[]; renderedExtra: boolean }> {
+  const findings: Finding[] = [];
+  const entry = inCluster.find((r) => r.target.kind === 'cluster');
+  let expansion: Expansion = { apps: [], findings: [], incomplete: false };
+  const paths = new Map<string, PathFacts>();
+  const byDir = new Map(inCluster.map((r) => [r.target.dir, r]));
+  const extra: Rendered[] = [];
+  let renderedExtra = false;
+  const repoURL = clusterRepoURL(config, entry);
+  if (entry && !repoURL && entry.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
+    findings.push({ severity: 'warning', rule: 'argo-repo', overlay: entry.target.dir, resource: '', file: `${entry.target.dir}/kustomization.yaml`, message: `no Application in ${entry.target.dir} deploys that folder (an app of apps) and gitops.yaml names no repoURL, so which Applications deploy this repository cannot be told and none is checked: set repoURL in gitops.yaml` });
+  }
+  if (entry) {
+    expansion = await expandApplications(entry, repoURL, { files: tree.files, read });
+    const ours = expansion.apps.filter((a) => sameRepo(a.repoURL, repoURL) && a.path !== undefined && tracksDefaultBranch(a, config.defaultBranch));
+    const toRender: Target[] = [];
+    for (const dir of new Set(ours.map((a) => a.path!))) {
+      const k = await kustomizationNamespace(dir, read);
+      const r = byDir.get(dir);
+      paths.set(dir, { exists: existsSync(path.join(config.root, dir)), kustomization: k.found, namespace: k.namespace, rendered: r });
+      if (!r && k.found) toRender.push({ dir, cluster, kind: 'app' });
+    }
+    // Folders Applications deploy that are not overlays of a known environment.
+    const entryArgs = buildOptions(entry, await findHelm());
+    for (const r of await renderTargets(config, tool, toRender, { buildArgs: () => entryArgs })) {
+      paths.get(r.target.dir)!.rendered = r;
+      // A part of the entry point (an app of apps over clusters/<cluster>/base, say: every file it
+      // renders the entry point renders too) is in the view already: not counted twice.
+      const files = r.closure.filter((f) => !KUSTOMIZATION_NAMES.includes(path.posix.basename(f)));
+      if (!files.length || !files.every((f) => entry.closure.includes(f))) extra.push(r);
+      renderedOut?.push(r);
+      findings.push(...r.findings);
+      renderedExtra = true;
+    }
+  }
+  const appsByPath = new Map<string, GeneratedApp[]>();
+  for (const a of expansion.apps) {
+    if (!sameRepo(a.repoURL, repoURL) || a.path === undefined) continue;
+    if (!appsByPath.has(a.path)) appsByPath.set(a.path, []);
+    appsByPath.get(a.path)!.push(a);
+  }
+  const overlayNamespaces = new Map<string, string | undefined>();
+  for (const r of inCluster) if (r.target.kind === 'app') overlayNamespaces.set(r.target.dir, (await kustomizationNamespace(r.target.dir, read)).namespace);
+  const view = buildView({
+    cluster,
+    rendered: [...inCluster, ...extra],
+    appsByPath,
+    projects: new Map((entry?.objects ?? []).filter((o) => o.kind === 'AppProject' && o.apiVersion.startsWith('argoproj.io/')).map((o) => [o.metadata.name!, o])),
+    argocdCm: entry?.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'argocd-cm'),
+    external: config.external[cluster] ?? [],
+    overlayNamespaces,
+    facts: config.clusters[cluster],
+  });
+  findings.push(
+    ...expansion.findings,
+    ...checkServices(view),
+    ...checkIngresses(view),
+    ...checkKeys(view, await handMadeSecretKeys(tree, read, view.external)),
+    ...checkProbePorts(view),
+    ...checkReferences(view),
+    ...checkHpas(view),
+    ...checkStorage(view),
+    ...checkStorageClasses(view),
+    ...checkPullCredentials(view),
+    ...checkScheduling(view),
+    ...checkDuplicates(view),
+    ...checkPlacement(view),
+    ...checkSyncWaves(view),
+  );
+  // A cluster whose entry point holds no Application at all is not run by Argo CD.
+  if (entry?.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
+    const envs = config.environments.filter((e) => e.cluster === cluster);
+    const overlayDirs = (await discoverApps(config, envs)).map((a) => ({ dir: a.dir, file: a.kustomization }));
+    findings.push(...checkArgo(view, { entry: entry.target.dir, defaultBranch: config.defaultBranch, repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
+  }
+  return { findings, renderedExtra };
+}

@@ -1,0 +1,457 @@
+// The validation pipeline shared by `validate`, the release commands and the bench:
+// render, schema checks, policies, cross-resource checks, immutable fields against a base.
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { discoverApps, discoverLayout, selectApps } from '../config/apps.js';
+import { renderLikeArgo } from '../argocd/argocd.js';
+import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, withWorktree } from '../render/changes.js';
+import { checkImmutable, crossChecks } from './checks/index.js';
+import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
+import { layoutRoots, unrenderedFindings } from './coverage.js';
+import { kubeconform, schemaLocations, type KcResult } from './kubeconform.js';
+import { kustomizationClosure, resourceId, type K8sObject } from '../render/kustomize.js';
+import { checkPolicies, loadPolicies, policyLevels, type PolicySet, type PolicyViolation } from './policies.js';
+import { appTargets, beginRun, clusterTargets, endRun, entryPointFindings, kustomizationOf, locate, objectHash, rel, targetKey, workspaceFor, type Rendered, type Target } from '../render/render.js';
+import { cachingEnabled, sha, Store, toolkitCodeHash } from '../core/workspace.js';
+import { locateOrigins } from '../render/origins.js';
+import type { Finding, Format } from '../report/report.js';
+import { prestartLocal, serverCheck, serverStoreFile, type ServerCheckResult, type ServerMode } from '../server/servercheck.js';
+import type { LocalApiServer } from '../server/apiserver.js';
+import { mark } from '../core/timing.js';
+import { parse as parseYamlText } from 'yaml';
+import { findKubeconform, findKustomize, REPO_ROOT, type Tool } from '../core/tools.js';
+
+export interface ValidateOptions {
+  cwd: string;
+  env?: string;
+  app?: string;
+  format?: Format;
+  /** Folder of policy files (default tools/policies of the toolkit). */
+  policiesDir?: string;
+  /** Where the report goes (default stdout). */
+  write?: (text: string) => void;
+  /** Where warnings about the tooling go (default stderr). */
+  warn?: (text: string) => void;
+  envVars?: NodeJS.ProcessEnv;
+  /** Revision to compare with (immutable-field); default with changedOnly: merge base with the default branch. */
+  base?: string;
+  /** Validate only the targets whose files changed since `base`. */
+  changedOnly?: boolean;
+  /** Report only findings the base revision (`base`, default the merge base) does not already have. */
+  newOnly?: boolean;
+  /**
+   * Server-side dry run (lib/server/servercheck.ts): 'auto' (the CLI's default) when the binaries are
+   * installed, 'local' always, `{ kubeconfig }` against a real cluster; false (--no-server) or
+   * undefined (library callers) skips it.
+   */
+  server?: ServerMode | false;
+  /** A running local API server to reuse (tests start one per file). */
+  apiServer?: LocalApiServer;
+  /** This run's share of the work for a CI job matrix (1-based index of count); see shardTargets. */
+  shard?: { index: number; count: number };
+  /** Fetch remote bases and Helm repositories (pinned ones only); default: offline. */
+  allowRemote?: boolean;
+  /** Called as each phase starts (the CLI shows it on a terminal: lib/core/progress.ts). */
+  onProgress?: (phase: string) => void;
+}
+
+export interface ValidateResult {
+  /** What the server-side dry run did (undefined when not asked for). */
+  server?: ServerCheckResult;
+  findings: Finding[];
+  rendered: Rendered[];
+  overlays: number;
+  objects: number;
+}
+
+function dotted(pointer: string): string {
+  return pointer.replace(/^\//, '').split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
+}
+
+/** What kubeconform said about one object, as cached (findings are made from it each run). */
+interface SchemaOutcome {
+  status: KcResult['status'];
+  msg?: string;
+  errors?: KcResult['validationErrors'];
+}
+
+// Bumped when the way outcomes are computed changes (here: multi-document files).
+const SCHEMA_CHECK_VERSION = 2;
+const POLICY_CHECK_VERSION = 1;
+
+/**
+ * Everything a schema outcome depends on besides the object: kubeconform's binary, the schema
+ * locations (a local folder by its modification time too) and the Kubernetes version.
+ */
+async function schemaChecksKey(tool: Tool, locations: string[], kubernetesVersion: string): Promise<string> {
+  const sig = async (p: string) => stat(p).then((s) => `${s.size}:${s.mtimeMs}`, () => '-');
+  const local = await Promise.all(locations.filter((l) => !/^(https?:|default$)/.test(l)).map((l) => sig(l.split('{{')[0])));
+  return sha(JSON.stringify([SCHEMA_CHECK_VERSION, tool.cmd, await sig(tool.cmd), locations, local, kubernetesVersion]));
+}
+
+/** Objects per kubeconform input file: one file per object costs a write each. */
+const DOCS_PER_FILE = 200;
+
+/**
+ * Schema checks for every rendered object: one kubeconform process for every object not checked
+ * before (outcomes are cached by object hash and checks key, see schemaChecksKey).
+ */
+async function schemaFindings(config: Config, rendered: Rendered[], envVars: NodeJS.ProcessEnv): Promise<Finding[]> {
+  const items = rendered.flatMap((r) => r.objects.map((o, i) => ({ r, o, hash: r.hashes?.[i] ?? objectHash(o) })));
+  if (!items.length) return [];
+  const tool = await findKubeconform(envVars);
+  const locations = await schemaLocations(config);
+  const store = await Store.open<SchemaOutcome>(config.root, 'schema', await schemaChecksKey(tool, locations, config.kubernetesVersion), envVars);
+  const outcomes = new Map<string, SchemaOutcome>();
+  const todo = new Map<string, K8sObject>();
+  for (const it of items) {
+    const hit = store.get(it.hash);
+    if (hit) outcomes.set(it.hash, hit);
+    else todo.set(it.hash, it.o);
+  }
+  if (todo.size) {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-validate-'));
+    try {
+      // One kubeconform per core, each given whole kinds: a process compiles the schema of every
+      // kind it sees, so splitting by kind (not by object) compiles each schema once.
+      const groups = new Map<string, Array<[string, K8sObject]>>();
+      for (const e of todo) {
+        const kind = `${e[1].apiVersion}/${e[1].kind}`;
+        if (!groups.has(kind)) groups.set(kind, []);
+        groups.get(kind)!.push(e);
+      }
+      const bins = Array.from({ length: Math.max(1, Math.min(os.availableParallelism(), groups.size, 4)) }, () => [] as Array<[string, K8sObject]>);
+      for (const g of [...groups.values()].sort((a, b) => b.length - a.length)) bins.reduce((min, b) => (b.length < min.length ? b : min)).push(...g);
+      const results = await Promise.all(bins.filter((b) => b.length).map(async (bin, bi) => {
+        // JSON, not YAML: kubeconform reads YAML 1.1, where an unquoted `yes` would turn boolean.
+        // Several documents per file; kubeconform (one worker) reports them in file order.
+        const dir = path.join(tmp, String(bi));
+        await mkdir(dir);
+        const files = new Map<string, Array<[string, K8sObject]>>();
+        for (let n = 0; n * DOCS_PER_FILE < bin.length; n++) {
+          const batch = bin.slice(n * DOCS_PER_FILE, (n + 1) * DOCS_PER_FILE);
+          const file = path.join(dir, `${String(n).padStart(5, '0')}.yaml`);
+          files.set(file, batch);
+          await writeFile(file, batch.map(([, o]) => JSON.stringify(o)).join('\n---\n') + '\n');
+        }
+        return { files, results: await kubeconform(tool, [dir], { locations, kubernetesVersion: config.kubernetesVersion, cacheDir: path.join(config.root, '.cache', 'kubeconform') }) };
+      }));
+      for (const { files, results: rs } of results) {
+        const seen = new Map<string, number>();
+        for (const res of rs) {
+          const batch = files.get(res.filename);
+          if (!batch) continue;
+          const i = seen.get(res.filename) ?? 0;
+          seen.set(res.filename, i + 1);
+          const [hash, o] = batch[i] ?? [];
+          if (!o || (res.kind && res.kind !== o.kind) || (res.name && res.name !== (o.metadata?.name ?? ''))) throw new Error(`kubeconform reported ${res.kind} ${res.name} where ${o?.kind} ${o?.metadata?.name} was expected (${res.filename})`);
+          const outcome: SchemaOutcome = { status: res.status, msg: res.msg || undefined, errors: res.validationErrors };
+          outcomes.set(hash!, outcome);
+          // A download that failed (offline, rate-limited) says nothing lasting about the object.
+          if (!/^failed downloading schema/.test(res.msg ?? '')) store.set(hash!, outcome);
+        }
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    await store.save();
+  }
+  const findings: Finding[] = [];
+  for (const { r, o, hash } of items) {
+    const res = outcomes.get(hash);
+    if (!res) continue;
+    const base = { overlay: r.target.dir, resource: resourceId(o) };
+    if (res.status === 'statusInvalid') {
+      for (const e of res.errors ?? [{ path: '', msg: res.msg ?? 'invalid' }]) {
+        findings.push({ ...base, severity: 'error', rule: 'schema', field: dotted(e.path), message: e.msg, ...locate(r, o, e.path) });
+      }
+    } else if (res.status === 'statusError') {
+      // A remote location that cannot be reached (offline, with a mirror that lacks the kind) is
+      // a missing schema too, with the reason.
+      const unreachable = /^failed downloading schema at (\S+?):/.exec(res.msg ?? '');
+      const missing = /could not find schema/.test(res.msg ?? '') || !!unreachable;
+      const why = unreachable ? ` (${unreachable[1].replace(/^(https?:\/\/[^/]+).*/, '$1')} could not be reached)` : '';
+      const allowed = config.allowMissingSchemas.includes(o.kind) || config.allowMissingSchemas.includes(`${o.apiVersion}/${o.kind}`);
+      findings.push({
+        ...base,
+        severity: missing && allowed ? 'info' : 'error',
+        rule: missing ? 'schema-missing' : 'schema',
+        message: missing
+          ? allowed
+            ? `no schema for ${o.apiVersion} ${o.kind}${why}; allowed by gitops.yaml schemas.allowMissing, so it was not checked`
+            : `no schema for ${o.apiVersion} ${o.kind} in any schema location${why}; add its CRD schema (npm run schemas -- <crd.yaml>) or list the kind in gitops.yaml schemas.allowMissing`
+          : res.msg ?? 'schema error',
+        ...locate(r, o),
+      });
+    }
+  }
+  return findings;
+}
+
+/**
+ * Policy violations of every rendered object, cached by object hash, context (levels included)
+ * and policy files; plus a warning for each level gitops.yaml sets for a policy that does not exist.
+ */
+async function policyFindings(config: Config, rendered: Rendered[], policiesDir: string, envVars: NodeJS.ProcessEnv): Promise<Finding[]> {
+  const files = (await readdir(policiesDir).catch(() => [] as string[])).filter((f) => /\.ya?ml$/.test(f)).sort();
+  const texts = await Promise.all(files.map((f) => readFile(path.join(policiesDir, f), 'utf8')));
+  const findings: Finding[] = [];
+  // A level for a policy that does not exist is a typo that would silently change nothing.
+  const levelsSet = [['policies.severity', config.policySeverity], ...config.environments.map((e) => [`environments[${e.name}].policies`, e.policies ?? {}] as const)] as const;
+  const ids = levelsSet.some(([, levels]) => Object.keys(levels).length)
+    ? new Set(texts.map((t) => (parseYamlText(t) as { id?: unknown } | null)?.id).filter((id): id is string => typeof id === 'string').concat(config.disabledPolicies))
+    : new Set<string>();
+  for (const [where, levels] of levelsSet) {
+    for (const id of Object.keys(levels).filter((k) => !ids.has(k))) {
+      findings.push({ severity: 'warning', rule: 'unknown-policy', overlay: '.', resource: '', file: CONFIG_FILE, message: `${where} names policy '${id}', which does not exist (known: ${[...ids].sort().join(', ')})` });
+    }
+  }
+  const key = sha(JSON.stringify([POLICY_CHECK_VERSION, toolkitCodeHash(), files, texts, config.disabledPolicies, config.exemptionPrefix]));
+  const store = await Store.open<PolicyViolation[]>(config.root, 'policies', key, envVars);
+  let policies: PolicySet | undefined; // compiled only when some object was not checked before
+  for (const r of rendered) {
+    const ctx = { env: r.target.env, app: r.target.app?.id, scope: r.target.kind === 'app' ? ('apps' as const) : ('clusters' as const), exemptionPrefix: config.exemptionPrefix, levels: policyLevels(config, r.target.env) };
+    const ctxKey = JSON.stringify([ctx.env?.name, ctx.env?.requireDigests, ctx.app, ctx.scope, ctx.levels]);
+    for (const [i, o] of r.objects.entries()) {
+      const k = sha(`${ctxKey}\0${r.hashes?.[i] ?? objectHash(o)}`);
+      let violations = store.get(k);
+      if (!violations) {
+        policies ??= await loadPolicies(policiesDir, config.disabledPolicies);
+        violations = checkPolicies(policies, o, ctx);
+        store.set(k, violations);
+      }
+      for (const v of violations) {
+        findings.push({ severity: v.severity, rule: v.rule, overlay: r.target.dir, resource: resourceId(o), message: v.message, field: v.path ? dotted(v.path) : undefined, ...locate(r, o, v.path) });
+      }
+    }
+  }
+  await store.save();
+  return findings;
+}
+
+/**
+ * The targets of shard `index` of `count`. Cross-resource checks need every object of a cluster,
+ * so whole clusters are the unit: the largest clusters go first to the least loaded shard
+ * (ties to the lower index), a deterministic split that every job of the matrix computes alike.
+ * With more shards than clusters, the extra shards have nothing to do.
+ */
+export function shardTargets(targets: Target[], shard: { index: number; count: number }): Target[] {
+  const sizes = new Map<string, number>();
+  for (const t of targets) sizes.set(t.cluster, (sizes.get(t.cluster) ?? 0) + 1);
+  const loads = new Array<number>(shard.count).fill(0);
+  const owner = new Map<string, number>();
+  for (const [cluster, n] of [...sizes].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))) {
+    const i = loads.indexOf(Math.min(...loads));
+    owner.set(cluster, i + 1);
+    loads[i] += n;
+  }
+  return targets.filter((t) => owner.get(t.cluster) === shard.index);
+}
+
+/**
+ * Renders the targets' files at the base revision (a temporary worktree) and reports immutable
+ * fields that changed. Cluster entry points come along for their argocd-cm build options.
+ */
+async function immutableFindings(config: Config, tool: Tool, head: Rendered[], base: string, envVars: NodeJS.ProcessEnv): Promise<{ findings: Finding[]; base: Rendered[] }> {
+  return withWorktree(config.root, base, async (dir) => {
+    // The base revision is read with its own gitops.yaml and layout; without one, nothing existed.
+    const { config: baseConfig } = await loadBaseConfig(dir, envVars);
+    if (!baseConfig) return { findings: [], base: [] };
+    baseConfig.render = config.render;
+    const clusters = new Set(head.map((r) => r.target.cluster));
+    const wanted = new Set(head.map((r) => targetKey(r.target)));
+    const baseApps = await discoverApps(baseConfig, baseConfig.environments.filter((e) => clusters.has(e.cluster)));
+    const targets = [
+      ...appTargets(baseApps).filter((t) => wanted.has(targetKey(t))),
+      ...clusterTargets(baseConfig, baseConfig.environments.filter((e) => clusters.has(e.cluster))),
+    ];
+    const rendered = await renderLikeArgo(baseConfig, tool, targets);
+    return { findings: checkImmutable(head, rendered), base: rendered };
+  });
+}
+
+/**
+ * What a finding is about, independent of lines and folders: rule, app and environment (or
+ * cluster entry point), object and field. Findings about a file (no object) add the file.
+ */
+function findingKey(f: Finding, scopes: Map<string, string>): string {
+  return [f.rule, scopes.get(f.overlay) ?? f.overlay, f.resource, f.field ?? '', f.resource ? '' : f.file ?? ''].join('\0');
+}
+
+function scopesOf(targets: Target[]): Map<string, string> {
+  return new Map(targets.map((t) => [t.dir, targetKey(t)]));
+}
+
+/**
+ * Renders, schema-checks, policy-checks and cross-checks the selected overlays; prints nothing.
+ * With `newOnly`, the base revision is validated too (with its own gitops.yaml) and the
+ * findings it already has are left out, so a team can adopt the toolkit before fixing them all.
+ */
+export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'write'>): Promise<ValidateResult & { config: Config; targets: Target[] }> {
+  const head = await validateTree(opts);
+  if (!opts.newOnly) return { ...head, findings: await locateOrigins(head.findings) };
+  const envVars = opts.envVars ?? process.env;
+  const rev = await resolveBase(head.config.root, opts.base, head.config.defaultBranch);
+  const known = await withWorktree(head.config.root, rev, async (dir) => {
+    const { config: baseConfig } = await loadBaseConfig(dir, envVars);
+    if (!baseConfig) return new Set<string>(); // no toolkit config at the base: every finding is new
+    const env = opts.env && baseConfig.environments.some((e) => e.name === opts.env) ? opts.env : undefined;
+    const r = await validateTree({ ...opts, cwd: dir, env, app: undefined, base: undefined, changedOnly: false, newOnly: false, server: false, warn: () => {} });
+    const scopes = scopesOf(r.rendered.map((x) => x.target));
+    return new Set(r.findings.map((f) => findingKey(f, scopes)));
+  });
+  const scopes = scopesOf(head.rendered.map((x) => x.target));
+  const fresh = head.findings.filter((f) => f.severity === 'info' || !known.has(findingKey(f, scopes)));
+  const hidden = head.findings.length - fresh.length;
+  if (hidden) fresh.push({ severity: 'info', rule: 'baseline', overlay: '.', resource: '', message: `${hidden} finding(s) that ${rev.slice(0, 12)} already has are not reported (--new-only)` });
+  return { ...head, findings: await locateOrigins(fresh) };
+}
+
+async function validateTree(opts: Omit<ValidateOptions, 'format' | 'write'>): Promise<ValidateResult & { config: Config; targets: Target[] }> {
+  const envVars = opts.envVars ?? process.env;
+  const config = await loadConfig(opts.cwd, envVars);
+  if (opts.allowRemote) config.render.allowRemote = true;
+  beginRun(config);
+  try {
+    return await validateRun(config, opts, envVars);
+  } finally {
+    await endRun(config);
+  }
+}
+
+/** Whether the run does a server dry run: asked for (the CLI's 'auto'), or handed a server. */
+function wantsServer(opts: Pick<ValidateOptions, 'server' | 'apiServer'>): boolean {
+  return opts.server !== false && (opts.server !== undefined || !!opts.apiServer);
+}
+
+async function validateRun(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, envVars: NodeJS.ProcessEnv): Promise<ValidateResult & { config: Config; targets: Target[] }> {
+  // A cold run, or one that will need the server anyway (a base revision to apply first), starts
+  // the local API server first thing, so that its start (seconds) overlaps the whole run; a warm
+  // run waits to see whether every dry-run outcome is cached.
+  const wantServer = wantsServer(opts);
+  const willNeed = opts.base !== undefined || !!opts.changedOnly || !cachingEnabled(envVars) || !existsSync(serverStoreFile(config.root));
+  const envClusters = (opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments).map((e) => e.cluster);
+  let starting = wantServer && willNeed && !opts.apiServer && typeof opts.server !== 'object' ? prestartLocal(config, envClusters, envVars, opts.warn) : undefined;
+  starting?.catch(() => {}); // serverCheck awaits it (and reports a failure by starting again)
+  /** The prestarted server, handed over once: serverCheck owns (and stops) it from then on. */
+  const handOver = () => {
+    const srv = starting;
+    starting = undefined;
+    return srv;
+  };
+  try {
+    return await selectAndCheck(config, opts, envVars, handOver);
+  } finally {
+    // Not handed to serverCheck (nothing to check, or the run failed first): stopped here.
+    await handOver()?.then((srv) => srv?.stop(), () => {});
+  }
+}
+
+async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, envVars: NodeJS.ProcessEnv, handOver: () => Promise<LocalApiServer | undefined> | undefined): Promise<ValidateResult & { config: Config; targets: Target[] }> {
+  const layout = await discoverLayout(config);
+  const allApps = layout.apps;
+  const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
+  const envs = opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments;
+  let targets = [...appTargets(apps), ...(opts.app ? [] : clusterTargets(config, envs))];
+  // Layout problems of the selected environments (with --app, only those of the selected overlays).
+  const envOverlays = new Set(envs.flatMap((e) => allApps.filter((a) => a.env === e).map((a) => a.dir)));
+  const layoutFindings = [...layout.findings, ...(await entryPointFindings(config, envs))].filter((f) =>
+    opts.app ? apps.some((a) => a.dir === f.overlay) : !allApps.some((a) => a.dir === f.overlay) || envOverlays.has(f.overlay),
+  );
+  const base = opts.base !== undefined || opts.changedOnly ? await resolveBase(config.root, opts.base, config.defaultBranch) : undefined;
+  if (opts.changedOnly) targets = await affectedTargets(config, targets, await changedFiles(config.root, base!), workspaceFor(config));
+  // A shard owns whole clusters; the targets of the others are still needed by the coverage check.
+  const everyTarget = targets;
+  if (opts.shard) targets = shardTargets(targets, opts.shard);
+  if (!targets.length) {
+    // A shard that owns nothing (more shards than clusters) has nothing to report.
+    if (opts.shard && everyTarget.length) return { config, targets: [], findings: [], rendered: [], overlays: 0, objects: 0 };
+    // Nothing to render: say why instead of reporting "0 overlays, 0 objects" as a success.
+    const what = opts.app ? `app '${opts.app}'` : opts.env ? `environment ${opts.env}` : 'the configured environments';
+    const finding: Finding = opts.changedOnly
+      ? { severity: 'info', rule: 'nothing-changed', overlay: '.', resource: '', message: `no overlay or cluster entry point of ${what} reads a file changed since ${base!.slice(0, 12)}: nothing to validate` }
+      : { severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', file: CONFIG_FILE, message: `no overlay or cluster entry point selected for ${what}: check the environments' overlays patterns and clusters.<name>.entryPoint in ${CONFIG_FILE}` };
+    return { config, targets: [], findings: [...layoutFindings, finding], rendered: [], overlays: 0, objects: 0 };
+  }
+  const kustomize = await findKustomize(envVars);
+  if (kustomize.warning) (opts.warn ?? ((t) => process.stderr.write(`warning: ${t}\n`)))(kustomize.warning);
+
+  // Cross-resource checks need whole clusters: render every target of the clusters the selected
+  // targets deploy to, and report only what concerns the selection.
+  const clusterNames = new Set(targets.map((t) => t.cluster));
+  const wantServer = wantsServer(opts);
+  const contextTargets = [
+    ...appTargets(allApps.filter((a) => clusterNames.has(a.env.cluster))),
+    ...clusterTargets(config, config.environments.filter((e) => clusterNames.has(e.cluster))),
+  ];
+  const step = opts.onProgress ?? (() => {});
+  step(`rendering ${contextTargets.length} targets`);
+  mark('setup');
+  const all = await renderLikeArgo(config, kustomize, contextTargets);
+  mark('render');
+  const selected = new Set(targets.map((t) => t.dir));
+  const rendered = all.filter((r) => selected.has(r.target.dir));
+
+  const findings: Finding[] = [...layoutFindings, ...rendered.flatMap((r) => r.findings)];
+  // The server dry run needs only the renders: without a base to apply first it runs alongside
+  // the schema, policy and cross-checks (the API server's start and CRDs are mostly waiting).
+  const warn = opts.warn ?? ((t: string) => process.stderr.write(`${t}\n`));
+  const serverOpts = { mode: opts.server || ('local' as const), rendered, all, server: opts.apiServer, env: opts.env, envVars, log: opts.warn };
+  const early = wantServer && !base ? serverCheck(config, { ...serverOpts, starting: handOver() }) : undefined;
+  early?.catch(() => {}); // awaited below; until then a failure must not count as unhandled
+  step(`checking the schemas of ${rendered.reduce((n, r) => n + r.objects.length, 0)} objects`);
+  findings.push(...(await schemaFindings(config, rendered, envVars)));
+  mark('schema');
+  step('applying policies');
+  findings.push(...(await policyFindings(config, rendered, opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), envVars)));
+  mark('policies');
+  // Folders that Applications deploy but that are no known overlay belong to the cluster entry point.
+  const known = new Set(contextTargets.map((t) => t.dir));
+  const entrySelected = targets.some((t) => t.kind === 'cluster');
+  const argoRendered: Rendered[] = [];
+  step('cross-resource checks');
+  // A finding filed under a cluster entry point that is about a selected folder (a generator
+  // failing on its file) is reported with it, as a full run reports it.
+  findings.push(...(await crossChecks(config, kustomize, all, argoRendered)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay)) || f.subjects?.some((d) => selected.has(d))));
+  mark('cross-checks');
+  for (const r of rendered) {
+    if (!r.objects.length && !r.findings.some((f) => f.severity === 'error')) {
+      findings.push({ severity: 'warning', rule: 'empty-render', overlay: r.target.dir, resource: '', file: kustomizationOf(r), message: `${r.target.dir} renders no object: nothing of it is deployed or checked` });
+    }
+  }
+  if (rendered.length && !rendered.some((r) => r.objects.length) && !findings.some((f) => f.severity === 'error')) {
+    findings.push({ severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', message: `${rendered.length} target(s) rendered, but no object: nothing was checked` });
+  }
+  // Whole-repository runs only: a partial selection reads only part of the roots. Of a sharded
+  // run, shard 1 reports it, from the closures of every shard's targets (no render needed).
+  if (!opts.app && !opts.changedOnly && (!opts.shard || opts.shard.index === 1)) {
+    const others = opts.shard ? await Promise.all(everyTarget.filter((t) => !selected.has(t.dir)).map(async (t) => ({ closure: await kustomizationClosure(path.join(config.root, t.dir), config.root, workspaceFor(config)).then((c) => c.map((f) => rel(config, f)), () => []) }) as unknown as Rendered)) : [];
+    findings.push(...(await unrenderedFindings(config, layoutRoots(config, envs, allApps), [...all, ...argoRendered, ...others])));
+  }
+  let baseRendered: Rendered[] | undefined;
+  if (base && rendered.length) {
+    step(`immutable fields against ${base.slice(0, 12)}`);
+    const imm = await immutableFindings(config, kustomize, rendered, base, envVars);
+    findings.push(...imm.findings);
+    // Only targets the change touches are applied: the rest of the base would be checked unchanged.
+    const keys = new Set(rendered.map((r) => targetKey(r.target)));
+    baseRendered = imm.base.filter((r) => keys.has(targetKey(r.target)));
+  }
+  let server: ServerCheckResult | undefined;
+  if (opts.server === false) {
+    warn('server dry run skipped: --no-server');
+  } else if (wantServer) {
+    step('server-side dry run');
+    server = await (early ?? serverCheck(config, { ...serverOpts, base: baseRendered, starting: handOver() }));
+    // The local checks already name an immutable field that changed; keep one finding for it.
+    const immutable = new Set(findings.filter((f) => f.rule === 'immutable-field').map((f) => f.resource));
+    findings.push(...server.findings.filter((f) => !(f.rule === 'server-immutable-field' && immutable.has(f.resource))));
+    warn(server.note);
+    mark(`server (start ${server.timings.startMs.toFixed(0)} ms, CRDs ${server.timings.crdsMs.toFixed(0)} ms, dry runs ${server.timings.dryRunMs.toFixed(0)} ms)`);
+  }
+  mark('end');
+  return { config, server, targets: rendered.map((r) => r.target), findings: findings.map(({ subjects: _s, pointer: _p, ...f }) => f), rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
+}
+
