@@ -11,6 +11,8 @@ export interface SetupOptions {
   testDeps?: boolean;
   /** Also build the pinned helm (otherwise only when a clusters/<cluster>/argocd-cm.yaml enables helm). */
   helm?: boolean;
+  /** Also build the sync rehearsal's simulated-cluster binaries (controllers, kwok); --test-deps implies it. */
+  rehearse?: boolean;
   log?: (line: string) => void;
   envVars?: NodeJS.ProcessEnv;
 }
@@ -47,7 +49,7 @@ async function buildTool(tool: GoTool, dir: string, env: NodeJS.ProcessEnv, log:
   }
   log(`${tool.name} ${version}: go build ${tool.pkg} (tools/go/${tool.module})`);
   const [major, minor] = version.replace(/^v/, '').split('.');
-  const stampFlags = tool.ldflags?.replaceAll('{version}', version).replaceAll('{major}', major).replaceAll('{minor}', minor);
+  const stampFlags = tool.ldflags?.replaceAll('{version}', version).replaceAll('{bare}', version.replace(/^v/, '')).replaceAll('{major}', major).replaceAll('{minor}', minor);
   const ldflags = ['-s', '-w', ...(stampFlags ? [stampFlags] : [])].join(' ');
   // -mod=readonly: the committed go.mod/go.sum are the pin; a build never rewrites them.
   await run('go', ['build', '-trimpath', '-mod=readonly', `-ldflags=${ldflags}`, '-o', `${bin}.tmp`, tool.pkg], {
@@ -130,7 +132,8 @@ export async function setup(opts: SetupOptions): Promise<void> {
   await mkdir(dir, { recursive: true });
   const helm = opts.helm || (await helmEnabled(opts.cwd));
   for (const tool of GO_TOOLS) {
-    if (tool.optional && !(tool.name === 'helm' && helm)) continue;
+    if (tool.optional === 'helm' && !helm) continue;
+    if (tool.optional === 'rehearse' && !(opts.rehearse || opts.testDeps)) continue;
     await buildTool(tool, dir, env, log);
   }
   // npm needs its own settings (registry, cache, CA) and the network; never a token.

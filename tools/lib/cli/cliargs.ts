@@ -36,8 +36,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: {
       'test-deps': { type: 'boolean', description: "also install the tests' Debian packages (as root)" },
       helm: { type: 'boolean', description: 'also build the pinned helm (built anyway when an argocd-cm enables helm)' },
+      rehearse: { type: 'boolean', description: "also build the sync rehearsal's kube-controller-manager, kube-scheduler and kwok" },
     },
-    examples: ['npm run setup', 'npm run setup -- --test-deps', 'npm run setup -- --helm'],
+    examples: ['npm run setup', 'npm run setup -- --test-deps', 'npm run setup -- --helm', 'npm run setup -- --rehearse'],
   },
   validate: {
     summary: 'render every overlay and cluster entry point and check schemas, policies and cross-resource rules',

@@ -23,13 +23,20 @@ export interface GoTool {
   pkg: string;
   /** Module whose required version is the tool's version. */
   versionOf: string;
-  /** Extra `go build -ldflags` (a version stamp); may use {version}, {major} and {minor}. */
+  /** Extra `go build -ldflags` (a version stamp); may use {version}, {bare} (no v), {major} and {minor}. */
   ldflags?: string;
   /** Folder (under the module) of our own Go sources, part of the build stamp. */
   sources?: string;
-  /** Built only when asked for or needed (`npm run setup -- --helm`, or an argocd-cm enabling helm). */
-  optional?: boolean;
+  /**
+   * Built only when asked for or needed: 'helm' (`npm run setup -- --helm`, or an argocd-cm
+   * enabling helm), 'rehearse' (`npm run setup -- --rehearse` or `--test-deps`: the simulated
+   * clusters' controllers and fake nodes).
+   */
+  optional?: 'helm' | 'rehearse';
 }
+
+// Without the -X stamps a Kubernetes binary reports v0.0.0-master.
+const KUBE_LDFLAGS = '-X k8s.io/component-base/version.gitVersion={version} -X k8s.io/component-base/version.gitMajor={major} -X k8s.io/component-base/version.gitMinor={minor} -X k8s.io/component-base/version.gitTreeState=clean';
 
 export const GO_TOOLS: GoTool[] = [
   { name: 'kustomize', module: 'kustomize', pkg: 'sigs.k8s.io/kustomize/kustomize/v5', versionOf: 'sigs.k8s.io/kustomize/kustomize/v5' },
@@ -43,13 +50,21 @@ export const GO_TOOLS: GoTool[] = [
     module: 'apiserver',
     pkg: 'k8s.io/kubernetes/cmd/kube-apiserver',
     versionOf: 'k8s.io/kubernetes',
-    ldflags: '-X k8s.io/component-base/version.gitVersion={version} -X k8s.io/component-base/version.gitMajor={major} -X k8s.io/component-base/version.gitMinor={minor} -X k8s.io/component-base/version.gitTreeState=clean',
+    ldflags: KUBE_LDFLAGS,
   },
   // etcd from the same module graph: the version k8s.io/kubernetes itself is tested with, no root or apt needed.
   { name: 'etcd', module: 'apiserver', pkg: 'go.etcd.io/etcd/server/v3', versionOf: 'go.etcd.io/etcd/server/v3' },
   { name: 'actionlint', module: 'actionlint', pkg: 'github.com/rhysd/actionlint/cmd/actionlint', versionOf: 'github.com/rhysd/actionlint' },
   // Renders helmCharts when argocd-cm enables helm: kustomize gets --helm-command <this binary>.
-  { name: 'helm', module: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm', versionOf: 'helm.sh/helm/v3', ldflags: '-X helm.sh/helm/v3/internal/version.version={version}', optional: true },
+  { name: 'helm', module: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm', versionOf: 'helm.sh/helm/v3', ldflags: '-X helm.sh/helm/v3/internal/version.version={version}', optional: 'helm' },
+  // Argo CD itself (one multicall binary: argocd-repo-server, argocd-application-controller,
+  // argocd-applicationset-controller by argv[0]); about 17 CPU-minutes on a fresh machine.
+  { name: 'argocd', module: 'argocd', pkg: 'github.com/argoproj/argo-cd/v3/cmd', versionOf: 'github.com/argoproj/argo-cd/v3', ldflags: '-X github.com/argoproj/argo-cd/v3/common.version={bare} -X github.com/argoproj/argo-cd/v3/common.gitTreeState=clean' },
+  // The simulated clusters of the sync rehearsal: the controllers from the API server's module
+  // graph (same Kubernetes version, mostly the same build cache) and kwok's fake nodes.
+  { name: 'kube-controller-manager', module: 'apiserver', pkg: 'k8s.io/kubernetes/cmd/kube-controller-manager', versionOf: 'k8s.io/kubernetes', ldflags: KUBE_LDFLAGS, optional: 'rehearse' },
+  { name: 'kube-scheduler', module: 'apiserver', pkg: 'k8s.io/kubernetes/cmd/kube-scheduler', versionOf: 'k8s.io/kubernetes', ldflags: KUBE_LDFLAGS, optional: 'rehearse' },
+  { name: 'kwok', module: 'kwok', pkg: 'sigs.k8s.io/kwok/cmd/kwok', versionOf: 'sigs.k8s.io/kwok', optional: 'rehearse' },
 ];
 
 /** Renovate, pinned with the Node 24 it runs on in a package of its own (tools/renovate). */
