@@ -80,6 +80,8 @@ interface Kustomization {
   configurations?: unknown;
   helmCharts?: unknown;
   helmGlobals?: { chartHome?: unknown; configHome?: unknown };
+  /** Deprecated form of helmCharts (kustomize still converts and runs it). */
+  helmChartInflationGenerator?: unknown;
 }
 
 /** Closure marker: the kustomization reads something outside the repository. */
@@ -215,6 +217,102 @@ function inGitDir(root: string, p: string): boolean {
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 const objects = (v: unknown): Array<Record<string, unknown>> => (Array.isArray(v) ? v.filter((x): x is Record<string, unknown> => !!x && typeof x === 'object' && !Array.isArray(x)) : []);
 
+/** A Helm release name as helm itself validates it (a DNS subdomain, at most 53 characters). */
+const RELEASE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const CHART_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const CHART_VERSION = /^v?[0-9]+(\.[0-9]+)*(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+const API_VERSION = /^[a-z0-9.-]+(\/[A-Za-z0-9.-]+)*$/;
+const KUBE_VERSION = /^v?\d+\.\d+(\.\d+)?$/;
+
+/**
+ * One Helm chart entry in kustomize's current shape (helmCharts:, or the builtin
+ * HelmChartInflationGenerator's config). The deprecated `helmChartInflationGenerator:` is mapped
+ * onto it the way kustomize's SplitHelmParameters does, keeping its own field names for findings.
+ */
+interface ChartEntry {
+  /** The entry's fields by kustomize's (helmCharts) name. */
+  fields: Record<string, unknown>;
+  /** kustomize name -> the name written in the file (legacy entries differ). */
+  written: Record<string, string>;
+  /** Fields written in the file that must never be passed on (legacy helmBin, extraArgs, helmHome). */
+  refused: Array<{ field: string; why: string }>;
+}
+
+const LEGACY_FIELDS: Record<string, string> = { chartName: 'name', chartVersion: 'version', chartRepoUrl: 'repo', values: 'valuesFile', valuesLocal: 'valuesInline', valuesMerge: 'valuesMerge', releaseName: 'releaseName', releaseNamespace: 'namespace', chartHome: 'chartHome' };
+
+function legacyChart(c: Record<string, unknown>): ChartEntry {
+  const fields: Record<string, unknown> = {};
+  const written: Record<string, string> = {};
+  const refused: ChartEntry['refused'] = [];
+  for (const [k, v] of Object.entries(c)) {
+    if (k in LEGACY_FIELDS) {
+      fields[LEGACY_FIELDS[k]] = v;
+      written[LEGACY_FIELDS[k]] = k;
+    } else if (k === 'helmBin') refused.push({ field: k, why: 'names a helm program; renders only ever use the toolkit\'s pinned helm' });
+    else if (k === 'extraArgs') refused.push({ field: k, why: 'passes arguments to helm' });
+    else if (k === 'helmHome') refused.push({ field: k, why: 'sets helm\'s config home (repositories, registry logins); helm always gets a temporary one' });
+  }
+  return { fields, written, refused };
+}
+
+/**
+ * Every value of a chart entry that kustomize puts on helm's command line (`helm template
+ * <releaseName> <chart> --namespace ... -f ...`, `helm pull --repo ... --version ...`) or into a
+ * path, checked as the value it is: kustomize passes them without `--`, so a release name
+ * `--post-renderer=/bin/sh` would be an option to helm. Returns the problems as `field: why`.
+ */
+export function chartProblems(c: ChartEntry): Array<{ field: string; message: string }> {
+  const out: Array<{ field: string; message: string }> = c.refused.map((r) => ({ field: r.field, message: `is refused: it ${r.why}` }));
+  const f = c.fields;
+  const str = (k: string, re: RegExp, what: string, max = 253, required = false) => {
+    const v = f[k];
+    if (v === undefined || v === null) {
+      if (required) out.push({ field: c.written[k] ?? k, message: 'is missing' });
+      return;
+    }
+    if (typeof v !== 'string') out.push({ field: c.written[k] ?? k, message: `must be a string (${what})` });
+    else if (!re.test(v) || v.length > max) out.push({ field: c.written[k] ?? k, message: `${JSON.stringify(v.slice(0, 80))} is not ${what}; kustomize would pass it to helm as an argument` });
+  };
+  str('name', CHART_NAME, 'a chart name (letters, digits, \'.\', \'_\' and \'-\', not starting with \'-\' or \'.\')', 253, true);
+  str('releaseName', RELEASE_NAME, 'a Helm release name (a DNS name: lowercase letters, digits, \'-\' and \'.\', at most 53 characters)', 53);
+  str('nameTemplate', RELEASE_NAME, 'a plain release name (templates are not run)', 53);
+  str('namespace', DNS_LABEL, 'a namespace name (a DNS label, at most 63 characters)', 63);
+  str('version', CHART_VERSION, 'a chart version (1.2.3, v1.2.3-rc.1)', 128);
+  str('kubeVersion', KUBE_VERSION, 'a Kubernetes version (v1.32 or 1.32.0)', 32);
+  const repo = f.repo;
+  if (repo !== undefined && repo !== null && repo !== '') {
+    let ok = typeof repo === 'string' && !/\s/.test(repo);
+    if (ok) {
+      try {
+        ok = ['https:', 'http:', 'oci:'].includes(new URL(repo as string).protocol);
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) out.push({ field: c.written.repo ?? 'repo', message: `${JSON.stringify(String(repo).slice(0, 80))} is not a chart repository URL (https://, http:// or oci://); kustomize would pass it to helm as an argument` });
+  }
+  const av = f.apiVersions;
+  if (av !== undefined && av !== null) {
+    if (!Array.isArray(av)) out.push({ field: 'apiVersions', message: 'must be a list of API versions' });
+    else for (const v of av) if (typeof v !== 'string' || !API_VERSION.test(v)) out.push({ field: 'apiVersions', message: `${JSON.stringify(String(v).slice(0, 80))} is not an API version (group/version); kustomize would pass it to helm as an argument` });
+  }
+  for (const k of ['includeCRDs', 'skipTests', 'skipHooks', 'debug', 'devel']) {
+    if (f[k] !== undefined && f[k] !== null && typeof f[k] !== 'boolean') out.push({ field: k, message: 'must be true or false' });
+  }
+  const vm = f.valuesMerge;
+  if (vm !== undefined && vm !== null && vm !== '' && !['merge', 'override', 'replace'].includes(vm as string)) out.push({ field: c.written.valuesMerge ?? 'valuesMerge', message: 'must be merge, override or replace' });
+  for (const k of ['valuesFile', 'chartHome']) {
+    const v = f[k];
+    if (v !== undefined && v !== null && (typeof v !== 'string' || v.startsWith('-'))) out.push({ field: c.written[k] ?? k, message: 'must be a path inside the repository' });
+  }
+  const extra = f.additionalValuesFiles;
+  if (extra !== undefined && extra !== null && (!Array.isArray(extra) || extra.some((v) => typeof v !== 'string' || v.startsWith('-')))) out.push({ field: 'additionalValuesFiles', message: 'must be a list of paths inside the repository' });
+  const vi = f.valuesInline;
+  if (vi !== undefined && vi !== null && (typeof vi !== 'object' || Array.isArray(vi))) out.push({ field: c.written.valuesInline ?? 'valuesInline', message: 'must be a mapping' });
+  return out;
+}
+
 /**
  * Walks a kustomization and everything it references, the way kustomize will read it, and
  * refuses before any render what must never reach one: a path that leaves the repository
@@ -266,8 +364,12 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
     }
   };
 
-  /** Function configs and plugins never run: refuse them with the line that asks for one. */
-  const scanPluginConfigs = (docs: unknown[], at: { file: string; line?: number }, where: string) => {
+  /**
+   * Function configs and plugins never run: refuse them with the line that asks for one. A
+   * builtin HelmChartInflationGenerator config (`kdir`: the kustomization it is loaded for) is
+   * inspected like a helmCharts entry.
+   */
+  const scanPluginConfigs = async (docs: unknown[], at: { file: string; line?: number }, where: string, kdir: string) => {
     for (const d of docs) {
       if (!d || typeof d !== 'object') continue;
       const o = d as { apiVersion?: unknown; kind?: unknown; metadata?: { annotations?: Record<string, unknown> } };
@@ -278,6 +380,10 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
         out.issues.push({ severity: 'error', rule: 'krm-function', ...at, message: `${where} requests ${how} KRM function (${String(o.kind ?? '?')}): the toolkit never runs functions or plugins from the repository` });
       } else if (o.apiVersion !== 'builtin') {
         out.issues.push({ severity: 'error', rule: 'kustomize-plugin', ...at, message: `${where} configures an external plugin (${String(o.apiVersion ?? '?')} ${String(o.kind ?? '?')}): only kustomize's builtin generators and transformers run` });
+      } else if (o.kind === 'HelmChartInflationGenerator') {
+        const { apiVersion: _a, kind: _k, metadata: _m, configHome, ...fields } = d as Record<string, unknown>;
+        const refused = configHome !== undefined ? [{ field: 'configHome', why: 'sets helm\'s config home (repositories, registry logins); helm always gets a temporary one' }] : [];
+        await inspectChart(kdir, { fields, written: {}, refused }, () => at, `${where} (HelmChartInflationGenerator)`, 'charts');
       }
     }
   };
@@ -317,7 +423,7 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
       if (bytes === undefined) return;
       const { docs, problem } = parseYamlData(target, bytes);
       if (problem) out.issues.push({ severity: 'error', rule: 'yaml-syntax', file: target, line: problem.line, message: problem.message });
-      else scanPluginConfigs(docs, at, where);
+      else await scanPluginConfigs(docs, at, where, abs);
     };
 
     for (const field of ['resources', 'bases', 'components'] as const) {
@@ -343,7 +449,7 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
         if (ref.includes('\n')) {
           const { docs, problem } = parseYamlData(found.file, ref);
           if (problem) out.issues.push({ severity: 'error', rule: 'yaml-syntax', ...at, message: `inline ${field} entry: ${problem.message}` });
-          else scanPluginConfigs(docs, at, `inline ${field} entry`);
+          else await scanPluginConfigs(docs, at, `inline ${field} entry`, abs);
           continue;
         }
         if (isRemoteRef(ref)) {
@@ -380,31 +486,56 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
       else await addFile(ref, p, what);
     }
 
-    // Helm charts: a chart from a repository is a network fetch; a local chart must stay inside.
+    // Helm charts (helmCharts:, and the deprecated helmChartInflationGenerator: kustomize still
+    // runs): every value that reaches helm's argv is checked, a chart from a repository is a
+    // network fetch, a local chart must stay inside.
+    const legacy = objects(k.helmChartInflationGenerator);
     const charts = objects(k.helmCharts);
-    if (charts.length) {
-      files.add(REMOTE); // helm's output is not a function of the closure alone
-      const home = typeof k.helmGlobals?.chartHome === 'string' ? k.helmGlobals.chartHome : 'charts';
-      for (const [field, v] of [['chartHome', k.helmGlobals?.chartHome], ['configHome', k.helmGlobals?.configHome]] as const) {
-        if (typeof v === 'string') await local(abs, v, lineAt(['helmGlobals', field]), `helmGlobals.${field}`);
-      }
-      for (const [i, c] of charts.entries()) {
-        const at = lineAt(['helmCharts', i]);
-        if (typeof c.repo === 'string' && c.repo) {
-          const ref = `${c.repo}${typeof c.name === 'string' ? ` chart ${c.name}` : ''}`;
-          out.remotes.push(c.repo);
-          if (typeof c.version !== 'string' || !c.version) out.issues.push({ severity: 'error', rule: 'remote-unpinned', ...at, message: `Helm chart from '${ref}' has no version: pin it with version:` });
-          if (!opts.allowRemote) out.issues.push({ severity: 'error', rule: 'remote-resource', ...at, message: `Helm chart from '${ref}' would be fetched from the network: validation and diff run offline; pass --allow-remote (or set render.allowRemote in gitops.yaml) to fetch it` });
-          else out.issues.push({ severity: 'info', rule: 'remote-fetch', ...at, message: `fetches the Helm chart from '${ref}' from the network (remote references allowed)` });
-        } else if (typeof c.name === 'string') {
-          const dirOk = await local(abs, path.join(home, c.name), at, 'Helm chart');
-          if (dirOk) await walkChart(dirOk, at);
-        }
-        for (const [field, v] of [['valuesFile', c.valuesFile], ...strings(c.additionalValuesFiles).map((f) => ['additionalValuesFiles', f] as const)] as const) {
-          if (typeof v !== 'string') continue;
-          if (isRemoteRef(v)) remote(v, at, `Helm ${field}`);
-          else await addFile(v, ['helmCharts', i, field], `Helm ${field}`);
-        }
+    if (charts.length || legacy.length) {
+      const configHome = k.helmGlobals?.configHome;
+      if (configHome !== undefined && configHome !== null) out.issues.push({ severity: 'error', rule: 'helm-chart', ...lineAt(['helmGlobals', 'configHome']), message: 'helmGlobals.configHome is refused: it sets helm\'s config home (repositories, registry logins); helm always gets a temporary one' });
+      // kustomize's SplitHelmParameters: the last non-empty legacy chartHome wins over helmGlobals.
+      const legacyHome = legacy.map((c) => c.chartHome).filter((h): h is string => typeof h === 'string' && !!h).pop();
+      const globalHome = typeof k.helmGlobals?.chartHome === 'string' ? k.helmGlobals.chartHome : undefined;
+      const home = legacyHome ?? globalHome ?? 'charts';
+      if (globalHome !== undefined) await local(abs, globalHome, lineAt(['helmGlobals', 'chartHome']), 'helmGlobals.chartHome');
+      for (const [i, c] of charts.entries()) await inspectChart(abs, { fields: c, written: {}, refused: [] }, (f) => lineAt(f ? ['helmCharts', i, f] : ['helmCharts', i]), `helmCharts[${i}]`, home);
+      for (const [i, c] of legacy.entries()) await inspectChart(abs, legacyChart(c), (f) => lineAt(f ? ['helmChartInflationGenerator', i, f] : ['helmChartInflationGenerator', i]), `helmChartInflationGenerator[${i}]`, home);
+    }
+  };
+
+  /**
+   * One Helm chart entry: argv values (chartProblems), the repository fetch, the local chart and
+   * values files. `at(field)` is the line of a field of the entry (or of the entry).
+   */
+  const inspectChart = async (kdir: string, c: ChartEntry, at: (field?: string) => { file: string; line?: number }, label: string, home: string): Promise<void> => {
+    files.add(REMOTE); // helm's output is not a function of the closure alone
+    const name = typeof c.fields.name === 'string' ? c.fields.name : undefined;
+    const what = `${label}${name ? ` (chart '${name.slice(0, 80)}')` : ''}`;
+    const problems = chartProblems(c);
+    for (const p of problems) out.issues.push({ severity: 'error', rule: 'helm-chart', ...at(p.field), message: `${what} ${p.field} ${p.message}; the toolkit refuses it before kustomize runs` });
+    if (problems.length) return;
+    const repo = c.fields.repo;
+    const repoField = c.written.repo ?? 'repo';
+    if (typeof repo === 'string' && repo) {
+      const ref = `${repo}${name ? ` chart ${name}` : ''}`;
+      out.remotes.push(repo);
+      if (typeof c.fields.version !== 'string' || !c.fields.version) out.issues.push({ severity: 'error', rule: 'remote-unpinned', ...at(repoField), message: `Helm chart from '${ref}' has no version: pin it with ${c.written.version ?? 'version'}:` });
+      if (!opts.allowRemote) out.issues.push({ severity: 'error', rule: 'remote-resource', ...at(repoField), message: `Helm chart from '${ref}' would be fetched from the network: validation and diff run offline; pass --allow-remote (or set render.allowRemote in gitops.yaml) to fetch it` });
+      else out.issues.push({ severity: 'info', rule: 'remote-fetch', ...at(repoField), message: `fetches the Helm chart from '${ref}' from the network (remote references allowed)` });
+    } else if (name) {
+      const chartHome = typeof c.fields.chartHome === 'string' ? c.fields.chartHome : home;
+      const dirOk = await local(kdir, path.join(chartHome, name), at(), 'Helm chart');
+      if (dirOk) await walkChart(dirOk, at());
+    }
+    const values = [['valuesFile', c.fields.valuesFile], ...(Array.isArray(c.fields.additionalValuesFiles) ? c.fields.additionalValuesFiles : []).map((f) => ['additionalValuesFiles', f] as const)] as const;
+    for (const [field, v] of values) {
+      if (typeof v !== 'string') continue;
+      const written = c.written[field] ?? field;
+      if (isRemoteRef(v)) remote(v, at(written), `Helm ${written}`);
+      else {
+        const target = await local(kdir, v, at(written), `Helm ${written}`);
+        if (target) files.add(target);
       }
     }
   };

@@ -1,0 +1,191 @@
+// Hostile input, round two (issue 20, the critical and high items): helm argument injection,
+// the deprecated helmChartInflationGenerator, the push token sent where the repository says,
+// remote fetching switched on by the pull request itself, secret values in error messages, a
+// reviewer's amended release commit, and YAML that kustomize and the toolkit could read
+// differently. Each test fails on the code before the fix.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { baseFiles, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
+
+const hostile = (name: string) => `overlays/minikube/hostile/${name}`;
+
+function overlay(name: string, body: string): Record<string, string> {
+  return { [`${hostile(name)}/kustomization.yaml`]: `namespace: hostile\n${body}` };
+}
+
+function argocdCm(buildOptions: string): Record<string, string> {
+  return {
+    'clusters/minikube/kustomization.yaml': 'resources:\n  - argocd-cm.yaml\n',
+    'clusters/minikube/argocd-cm.yaml': `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n  namespace: argocd\ndata:\n  kustomize.buildOptions: ${buildOptions}\n`,
+  };
+}
+
+/** A local chart in `<overlay>/charts/chart` (what kustomize renders without any fetch). */
+function chart(name: string, chartName = 'chart'): Record<string, string> {
+  return {
+    [`${hostile(name)}/charts/${chartName}/Chart.yaml`]: `apiVersion: v2\nname: ${chartName}\nversion: 0.1.0\n`,
+    [`${hostile(name)}/charts/${chartName}/values.yaml`]: '{}\n',
+    [`${hostile(name)}/charts/${chartName}/templates/cm.yaml`]: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: chart\n',
+  };
+}
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/**
+ * A stand-in for the pinned helm (GITOPS_HELM) that records every argv kustomize gives it, one
+ * line of NUL-separated arguments per call, and prints one object for `template`.
+ */
+async function recordingHelm(): Promise<{ bin: string; calls: () => Promise<string[][]> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'gitops-r2-helm-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'calls.log');
+  const bin = path.join(dir, 'helm');
+  await writeFile(bin, `#!/bin/sh\nfor a in "$@"; do printf '%s\\037' "$a"; done >> '${log}'\necho >> '${log}'\n[ "$1" = version ] && { echo v3.19.5+g0; exit 0; }\nprintf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: from-helm\\n'\n`);
+  await chmod(bin, 0o755);
+  return {
+    bin,
+    calls: async () => ((await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => l.split('\x1f').filter((a, i, all) => i < all.length - 1 || a !== ''))),
+  };
+}
+
+async function withHelm<T>(bin: string, fn: () => Promise<T>): Promise<T> {
+  const saved = process.env.GITOPS_HELM;
+  process.env.GITOPS_HELM = bin;
+  try {
+    return await fn();
+  } finally {
+    if (saved === undefined) delete process.env.GITOPS_HELM;
+    else process.env.GITOPS_HELM = saved;
+  }
+}
+
+describe('helm argument injection: every chart value that reaches helm is checked before kustomize runs', () => {
+  // Each case: the chart entry's fields (YAML flow), the field the finding must name, its line.
+  const CASES: Array<{ name: string; entry: string; field: RegExp; generator?: 'legacy' | 'builtin' }> = [
+    { name: 'release-name', entry: 'name: chart\n    releaseName: "--post-renderer=/bin/sh"', field: /releaseName/ },
+    { name: 'release-name-space', entry: 'name: chart\n    releaseName: "r --post-renderer /bin/sh"', field: /releaseName/ },
+    { name: 'chart-name', entry: 'name: "--post-renderer=/bin/sh"\n    releaseName: r', field: /\bname\b/ },
+    { name: 'chart-name-path', entry: 'name: "../../../../../etc"\n    releaseName: r', field: /\bname\b/ },
+    { name: 'namespace', entry: 'name: chart\n    releaseName: r\n    namespace: "--post-renderer=/bin/sh"', field: /namespace/ },
+    { name: 'name-template', entry: 'name: chart\n    nameTemplate: "{{ env \\"HOME\\" }}"', field: /nameTemplate/ },
+    { name: 'version', entry: 'name: chart\n    releaseName: r\n    version: "--post-renderer=/bin/sh"', field: /version/ },
+    { name: 'repo', entry: 'name: chart\n    releaseName: r\n    version: 1.0.0\n    repo: "--post-renderer=/bin/sh"', field: /repo/ },
+    { name: 'repo-file', entry: 'name: chart\n    releaseName: r\n    version: 1.0.0\n    repo: "file:///etc"', field: /repo/ },
+    { name: 'kube-version', entry: 'name: chart\n    releaseName: r\n    kubeVersion: "--post-renderer=/bin/sh"', field: /kubeVersion/ },
+    { name: 'api-versions', entry: 'name: chart\n    releaseName: r\n    apiVersions: ["--post-renderer=/bin/sh"]', field: /apiVersions/ },
+    { name: 'include-crds', entry: 'name: chart\n    releaseName: r\n    includeCRDs: "--post-renderer=/bin/sh"', field: /includeCRDs/ },
+    { name: 'skip-tests', entry: 'name: chart\n    releaseName: r\n    skipTests: "--x"', field: /skipTests/ },
+    { name: 'skip-hooks', entry: 'name: chart\n    releaseName: r\n    skipHooks: "--x"', field: /skipHooks/ },
+    { name: 'debug', entry: 'name: chart\n    releaseName: r\n    debug: "--x"', field: /debug/ },
+    { name: 'devel', entry: 'name: chart\n    releaseName: r\n    devel: "--x"', field: /devel/ },
+    { name: 'values-merge', entry: 'name: chart\n    releaseName: r\n    valuesMerge: "--x"', field: /valuesMerge/ },
+    { name: 'values-file', entry: 'name: chart\n    releaseName: r\n    valuesFile: "--post-renderer=/bin/sh"', field: /valuesFile/ },
+    { name: 'additional-values', entry: 'name: chart\n    releaseName: r\n    additionalValuesFiles: ["--post-renderer=/bin/sh"]', field: /additionalValuesFiles/ },
+    // The deprecated form, converted by kustomize into the same helm call.
+    { name: 'legacy-release', entry: 'chartName: chart\n    releaseName: "--post-renderer=/bin/sh"', field: /releaseName/, generator: 'legacy' },
+    { name: 'legacy-chart', entry: 'chartName: "--post-renderer=/bin/sh"\n    releaseName: r', field: /chartName/, generator: 'legacy' },
+    { name: 'legacy-version', entry: 'chartName: chart\n    releaseName: r\n    chartVersion: "--x"', field: /chartVersion/, generator: 'legacy' },
+    { name: 'legacy-helm-bin', entry: 'chartName: chart\n    releaseName: r\n    helmBin: /bin/sh', field: /helmBin/, generator: 'legacy' },
+    { name: 'legacy-helm-home', entry: 'chartName: chart\n    releaseName: r\n    helmHome: /root/.config/helm', field: /helmHome/, generator: 'legacy' },
+    { name: 'legacy-extra-args', entry: 'chartName: chart\n    releaseName: r\n    extraArgs: ["--post-renderer=/bin/sh"]', field: /extraArgs/, generator: 'legacy' },
+    // A builtin generator config file: kustomize runs helm for it just the same.
+    { name: 'builtin-release', entry: 'name: chart\nreleaseName: "--post-renderer=/bin/sh"', field: /releaseName/, generator: 'builtin' },
+  ];
+
+  function caseFiles(c: (typeof CASES)[number]): Record<string, string> {
+    if (c.generator === 'builtin') {
+      return {
+        ...overlay(c.name, 'generators:\n  - helm.yaml\n'),
+        [`${hostile(c.name)}/helm.yaml`]: `apiVersion: builtin\nkind: HelmChartInflationGenerator\nmetadata:\n  name: h\n${c.entry}\n`,
+        ...chart(c.name),
+      };
+    }
+    const key = c.generator === 'legacy' ? 'helmChartInflationGenerator' : 'helmCharts';
+    return { ...overlay(c.name, `${key}:\n  - ${c.entry}\n`), ...chart(c.name) };
+  }
+
+  test('each hostile value is an error naming file, entry and field; helm never sees it; a clean chart still renders', async () => {
+    const { runValidation } = await import('../lib/validate/validation.js');
+    const helm = await recordingHelm();
+    const files: Record<string, string> = { ...baseFiles(), ...argocdCm('--enable-helm'), ...overlay('clean', 'helmCharts:\n  - name: chart\n    releaseName: clean\n    namespace: hostile\n'), ...chart('clean') };
+    for (const c of CASES) Object.assign(files, caseFiles(c));
+    const repo = await makeRepo(files);
+    cleanups.push(() => removeRepo(repo));
+    const r = await withHelm(helm.bin, () => runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, env: 'dev' }));
+    const calls = await helm.calls();
+    // Control: the clean chart went through kustomize to our helm.
+    assert.ok(calls.some((a) => a[0] === 'template' && a[1] === 'clean'), `the clean chart was not rendered: ${JSON.stringify(calls)}`);
+    assert.ok(r.rendered.find((x) => x.target.dir === hostile('clean'))?.objects.some((o) => o.metadata.name === 'from-helm'));
+    for (const c of CASES) {
+      const f = r.findings.find((x) => x.rule === 'helm-chart' && x.overlay === hostile(c.name));
+      assert.ok(f, `${c.name}: no helm-chart finding:\n${r.findings.filter((x) => x.overlay === hostile(c.name)).map((x) => `${x.rule} ${x.file}:${x.line} ${x.message}`).join('\n')}`);
+      assert.equal(f.severity, 'error');
+      assert.match(f.message, c.field, c.name);
+      assert.equal(f.file, `${hostile(c.name)}/${c.generator === 'builtin' ? 'kustomization.yaml' : 'kustomization.yaml'}`);
+      assert.ok(f.line && f.line >= 2, `${c.name}: no line`);
+      assert.ok(!r.findings.some((x) => x.overlay === hostile(c.name) && x.rule === 'kustomize-build'), `${c.name}: kustomize ran`);
+    }
+    // No call of helm carried anything a case injected.
+    for (const a of calls) for (const arg of a) assert.doesNotMatch(arg, /post-renderer|\/bin\/sh|^--x$|\/etc$/, `helm got ${JSON.stringify(a)}`);
+  });
+
+  test('helmGlobals.configHome (helm\'s registry logins and repositories) is refused', async () => {
+    const { runValidation } = await import('../lib/validate/validation.js');
+    const helm = await recordingHelm();
+    const repo = await makeRepo({ ...baseFiles(), ...argocdCm('--enable-helm'), ...overlay('config-home', 'helmGlobals:\n  configHome: helm-home\nhelmCharts:\n  - name: chart\n    releaseName: r\n'), ...chart('config-home') });
+    cleanups.push(() => removeRepo(repo));
+    const r = await withHelm(helm.bin, () => runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, app: 'hostile/config-home' }));
+    const f = r.findings.find((x) => x.rule === 'helm-chart' && /configHome/.test(x.message));
+    assert.equal(f?.line, 3);
+    assert.deepEqual((await helm.calls()).filter((a) => a[0] === 'template'), []);
+  });
+});
+
+describe('helmChartInflationGenerator (deprecated) is inspected like helmCharts', () => {
+  test('a chart from a repository is offline by default: no helm pull, no request, an error at its line', async () => {
+    const { runValidation } = await import('../lib/validate/validation.js');
+    const helm = await recordingHelm();
+    let requests = 0;
+    const srv = createServer((_req, res) => {
+      requests++;
+      res.statusCode = 404;
+      res.end();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => srv.close(() => r())));
+    const port = (srv.address() as AddressInfo).port;
+    const repo = await makeRepo({
+      ...baseFiles(),
+      ...argocdCm('--enable-helm'),
+      ...overlay('legacy-pull', `helmChartInflationGenerator:\n  - chartName: remote-chart\n    chartRepoUrl: http://127.0.0.1:${port}/charts\n    chartVersion: 1.0.0\n    releaseName: r\n`),
+    });
+    cleanups.push(() => removeRepo(repo));
+    const r = await withHelm(helm.bin, () => runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, app: 'hostile/legacy-pull' }));
+    const f = r.findings.find((x) => x.rule === 'remote-resource');
+    assert.ok(f, r.findings.map((x) => `${x.rule} ${x.message}`).join('\n'));
+    assert.equal(f.file, `${hostile('legacy-pull')}/kustomization.yaml`);
+    assert.equal(f.line, 4);
+    assert.equal(requests, 0);
+    assert.deepEqual((await helm.calls()).filter((a) => a[0] === 'pull' || a[0] === 'template'), []);
+    assert.equal(existsSync(path.join(repo, hostile('legacy-pull'), 'charts')), false, 'a chart was unpacked into the repository');
+  });
+
+  test('its local chart must stay inside the repository (chartHome)', async () => {
+    const { runValidation } = await import('../lib/validate/validation.js');
+    const helm = await recordingHelm();
+    const repo = await makeRepo({ ...baseFiles(), ...argocdCm('--enable-helm'), ...overlay('legacy-home', 'helmChartInflationGenerator:\n  - chartName: chart\n    chartHome: /tmp\n    releaseName: r\n') });
+    cleanups.push(() => removeRepo(repo));
+    const r = await withHelm(helm.bin, () => runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, app: 'hostile/legacy-home' }));
+    assert.ok(r.findings.some((x) => x.rule === 'outside-repository' && x.file === `${hostile('legacy-home')}/kustomization.yaml`), r.findings.map((x) => `${x.rule} ${x.message}`).join('\n'));
+    assert.deepEqual((await helm.calls()).filter((a) => a[0] === 'template'), []);
+  });
+});
