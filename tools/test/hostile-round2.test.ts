@@ -189,3 +189,44 @@ describe('helmChartInflationGenerator (deprecated) is inspected like helmCharts'
     assert.deepEqual((await helm.calls()).filter((a) => a[0] === 'template'), []);
   });
 });
+
+describe('the push token goes only where the user configured, never where the repository says', () => {
+  test('promote with GITHUB_API_URL unset and gitops.yaml github.apiUrl naming another host: an error, no request carries the token', { timeout: 180_000 }, async () => {
+    const { startReleaseFixture, finishFixture, TOKEN, digestOf } = await import('./release-fixture.js');
+    const { promote } = await import('../commands/promote.js');
+    const { ConfigError } = await import('../lib/core/errors.js');
+    const seen: string[] = [];
+    const evil = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
+      res.statusCode = 404;
+      res.end('{}');
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    const evilUrl = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
+    const gitopsYaml = await readFile(path.join(path.dirname(new URL(import.meta.url).pathname), '../../gitops.yaml'), 'utf8');
+    // The pull request's branch (here: main of the clone the user runs promote in) names the host.
+    const f = await startReleaseFixture({ edit: { 'gitops.yaml': `${gitopsYaml}github:\n  apiUrl: ${evilUrl}\n` } });
+    try {
+      const dev = 'overlays/minikube/nofluxo/backend/kustomization.yaml';
+      const text = (await readFile(path.join(f.work, dev), 'utf8')).replace('newTag: "1.0.0"', `newTag: "1.1.0@${digestOf('nofluxo-backend 1.1.0')}"`);
+      await f.pushToMain({ [dev]: text }, 'bump dev');
+      await f.pull();
+      const envVars = { ...f.envVars, GITHUB_API_URL: undefined };
+      await assert.rejects(promote({ cwd: f.work, app: 'nofluxo/backend', env: 'prod', envVars, log: () => {}, write: () => {} }), (e: unknown) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.match(e.message, /github\.apiUrl/);
+        assert.ok(!e.message.includes(TOKEN));
+        return true;
+      });
+      assert.deepEqual(seen, [], 'the repository-named host got a request');
+      assert.deepEqual(Object.keys(await f.remoteRefs()), ['main'], 'something was pushed before the check');
+      // The same URL in GITHUB_API_URL (the user's own setting) is accepted: gitops.yaml may repeat it.
+      const { tokenApiUrl } = await import('../lib/remote/github.js');
+      assert.equal(tokenApiUrl({ GITHUB_API_URL: `${evilUrl}/` }, evilUrl), evilUrl);
+      assert.equal(tokenApiUrl({}, undefined), 'https://api.github.com');
+    } finally {
+      evil.close();
+      await finishFixture(f);
+    }
+  });
+});

@@ -94,6 +94,10 @@ export interface Config {
   promotionLabels: string[];
   releaseKeys: string[];
   maxPushAttempts: number;
+  /**
+   * gitops.yaml `github.apiUrl` as written (repository content): never where the token goes, only
+   * checked against the URL the user configured (lib/remote/github.ts tokenApiUrl).
+   */
   githubApiUrl?: string;
   /** cluster -> API server flags and CRDs (gitops.yaml clusters.<c>.apiServer). */
   apiServers: Record<string, ClusterApiServer>;
@@ -202,7 +206,7 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     promotionLabels: raw.promotion?.labels ?? [],
     releaseKeys: raw.promotion?.releaseKeys ?? [],
     maxPushAttempts: raw.promotion?.maxPushAttempts ?? 3,
-    githubApiUrl: env.GITHUB_API_URL ?? raw.github?.apiUrl,
+    githubApiUrl: raw.github?.apiUrl,
     apiServers: Object.fromEntries(
       Object.entries(raw.clusters ?? {}).map(([c, v]) => [c, { flags: v.apiServer?.flags ?? [], crds: v.apiServer?.crds ?? [] }]),
     ),

@@ -12,7 +12,7 @@ import { getEnvironment, loadConfig, type Config } from '../config/config.js';
 import { ConfigError, FindingsError, GitError, GitopsError, UsageError } from '../core/errors.js';
 import { formatMarkdown, renderedDiff } from '../report/diff.js';
 import { classifyPush, Git, GitTimeoutError, parseRemoteUrl, PushRefusedError, scrub } from '../remote/git.js';
-import { closeSuperseded, DEFAULT_API_URL, GitHub, MAX_BODY_CHARS, upsertPull, type PullRequest } from '../remote/github.js';
+import { closeSuperseded, GitHub, MAX_BODY_CHARS, tokenApiUrl, upsertPull, type PullRequest } from '../remote/github.js';
 import { parseKustomization, readImageEntries, type ImageEntry } from '../render/images.js';
 import type { K8sObject } from '../render/kustomize.js';
 import { appTargets, renderTargets } from '../render/render.js';
@@ -269,6 +269,8 @@ interface Session {
   overlayDir: string;
   /** The caller's environment (tokens included; never handed to children other than a pushing git). */
   envVars: NodeJS.ProcessEnv;
+  /** The GitHub API the token goes to (tokenApiUrl: the user's setting, never the repository's). */
+  apiUrl: string;
 }
 
 async function openSession(plan: ReleasePlan, opts: ReleaseCommonOptions, envVars: NodeJS.ProcessEnv, log: (l: string) => void): Promise<Session> {
@@ -276,6 +278,8 @@ async function openSession(plan: ReleasePlan, opts: ReleaseCommonOptions, envVar
   const token = envVars.GITHUB_TOKEN || envVars.GH_TOKEN || undefined;
   const wantPr = !opts.dryRun && !opts.noPr;
   if (wantPr && !token) throw new UsageError('set GITHUB_TOKEN (or GH_TOKEN) to push the branch and open the pull request', 'or use --no-pr to stop after a local commit, or --dry-run to only see the change');
+  // Checked before anything is pushed: the token only goes to the API URL the user configured.
+  const apiUrl = wantPr ? tokenApiUrl(envVars, config.githubApiUrl) : '';
 
   const probe = new Git(config.root, { envVars });
   const top = (await probe.topLevel().catch(() => {
@@ -302,6 +306,7 @@ async function openSession(plan: ReleasePlan, opts: ReleaseCommonOptions, envVar
     branch: branchName(plan.kind, plan.env, appHere),
     overlayDir: appHere.dir,
     envVars,
+    apiUrl,
   };
 }
 
@@ -459,7 +464,7 @@ async function pushBranch(s: Session, plan: ReleasePlan, commit: string, base: s
 /** Opens or updates the branch's pull request and closes the older ones it supersedes. */
 async function openPullRequest(s: Session, plan: ReleasePlan, app: AppOverlay, edit: Edit, checked: Checked, log: (l: string) => void): Promise<{ pr: PullRequest; created: boolean; superseded: number[] }> {
   const { remote, config, branch } = s;
-  const gh = new GitHub({ baseUrl: config.githubApiUrl ?? DEFAULT_API_URL, token: s.token!, owner: remote!.owner, repo: remote!.repo, timeoutMs: networkTimeoutMs(s.envVars, 30_000) });
+  const gh = new GitHub({ baseUrl: s.apiUrl, token: s.token!, owner: remote!.owner, repo: remote!.repo, timeoutMs: networkTimeoutMs(s.envVars, 30_000) });
   const body = prBody(plan, app, edit, { warnings: checked.warnings }, checked.rendered.markdown);
   const { pr, created, foreign } = await upsertPull(gh, { head: branch, base: config.defaultBranch, title: edit.title, body, labels: config.promotionLabels, owned: (p) => hasMarker(p.body, plan) });
   // Only pull requests this tool opened for exactly this kind, app and environment (its marker), from this repository.

@@ -1,11 +1,35 @@
 // Pull requests through @octokit/rest: find-or-create by branch, labels, superseding older ones.
 import { Octokit } from '@octokit/rest';
-import { GitHubError } from '../core/errors.js';
+import { ConfigError, GitHubError } from '../core/errors.js';
 import { scrub } from './git.js';
 
 export const DEFAULT_API_URL = 'https://api.github.com';
 /** GitHub rejects issue and PR bodies and comments longer than this. */
 export const MAX_BODY_CHARS = 65_536;
+
+/**
+ * Where the token goes: the API URL the user configured (GITHUB_API_URL, which GitHub Actions
+ * sets), else api.github.com; never a URL named by repository content. gitops.yaml's
+ * `github.apiUrl` (a pull request's branch can change it) may only repeat that URL: naming
+ * another host is an error before any request is made.
+ */
+export function tokenApiUrl(env: NodeJS.ProcessEnv, repoSetting?: string): string {
+  const url = (env.GITHUB_API_URL || DEFAULT_API_URL).replace(/\/+$/, '');
+  if (repoSetting !== undefined) {
+    const norm = (u: string) => {
+      try {
+        const x = new URL(u);
+        return `${x.protocol}//${x.host}${x.pathname.replace(/\/+$/, '')}`;
+      } catch {
+        return undefined;
+      }
+    };
+    if (norm(repoSetting) !== norm(url)) {
+      throw new ConfigError('gitops.yaml: github.apiUrl', `names ${JSON.stringify(repoSetting)}, but the GitHub token is only sent to the API URL you configure (GITHUB_API_URL, else ${DEFAULT_API_URL}: now ${url}); repository content never decides where a credential goes`, `set GITHUB_API_URL to your GitHub's API URL (GitHub Enterprise: https://<host>/api/v3), or remove github.apiUrl from gitops.yaml`);
+    }
+  }
+  return url;
+}
 
 export interface PullRequest {
   number: number;
