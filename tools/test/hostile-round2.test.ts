@@ -230,3 +230,78 @@ describe('the push token goes only where the user configured, never where the re
     }
   });
 });
+
+describe('a pull request cannot switch remote fetching on for itself', () => {
+  test('render.allowRemote in the pull request\'s own gitops.yaml is not used against the base: nothing is fetched', async () => {
+    const { runValidation } = await import('../lib/validate/validation.js');
+    const { renderedDiff } = await import('../lib/report/diff.js');
+    const { gitInit, commitAll, writeFiles } = await import('./fixtures.js');
+    const seen: string[] = [];
+    const srv = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      res.end('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fetched\n');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => srv.close(() => r())));
+    const port = (srv.address() as AddressInfo).port;
+    const repo = await makeRepo(baseFiles());
+    cleanups.push(() => removeRepo(repo));
+    const base = gitInit(repo, 'main');
+    await writeFiles(repo, {
+      'gitops.yaml': `${baseFiles()['gitops.yaml']}render:\n  allowRemote: true\n`,
+      ...overlay('fetch', `resources:\n  - http://127.0.0.1:${port}/${'e'.repeat(40)}/cm.yaml\n`),
+    });
+    commitAll(repo, 'the pull request');
+    const envVars = { ...testEnv, GITOPS_NO_CACHE: '1' };
+    const r = await runValidation({ cwd: repo, envVars, base, changedOnly: true, env: 'dev' });
+    const f = r.findings.find((x) => x.rule === 'remote-resource' && x.overlay === hostile('fetch'));
+    assert.equal(f?.severity, 'error', r.findings.map((x) => `${x.rule} ${x.message}`).join('\n'));
+    assert.ok(r.findings.some((x) => x.rule === 'untrusted-setting' && /render\.allowRemote/.test(x.message)));
+    const d = await renderedDiff({ cwd: repo, base, envVars });
+    assert.ok(d.overlays.some((o) => o.overlay === hostile('fetch')));
+    assert.deepEqual(seen, [], 'the pull request fetched a remote resource');
+    // The command line still can (the person running it decides).
+    const allowed = await runValidation({ cwd: repo, envVars, base, changedOnly: true, env: 'dev', allowRemote: true });
+    assert.ok(!allowed.findings.some((x) => x.rule === 'remote-resource'));
+    assert.equal(seen.length, 1);
+  });
+
+  test('kustomize\'s git gets no HOME: the user\'s credential helper is never asked, and file:// is refused', { timeout: 120_000 }, async () => {
+    const { runValidation } = await import('../lib/validate/validation.js');
+    const { startGitServer, createBareRepo } = await import('./harness/git-server.js');
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-r2-home-'));
+    cleanups.push(() => rm(tmp, { recursive: true, force: true }));
+    // A base repository on a git server that wants a password, and one on this machine.
+    const seed = path.join(tmp, 'seed');
+    const { writeFiles } = await import('./fixtures.js');
+    await writeFiles(seed, { 'base/kustomization.yaml': 'resources:\n  - cm.yaml\n', 'base/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: private-base\ndata:\n  secret: CANARY-private-repository\n' });
+    const { head } = await createBareRepo(path.join(tmp, 'remote'), 'o/private.git', seed);
+    const gitServer = await startGitServer({ root: path.join(tmp, 'remote'), token: 'server-password-0123456789' });
+    cleanups.push(() => gitServer.stop());
+    // The user's own git config: a credential helper that would hand over their password.
+    const home = path.join(tmp, 'home');
+    const marker = path.join(tmp, 'credential-helper-ran');
+    await writeFiles(home, { '.gitconfig': `[credential]\n\thelper = "!f() { touch '${marker}'; echo username=x; echo password=server-password-0123456789; }; f"\n[protocol "file"]\n\tallow = always\n` });
+    const repo = await makeRepo({
+      ...baseFiles(),
+      ...overlay('private', `resources:\n  - git::${gitServer.repoUrl('o/private.git')}//base?ref=${head}\n`),
+      ...overlay('local-file', `resources:\n  - git::file://${path.join(tmp, 'remote', 'o/private.git')}//base?ref=${head}\n`),
+    });
+    cleanups.push(() => removeRepo(repo));
+    const saved = process.env.HOME;
+    process.env.HOME = home;
+    try {
+      const r = await runValidation({ cwd: repo, envVars: { ...testEnv, HOME: home, GITOPS_NO_CACHE: '1' }, env: 'dev', allowRemote: true });
+      assert.equal(existsSync(marker), false, 'the user\'s credential helper ran for kustomize\'s git');
+      for (const dir of ['private', 'local-file']) {
+        const rendered = r.rendered.find((x) => x.target.dir === hostile(dir));
+        assert.ok(!rendered?.objects.some((o) => o.metadata.name === 'private-base'), `${dir}: the private base was read`);
+        assert.ok(r.findings.some((x) => x.overlay === hostile(dir) && x.severity === 'error'), `${dir}: no error`);
+      }
+      assert.ok(r.findings.some((x) => x.overlay === hostile('local-file') && x.rule === 'outside-repository' && x.line === 3), 'file:// is refused before kustomize runs');
+    } finally {
+      if (saved === undefined) delete process.env.HOME;
+      else process.env.HOME = saved;
+    }
+  });
+});

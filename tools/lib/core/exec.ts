@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { CommandFailedError, ToolMissingError } from './errors.js';
 
 export interface RunOptions {
@@ -46,6 +49,37 @@ export function childEnv(opts: ChildEnvOptions = {}, from: NodeJS.ProcessEnv = p
     if ((names.has(k) || k.startsWith('LC_')) && !SECRET_NAME.test(k)) out[k] = v;
   }
   return { ...out, ...opts.set };
+}
+
+let emptyHome: string | undefined;
+
+/**
+ * The environment of kustomize (and the helm and git it starts) for a render: the scrubbed
+ * allowlist with HOME pointing at an empty private folder and git's system and global config off,
+ * so no user credential helper, url rewrite, ssh key or `protocol.*.allow` applies. git may use
+ * https and http only, and only when the render may fetch (`network`): never `file://` (another
+ * repository on the machine) or `ext::` (a command).
+ */
+export function renderEnv(opts: { network?: boolean } = {}, from: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  if (!emptyHome) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'gitops-render-home-'));
+    emptyHome = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return childEnv({
+    network: opts.network,
+    set: {
+      HOME: emptyHome,
+      XDG_CONFIG_HOME: path.join(emptyHome, '.config'),
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_CONFIG_GLOBAL: '/dev/null',
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_ASKPASS: '/bin/false',
+      SSH_ASKPASS: '/bin/false',
+      // Empty: no protocol at all; otherwise exactly these.
+      GIT_ALLOW_PROTOCOL: opts.network ? 'https:http' : '',
+    },
+  }, from);
 }
 
 /** Runs a binary with an argument array (never a shell string), with `childEnv()` unless `env` is given. */

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import type { Config } from '../config/config.js';
-import { CONFIG_FILE, loadConfig } from '../config/config.js';
+import { CONFIG_FILE, loadConfig, parseConfig } from '../config/config.js';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { run } from '../core/exec.js';
 import { kustomizationClosure } from './kustomize.js';
@@ -19,6 +19,32 @@ async function git(cwd: string, args: string[]): Promise<string> {
 async function commitExists(cwd: string, ref: string): Promise<boolean> {
   const r = await run('git', ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd, allowFailure: true });
   return r.code === 0;
+}
+
+/**
+ * The render settings that widen what a render reads or fetches (render.allowRemote, and the
+ * time a fetch may take), from the base revision's gitops.yaml: a pull request's own files never
+ * switch remote fetching on for its own validation. The command line (--allow-remote) still can.
+ * Nothing (offline, the default timeout) when the base has no readable gitops.yaml.
+ */
+export async function baseRenderSettings(cwd: string, rev: string, envVars: NodeJS.ProcessEnv): Promise<Config['render']> {
+  const shown = await run('git', ['show', `${rev}:./${CONFIG_FILE}`], { cwd, allowFailure: true });
+  if (shown.code === 0) {
+    try {
+      return parseConfig(cwd, shown.stdout, envVars).render;
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+    }
+  }
+  return { allowRemote: false, remoteTimeoutSeconds: 60 };
+}
+
+/** `config.render` as the base revision and the command line set it (baseRenderSettings); a note when the head asked for more. */
+export async function trustRenderSettings(config: Config, rev: string, envVars: NodeJS.ProcessEnv, allowRemote?: boolean): Promise<string | undefined> {
+  const base = await baseRenderSettings(config.root, rev, envVars);
+  const asked = config.render.allowRemote && !base.allowRemote && !allowRemote;
+  config.render = { allowRemote: !!allowRemote || base.allowRemote, remoteTimeoutSeconds: base.remoteTimeoutSeconds };
+  return asked ? `${CONFIG_FILE} render.allowRemote: true is not used against base ${rev.slice(0, 12)}: settings that widen what a render reads or fetches come from the base revision or the command line (--allow-remote), never from the change itself` : undefined;
 }
 
 /**

@@ -2,7 +2,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Document, LineCounter } from 'yaml';
-import { run, childEnv } from '../core/exec.js';
+import { run, renderEnv } from '../core/exec.js';
 import { CommandFailedError, ConfigError, GitopsError } from '../core/errors.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import { rendererSupports } from './renderer.js';
@@ -45,7 +45,7 @@ export async function kustomizeBuildObjects(tool: Tool, dir: string, extraArgs: 
     if ('yaml' in answer) return { yaml: answer.yaml, objects: parse ? ((answer.objects as K8sObject[] | undefined) ?? parseStream(answer.yaml)) : [] };
     if ('error' in answer) throw new CommandFailedError([tool.cmd, ...tool.args, ...args, dir].join(' '), 1, `Error: ${answer.error}\n`);
   }
-  const { stdout } = await run(tool.cmd, [...tool.args, ...args, dir], { env: childEnv({ network: opts.network }), timeoutMs: opts.timeoutMs });
+  const { stdout } = await run(tool.cmd, [...tool.args, ...args, dir], { env: renderEnv({ network: opts.network }), timeoutMs: opts.timeoutMs });
   return { yaml: stdout, objects: parse ? parseStream(stdout) : [] };
 }
 
@@ -353,6 +353,11 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
   const remote = (ref: string, at: { file: string; line?: number }, what: string) => {
     out.remotes.push(ref);
     files.add(REMOTE);
+    // Another repository on this machine, or a command (git's ext:: transport): never, allowed or not.
+    if (/^(git::)?(file:|ext::)/i.test(ref) || /^git::[a-z0-9+.-]*::/i.test(ref)) {
+      out.issues.push({ severity: 'error', rule: 'outside-repository', ...at, message: `${what} '${ref}' reads from this machine or runs a command (file:// and ext:: are always refused); nothing outside the repository is read into a render` });
+      return;
+    }
     const pin = remotePin(ref);
     if (!pin.pinned) {
       out.issues.push({ severity: 'error', rule: 'remote-unpinned', ...at, message: `${what} '${ref}' is not pinned to an immutable ref: add ?ref=<tag or full commit id>${pin.ref ? ` ('${pin.ref}' looks like a branch)` : ''}` });

@@ -4,7 +4,7 @@
 // binary when the renderer is absent or declines a request.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { childEnv } from '../core/exec.js';
+import { renderEnv } from '../core/exec.js';
 
 /** What the renderer answers for one request. */
 export type RenderAnswer = { yaml: string; objects?: unknown[] } | { error: string } | { unsupported: string };
@@ -39,7 +39,7 @@ export class Renderer {
   private start(): ChildProcessWithoutNullStreams {
     if (this.child) return this.child;
     // The scrubbed environment of every child (exec.ts): it reads repository content, never a token.
-    const child = spawn(this.cmd, this.jobs ? ['-j', String(this.jobs)] : [], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() });
+    const child = spawn(this.cmd, this.jobs ? ['-j', String(this.jobs)] : [], { stdio: ['pipe', 'pipe', 'pipe'], env: renderEnv() });
     const stderr: string[] = [];
     child.stderr.on('data', (d: Buffer) => stderr.push(d.toString('utf8')));
     createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {

@@ -4,7 +4,7 @@ import { discoverApps } from '../config/apps.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { resourceId, type K8sObject } from '../render/kustomize.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
-import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, withWorktree } from '../render/changes.js';
+import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
 import { appTargets, clusterTargets, targetKey, type Rendered } from '../render/render.js';
 import { findKustomize } from '../core/tools.js';
 import { htmlText, mdCode, oneLine, redactAll, redactSecretData, redactText, redactValue, REDACTED, sensitiveKey } from '../core/redact.js';
@@ -151,7 +151,7 @@ export function diffObjects(before: K8sObject[], after: K8sObject[], sensitiveKe
  * Renders the targets of the repo at `root` the way Argo CD does (with each cluster's
  * kustomize.buildOptions); with `changed`, only the targets whose inputs changed.
  */
-async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean, isBase = false): Promise<{ config?: Config; rendered: Rendered[]; note?: string }> {
+async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean, isBase = false, baseRev?: string): Promise<{ config?: Config; rendered: Rendered[]; note?: string }> {
   let config: Config;
   if (isBase) {
     const loaded = await loadBaseConfig(root, envVars);
@@ -159,6 +159,8 @@ async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?
     config = loaded.config;
   } else config = await loadConfig(root, envVars);
   if (allowRemote) config.render.allowRemote = true;
+  // The head's render settings that widen what is fetched come from the base revision (or --allow-remote).
+  if (!isBase && baseRev) await trustRenderSettings(config, baseRev, envVars, allowRemote);
   const apps = await discoverApps(config);
   const tool = await findKustomize(envVars);
   const all = [...appTargets(apps), ...clusterTargets(config, config.environments)];
@@ -194,7 +196,7 @@ export async function renderedDiff(opts: DiffOptions): Promise<DiffResult> {
   opts.onProgress?.(`rendering ${base.slice(0, 12)} and ${head ? head.slice(0, 12) : 'the working tree'}${changed ? ` (${changed.length} changed files)` : ''}`);
   const [before, after] = await Promise.all([
     withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed, opts.allowRemote, true)),
-    head ? withWorktree(opts.cwd, head, (dir) => renderAffected(dir, envVars, undefined, opts.allowRemote)) : renderAffected(opts.cwd, envVars, changed, opts.allowRemote),
+    head ? withWorktree(opts.cwd, head, (dir) => renderAffected(dir, envVars, undefined, opts.allowRemote, false, base)) : renderAffected(opts.cwd, envVars, changed, opts.allowRemote, false, base),
   ]);
   opts.onProgress?.('comparing objects');
   const sensitive = after.config?.sensitiveKeys ?? [];

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { discoverApps, discoverLayout, selectApps } from '../config/apps.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
-import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, withWorktree } from '../render/changes.js';
+import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
 import { checkImmutable, crossChecks } from './checks/index.js';
 import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
 import { layoutRoots, unrenderedFindings } from './coverage.js';
@@ -313,9 +313,13 @@ async function validateTree(opts: Omit<ValidateOptions, 'format' | 'write'>): Pr
   const envVars = opts.envVars ?? process.env;
   const config = await loadConfig(opts.cwd, envVars);
   if (opts.allowRemote) config.render.allowRemote = true;
+  // Against a base revision (a pull request), what a render may fetch is the base's setting.
+  const trustNote = opts.base !== undefined || opts.changedOnly || opts.newOnly ? await trustRenderSettings(config, await resolveBase(config.root, opts.base, config.defaultBranch), envVars, opts.allowRemote) : undefined;
   beginRun(config);
   try {
-    return await validateRun(config, opts, envVars);
+    const r = await validateRun(config, opts, envVars);
+    if (trustNote) r.findings.push({ severity: 'info', rule: 'untrusted-setting', overlay: '.', resource: '', file: CONFIG_FILE, message: trustNote });
+    return r;
   } finally {
     await endRun(config);
   }
