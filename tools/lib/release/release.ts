@@ -4,6 +4,7 @@
 //   find-or-create the pull request -> close superseded ones.
 // The user's checkout is never touched: the edit happens in a detached `git worktree` in a temp
 // folder, so a dirty tree or another checked-out branch does not matter and cannot leak into the PR.
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -160,6 +161,36 @@ export function trailerValue(plan: Pick<ReleasePlan, 'kind' | 'env' | 'appId'>):
   return `${plan.kind} ${plan.env} ${plan.appId}`;
 }
 
+/**
+ * The line that seals a commit as the tool's own: a hash of the exact tree the tool wrote, its
+ * parent and the rest of its message. The trailer alone survives an amend, a rebase or a
+ * squashed fix-up; the seal does not (the tree, the parent or the message changed), so a commit a
+ * person changed is never mistaken for the tool's and pushed over.
+ */
+export const SEAL_KEY = 'Gitops-Release-Seal';
+
+/** The message as git stores it for sealing: no seal line, trailing blanks and blank runs folded. */
+function sealedText(message: string): string {
+  return message
+    .split('\n')
+    .map((l) => l.replace(/\s+$/, ''))
+    .filter((l) => !l.startsWith(`${SEAL_KEY}:`))
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+export function sealOf(tree: string, parents: string, message: string): string {
+  return createHash('sha256').update(`gitops-release-seal v1\n${tree}\n${parents.trim()}\n${sealedText(message)}`).digest('hex');
+}
+
+/** `message` with its seal for a commit of `tree` on `parent`, placed just before the trailer paragraph. */
+function sealMessage(message: string, tree: string, parent: string): string {
+  const seal = `${SEAL_KEY}: ${sealOf(tree, parent, message)}`;
+  const cut = message.lastIndexOf('\n\n');
+  return `${message.slice(0, cut)}\n\n${seal}${message.slice(cut)}`;
+}
+
 function commitMessage(plan: ReleasePlan, edit: Edit): string {
   const lines = [edit.title, ''];
   for (const c of edit.changes) lines.push(`${c.what}: ${c.from} -> ${c.to}`);
@@ -196,15 +227,17 @@ export interface ForeignCommit {
  * branch counts as foreign: the tool must not replace them.
  */
 export async function foreignCommits(git: Git, base: string, tip: string, plan: Pick<ReleasePlan, 'kind' | 'env' | 'appId'>): Promise<ForeignCommit[]> {
-  const out = await git.run(['log', '--format=%H%x1f%s%x1f%an <%ae>%x1f%(trailers:key=' + TRAILER_KEY + ',valueonly,separator=%x1e)%x1d', `${base}..${tip}`]);
+  const out = await git.run(['log', '--format=%H%x1f%s%x1f%an <%ae>%x1f%(trailers:key=' + TRAILER_KEY + ',valueonly,separator=%x1e)%x1f%T%x1f%P%x1f%B%x1d', `${base}..${tip}`]);
   const want = trailerValue(plan);
   const foreign: ForeignCommit[] = [];
   for (const rec of out.split('\x1d')) {
     const r = rec.replace(/^\n+/, '');
     if (!r.trim()) continue;
-    const [sha, subject, author, trailers] = r.split('\x1f') as [string, string, string, string | undefined];
+    const [sha, subject, author, trailers, tree, parents, body] = r.split('\x1f') as [string, string, string, string | undefined, string, string, string];
     const values = (trailers ?? '').split('\x1e').map((v) => v.trim());
-    if (!values.includes(want)) foreign.push({ sha, subject, author });
+    // The trailer says which release; the seal that it is still exactly what the tool wrote.
+    const seal = new RegExp(`^${SEAL_KEY}: ([0-9a-f]{64})$`, 'm').exec(body ?? '')?.[1];
+    if (!values.includes(want) || seal !== sealOf(tree, parents, body ?? '')) foreign.push({ sha, subject, author });
   }
   return foreign;
 }
@@ -402,12 +435,16 @@ async function checkEdit(plan: ReleasePlan, app: AppOverlay, root: string, base:
   return { warnings: v.findings.filter((f) => f.severity === 'warning').length, rendered, ...(blocked ? { blocked } : {}) };
 }
 
-/** Commits the staged edit in the worktree (with a fallback identity); returns the commit. */
+/** Commits the staged edit in the worktree (with a fallback identity), sealed; returns the commit. */
 async function commitEdit(wtGit: Git, files: string[], message: string): Promise<string> {
   await wtGit.run(['add', '--', ...files]);
   const identity = (await wtGit.tryRun(['config', 'user.email']))?.trim() ? [] : ['-c', 'user.name=gitops toolkit', '-c', 'user.email=gitops-toolkit@users.noreply.github.com'];
+  // The seal covers the tree about to be committed and its parent (sealMessage).
+  const tree = (await wtGit.run(['write-tree'])).trim();
+  const parent = (await wtGit.run(['rev-parse', 'HEAD'])).trim();
   // --no-verify: the overlay was validated above; repository hooks may need node_modules the temporary checkout lacks.
-  await wtGit.run([...identity, 'commit', '--quiet', '--no-verify', '-m', message]);
+  // --cleanup=whitespace: stored as written (sealedText folds the same way), whatever commit.cleanup says.
+  await wtGit.run([...identity, 'commit', '--quiet', '--no-verify', '--cleanup=whitespace', '-m', sealMessage(message, tree, parent)]);
   return (await wtGit.run(['rev-parse', 'HEAD'])).trim();
 }
 
