@@ -305,3 +305,112 @@ describe('a pull request cannot switch remote fetching on for itself', () => {
     }
   });
 });
+
+describe('a reviewer\'s amended, rebased or fixed-up release commit is never pushed over', () => {
+  const DEV = 'overlays/minikube/nofluxo/backend/kustomization.yaml';
+  const PROD = 'overlays/crianex/nofluxo/backend/kustomization.yaml';
+  const BRANCH = 'promote/prod/nofluxo-backend';
+  const IDENT = ['-c', 'user.name=Rita Reviewer', '-c', 'user.email=rita@example.invalid', '-c', 'commit.gpgsign=false'];
+
+  for (const how of ['amend', 'rebase', 'fixup'] as const) {
+    test(`${how}: the next promote stops and names the commit`, { timeout: 240_000 }, async () => {
+      const { startReleaseFixture, finishFixture, digestOf } = await import('./release-fixture.js');
+      const { run, cleanGitEnv } = await import('./harness/proc.js');
+      const { promote } = await import('../commands/promote.js');
+      const { GitError } = await import('../lib/core/errors.js');
+      const f = await startReleaseFixture();
+      try {
+        const pin = (v: string) => `newTag: "${v}@${digestOf(`nofluxo-backend ${v}`)}"`;
+        const devAt = async (v: string) => (await f.remoteFile('main', DEV)).replace(/newTag: ".*"/, pin(v));
+        await f.pushToMain({ [DEV]: await devAt('1.1.0') }, 'dev 1.1.0');
+        await f.pull();
+        assert.equal((await promote({ cwd: f.work, app: 'nofluxo/backend', env: 'prod', envVars: f.envVars, log: () => {}, write: () => {} })).status, 'pr-opened');
+        // The reviewer works in a clone of the bare repository, with real git.
+        const clone = path.join(f.tmp, `reviewer-${how}`);
+        const env = cleanGitEnv({ GIT_CONFIG_GLOBAL: '/dev/null' });
+        const g = async (...args: string[]) => (await run('git', [...IDENT, ...args], { cwd: clone, env, timeoutMs: 30_000 })).stdout;
+        await run('git', ['clone', '--quiet', '--branch', BRANCH, f.bare, clone], { env, timeoutMs: 30_000 });
+        if (how === 'rebase') await f.pushToMain({ 'README-ops.md': 'unrelated\n' }, 'unrelated change on main');
+        await g('fetch', '--quiet', 'origin');
+        const prodFile = path.join(clone, PROD);
+        if (how === 'amend') {
+          await writeFile(prodFile, `${await readFile(prodFile, 'utf8')}# keep 3 replicas until the migration is done\n`);
+          await g('commit', '--quiet', '--all', '--amend', '--no-edit');
+        } else if (how === 'rebase') {
+          await g('rebase', '--quiet', 'origin/main');
+        } else {
+          await writeFile(prodFile, `${await readFile(prodFile, 'utf8')}# reviewed\n`);
+          await g('commit', '--quiet', '--all', '--fixup=HEAD');
+          await run('git', [...IDENT, 'rebase', '--quiet', '-i', '--autosquash', 'HEAD~2'], { cwd: clone, env: { ...env, GIT_SEQUENCE_EDITOR: 'true' }, timeoutMs: 30_000 });
+        }
+        // The person's commit still carries the tool's trailer: that alone must not make it the tool's.
+        assert.match(await g('log', '-1', '--format=%B'), /Gitops-Release: promote prod nofluxo\/backend/);
+        const theirs = (await g('rev-parse', 'HEAD')).trim();
+        await g('push', '--quiet', '--force', 'origin', `HEAD:refs/heads/${BRANCH}`);
+        // dev moves on: the tool wants to rewrite its branch.
+        await f.pushToMain({ [DEV]: await devAt('1.2.0') }, 'dev 1.2.0');
+        await assert.rejects(promote({ cwd: f.work, app: 'nofluxo/backend', env: 'prod', envVars: f.envVars, log: () => {}, write: () => {} }), (e: unknown) => {
+          assert.ok(e instanceof GitError, String(e));
+          assert.match(e.message, /holds 1 commit this tool did not make/);
+          assert.ok(e.message.includes(theirs.slice(0, 12)), e.message);
+          return true;
+        });
+        assert.equal((await f.remoteRefs())[BRANCH], theirs, 'the reviewer\'s commit was pushed over');
+      } finally {
+        await finishFixture(f);
+      }
+    });
+  }
+});
+
+describe('secret values in error messages are redacted in every output', () => {
+  const VALUE = 'hunter2-plain-secret-value-5150';
+  const SERVER_VALUE = 'wrong-typed-secret-value-8086';
+
+  test('kustomize quoting a Secret\'s value and the API server quoting a wrong-typed stringData value: redacted in text, json, github, sarif, the diff and the PR comment', { timeout: 240_000 }, async () => {
+    const { runValidation } = await import('../lib/validate/validation.js');
+    const { formatText, formatJson, formatGithub, formatSarif } = await import('../lib/report/report.js');
+    const { renderedDiff, formatDiffText, formatMarkdown } = await import('../lib/report/diff.js');
+    const { formatPrReport } = await import('../lib/report/prreport.js');
+    const { gitInit, commitAll, writeFiles } = await import('./fixtures.js');
+    const { findApiServer } = await import('../lib/core/tools.js');
+    const repo = await makeRepo(baseFiles());
+    cleanups.push(() => removeRepo(repo));
+    const base = gitInit(repo, 'main');
+    await writeFiles(repo, {
+      // A replacement aimed below a Secret value: kustomize prints the node it found.
+      ...overlay('dump', 'resources:\n  - secret.yaml\nreplacements:\n  - source: {kind: ConfigMap, name: c, fieldPath: data.a}\n    targets:\n      - select: {kind: Secret}\n        fieldPaths: [stringData.password.sub]\n'),
+      [`${hostile('dump')}/secret.yaml`]: `apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  password: ${VALUE}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n`,
+      // A stringData value of the wrong type: the API server quotes what it could not decode.
+      ...overlay('typed', 'resources:\n  - secret.yaml\n'),
+      [`${hostile('typed')}/secret.yaml`]: `apiVersion: v1\nkind: Secret\nmetadata:\n  name: t\nstringData:\n  password: [${SERVER_VALUE}]\n`,
+    });
+    commitAll(repo, 'the pull request');
+    const haveServer = !('missing' in (await findApiServer()));
+    const r = await runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, env: 'dev', ...(haveServer ? { server: 'local' as const } : {}) });
+    const dump = r.findings.find((f) => f.rule === 'kustomize-build' && f.overlay === hostile('dump'));
+    assert.ok(dump, r.findings.map((f) => `${f.rule} ${f.overlay} ${f.message}`).join('\n'));
+    assert.match(dump.message, /node contents/, 'kustomize\'s error is still there');
+    const d = await renderedDiff({ cwd: repo, base, envVars: testEnv });
+    const validationJson = formatJson(r.findings, { overlays: r.overlays, objects: r.objects });
+    const outputs: Record<string, string> = {
+      findings: JSON.stringify(r.findings),
+      text: formatText(r.findings, { overlays: r.overlays, objects: r.objects }),
+      json: validationJson,
+      github: formatGithub(r.findings),
+      sarif: formatSarif(r.findings),
+      diffText: formatDiffText(d),
+      diffMarkdown: formatMarkdown(d),
+      diffJson: JSON.stringify(d),
+      prComment: formatPrReport(JSON.parse(validationJson), JSON.parse(JSON.stringify(d))),
+    };
+    for (const [what, text] of Object.entries(outputs)) {
+      assert.ok(!text.includes(VALUE), `${what} shows the Secret value kustomize quoted`);
+      assert.ok(!text.includes(SERVER_VALUE), `${what} shows the stringData value`);
+    }
+    if (haveServer) {
+      const typed = r.findings.filter((f) => f.overlay === hostile('typed') && f.severity === 'error');
+      assert.ok(typed.length, 'the wrong-typed value is an error');
+    }
+  });
+});

@@ -46,9 +46,87 @@ function envSecrets(env: NodeJS.ProcessEnv): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
+/**
+ * Secret values this process has seen in repository content (Secret data and stringData, values
+ * under sensitive keys, secretGenerator literals): an error message that quotes one (kustomize
+ * dumping a node, the API server quoting a wrong-typed value) is redacted like a token.
+ */
+const knownSecrets = new Set<string>();
+let knownSorted: string[] = [];
+
+/** Values shorter than this are not remembered (they would blank out ordinary words). */
+const MIN_SECRET_CHARS = 6;
+
+export function rememberSecrets(values: Iterable<string>): void {
+  let added = false;
+  for (const v of values) {
+    for (const part of [v, v.trim()]) {
+      if (part.length >= MIN_SECRET_CHARS && !knownSecrets.has(part) && part !== REDACTED) {
+        knownSecrets.add(part);
+        added = true;
+      }
+    }
+  }
+  if (added) knownSorted = [...knownSecrets].sort((a, b) => b.length - a.length);
+}
+
+/** `text` with each of `values` (and every remembered secret) replaced. */
+export function scrubSecrets(text: string, values: Iterable<string> = []): string {
+  rememberSecrets(values);
+  let out = text;
+  for (const v of knownSorted) if (out.includes(v)) out = out.split(v).join(REDACTED);
+  return out;
+}
+
+function decodedBase64(v: string): string | undefined {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(v) || v.length % 4) return undefined;
+  const d = Buffer.from(v, 'base64').toString('utf8');
+  return /^[\x20-\x7e\t\r\n]+$/.test(d) ? d : undefined;
+}
+
+/**
+ * The secret values of one parsed document: a Secret's data (also base64-decoded) and
+ * stringData, values under sensitive keys, values of env entries with sensitive names.
+ */
+export function secretValuesOf(doc: unknown, extra: string[] = []): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown, key?: string, parent?: Record<string, unknown>) => {
+    if (typeof v === 'string' || typeof v === 'number') {
+      if (key !== undefined && sensitiveKey(key, parent, extra)) out.push(String(v));
+      return;
+    }
+    if (Array.isArray(v)) return v.forEach((x) => walk(x));
+    if (!isObj(v)) return;
+    if (typeof v.name === 'string' && typeof v.value === 'string' && sensitiveKey(v.name, undefined, extra)) out.push(v.value);
+    for (const [k, x] of Object.entries(v)) walk(x, k, v);
+  };
+  walk(doc);
+  if (isObj(doc) && doc.kind === 'Secret') {
+    for (const f of ['data', 'stringData']) {
+      const d = doc[f];
+      if (!isObj(d)) continue;
+      for (const x of Object.values(d)) {
+        if (typeof x === 'string') {
+          out.push(x);
+          const dec = f === 'data' ? decodedBase64(x) : undefined;
+          if (dec) out.push(dec);
+        } else if (x !== null && x !== undefined) out.push(...flatStrings(x));
+      }
+    }
+  }
+  return out;
+}
+
+function flatStrings(v: unknown): string[] {
+  if (typeof v === 'string' || typeof v === 'number') return [String(v)];
+  if (Array.isArray(v)) return v.flatMap(flatStrings);
+  if (isObj(v)) return Object.values(v).flatMap(flatStrings);
+  return [];
+}
+
 /** Replaces token-shaped substrings and the environment's credential values in a text. */
 export function redactText(text: string, env: NodeJS.ProcessEnv = process.env): string {
-  let out = text;
+  let out = scrubSecrets(text);
   for (const v of envSecrets(env)) out = out.split(v).join(REDACTED);
   for (const re of TOKEN_SHAPES) out = out.replace(re, REDACTED);
   return out;

@@ -16,7 +16,8 @@ import type { Finding } from '../report/report.js';
 import { imageName } from './images.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import type { Tool } from '../core/tools.js';
-import { lineOf, parseYaml, pointerToPath } from '../core/yamlfile.js';
+import { lineOf, parseYaml, parseYamlData, pointerToPath } from '../core/yamlfile.js';
+import { rememberSecrets, scrubSecrets, secretValuesOf } from '../core/redact.js';
 import { rememberBuild, sourceByAffixes, withOriginRequest } from './origins.js';
 
 export interface Target {
@@ -182,6 +183,38 @@ async function sourceFindings(config: Config, ctx: RenderContext, target: Target
 // 2: parseYaml enforces size, depth, alias and encoding limits.
 const PROBLEMS_VERSION = 2;
 
+/**
+ * Secret values written in a target's sources (its render failed, so there are no objects):
+ * Secrets and sensitive keys in every YAML file, and secretGenerator literals, env files and files.
+ */
+async function sourceSecrets(config: Config, ctx: RenderContext, closure: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const file of closure.filter(isYamlSource)) {
+    const bytes = await ctx.ws.read(path.join(config.root, file));
+    if (!bytes) continue;
+    const { docs } = parseYamlData(file, bytes);
+    for (const d of docs) {
+      out.push(...secretValuesOf(d, config.sensitiveKeys));
+      const gens = (d as { secretGenerator?: unknown } | null)?.secretGenerator;
+      if (!Array.isArray(gens)) continue;
+      for (const g of gens as Array<{ literals?: unknown; envs?: unknown; env?: unknown; files?: unknown }>) {
+        for (const l of Array.isArray(g?.literals) ? g.literals : []) if (typeof l === 'string' && l.includes('=')) out.push(l.slice(l.indexOf('=') + 1));
+        const refs = [...(Array.isArray(g?.envs) ? g.envs : []), ...(typeof g?.env === 'string' ? [g.env] : [])].filter((x): x is string => typeof x === 'string');
+        for (const ref of refs) {
+          const text = (await ctx.ws.read(path.join(config.root, path.posix.dirname(file), ref)))?.toString('utf8') ?? '';
+          for (const line of text.split(/\r?\n/)) if (line.includes('=') && !line.trimStart().startsWith('#')) out.push(line.slice(line.indexOf('=') + 1));
+        }
+        for (const f of Array.isArray(g?.files) ? g.files : []) {
+          if (typeof f !== 'string') continue;
+          const text = (await ctx.ws.read(path.join(config.root, path.posix.dirname(file), f.includes('=') ? f.slice(f.indexOf('=') + 1) : f)))?.toString('utf8');
+          if (text) out.push(text, ...text.split(/\r?\n/));
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** Parsed documents of the closure's YAML files, read when a finding needs a line number. */
 function loadSources(config: Config, ctx: RenderContext, closure: string[]): SourceDoc[] {
   const out: SourceDoc[] = [];
@@ -319,13 +352,15 @@ export async function renderTargets(config: Config, tool: Tool, targets: Target[
         if (file) await writeAtomic(file, JSON.stringify({ objects: out.objects, hashes: out.hashes } satisfies CacheEntry));
       }
       out.key = key;
+      rememberSecrets(out.objects.flatMap((o) => secretValuesOf(o, config.sensitiveKeys)));
     } catch (e) {
       if (!(e instanceof CommandFailedError) && !(e instanceof GitopsError)) throw e;
       const timedOut = e instanceof CommandFailedError && e.code === null && remote && config.render.allowRemote;
       const msg = timedOut
         ? `kustomize did not finish within ${config.render.remoteTimeoutSeconds} s (render.remoteTimeoutSeconds) while fetching remote references`
         : e instanceof CommandFailedError ? e.stderr.trim().replace(/^Error: /, '') : e.message;
-      out.findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: kustomizationOf(out), message: msg });
+      // kustomize may quote a node of a Secret (or dump one) in its error: never a secret value in a finding.
+      out.findings.push({ severity: 'error', rule: 'kustomize-build', overlay: target.dir, resource: '', file: kustomizationOf(out), message: scrubSecrets(msg, await sourceSecrets(config, ctx, closure)) });
     }
     return out;
   });

@@ -7,6 +7,7 @@ import type { KubeClient, KubeStatus } from './kubeclient.js';
 import { resourceId, type K8sObject } from '../render/kustomize.js';
 import { locate, type Rendered } from '../render/render.js';
 import type { Finding } from '../report/report.js';
+import { scrubSecrets, secretValuesOf } from '../core/redact.js';
 
 type Seg = string | number;
 
@@ -70,7 +71,8 @@ export function statusFindings(item: DryRunItem, status: KubeStatus | undefined,
   const mk = (message: string, field?: string): Finding => {
     const segs = field && field !== '<nil>' ? fieldPath(field, o) : [];
     const pointer = toPointer(segs);
-    return { ...base, severity: 'error', rule: ruleOf(message), field: segs.length ? dotted(segs) : undefined, message: `${server} rejects it: ${message}`, pointer: pointer || undefined, ...locate(r, o, pointer) };
+    // The server quotes values it cannot decode (a wrong-typed stringData entry): never a secret value in a finding.
+    return { ...base, severity: 'error', rule: ruleOf(message), field: segs.length ? dotted(segs) : undefined, message: scrubSecrets(`${server} rejects it: ${message}`, secretValuesOf(o)), pointer: pointer || undefined, ...locate(r, o, pointer) };
   };
   const causes = (status?.details?.causes ?? []).filter((c) => c.message || c.field);
   if (causes.length) return causes.map((c) => mk(c.field && c.field !== '<nil>' ? `${c.field}: ${c.message ?? c.reason}` : c.message ?? c.reason ?? '', c.field));
