@@ -46,35 +46,18 @@ function envSecrets(env: NodeJS.ProcessEnv): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
-/**
- * Secret values this process has seen in repository content (Secret data and stringData, values
- * under sensitive keys, secretGenerator literals): an error message that quotes one (kustomize
- * dumping a node, the API server quoting a wrong-typed value) is redacted like a token.
- */
-const knownSecrets = new Set<string>();
-let knownSorted: string[] = [];
-
-/** Values shorter than this are not remembered (they would blank out ordinary words). */
+/** Values shorter than this are not scrubbed (they would blank out ordinary words). */
 const MIN_SECRET_CHARS = 6;
 
-export function rememberSecrets(values: Iterable<string>): void {
-  let added = false;
-  for (const v of values) {
-    for (const part of [v, v.trim()]) {
-      if (part.length >= MIN_SECRET_CHARS && !knownSecrets.has(part) && part !== REDACTED) {
-        knownSecrets.add(part);
-        added = true;
-      }
-    }
-  }
-  if (added) knownSorted = [...knownSecrets].sort((a, b) => b.length - a.length);
-}
-
-/** `text` with each of `values` (and every remembered secret) replaced. */
-export function scrubSecrets(text: string, values: Iterable<string> = []): string {
-  rememberSecrets(values);
+/**
+ * `text` (an error message of kustomize or the API server) with each of `values` (the secret
+ * values of the sources or the object it is about: secretValuesOf) replaced, longest first.
+ * Only error text goes through this: the values are known to belong to what the error is about.
+ */
+export function scrubSecrets(text: string, values: Iterable<string>): string {
+  const list = [...new Set([...values].flatMap((v) => [v, v.trim()]))].filter((v) => v.length >= MIN_SECRET_CHARS && v !== REDACTED).sort((a, b) => b.length - a.length);
   let out = text;
-  for (const v of knownSorted) if (out.includes(v)) out = out.split(v).join(REDACTED);
+  for (const v of list) if (out.includes(v)) out = out.split(v).join(REDACTED);
   return out;
 }
 
@@ -126,7 +109,7 @@ function flatStrings(v: unknown): string[] {
 
 /** Replaces token-shaped substrings and the environment's credential values in a text. */
 export function redactText(text: string, env: NodeJS.ProcessEnv = process.env): string {
-  let out = scrubSecrets(text);
+  let out = text;
   for (const v of envSecrets(env)) out = out.split(v).join(REDACTED);
   for (const re of TOKEN_SHAPES) out = out.replace(re, REDACTED);
   return out;

@@ -17,7 +17,7 @@ import { imageName } from './images.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import type { Tool } from '../core/tools.js';
 import { lineOf, parseYaml, parseYamlData, pointerToPath } from '../core/yamlfile.js';
-import { rememberSecrets, scrubSecrets, secretValuesOf } from '../core/redact.js';
+import { scrubSecrets, secretValuesOf } from '../core/redact.js';
 import { rememberBuild, sourceByAffixes, withOriginRequest } from './origins.js';
 
 export interface Target {
@@ -352,7 +352,6 @@ export async function renderTargets(config: Config, tool: Tool, targets: Target[
         if (file) await writeAtomic(file, JSON.stringify({ objects: out.objects, hashes: out.hashes } satisfies CacheEntry));
       }
       out.key = key;
-      rememberSecrets(out.objects.flatMap((o) => secretValuesOf(o, config.sensitiveKeys)));
     } catch (e) {
       if (!(e instanceof CommandFailedError) && !(e instanceof GitopsError)) throw e;
       const timedOut = e instanceof CommandFailedError && e.code === null && remote && config.render.allowRemote;
