@@ -414,3 +414,150 @@ describe('secret values in error messages are redacted in every output', () => {
     }
   });
 });
+
+describe('a YAML merge key cannot hide what a kustomization reads', () => {
+  const DEPLOY = (image: string, privileged: boolean) => `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hidden\nspec:\n  selector:\n    matchLabels: {app: hidden}\n  template:\n    metadata:\n      labels: {app: hidden}\n    spec:\n      containers:\n        - name: c\n          image: ${image}\n          securityContext: {privileged: ${privileged}}\n`;
+
+  test('resources under <<: are seen: a git::file:// base elsewhere on the machine is refused, never fetched', { timeout: 120_000 }, async () => {
+    const { runValidation } = await import('../lib/validate/validation.js');
+    const { createBareRepo } = await import('./harness/git-server.js');
+    const { writeFiles } = await import('./fixtures.js');
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-r2-merge-'));
+    cleanups.push(() => rm(tmp, { recursive: true, force: true }));
+    await writeFiles(path.join(tmp, 'seed'), { 'base/kustomization.yaml': 'resources:\n  - cm.yaml\n', 'base/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other-repository\ndata:\n  secret: CANARY-other-repository-on-this-machine\n' });
+    const { path: bare, head } = await createBareRepo(path.join(tmp, 'remote'), 'other.git', path.join(tmp, 'seed'));
+    const repo = await makeRepo({
+      ...baseFiles(),
+      ...overlay('merge-file', `<<:\n  resources:\n    - git::file://${bare}//base?ref=${head}\n`),
+      ...overlay('merge-anchor', `x-hidden: &hidden\n  resources:\n    - git::file://${bare}//base?ref=${head}\n<<: *hidden\n`),
+    });
+    cleanups.push(() => removeRepo(repo));
+    const r = await runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, env: 'dev' });
+    for (const dir of ['merge-file', 'merge-anchor']) {
+      const rendered = r.rendered.find((x) => x.target.dir === hostile(dir));
+      assert.ok(!JSON.stringify(rendered?.objects ?? []).includes('CANARY'), `${dir}: another repository on this machine was read`);
+      assert.ok(r.findings.some((f) => f.overlay === hostile(dir) && f.rule === 'outside-repository' && f.severity === 'error'), `${dir}: ${r.findings.filter((f) => f.overlay === hostile(dir)).map((f) => `${f.rule} ${f.message}`).join('\n')}`);
+    }
+  });
+
+  test('validate --base --changed-only sees a file listed under <<: change (pull-request.yml\'s step)', { timeout: 180_000 }, async () => {
+    const { runValidation } = await import('../lib/validate/validation.js');
+    const { gitInit, commitAll, writeFiles } = await import('./fixtures.js');
+    const repo = await makeRepo({
+      ...baseFiles(),
+      ...overlay('merge-deploy', '<<:\n  resources:\n    - deploy.yaml\n'),
+      [`${hostile('merge-deploy')}/deploy.yaml`]: DEPLOY('registry.example.com/hidden:1.0.0', false),
+    });
+    cleanups.push(() => removeRepo(repo));
+    const base = gitInit(repo, 'main');
+    await writeFiles(repo, { [`${hostile('merge-deploy')}/deploy.yaml`]: DEPLOY('registry.example.com/hidden:latest', true) });
+    commitAll(repo, 'the pull request');
+    const r = await runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, base, changedOnly: true });
+    assert.ok(!r.findings.some((f) => f.rule === 'nothing-changed'), 'nothing to validate');
+    assert.ok(r.rendered.some((x) => x.target.dir === hostile('merge-deploy')));
+    assert.ok(r.findings.some((f) => f.overlay === hostile('merge-deploy') && f.severity === 'error' && /latest/.test(f.message)), r.findings.map((f) => `${f.rule} ${f.overlay} ${f.message}`).join('\n'));
+  });
+});
+
+describe('the renderer is the record of what a target reads, and the toolkit\'s view agrees with it', () => {
+  /** Kustomizations in the shapes people write: every field that names a file, and YAML variants. */
+  function shapes(): Record<string, string> {
+    const cm = (n: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${n}\ndata:\n  a: b\n`;
+    const files: Record<string, string> = {
+      ...baseFiles(),
+      'apps/shapes/base/kustomization.yml': 'resources:\n  - cm.yaml\n',
+      'apps/shapes/base/cm.yaml': cm('base'),
+      'apps/shapes/comp/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches:\n  - path: patch.yaml\n',
+      'apps/shapes/comp/patch.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: base\ndata:\n  comp: "1"\n',
+      'apps/shapes/capital/Kustomization': 'resources:\n  - cm.yaml\n',
+      'apps/shapes/capital/cm.yaml': cm('capital'),
+    };
+    const add = (name: string, body: string, extra: Record<string, string> = {}) => {
+      files[`${hostile(name)}/kustomization.yaml`] = body;
+      for (const [f, t] of Object.entries(extra)) files[`${hostile(name)}/${f}`] = t;
+    };
+    const common = { 'cm.yaml': cm('own'), 'p.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: own\ndata:\n  p: "1"\n', 'j.yaml': '- op: add\n  path: /data/j\n  value: "1"\n', 'f.txt': 'file\n', 'e.env': 'A=1\n', 'r.yaml': 'source: {kind: ConfigMap, name: own, fieldPath: data.a}\ntargets:\n  - select: {kind: ConfigMap, name: own}\n    fieldPaths: [data.r]\n    options: {create: true}\n', 'conf.yaml': 'nameReference: []\n' };
+    add('block', 'resources:\n  - cm.yaml\n  - ../../../../apps/shapes/base\n  - ../../../../apps/shapes/capital\ncomponents:\n  - ../../../../apps/shapes/comp\npatches:\n  - path: p.yaml\n  - path: j.yaml\n    target: {kind: ConfigMap, name: own}\nconfigMapGenerator:\n  - name: gen\n    files: [f.txt, key=f.txt]\n    envs: [e.env]\nreplacements:\n  - path: r.yaml\nconfigurations:\n  - conf.yaml\n', common);
+    add('flow', '{resources: [cm.yaml, ../../../../apps/shapes/base], patches: [{path: p.yaml}], configMapGenerator: [{name: gen, envs: [e.env]}]}\n', common);
+    add('merge', '<<: &common\n  resources: [cm.yaml]\n  patches:\n    - path: p.yaml\nconfigMapGenerator:\n  - <<: {name: gen}\n    files: [f.txt]\n', common);
+    add('merge-list', '<<: [{resources: [cm.yaml]}, {replacements: [{path: r.yaml}]}]\n', common);
+    add('anchors', 'resources:\n  - &cm cm.yaml\npatchesStrategicMerge:\n  - p.yaml\nconfigMapGenerator:\n  - name: gen\n    files: [*cm]\n', common);
+    add('psm-json', 'resources: [cm.yaml]\npatchesJson6902:\n  - target: {version: v1, kind: ConfigMap, name: own}\n    path: j.yaml\nsecretGenerator:\n  - name: s\n    envs: [e.env]\n', common);
+    files[`${hostile('yml')}/kustomization.yml`] = 'resources:\n  - cm.yaml\n';
+    files[`${hostile('yml')}/cm.yaml`] = cm('yml');
+    files[`${hostile('capital-overlay')}/Kustomization`] = 'resources:\n  - cm.yaml\n';
+    files[`${hostile('capital-overlay')}/cm.yaml`] = cm('cap');
+    // Duplicate keys: refused by the toolkit before kustomize runs (it would read one of them).
+    add('duplicate', 'resources:\n  - cm.yaml\nresources:\n  - p.yaml\n', common);
+    return files;
+  }
+
+  async function compare(root: string, label: string): Promise<number> {
+    const { loadConfig } = await import('../lib/config/config.js');
+    const { discoverApps } = await import('../lib/config/apps.js');
+    const { appTargets, clusterTargets, renderTargets } = await import('../lib/render/render.js');
+    const { findKustomize } = await import('../lib/core/tools.js');
+    const config = await loadConfig(root, testEnv);
+    const tool = await findKustomize(testEnv);
+    assert.ok(tool.renderer, 'the long-lived renderer is installed (npm run setup)');
+    const targets = [...appTargets(await discoverApps(config)), ...clusterTargets(config, config.environments)];
+    const rendered = await renderTargets(config, tool, targets);
+    let compared = 0;
+    for (const r of rendered) {
+      if (r.findings.some((f) => f.rule === 'yaml-syntax')) continue; // refused before kustomize runs
+      assert.ok(r.reads, `${label} ${r.target.dir}: the renderer gave no record of reads (rebuild it: npm run setup): ${r.findings.map((f) => `${f.rule} ${f.message}`).join('; ')}`);
+      // Symlinks in the closure are there for change detection; kustomize reads their targets.
+      const { lstatSync } = await import('node:fs');
+      const closure = r.closure.filter((f) => f !== '<remote>' && !lstatSync(path.join(root, f), { throwIfNoEntry: false })?.isSymbolicLink()).sort();
+      assert.deepEqual([...new Set(r.reads)].sort(), closure, `${label} ${r.target.dir}: the renderer's record and the toolkit's view differ`);
+      assert.ok(!r.findings.some((f) => f.rule === 'unaccounted-read'), `${label} ${r.target.dir}`);
+      compared++;
+    }
+    return compared;
+  }
+
+  test('over every overlay and entry point of this repository', { timeout: 120_000 }, async () => {
+    const { REPO_ROOT } = await import('../lib/core/tools.js');
+    const saved = process.env.GITOPS_NO_CACHE;
+    process.env.GITOPS_NO_CACHE = '1';
+    try {
+      assert.ok((await compare(REPO_ROOT, 'repository')) >= 10);
+    } finally {
+      if (saved === undefined) delete process.env.GITOPS_NO_CACHE;
+      else process.env.GITOPS_NO_CACHE = saved;
+    }
+  });
+
+  test('over kustomizations in every shape: block and flow style, merge keys, anchors, .yml and Kustomization, every field that names a file', { timeout: 120_000 }, async () => {
+    const repo = await makeRepo({ ...shapes(), [`${hostile('linked')}/kustomization.yaml`]: 'resources:\n  - ../../../../apps/shapes/linked\n  - cm-link.yaml\n', [`${hostile('linked')}/cm.yaml`]: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: linked-file\n' });
+    cleanups.push(() => removeRepo(repo));
+    // Symlinks inside the repository: to a base folder and to a file.
+    const { symlink } = await import('node:fs/promises');
+    await symlink('base', path.join(repo, 'apps/shapes/linked'));
+    await symlink('cm.yaml', path.join(repo, hostile('linked'), 'cm-link.yaml'));
+    const n = await compare(repo, 'shapes');
+    assert.ok(n >= 8, `${n} compared`);
+    const { runValidation } = await import('../lib/validate/validation.js');
+    const r = await runValidation({ cwd: repo, envVars: { ...testEnv, GITOPS_NO_CACHE: '1' }, app: 'hostile/duplicate' });
+    assert.ok(r.findings.some((f) => f.rule === 'yaml-syntax' && /duplicate key/.test(f.message)));
+  });
+
+  test('the renderer refuses reads outside the repository, through a symlink, in .git and under /proc, whatever the toolkit let through', { timeout: 60_000 }, async () => {
+    const { findKustomize } = await import('../lib/core/tools.js');
+    const tool = await findKustomize(testEnv);
+    assert.ok(tool.renderer);
+    const { symlink } = await import('node:fs/promises');
+    const outside = await mkdtemp(path.join(os.tmpdir(), 'gitops-r2-out-'));
+    cleanups.push(() => rm(outside, { recursive: true, force: true }));
+    await writeFile(path.join(outside, 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: outside\n');
+    const repo = await makeRepo({ 'o/kustomization.yaml': 'resources:\n  - link.yaml\n', 'g/kustomization.yaml': 'configMapGenerator:\n  - name: g\n    files: [config=../.git/config]\n', 'p/kustomization.yaml': 'resources:\n  - ../../outside\n', '.git/config': '[core]\n' });
+    cleanups.push(() => removeRepo(repo));
+    await symlink(path.join(outside, 'cm.yaml'), path.join(repo, 'o/link.yaml'));
+    const args = ['--load-restrictor', 'LoadRestrictionsNone'];
+    for (const [dir, why] of [['o', /leaves the repository through a symlink/], ['g', /\.git folder/], ['p', /outside the repository/]] as const) {
+      const a = await tool.renderer.render(path.join(repo, dir), args, { root: repo });
+      assert.ok('error' in a, `${dir}: rendered ${JSON.stringify(a).slice(0, 200)}`);
+      assert.ok(a.refused?.some((x) => why.test(x.why)), `${dir}: ${JSON.stringify(a)}`);
+    }
+  });
+});

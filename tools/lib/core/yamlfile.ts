@@ -126,16 +126,25 @@ export function assertYamlLimits(file: string, text: string): void {
  * Limits (YAML_LIMITS) and encoding problems are problems with a line, never exceptions; a
  * document that does not convert to plain data (an alias bomb) is a problem too.
  */
-export function parseYaml(file: string, input: string | Buffer, opts: { maxBytes?: number } = {}): { parsed: YamlFile; problems: YamlProblem[] } {
+export function parseYaml(file: string, input: string | Buffer, opts: ParseOptions = {}): { parsed: YamlFile; problems: YamlProblem[] } {
   const { parsed, problems } = parseChecked(file, input, opts);
   return { parsed, problems };
 }
 
-function parseChecked(file: string, input: string | Buffer, opts: { maxBytes?: number }): { parsed: YamlFile; problems: YamlProblem[]; data: unknown[] } {
+export interface ParseOptions {
+  maxBytes?: number;
+  /**
+   * Resolve YAML 1.1 merge keys (`<<: *anchor`) as kustomize's Go YAML parsers do: for text that
+   * kustomize reads (kustomizations, plugin configs), so the toolkit sees the fields kustomize sees.
+   */
+  merge?: boolean;
+}
+
+function parseChecked(file: string, input: string | Buffer, opts: ParseOptions): { parsed: YamlFile; problems: YamlProblem[]; data: unknown[] } {
   const lines = new LineCounter();
   const { text, problem } = decodeYaml(file, input, opts.maxBytes);
   if (problem) return { parsed: { file, docs: [], lines }, problems: [problem], data: [] };
-  const docs = parseAllDocuments(text!, { lineCounter: lines, uniqueKeys: true, prettyErrors: false }) as Document.Parsed[] | Document.Parsed;
+  const docs = parseAllDocuments(text!, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, merge: !!opts.merge }) as Document.Parsed[] | Document.Parsed;
   const list = Array.isArray(docs) ? docs : [docs];
   const problems: YamlProblem[] = [];
   const data: unknown[] = [];
@@ -166,7 +175,7 @@ function parseChecked(file: string, input: string | Buffer, opts: { maxBytes?: n
 }
 
 /** Plain data of every document of a YAML text, or the first problem (never an exception). */
-export function parseYamlData(file: string, input: string | Buffer, opts: { maxBytes?: number } = {}): { docs: unknown[]; problem?: YamlProblem } {
+export function parseYamlData(file: string, input: string | Buffer, opts: ParseOptions = {}): { docs: unknown[]; problem?: YamlProblem } {
   const { problems, data } = parseChecked(file, input, opts);
   return problems.length ? { docs: [], problem: problems[0] } : { docs: data };
 }

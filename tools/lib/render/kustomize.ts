@@ -37,12 +37,13 @@ export async function kustomizeBuild(tool: Tool, dir: string, extraArgs: string[
 }
 
 /** kustomizeBuild plus the parsed objects (parsed by the renderer, in Go, when it answers). */
-export async function kustomizeBuildObjects(tool: Tool, dir: string, extraArgs: string[] = [], opts: { network?: boolean; timeoutMs?: number; parse?: boolean } = {}): Promise<{ yaml: string; objects: K8sObject[] }> {
+export async function kustomizeBuildObjects(tool: Tool, dir: string, extraArgs: string[] = [], opts: { network?: boolean; timeoutMs?: number; parse?: boolean; root?: string } = {}): Promise<{ yaml: string; objects: K8sObject[]; reads?: string[] }> {
   const args = [...ROOT_ONLY, ...extraArgs];
   const parse = opts.parse ?? true;
   if (tool.renderer && !opts.network && rendererSupports(args)) {
-    const answer = await tool.renderer.render(path.resolve(dir), args, { json: parse });
-    if ('yaml' in answer) return { yaml: answer.yaml, objects: parse ? ((answer.objects as K8sObject[] | undefined) ?? parseStream(answer.yaml)) : [] };
+    // With `root`, the renderer's guard records every read and refuses those outside it (guard.go).
+    const answer = await tool.renderer.render(path.resolve(dir), args, { json: parse, root: opts.root ? path.resolve(opts.root) : undefined });
+    if ('yaml' in answer) return { yaml: answer.yaml, objects: parse ? ((answer.objects as K8sObject[] | undefined) ?? parseStream(answer.yaml)) : [], reads: answer.reads };
     if ('error' in answer) throw new CommandFailedError([tool.cmd, ...tool.args, ...args, dir].join(' '), 1, `Error: ${answer.error}\n`);
   }
   const { stdout } = await run(tool.cmd, [...tool.args, ...args, dir], { env: renderEnv({ network: opts.network }), timeoutMs: opts.timeoutMs });
@@ -98,7 +99,8 @@ interface KFile {
 
 /** What the walk needs of a kustomization file, as plain data (kept across runs by content hash). */
 function parseKustomization(file: string, bytes: Buffer): { k: Kustomization; problem?: { line: number; message: string } } {
-  const { parsed, problems } = parseYaml(file, bytes);
+  // Merge keys resolved as kustomize's parser does: `<<: *x` cannot hide resources or patches.
+  const { parsed, problems } = parseYaml(file, bytes, { merge: true });
   if (problems.length) return { k: {}, problem: { line: problems[0].line, message: problems[0].message } };
   const k = parsed.docs[0]?.toJS({ maxAliasCount: YAML_LIMITS.maxAliasCount });
   if (k !== null && k !== undefined && (typeof k !== 'object' || Array.isArray(k))) return { k: {}, problem: { line: 1, message: 'a kustomization must be a mapping' } };
@@ -117,7 +119,7 @@ async function readKustomizationOnce(dir: string, ws?: Workspace): Promise<KFile
     let parsed: { k: Kustomization; problem?: { line: number; message: string } } | undefined;
     let bytes: Buffer | undefined;
     if (ws) {
-      parsed = await ws.parsedFile(file, 'kustomization-walk', (_text, raw) => parseKustomization(file, raw));
+      parsed = await ws.parsedFile(file, 'kustomization-walk-2', (_text, raw) => parseKustomization(file, raw));
     } else {
       bytes = await readFile(file).catch(() => undefined);
       if (bytes !== undefined) parsed = parseKustomization(file, bytes);
@@ -133,7 +135,7 @@ async function readKustomizationOnce(dir: string, ws?: Workspace): Promise<KFile
             return Buffer.from('');
           }
         })();
-        const p = parseYaml(file, raw).parsed;
+        const p = parseYaml(file, raw, { merge: true }).parsed;
         doc = { doc: p.docs[0], lines: p.lines };
       }
       return doc;
@@ -347,7 +349,15 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
     }
     if (!within(realRoot, real)) return refuse('leaves the repository through a symlink');
     if (inGitDir(realRoot, real)) return refuse("reaches the repository's .git folder through a symlink");
-    return resolved;
+    const canonical = path.join(root, path.relative(realRoot, real));
+    if (canonical !== resolved) {
+      // kustomize reads a symlink's target by its real path (the renderer's record says so); the
+      // symlinks on the way are part of the closure too: retargeting one changes the render.
+      for (let p = resolved; within(root, p) && p !== root; p = path.dirname(p)) {
+        if ((await lstat(p).catch(() => undefined))?.isSymbolicLink()) files.add(p);
+      }
+    }
+    return canonical;
   };
 
   const remote = (ref: string, at: { file: string; line?: number }, what: string) => {
@@ -426,11 +436,18 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
     const scanFile = async (target: string, at: { file: string; line?: number }, where: string) => {
       const bytes = await readFile(target).catch(() => undefined);
       if (bytes === undefined) return;
-      const { docs, problem } = parseYamlData(target, bytes);
+      const { docs, problem } = parseYamlData(target, bytes, { merge: true });
       if (problem) out.issues.push({ severity: 'error', rule: 'yaml-syntax', file: target, line: problem.line, message: problem.message });
       else await scanPluginConfigs(docs, at, where, abs);
     };
 
+    // A reference list the toolkit cannot read as kustomize does (not a list of strings) is refused, not skipped.
+    for (const field of ['resources', 'bases', 'components', 'generators', 'transformers', 'validators', 'crds', 'configurations', 'patchesStrategicMerge'] as const) {
+      const v = k[field];
+      if (v === undefined || v === null) continue;
+      if (!Array.isArray(v)) out.issues.push({ severity: 'error', rule: 'yaml-ambiguous', ...lineAt([field]), message: `${field} must be a list of strings` });
+      else v.forEach((x, i) => typeof x !== 'string' && out.issues.push({ severity: 'error', rule: 'yaml-ambiguous', ...lineAt([field, i]), message: `${field} entry ${i} is ${x === null ? 'null' : typeof x}, not a string: YAML 1.1 (kustomize) and 1.2 (the toolkit) may read it differently; quote it` }));
+    }
     for (const field of ['resources', 'bases', 'components'] as const) {
       for (const [i, ref] of strings(k[field]).entries()) {
         const at = lineAt([field, i]);
@@ -452,7 +469,7 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
       for (const [i, ref] of strings(k[field]).entries()) {
         const at = lineAt([field, i]);
         if (ref.includes('\n')) {
-          const { docs, problem } = parseYamlData(found.file, ref);
+          const { docs, problem } = parseYamlData(found.file, ref, { merge: true });
           if (problem) out.issues.push({ severity: 'error', rule: 'yaml-syntax', ...at, message: `inline ${field} entry: ${problem.message}` });
           else await scanPluginConfigs(docs, at, `inline ${field} entry`, abs);
           continue;

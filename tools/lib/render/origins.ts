@@ -643,7 +643,7 @@ export function originRender(r: Rendered): Promise<K8sObject[] | undefined> {
     const args = [...ROOT_ONLY, ...(b?.args ?? [])];
     p = !b || b.network || !b.tool.renderer || !rendererSupports(args)
       ? Promise.resolve(undefined)
-      : b.tool.renderer.render(path.resolve(b.config.root, r.target.dir), args, { origins: true, json: true }).then((a) => {
+      : b.tool.renderer.render(path.resolve(b.config.root, r.target.dir), args, { origins: true, json: true, root: path.resolve(b.config.root) }).then((a) => {
           if (!('yaml' in a)) return undefined;
           try {
             return (a.objects as K8sObject[] | undefined) ?? parseStream(a.yaml);

@@ -46,6 +46,11 @@ export interface Rendered {
   key?: string;
   /** Files (repo-relative) the overlay reads. */
   closure: string[];
+  /**
+   * The renderer's record of the files kustomize read (repo-relative), when the long-lived renderer
+   * built it; every one must be in `closure`, else the render is refused (unaccounted-read).
+   */
+  reads?: string[];
   sources: SourceDoc[];
   findings: Finding[];
 }
@@ -303,7 +308,8 @@ async function cacheKey(config: Config, ctx: RenderContext, tool: Tool, closure:
 }
 
 // 2: the cache holds the parsed objects (JSON) and their hashes instead of the YAML stream.
-const CACHE_VERSION = 2;
+// 3: entries are written only after the renderer's record of reads matched the closure.
+const CACHE_VERSION = 3;
 
 interface CacheEntry {
   objects: K8sObject[];
@@ -347,7 +353,20 @@ export async function renderTargets(config: Config, tool: Tool, targets: Target[
         out.objects = cached.objects;
         out.hashes = cached.hashes;
       } else {
-        out.objects = (await kustomizeBuildObjects(tool, path.join(config.root, target.dir), args, network ? { network, timeoutMs: config.render.remoteTimeoutSeconds * 1000 } : {})).objects;
+        const built = await kustomizeBuildObjects(tool, path.join(config.root, target.dir), args, network ? { network, timeoutMs: config.render.remoteTimeoutSeconds * 1000 } : { root: config.root });
+        if (built.reads) {
+          // The renderer's record against the toolkit's view: a file kustomize read that the
+          // closure does not name (YAML the two read differently) means every guard and cache
+          // built on the closure was blind to it. Fail closed: no objects, no cache entry.
+          out.reads = built.reads.map((f) => rel(config, f));
+          const known = new Set(closure);
+          const unaccounted = out.reads.filter((f) => !known.has(f));
+          if (unaccounted.length) {
+            for (const f of unaccounted) out.findings.push({ severity: 'error', rule: 'unaccounted-read', overlay: target.dir, resource: '', file: kustomizationOf(out), message: `kustomize read ${f}, which the toolkit's reading of the kustomizations does not account for (YAML that kustomize and the toolkit read differently?); the render is refused` });
+            return out;
+          }
+        }
+        out.objects = built.objects;
         out.hashes = out.objects.map(objectHash);
         if (file) await writeAtomic(file, JSON.stringify({ objects: out.objects, hashes: out.hashes } satisfies CacheEntry));
       }

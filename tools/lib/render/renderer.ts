@@ -7,7 +7,12 @@ import { createInterface } from 'node:readline';
 import { renderEnv } from '../core/exec.js';
 
 /** What the renderer answers for one request. */
-export type RenderAnswer = { yaml: string; objects?: unknown[] } | { error: string } | { unsupported: string };
+/** With a `root`: `reads`, every file the build read (absolute), and what the renderer's guard refused. */
+export interface ReadRecord {
+  reads?: string[];
+  refused?: Array<{ path: string; why: string }>;
+}
+export type RenderAnswer = ({ yaml: string; objects?: unknown[] } | { error: string } | { unsupported: string }) & ReadRecord;
 
 interface Pending {
   resolve: (a: RenderAnswer) => void;
@@ -43,11 +48,12 @@ export class Renderer {
     const stderr: string[] = [];
     child.stderr.on('data', (d: Buffer) => stderr.push(d.toString('utf8')));
     createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
-      const res = JSON.parse(line) as { id: number; yaml?: string; json?: unknown[]; error?: string; unsupported?: string };
+      const res = JSON.parse(line) as { id: number; yaml?: string; json?: unknown[]; error?: string; unsupported?: string } & ReadRecord;
       const p = this.pending.get(res.id);
       if (!p) return;
       this.pending.delete(res.id);
-      p.resolve(res.unsupported ? { unsupported: res.unsupported } : res.error !== undefined ? { error: res.error } : res.json ? { yaml: res.yaml ?? '', objects: res.json } : { yaml: res.yaml ?? '' });
+      const record: ReadRecord = { ...(res.reads ? { reads: res.reads } : {}), ...(res.refused ? { refused: res.refused } : {}) };
+      p.resolve(res.unsupported ? { unsupported: res.unsupported } : res.error !== undefined ? { error: res.error, ...record } : res.json ? { yaml: res.yaml ?? '', objects: res.json, ...record } : { yaml: res.yaml ?? '', ...record });
       this.idle();
     });
     const fail = (e: Error) => {
@@ -82,14 +88,14 @@ export class Renderer {
    * [originAnnotations, transformerAnnotations]` (lib/render/origins.ts); never cached with, nor
    * mistaken for, a plain render.
    */
-  render(dir: string, args: string[], opts: { json?: boolean; origins?: boolean } = {}): Promise<RenderAnswer> {
+  render(dir: string, args: string[], opts: { json?: boolean; origins?: boolean; root?: string } = {}): Promise<RenderAnswer> {
     if (this.broken) return Promise.resolve({ unsupported: this.broken.message });
     const child = this.start();
     const id = this.nextId++;
     return new Promise<RenderAnswer>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.idle();
-      child.stdin.write(JSON.stringify({ id, dir, args, json: !!opts.json, ...(opts.origins ? { origins: true } : {}) }) + '\n');
+      child.stdin.write(JSON.stringify({ id, dir, args, json: !!opts.json, ...(opts.origins ? { origins: true } : {}), ...(opts.root ? { root: opts.root } : {}) }) + '\n');
     }).catch((e: Error) => ({ unsupported: e.message }));
   }
 

@@ -395,6 +395,13 @@ async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'forma
   mark('setup');
   const all = await renderLikeArgo(config, kustomize, contextTargets);
   mark('render');
+  // The toolkit chose the changed targets from its reading of the kustomizations; a render that
+  // read a file that reading missed means the choice cannot be trusted: validate everything.
+  if (opts.changedOnly && all.some((r) => r.findings.some((f) => f.rule === 'unaccounted-read'))) {
+    const r = await selectAndCheck(config, { ...opts, changedOnly: false }, envVars, handOver);
+    r.findings.push({ severity: 'info', rule: 'changed-only-widened', overlay: '.', resource: '', message: 'a render read files the toolkit\'s reading of the kustomizations does not account for (unaccounted-read): --changed-only validated every target instead' });
+    return r;
+  }
   const selected = new Set(targets.map((t) => t.dir));
   const rendered = all.filter((r) => selected.has(r.target.dir));
 

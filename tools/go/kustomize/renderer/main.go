@@ -53,6 +53,9 @@ type request struct {
 	Origins bool `json:"origins,omitempty"`
 	// JSON asks for the objects as JSON too.
 	JSON bool `json:"json"`
+	// Root: the repository root. Every read goes through guardFS (guard.go): recorded, and
+	// refused outside the root, through a symlink out, in .git or under /proc.
+	Root string `json:"root,omitempty"`
 }
 
 type response struct {
@@ -63,6 +66,10 @@ type response struct {
 	Error string          `json:"error,omitempty"`
 	// Unsupported: the request needs the kustomize binary (the caller falls back to it).
 	Unsupported string `json:"unsupported,omitempty"`
+	// Reads: every file whose content the build read (absolute paths), with a Root.
+	Reads []string `json:"reads,omitempty"`
+	// Refused: reads the guard refused (the build then fails, or went on without them).
+	Refused []refusal `json:"refused,omitempty"`
 }
 
 // Flags this renderer accepts, as `kustomize build` parses them. Anything else (plugins, exec,
@@ -128,8 +135,8 @@ func usesOpenAPI(dir string) bool {
 	return false
 }
 
-func render(fs filesys.FileSystem, req request) response {
-	res := response{ID: req.ID}
+func render(fs filesys.FileSystem, req request) (res response) {
+	res = response{ID: req.ID}
 	opts, err := buildOptions(req.Args)
 	if err != nil {
 		res.Unsupported = err.Error()
@@ -138,6 +145,12 @@ func render(fs filesys.FileSystem, req request) response {
 	if usesOpenAPI(req.Dir) {
 		res.Unsupported = "kustomization sets openapi:"
 		return res
+	}
+	var guard *guardFS
+	if req.Root != "" {
+		guard = newGuard(fs, req.Root)
+		fs = guard
+		defer func() { res.Reads, res.Refused = guard.result() }()
 	}
 	if req.Origins {
 		fs = originsFS{FileSystem: fs, dir: filepath.Clean(req.Dir)}
