@@ -168,3 +168,52 @@ spec:
     assert.match(run.stdout + run.stderr, /gitops\.yaml.*overlays.*not a valid glob/s, show(run));
   });
 });
+
+/** An ApplicationSet with a list generator whose Application name is `name` (a template). */
+const listAppSet = (setName: string, name: string, goTemplate: boolean) => `apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: ${setName}
+  namespace: argocd
+spec:
+${goTemplate ? '  goTemplate: true\n' : ''}  generators:
+    - list:
+        elements:
+          - {app: web}
+  template:
+    metadata:
+      name: ${JSON.stringify(name)}
+    spec:
+      project: shop
+      source:
+        repoURL: https://example.com/gitops.git
+        targetRevision: main
+        path: overlays/kind/shop/web
+      destination:
+        server: https://kubernetes.default.svc
+        namespace: shop
+`;
+
+describe('ApplicationSet templates: names of JavaScript prototype members are not template functions or keys', () => {
+  test('{{ hasOwnProperty }}, {{ constructor }} and {{ .constructor }} fail as in Argo CD: a clear argo-template finding each, no crash', async () => {
+    const files = goodRepo();
+    const dir = await repo({
+      ...files,
+      'clusters/kind/kustomization.yaml': `${files['clusters/kind/kustomization.yaml']}  - hostile-appsets.yaml\n`,
+      'clusters/kind/hostile-appsets.yaml': [
+        listAppSet('own', 'x-{{ hasOwnProperty }}', true),
+        listAppSet('ctor', 'x-{{ constructor }}', true),
+        listAppSet('ctor-field', 'x-{{ .constructor.name }}', true),
+        listAppSet('ctor-index', 'x-{{ index . "constructor" | len }}', true),
+      ].join('---\n'),
+    });
+    const { run, findings } = await validate(dir);
+    assert.equal(run.code, 1, show(run));
+    const templ = (set: string) => findings.find((f) => f.rule === 'argo-template' && f.resource === `ApplicationSet/argocd/${set}`);
+    assert.match(templ('own')?.message ?? '', /function "hasOwnProperty" not defined/, findings.map((f) => `${f.rule} ${f.resource} ${f.message}`).join('\n'));
+    assert.match(templ('ctor')?.message ?? '', /function "constructor" not defined/);
+    assert.match(templ('ctor-field')?.message ?? '', /nil pointer evaluating interface \{\}\.name/);
+    assert.match(templ('ctor-index')?.message ?? '', /len of type/);
+    assert.doesNotMatch(run.stdout + run.stderr, /native code|function Object/);
+  });
+});
