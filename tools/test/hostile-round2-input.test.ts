@@ -5,11 +5,17 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { REPO_ROOT } from '../lib/core/tools.js';
 import type { Finding } from '../lib/report/report.js';
+import { GitHub } from '../lib/remote/github.js';
+import { PR_REPORT_MARKER } from '../lib/report/prreport.js';
+import { prComment } from '../commands/prcomment.js';
+import { prReport } from '../commands/prreport.js';
 import { goodRepo } from './crosscheck-fixture.js';
-import { makeRepo, removeRepo, testEnv } from './fixtures.js';
+import { startGitHubApi } from './harness/github-api.js';
+import { commitAll, gitInit, makeRepo, removeRepo, testEnv } from './fixtures.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -215,5 +221,77 @@ describe('ApplicationSet templates: names of JavaScript prototype members are no
     assert.match(templ('ctor-field')?.message ?? '', /nil pointer evaluating interface \{\}\.name/);
     assert.match(templ('ctor-index')?.message ?? '', /len of type/);
     assert.doesNotMatch(run.stdout + run.stderr, /native code|function Object/);
+  });
+});
+
+const HOSTILE_MD = '<img src=x onerror=alert(1)></summary></details>@octocat #1 [x](https://evil.example) <!-- c -->';
+
+/**
+ * The prose of a markdown comment (outside code spans, <code> elements and the diff fences the toolkit writes):
+ * it may hold no HTML but the toolkit's own tags, no comment but the marker, no mention,
+ * issue reference or link.
+ */
+function assertInertMarkdown(md: string): void {
+  let inFence = false;
+  const prose: string[] = [];
+  for (const l of md.split('\n')) {
+    if (l.startsWith('```')) {
+      assert.ok(inFence ? l === '```' : l === '```diff', `a fence line the toolkit did not write: ${l}`);
+      inFence = !inFence;
+    } else if (!inFence) prose.push(l.replace(/`[^`\n]*`/g, '').replace(/<code>[^<]*<\/code>/g, '').replace(/<\/?(details|summary)>/g, ''));
+  }
+  assert.equal(inFence, false, 'an unclosed fence');
+  const text = prose.join('\n').replace(PR_REPORT_MARKER, '');
+  assert.doesNotMatch(text, /<[a-z!/]|@octocat|#1\b|\]\(|https?:/i, text);
+}
+
+describe('the pull request comment: no HTML, mention or link from the repository or the artifact', () => {
+  test("a finding's message quoting repository text sits in a code span (validate, diff, pr-report as CI runs them)", async () => {
+    const files = goodRepo();
+    const dir = await repo({ ...files });
+    gitInit(dir, 'base');
+    await writeFile(path.join(dir, 'overlays/kind/shop/web/kustomization.yaml'), `${files['overlays/kind/shop/web/kustomization.yaml']}${JSON.stringify(HOSTILE_MD)}: 1\n`);
+    commitAll(dir, 'hostile key');
+    const v = await cli(['validate', '--format', 'json', '--no-server', '--base', 'HEAD~1', '--changed-only'], dir, { timeoutMs: 90_000 });
+    assert.ok(v.stdout.includes('@octocat'), `the finding quotes the hostile key: ${show(v)}`);
+    const d = await cli(['diff', '--base', 'HEAD~1', '--format', 'json'], dir, { timeoutMs: 90_000 });
+    await writeFile(path.join(dir, 'v.json'), v.stdout);
+    await writeFile(path.join(dir, 'd.json'), d.stdout);
+    const body = await prReport({ cwd: dir, validation: 'v.json', diff: 'd.json', write: () => {} });
+    assert.ok(body.includes('@octocat'), 'the message is shown, in a code span');
+    assertInertMarkdown(body);
+  });
+
+  test("pr-comment rebuilds the comment from the artifact's JSON: a forged report's HTML, mentions and links are never posted", async () => {
+    const api = await startGitHubApi({ owner: 'o', repo: 'r', token: 'ghs_hostileRound2', login: 'github-actions[bot]' });
+    try {
+      const gh = new GitHub({ baseUrl: api.url, token: 'ghs_hostileRound2', owner: 'o', repo: 'r' });
+      const number = (await gh.createPull({ head: 'fork', base: 'main', title: 't', body: '' })).number;
+      const dir = await repo({
+        // Every field of the artifact is the fork's: strings where numbers go, HTML in the enums.
+        'validate.json': JSON.stringify({
+          summary: { error: `1 <img src=x onerror=alert(1)>`, warning: 0, info: 0, overlays: '@octocat', objects: 1 },
+          findings: [
+            { severity: HOSTILE_MD, rule: HOSTILE_MD, overlay: HOSTILE_MD, resource: HOSTILE_MD, message: HOSTILE_MD, file: HOSTILE_MD, line: HOSTILE_MD, field: HOSTILE_MD },
+          ],
+        }).replace('"1 <img src=x onerror=alert(1)>"', '1'),
+        'diff.json': JSON.stringify({
+          base: HOSTILE_MD,
+          head: HOSTILE_MD,
+          notes: [HOSTILE_MD],
+          overlays: [{ overlay: HOSTILE_MD, app: HOSTILE_MD, env: HOSTILE_MD, errors: [HOSTILE_MD], objects: [{ resource: `${HOSTILE_MD}\n\`\`\`\n${HOSTILE_MD}`, change: HOSTILE_MD, fields: [{ path: HOSTILE_MD, before: HOSTILE_MD, after: { x: HOSTILE_MD } }] }] }],
+        }),
+        // The old artifact's ready-made comment: never read any more.
+        'comment.md': `${PR_REPORT_MARKER}\n${HOSTILE_MD}\n`,
+      });
+      const r = await prComment({ cwd: dir, pr: String(number), validation: 'validate.json', diff: 'diff.json', envVars: { GITHUB_TOKEN: 'ghs_hostileRound2', GITHUB_API_URL: api.url, GITHUB_REPOSITORY: 'o/r' }, log: () => {} });
+      const posted = api.state.comments.find((c) => c.id === r.commentId)!.body;
+      assert.ok(posted.startsWith(PR_REPORT_MARKER));
+      assert.ok(posted.includes('@octocat'), 'the forged text is shown as text');
+      assertInertMarkdown(posted);
+      assert.deepEqual(api.violations, []);
+    } finally {
+      await api.stop();
+    }
   });
 });

@@ -139,12 +139,13 @@ export const COMMANDS: Record<string, CommandSpec> = {
     args: '',
     options: {
       pr: { type: 'string', value: 'N', description: 'pull request number' },
-      'body-file': { type: 'string', value: 'FILE', description: 'the comment (npm run pr-report)' },
+      validation: { type: 'string', value: 'FILE', description: 'output of validate --format json (read as untrusted data; the comment is rebuilt from it)' },
+      diff: { type: 'string', value: 'FILE', description: 'output of diff --format json (idem)' },
       'head-sha': { type: 'string', value: 'SHA', description: "comment only while the pull request's head is this commit" },
       repo: { type: 'string', value: 'OWNER/NAME', description: 'repository (default GITHUB_REPOSITORY)' },
       author: { type: 'string', value: 'LOGIN', description: 'whose marked comment is updated (default github-actions[bot])' },
     },
-    examples: ['GITHUB_TOKEN=... npm run pr-comment -- --pr 42 --head-sha <sha> --body-file comment.md'],
+    examples: ['GITHUB_TOKEN=... npm run pr-comment -- --pr 42 --head-sha <sha> --validation validate.json --diff diff.json'],
   },
 };
 
