@@ -295,3 +295,33 @@ describe('the pull request comment: no HTML, mention or link from the repository
     }
   });
 });
+
+/**
+ * An overlay whose render is 2^levels copies of a ConfigMap of `mib` MiB: every file is small
+ * enough, the render is not (namePrefix keeps the copies distinct).
+ */
+function generatedRender(levels: number, mib: number): Record<string, string> {
+  const files: Record<string, string> = {
+    'apps/gen/l0/kustomization.yaml': 'resources:\n  - cm.yaml\n',
+    'apps/gen/l0/cm.yaml': `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  blob: "${'x'.repeat(mib * 1024 * 1024)}"\n`,
+  };
+  const below = (k: number) => (k === 0 ? ['../l0'] : [`../l${k}a`, `../l${k}b`]);
+  for (let k = 1; k < levels; k++) {
+    for (const side of ['a', 'b']) files[`apps/gen/l${k}${side}/kustomization.yaml`] = `namePrefix: ${side}-\nresources:\n${below(k - 1).map((r) => `  - ${r}\n`).join('')}`;
+  }
+  files['overlays/kind/shop/gen/kustomization.yaml'] = `namespace: shop\nresources:\n${below(levels - 1).map((r) => `  - ../../../../apps/gen/${r.slice(3)}\n`).join('')}`;
+  return files;
+}
+
+describe('the rendered-output limit holds for generated renders', () => {
+  test('a render of 72 MiB from small files is a kustomize-build error naming the overlay, with the renderer and with the kustomize binary', async () => {
+    const dir = await repo({ ...goodRepo(), ...generatedRender(6, 2.25) });
+    for (const env of [{}, { GITOPS_NO_RENDERER: '1' }]) {
+      const run = await cli(['validate', '--format', 'json', '--no-server', '--app', 'shop/gen'], dir, { timeoutMs: 300_000, env });
+      assert.equal(run.timedOut, false, show(run));
+      assert.equal(run.code, 1, show(run));
+      const f = findingsOf(run).find((x) => x.rule === 'kustomize-build' && x.overlay === 'overlays/kind/shop/gen');
+      assert.match(f?.message ?? '', /larger than 64 MiB/, `${JSON.stringify(env)}: ${show(run)}`);
+    }
+  });
+});

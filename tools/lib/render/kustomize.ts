@@ -45,7 +45,7 @@ export async function kustomizeBuildObjects(tool: Tool, dir: string, extraArgs: 
     if ('yaml' in answer) return { yaml: answer.yaml, objects: parse ? ((answer.objects as K8sObject[] | undefined) ?? parseStream(answer.yaml)) : [] };
     if ('error' in answer) throw new CommandFailedError([tool.cmd, ...tool.args, ...args, dir].join(' '), 1, `Error: ${answer.error}\n`);
   }
-  const { stdout } = await run(tool.cmd, [...tool.args, ...args, dir], { env: childEnv({ network: opts.network }), timeoutMs: opts.timeoutMs });
+  const { stdout } = await run(tool.cmd, [...tool.args, ...args, dir], { env: childEnv({ network: opts.network }), timeoutMs: opts.timeoutMs, maxStdoutBytes: YAML_LIMITS.maxStreamBytes });
   return { yaml: stdout, objects: parse ? parseStream(stdout) : [] };
 }
 
