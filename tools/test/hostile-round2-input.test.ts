@@ -5,7 +5,10 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { REPO_ROOT } from '../lib/core/tools.js';
 import type { Finding } from '../lib/report/report.js';
@@ -16,6 +19,8 @@ import { prReport } from '../commands/prreport.js';
 import { goodRepo } from './crosscheck-fixture.js';
 import { startGitHubApi } from './harness/github-api.js';
 import { commitAll, gitInit, makeRepo, removeRepo, testEnv } from './fixtures.js';
+import { baseFiles } from './repo-fixture.js';
+import { findApiServer } from '../lib/core/tools.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -322,6 +327,56 @@ describe('the rendered-output limit holds for generated renders', () => {
       assert.equal(run.code, 1, show(run));
       const f = findingsOf(run).find((x) => x.rule === 'kustomize-build' && x.overlay === 'overlays/kind/shop/gen');
       assert.match(f?.message ?? '', /larger than 64 MiB/, `${JSON.stringify(env)}: ${show(run)}`);
+    }
+  });
+});
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('a SIGKILLed validate leaves nothing the next run does not reap', () => {
+  test('kube-apiserver, etcd and their folder of a killed run are removed by the next validate', async (t) => {
+    if ('missing' in (await findApiServer(testEnv))) return t.skip('kube-apiserver and etcd are not installed (npm run setup)');
+    const dir = await repo(baseFiles());
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'tools/cli.ts'), 'validate', '--format', 'json', '--cwd', dir], { cwd: REPO_ROOT, env: { ...testEnv, CI: '' }, stdio: 'ignore' });
+    const pids: number[] = [];
+    let folder = '';
+    try {
+      // Wait until the run recorded both servers, then kill it as the OOM killer or a CI timeout would.
+      for (let i = 0; i < 240 && pids.length < 2; i++) {
+        await sleep(500);
+        const name = (await readdir(os.tmpdir())).find((n) => n.startsWith(`gitops-apiserver-${child.pid}-`));
+        if (!name) continue;
+        folder = path.join(os.tmpdir(), name);
+        const text = await readFile(path.join(folder, 'pids'), 'utf8').catch(() => '');
+        pids.splice(0, pids.length, ...text.split('\n').filter(Boolean).map((l) => Number(l.split(' ')[0])));
+      }
+      assert.equal(pids.length, 2, 'the run recorded etcd and kube-apiserver');
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      await sleep(200);
+      assert.ok(pids.every(alive), 'control: a SIGKILLed run leaves its servers running');
+      assert.ok(existsSync(folder));
+      const next = await cli(['validate', '--format', 'json'], dir, { timeoutMs: 240_000 });
+      assert.equal(next.timedOut, false, show(next));
+      assert.equal(existsSync(folder), false, 'the killed run\'s folder is gone');
+      await sleep(200);
+      assert.deepEqual(pids.filter(alive), [], 'its etcd and kube-apiserver are gone');
+    } finally {
+      child.kill('SIGKILL');
+      for (const pid of pids) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
     }
   });
 });
