@@ -5,7 +5,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -378,5 +378,19 @@ describe('a SIGKILLed validate leaves nothing the next run does not reap', () =>
         }
       }
     }
+  });
+});
+
+describe('files symlinked out of the repository are refused with a finding', () => {
+  test('a secret.env.example symlinked outside: not read, its key names never shown, an outside-repository error', async () => {
+    const outside = await repo({ 'leak.env': '# Keys of Secret `api-credentials`\nCANARY_KEY_NAME_7d1f=\nOTHER_CANARY_KEY=\n' });
+    const dir = await repo(goodRepo());
+    await symlink(path.join(outside, 'leak.env'), path.join(dir, 'apps/shop/api/secret.env.example'));
+    gitInit(dir, 'a symlink out of the repository');
+    const { run, findings } = await validate(dir);
+    assert.doesNotMatch(run.stdout + run.stderr, /CANARY_KEY_NAME_7d1f|OTHER_CANARY_KEY/);
+    const f = findings.find((x) => x.rule === 'outside-repository' && x.file === 'apps/shop/api/secret.env.example');
+    assert.match(f?.message ?? '', /leaves the repository through a symlink/, findings.map((x) => `${x.rule} ${x.file} ${x.message}`).join('\n'));
+    assert.equal(f?.severity, 'error');
   });
 });
