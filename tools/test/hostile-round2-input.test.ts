@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { REPO_ROOT } from '../lib/core/tools.js';
 import type { Finding } from '../lib/report/report.js';
-import { GitHub } from '../lib/remote/github.js';
+import { describeFailure, GitHub } from '../lib/remote/github.js';
 import { PR_REPORT_MARKER } from '../lib/report/prreport.js';
 import { prComment } from '../commands/prcomment.js';
 import { prReport } from '../commands/prreport.js';
@@ -392,5 +392,35 @@ describe('files symlinked out of the repository are refused with a finding', () 
     const f = findings.find((x) => x.rule === 'outside-repository' && x.file === 'apps/shop/api/secret.env.example');
     assert.match(f?.message ?? '', /leaves the repository through a symlink/, findings.map((x) => `${x.rule} ${x.file} ${x.message}`).join('\n'));
     assert.equal(f?.severity, 'error');
+  });
+});
+
+describe('small things (low)', () => {
+  test('SARIF location URIs are percent-encoded per path segment', async () => {
+    const files = goodRepo();
+    const dir = await repo({ ...files, 'overlays/kind/shop/we b#1%/kustomization.yaml': 'namespace: shop\nresources:\n  - cm.yaml\n', 'overlays/kind/shop/we b#1%/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata: [\n' });
+    const run = await cli(['validate', '--format', 'sarif', '--no-server'], dir, { timeoutMs: 90_000 });
+    const sarif = JSON.parse(run.stdout) as { runs: Array<{ results: Array<{ locations: Array<{ physicalLocation: { artifactLocation: { uri: string } } }> }> }> };
+    const uris = sarif.runs[0]!.results.map((r) => r.locations[0]!.physicalLocation.artifactLocation.uri);
+    assert.ok(uris.includes('overlays/kind/shop/we%20b%231%25/cm.yaml'), uris.join('\n'));
+    for (const u of uris) assert.doesNotMatch(u, /[ #?]|%(?![0-9A-F]{2})/, u);
+  });
+
+  test('scale with a negative count says it is a negative number, not an unknown option', async () => {
+    const dir = await repo(baseFiles());
+    for (const args of [['scale', 'web', 'dev', '-1'], ['rollback', 'web', 'dev', '--steps', '-2']]) {
+      const r = await cli(args, dir, { timeoutMs: 60_000 });
+      assert.equal(r.code, 2, show(r));
+      assert.match(r.stderr, /'-\d' is a negative number; counts are whole numbers from 0 up/, show(r));
+      assert.doesNotMatch(r.stderr, /unknown option|ambiguous/);
+    }
+  });
+
+  test('a rate-limit reset time already past is said so, never shown as 1970', () => {
+    const e = describeFailure({ status: 403, message: 'API rate limit exceeded', response: { headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1' } } }, 'open a pull request', 30_000, { owner: 'o', repo: 'r', token: 't' });
+    assert.doesNotMatch(e.message, /1970/);
+    assert.match(e.message, /rate limit exhausted; its reset time has already passed, so a retry now should work/);
+    const future = describeFailure({ status: 403, message: 'x', response: { headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 600) } } }, 'x', 30_000, { owner: 'o', repo: 'r', token: 't' });
+    assert.match(future.message, /resets at \d{4}-.* \(in 1\d min\)/);
   });
 });

@@ -222,6 +222,9 @@ export function parseCommand(name: string, argv: string[]): Parsed {
   const spec = COMMANDS[name];
   if (!spec) throw new UsageError(`unknown command '${name}'`);
   const options = Object.fromEntries(Object.entries({ ...spec.options, ...COMMON }).map(([k, o]) => [k, { type: o.type, ...('short' in o && o.short ? { short: o.short } : {}) }]));
+  // `scale app env -1`, `--steps -2`: a negative number, not an unknown or ambiguous option.
+  const negative = argv.find((a) => /^-\d/.test(a));
+  if (negative) throw new UsageError(`${name}: '${negative}' is a negative number; counts are whole numbers from 0 up, written in plain decimal digits`, `usage: ${usageLine(name)}`);
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as Parsed;
   } catch (e) {

@@ -38,12 +38,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Tail of a log file, for an error message. */
-async function tail(file: string, lines = 15): Promise<string> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text.trim().split('\n').slice(-lines).join('\n');
-}
-
 const DIR_PREFIX = 'gitops-apiserver-';
 const PIDS_FILE = 'pids';
 
@@ -104,6 +98,12 @@ export function reapOrphans(log?: (line: string) => void, tmp = os.tmpdir()): nu
   }
   if (reaped) log?.(`removed ${reaped} local API server${reaped > 1 ? 's' : ''} left by a killed run`);
   return reaped;
+}
+
+/** Tail of a log file, for an error message. */
+async function tail(file: string, lines = 15): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.trim().split('\n').slice(-lines).join('\n');
 }
 
 /** Every live child of every server of this process, killed on SIGINT/SIGTERM/exit. */
