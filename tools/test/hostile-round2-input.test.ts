@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { REPO_ROOT } from '../lib/core/tools.js';
 import type { Finding } from '../lib/report/report.js';
 import { describeFailure, GitHub } from '../lib/remote/github.js';
@@ -49,7 +50,7 @@ export interface CliRun {
 export function cli(args: string[], cwd: string, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliRun> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'tools/cli.ts'), ...args, '--cwd', cwd], {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'tools/cli.ts'), args[0]!, '--cwd', cwd, ...args.slice(1)], {
       cwd: REPO_ROOT,
       env: { ...testEnv, CI: '', ...opts.env },
       detached: true,
@@ -422,5 +423,30 @@ describe('small things (low)', () => {
     assert.match(e.message, /rate limit exhausted; its reset time has already passed, so a retry now should work/);
     const future = describeFailure({ status: 403, message: 'x', response: { headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 600) } } }, 'x', 30_000, { owner: 'o', repo: 'r', token: 't' });
     assert.match(future.message, /resets at \d{4}-.* \(in 1\d min\)/);
+  });
+});
+
+describe('release.yml', () => {
+  const wf = async () => parseYaml(await readFile(path.join(REPO_ROOT, '.github/workflows/release.yml'), 'utf8')) as { jobs: Record<string, { if?: string; environment?: unknown; steps: Array<{ run?: string }> }> };
+
+  test('runs only on the default branch, in a protected GitHub environment', async () => {
+    const job = (await wf()).jobs.release!;
+    assert.equal(job.if, "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)");
+    assert.equal(job.environment, 'release');
+  });
+
+  test("inputs reach the toolkit after '--': an app named --help is an unknown app (exit 2), not the help (exit 0, no release)", async () => {
+    const dir = await repo(baseFiles());
+    const lines = (await wf()).jobs.release!.steps.flatMap((s) => (s.run ?? '').split('\n')).filter((l) => /npm run -s (promote|bump) /.test(l));
+    assert.equal(lines.length, 2);
+    const values: Record<string, string> = { APP: '--help', TARGET_ENV: 'prod', IMAGE: 'registry.example.com/demo-web:1.0.0' };
+    for (const line of lines) {
+      // As the shell and npm pass them: npm consumes the first '--'.
+      const words = line.trim().split(/\s+/).slice(4).map((w) => w.replace(/^"\$(\w+)"$/, (_, v: string) => values[v]!));
+      assert.equal(words.shift(), '--');
+      const r = await cli([line.includes('promote') ? 'promote' : 'bump', '--dry-run', ...words], dir, { timeoutMs: 60_000, env: { GITHUB_TOKEN: 'x' } });
+      assert.notEqual(r.code, 0, `${line}: ${show(r)}`);
+      assert.doesNotMatch(r.stdout, /^usage:|Options:/m, 'the help was printed');
+    }
   });
 });
