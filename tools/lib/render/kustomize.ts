@@ -49,6 +49,13 @@ export async function kustomizeBuildObjects(tool: Tool, dir: string, extraArgs: 
   return { yaml: stdout, objects: parse ? parseStream(stdout) : [] };
 }
 
+/** Whether a one-line generators/transformers entry is inline YAML objects rather than a path. */
+function isInlineConfig(ref: string): boolean {
+  if (!/^\s*[{[]/.test(ref) && !/:\s/.test(ref)) return false;
+  const { docs, problem } = parseYamlData('inline', ref);
+  return !problem && docs.some((d) => d !== null && typeof d === 'object');
+}
+
 /** Objects of a rendered stream; over-large or malformed output is an error, never a crash. */
 export function parseStream(text: string): K8sObject[] {
   const { docs, problem } = parseYamlData('kustomize output', text, { maxBytes: YAML_LIMITS.maxStreamBytes });
@@ -340,7 +347,9 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
     for (const field of ['generators', 'transformers', 'validators'] as const) {
       for (const [i, ref] of strings(k[field]).entries()) {
         const at = lineAt([field, i]);
-        if (ref.includes('\n')) {
+        // kustomize takes any entry that parses as objects as an inline config, one line of
+        // flow style (`{apiVersion: ..., kind: ...}`) as well as a block.
+        if (ref.includes('\n') || isInlineConfig(ref)) {
           const { docs, problem } = parseYamlData(found.file, ref);
           if (problem) out.issues.push({ severity: 'error', rule: 'yaml-syntax', ...at, message: `inline ${field} entry: ${problem.message}` });
           else scanPluginConfigs(docs, at, `inline ${field} entry`);
