@@ -5,7 +5,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -461,5 +461,27 @@ describe('kustomizations (low)', () => {
     const { findings } = await validate(dir);
     const f = findings.find((x) => x.rule === 'krm-function' && x.file === 'overlays/kind/shop/web/kustomization.yaml');
     assert.match(f?.message ?? '', /inline transformers entry requests a container KRM function \(Exfil\)/, findings.map((x) => `${x.rule} ${x.file} ${x.message}`).join('\n'));
+  });
+});
+
+describe('symlinked kustomizations (low)', () => {
+  test('an overlay whose kustomization is a symlink out of the repository is refused; a `self -> .` loop is one cycle error', async () => {
+    const outside = await repo({ 'kustomization.yaml': 'namespace: shop\nresources:\n  - cm.yaml\n', 'cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: outside-canary-3c9e\n' });
+    const files = goodRepo();
+    const dir = await repo({ ...files, 'overlays/kind/shop/web/kustomization.yaml': `${files['overlays/kind/shop/web/kustomization.yaml']}  - self\n` });
+    await mkdir(path.join(dir, 'overlays/kind/shop/evil'));
+    await symlink(path.join(outside, 'kustomization.yaml'), path.join(dir, 'overlays/kind/shop/evil/kustomization.yaml'));
+    await symlink('.', path.join(dir, 'overlays/kind/shop/web/self'));
+    gitInit(dir, 'symlinks');
+    const { run, findings } = await validate(dir);
+    assert.doesNotMatch(run.stdout, /outside-canary-3c9e/);
+    const all = findings.map((x) => `${x.rule} ${x.file}:${x.line ?? ''} ${x.message}`).join('\n');
+    assert.ok(findings.some((x) => x.rule === 'outside-repository' && x.file === 'overlays/kind/shop/evil/kustomization.yaml' && /leaves the repository through a symlink/.test(x.message)), all);
+    const web = findings.filter((x) => x.severity === 'error' && x.overlay === 'overlays/kind/shop/web' && !/^(no-latest-image|schema)/.test(x.rule));
+    assert.equal(web.length, 1, all);
+    assert.equal(web[0]!.rule, 'kustomization-cycle');
+    assert.equal(web[0]!.line, 4);
+    assert.match(web[0]!.message, /overlays\/kind\/shop\/web\/self is overlays\/kind\/shop\/web again \(through a symlink\)/);
+    assert.doesNotMatch(all, /self\/self/);
   });
 });

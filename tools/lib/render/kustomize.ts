@@ -289,7 +289,36 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
     }
   };
 
+  // Kustomizations being visited, by real path: one that includes itself (a `self -> .` symlink)
+  // is one cycle error, not a walk down self/self/self/... until the path is too long.
+  const stack: string[] = [];
+  const seenReal = new Set<string>();
   const visit = async (kdir: string, at?: { file: string; line?: number }, pluginDir = false): Promise<void> => {
+    const abs = path.resolve(kdir);
+    const real = await realpath(abs).catch(() => abs);
+    const where = at ?? { file: path.join(abs, KUSTOMIZATION_NAMES[0]) };
+    if (stack.includes(real)) {
+      out.issues.push({ severity: 'error', rule: 'kustomization-cycle', ...where, message: `${path.relative(root, abs)} is ${path.relative(realRoot, real) || '.'} again (through a symlink), a kustomization that includes itself: kustomize cannot build it; remove the reference or the symlink` });
+      return;
+    }
+    if (seenReal.has(real)) return;
+    seenReal.add(real);
+    // The kustomization file itself may be a symlink out of the repository.
+    for (const name of KUSTOMIZATION_NAMES) {
+      const f = await realpath(path.join(abs, name)).catch(() => undefined);
+      if (f && (!within(realRoot, f) || inGitDir(realRoot, f))) {
+        out.issues.push({ severity: 'error', rule: 'outside-repository', file: path.join(abs, name), message: `${path.relative(root, path.join(abs, name))} leaves the repository through a symlink; nothing outside the repository is read into a render` });
+        return;
+      }
+    }
+    stack.push(real);
+    try {
+      await visitOne(kdir, at, pluginDir);
+    } finally {
+      stack.pop();
+    }
+  };
+  const visitOne = async (kdir: string, at?: { file: string; line?: number }, pluginDir = false): Promise<void> => {
     const abs = path.resolve(kdir);
     if (seen.has(abs)) return;
     seen.add(abs);
