@@ -485,3 +485,61 @@ describe('symlinked kustomizations (low)', () => {
     assert.doesNotMatch(all, /self\/self/);
   });
 });
+
+describe('credential-like values outside the token shapes are redacted in the diff (low)', () => {
+  test('a DSN Password=, properties password=, JSON, --db-password args, last-applied Secret JSON and a Secret value copied into a ConfigMap', async () => {
+    const SECRETS = ['dsn-hunter2-41', 'props-hunter2-42', 'json-hunter2-43', 'args-hunter2-44', 'argsEq-hunter2-45', 'lastapplied-hunter2-46', 'copied-hunter2-47'];
+    const files = goodRepo();
+    const b64 = (v: string) => Buffer.from(v).toString('base64');
+    // Changed objects (not added ones, which the diff lists without values): base with placeholders.
+    const creds = (S: string[]) => `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: looks-harmless
+data:
+  dsn: "Server=db;Database=shop;User Id=app;Password=${S[0]};"
+  app.properties: |
+    spring.datasource.url=jdbc:postgresql://db/shop
+    spring.datasource.password=${S[1]}
+  config.json: '{"db": {"host": "db", "password": "${S[2]}"}}'
+  last-applied: '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"},"data":{"k":"${b64(S[5]!)}"},"stringData":{"s":"${S[5]}"}}'
+  copy: "prefix ${S[6]} suffix"
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: real-secret
+stringData:
+  value: ${S[6]}
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: m
+          image: registry.example.com/migrate:1.0.0
+          args: ["--db-password", "${S[3]}", "--api-token=${S[4]}", "--port", "5432"]
+`;
+    const dir = await repo({
+      ...files,
+      'overlays/kind/shop/web/kustomization.yaml': `${files['overlays/kind/shop/web/kustomization.yaml']}  - creds.yaml\n`,
+      'overlays/kind/shop/web/creds.yaml': creds(SECRETS.map((_, i) => `placeholder-${i}`)),
+    });
+    gitInit(dir, 'base');
+    await writeFile(path.join(dir, 'overlays/kind/shop/web/creds.yaml'), creds(SECRETS));
+    commitAll(dir, 'credentials in plain sight');
+    for (const format of ['json', 'text', 'markdown']) {
+      const r = await cli(['diff', '--base', 'HEAD~1', '--format', format], dir, { timeoutMs: 90_000 });
+      assert.equal(r.code, 0, show(r));
+      assert.match(r.stdout, /looks-harmless/);
+      assert.match(r.stdout, /migrate/);
+      assert.match(r.stdout, /spring\.datasource\.url|placeholder-0/, 'the changed values are shown, redacted where they are credentials');
+      for (const s of SECRETS) assert.ok(!r.stdout.includes(s) && !r.stdout.includes(b64(s)), `${format} shows ${s}:\n${r.stdout.slice(0, 3000)}`);
+    }
+  });
+});
