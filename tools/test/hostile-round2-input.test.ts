@@ -21,6 +21,9 @@ import { goodRepo } from './crosscheck-fixture.js';
 import { startGitHubApi } from './harness/github-api.js';
 import { commitAll, gitInit, makeRepo, removeRepo, testEnv } from './fixtures.js';
 import { baseFiles } from './repo-fixture.js';
+import { digestOf, finishFixture, overlayFile, startReleaseFixture, TOKEN } from './release-fixture.js';
+import { promote } from '../commands/promote.js';
+import { prMarker } from '../lib/release/release.js';
 import { findApiServer } from '../lib/core/tools.js';
 
 const dirs: string[] = [];
@@ -540,6 +543,40 @@ spec:
       assert.match(r.stdout, /migrate/);
       assert.match(r.stdout, /spring\.datasource\.url|placeholder-0/, 'the changed values are shown, redacted where they are credentials');
       for (const s of SECRETS) assert.ok(!r.stdout.includes(s) && !r.stdout.includes(b64(s)), `${format} shows ${s}:\n${r.stdout.slice(0, 3000)}`);
+    }
+  });
+});
+
+describe('release pull requests (low)', () => {
+  test("a colleague's pull request ending with the tool's exact marker is not closed as superseded; the tool's own older one is", { timeout: 240_000 }, async () => {
+    const f = await startReleaseFixture();
+    try {
+      const dev = overlayFile('minikube', 'nofluxo/backend');
+      const text = (await readFile(path.join(f.work, dev), 'utf8')).replace('newTag: "1.0.0"', `newTag: "1.1.0@${digestOf('nofluxo-backend 1.1.0')}"`);
+      await f.pushToMain({ [dev]: text }, 'bump nofluxo/backend in dev');
+      await f.pull();
+      const marker = prMarker({ kind: 'promote', env: 'prod', appId: 'nofluxo/backend' });
+      const main = (await f.remoteRefs()).main!;
+      const tree = (await f.remoteGit(['rev-parse', `${main}^{tree}`])).trim();
+      const pulls: Record<string, number> = {};
+      for (const [head, user] of [['promote/prod/nofluxo-backend-old', undefined], ['colleague/backend-tweak', 'colleague']] as const) {
+        const commit = (await f.remoteGit(['-c', 'user.name=C', '-c', 'user.email=c@example.invalid', 'commit-tree', tree, '-p', main, '-m', `work on ${head}`])).trim();
+        await f.remoteGit(['update-ref', `refs/heads/${head}`, commit]);
+        const res = await fetch(`${f.api.url}/repos/crianex/gitops/pulls`, { method: 'POST', headers: { Authorization: `token ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ title: head, head, base: 'main', body: `by hand\n\n${marker}` }) });
+        const body = await res.text();
+        assert.equal(res.status, 201, body);
+        const n = (JSON.parse(body) as { number: number }).number;
+        // Opened by another account: the harness records the author; a colleague's token is another user.
+        if (user) f.api.state.pulls.find((p) => p.number === n)!.user = user;
+        pulls[head] = n;
+      }
+      const r = await promote({ cwd: f.work, app: 'nofluxo/backend', env: 'prod', envVars: f.envVars, log: () => {}, write: () => {} });
+      const state = (n: number) => f.api.state.pulls.find((p) => p.number === n)!.state;
+      assert.equal(state(pulls['colleague/backend-tweak']!), 'open', "the colleague's pull request stays open");
+      assert.equal(state(pulls['promote/prod/nofluxo-backend-old']!), 'closed');
+      assert.deepEqual(r.superseded, [pulls['promote/prod/nofluxo-backend-old']]);
+    } finally {
+      await finishFixture(f);
     }
   });
 });

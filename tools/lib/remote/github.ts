@@ -16,6 +16,8 @@ export interface PullRequest {
   body: string;
   /** owner/repo the head branch lives in (null when that fork was deleted). */
   headRepo: string | null;
+  /** Login of the author ('' when GitHub does not say). */
+  user: string;
 }
 
 export interface IssueComment {
@@ -43,10 +45,11 @@ type RawPull = {
   body?: string | null;
   head: { ref: string; repo: { full_name: string } | null };
   base: { ref: string };
+  user?: { login?: string } | null;
 };
 
 function toPull(p: RawPull): PullRequest {
-  return { number: p.number, url: p.html_url, head: p.head.ref, base: p.base.ref, title: p.title, body: p.body ?? '', headRepo: p.head.repo?.full_name ?? null };
+  return { number: p.number, url: p.html_url, head: p.head.ref, base: p.base.ref, title: p.title, body: p.body ?? '', headRepo: p.head.repo?.full_name ?? null, user: p.user?.login ?? '' };
 }
 
 type FailedRequest = {
