@@ -4,7 +4,11 @@
 // command (validate, diff, pr-comment, ...) on a fixture repository and asserts its outcome.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { classifyPush, Git } from '../lib/remote/git.js';
+import { GitError } from '../lib/core/errors.js';
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -578,5 +582,47 @@ describe('release pull requests (low)', () => {
     } finally {
       await finishFixture(f);
     }
+  });
+});
+
+describe('git against origin (low)', () => {
+  test('an origin that redirects elsewhere is reported as a redirect, not as the token refused', async () => {
+    const elsewhere = createServer((_req, res) => {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="x"' });
+      res.end('no');
+    });
+    await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.1', r));
+    const other = (elsewhere.address() as AddressInfo).port;
+    const origin = createServer((req, res) => {
+      res.writeHead(301, { Location: `http://127.0.0.1:${other}${req.url}` });
+      res.end();
+    });
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+    const port = (origin.address() as AddressInfo).port;
+    try {
+      const dir = await repo({ 'README.md': 'x\n' });
+      gitInit(dir, 'x');
+      execFileSync('git', ['remote', 'add', 'origin', `http://127.0.0.1:${port}/crianex/gitops.git`], { cwd: dir });
+      const g = new Git(dir, { token: 'ghs_redirectTestToken0123456789abcdef', httpBase: `http://127.0.0.1:${port}/`, timeoutMs: 30_000, envVars: testEnv });
+      await assert.rejects(g.fetch(), (e: Error) => {
+        assert.ok(e instanceof GitError, String(e));
+        assert.match(e.message, new RegExp(`origin redirected to http://127\\.0\\.0\\.1:${other}\\b`), e.message);
+        assert.doesNotMatch(`${e.message} ${(e as GitError).hint ?? ''}`, /was refused|ghs_redirect/);
+        return true;
+      });
+    } finally {
+      origin.close();
+      elsewhere.close();
+    }
+  });
+
+  test('a push that lost a race for the ref is a race, not a server refusal', () => {
+    for (const out of [
+      // git push --porcelain, as the toolkit runs it
+      'To http://127.0.0.1/x.git\n!\trefs/heads/promote/prod/x:refs/heads/promote/prod/x\t[remote rejected] (failed to lock)\nDone',
+      '!\trefs/heads/promote/prod/x:refs/heads/promote/prod/x\t[remote rejected] (reference already exists)\n',
+      '!\trefs/heads/main:refs/heads/main\t[remote rejected] (atomic transaction failed)\n',
+    ]) assert.equal(classifyPush(out).kind, 'race', out);
+    assert.equal(classifyPush('remote: no pushes on Fridays\n!\trefs/heads/x:refs/heads/x\t[remote rejected] (pre-receive hook declined)\n').kind, 'refused');
   });
 });
