@@ -29,12 +29,14 @@ const commands: Record<string, Handler> = {
   async 'pr-comment'(argv) {
     const { values, positionals } = parse('pr-comment', argv);
     if (positionals.length) throw new UsageError(`pr-comment takes no positional arguments (got ${positionals.join(' ')})`);
-    for (const required of ['pr', 'body-file'] as const) if (typeof values[required] !== 'string') throw new UsageError(`pr-comment needs --${required}`, `usage: ${usageLine('pr-comment')}`);
+    if (typeof values.pr !== 'string') throw new UsageError('pr-comment needs --pr', `usage: ${usageLine('pr-comment')}`);
+    if (typeof values.validation !== 'string' && typeof values.diff !== 'string') throw new UsageError('pr-comment needs --validation and/or --diff (the JSON reports)', `usage: ${usageLine('pr-comment')}`);
     const { prComment } = await import('./commands/prcomment.js');
     await prComment({
       cwd: (values.cwd as string) ?? process.cwd(),
       pr: values.pr as string,
-      bodyFile: values['body-file'] as string,
+      validation: values.validation as string | undefined,
+      diff: values.diff as string | undefined,
       headSha: values['head-sha'] as string | undefined,
       repo: values.repo as string | undefined,
       author: values.author as string | undefined,

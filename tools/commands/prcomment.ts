@@ -1,17 +1,20 @@
 // `npm run pr-comment`: finds the pull request's sticky comment by its hidden marker and updates it
 // in place, or creates it. Runs in the trusted workflow_run job (default-branch code, write token);
-// the body comes from the untrusted job's artifact, so it is treated as data: size-capped, marked,
-// and posted only when the pull request's head is the commit that produced it.
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
+// the reports come from the untrusted job's artifact, so they are data: read with every field
+// type-checked, and the comment is rebuilt here by the default branch's code (every repository
+// string in a code span, the diff fence or HTML-escaped: no HTML, mention or link of the fork's
+// reaches the comment), posted only when the pull request's head is the commit that produced it.
 import { GitHubError, UsageError } from '../lib/core/errors.js';
 import { DEFAULT_API_URL, GitHub, MAX_BODY_CHARS } from '../lib/remote/github.js';
-import { PR_REPORT_MARKER } from '../lib/report/prreport.js';
+import { formatPrReport, PR_REPORT_MARKER, readReports } from '../lib/report/prreport.js';
 
 export interface PrCommentOptions {
   cwd: string;
   pr: string;
-  bodyFile: string;
+  /** `validate --format json` output (from the artifact). */
+  validation?: string;
+  /** `diff --format json` output (from the artifact). */
+  diff?: string;
   /** The commit the report was made for: refuse to comment when the PR's head moved elsewhere. */
   headSha?: string;
   /** owner/name (default GITHUB_REPOSITORY). */
@@ -38,9 +41,8 @@ export async function prComment(opts: PrCommentOptions): Promise<PrCommentResult
   if (!m) throw new UsageError(`--repo must be owner/name (got '${repoSpec}')`, 'GitHub Actions sets GITHUB_REPOSITORY; elsewhere pass --repo');
   const token = env.GITHUB_TOKEN || env.GH_TOKEN;
   if (!token) throw new UsageError('set GITHUB_TOKEN (or GH_TOKEN) to comment on the pull request');
-  let body = await readFile(path.resolve(opts.cwd, opts.bodyFile), 'utf8');
-  if (!body.startsWith(PR_REPORT_MARKER)) body = `${PR_REPORT_MARKER}\n${body}`;
-  if (body.length > MAX_BODY_CHARS) body = `${body.slice(0, MAX_BODY_CHARS - 80)}\n\n_Truncated to GitHub's comment limit._\n`;
+  const { validation, diff } = await readReports(opts.cwd, opts);
+  const body = formatPrReport(validation, diff, { maxChars: MAX_BODY_CHARS });
 
   const gh = new GitHub({ baseUrl: env.GITHUB_API_URL ?? DEFAULT_API_URL, token, owner: m[1]!, repo: m[2]! });
   if (opts.headSha) {

@@ -50,7 +50,7 @@ describe('pr-report', () => {
     const lines = body.split('\n');
     assert.equal(lines[0], PR_REPORT_MARKER);
     assert.match(body, /❌ 2 overlays, 9 objects checked: \*\*1 errors\*\*, 1 warnings, 0 notes/);
-    assert.ok(body.indexOf('| error | schema |') < body.indexOf('| warning | prod-digest-pinned |'), 'errors come first');
+    assert.ok(body.indexOf('| error | `schema` |') < body.indexOf('| warning | `prod-digest-pinned` |'), 'errors come first');
     assert.match(body, /pin \\\| by digest/, 'a | in a message cannot break the table');
     assert.match(body, /### Rendered diff/);
     assert.match(body, /overlays\/minikube\/sys\/app1/);
@@ -86,9 +86,11 @@ describe('pr-comment against the GitHub API stand-in', () => {
   let number: number;
   let headSha: string;
   const envVars = () => ({ GITHUB_TOKEN: TOKEN, GITHUB_API_URL: api.url, GITHUB_REPOSITORY: `${owner}/${repo}` });
-  const post = async (body: string, extra: { headSha?: string; pr?: string } = {}) => {
-    await writeFile(path.join(dir, 'comment.md'), body);
-    return prComment({ cwd: dir, pr: extra.pr ?? String(number), bodyFile: 'comment.md', headSha: extra.headSha ?? headSha, envVars: envVars(), log: () => {} });
+  // pr-comment rebuilds the comment from the artifact's JSON reports.
+  const post = async (v: ValidationJson, d: DiffResult, extra: { headSha?: string; pr?: string } = {}) => {
+    await writeFile(path.join(dir, 'v.json'), JSON.stringify(v));
+    await writeFile(path.join(dir, 'd.json'), JSON.stringify(d));
+    return prComment({ cwd: dir, pr: extra.pr ?? String(number), validation: 'v.json', diff: 'd.json', headSha: extra.headSha ?? headSha, envVars: envVars(), log: () => {} });
   };
   const marked = () => api.state.comments.filter((c) => c.issue_number === number && c.body.startsWith(PR_REPORT_MARKER));
 
@@ -106,43 +108,44 @@ describe('pr-comment against the GitHub API stand-in', () => {
   });
 
   test('creates the comment once, then updates that same comment in place', async () => {
-    const first = await post(formatPrReport(validation, diffOf(1)));
+    const first = await post(validation, diffOf(1));
     assert.equal(first.action, 'created');
-    const second = await post(formatPrReport({ ...validation, summary: { ...validation.summary, error: 0 }, findings: [] }, diffOf(2)));
+    const second = await post({ ...validation, summary: { ...validation.summary, error: 0 }, findings: [] }, diffOf(2));
     assert.deepEqual(second, { commentId: first.commentId, action: 'updated' });
     assert.equal(marked().length, 1);
     assert.match(marked()[0]!.body, /\*\*0 errors\*\*/);
-    const third = await post(formatPrReport({ ...validation, summary: { ...validation.summary, error: 0 }, findings: [] }, diffOf(2)));
+    const third = await post({ ...validation, summary: { ...validation.summary, error: 0 }, findings: [] }, diffOf(2));
     assert.equal(third.action, 'unchanged');
     assert.ok(api.requests.some((r) => r.operationId === 'issues/update-comment'));
     assert.ok(api.state.comments.some((c) => c.body === 'LGTM'));
   });
 
-  test("a body without the marker gets it; someone else's comment carrying the marker is left alone", async () => {
+  test("the body is the default branch's rendering of the reports; someone else's comment carrying the marker is left alone", async () => {
     api.state.comments.push({ id: 1, issue_number: number, body: `${PR_REPORT_MARKER}\nfake report`, user: 'mallory', created_at: '2024-01-01T00:00:00Z', updated_at: '2024-01-01T00:00:00Z' });
-    const r = await post('plain text report');
+    const r = await post(validation, diffOf(4));
     assert.equal(r.action, 'updated');
     const ours = api.state.comments.find((c) => c.id === r.commentId)!;
-    assert.equal(ours.body, `${PR_REPORT_MARKER}\nplain text report`);
+    assert.equal(ours.body, formatPrReport(validation, diffOf(4)));
     assert.equal(api.state.comments.find((c) => c.id === 1)!.body, `${PR_REPORT_MARKER}\nfake report`);
   });
 
   test('refuses when the pull request moved to another commit, or the number is not a number', async () => {
     const before = api.state.comments.map((c) => c.body);
-    await assert.rejects(post('stale', { headSha: 'f'.repeat(40) }), (e: unknown) => e instanceof GitHubError && /belongs to another commit/.test(e.message));
-    await assert.rejects(post('x', { pr: '1; rm -rf /' }), UsageError);
-    await assert.rejects(post('x', { headSha: '../../etc' }), UsageError);
+    await assert.rejects(post(validation, diffOf(5), { headSha: 'f'.repeat(40) }), (e: unknown) => e instanceof GitHubError && /belongs to another commit/.test(e.message));
+    await assert.rejects(post(validation, diffOf(5), { pr: '1; rm -rf /' }), UsageError);
+    await assert.rejects(post(validation, diffOf(5), { headSha: '../../etc' }), UsageError);
     assert.deepEqual(api.state.comments.map((c) => c.body), before);
   });
 
   test('an oversized body is cut to GitHub\'s limit', async () => {
-    const r = await post(`${PR_REPORT_MARKER}\n${'z'.repeat(MAX_BODY_CHARS + 500)}`);
+    const r = await post({ ...validation, findings: Array.from({ length: 500 }, () => ({ ...validation.findings[0]!, message: 'z'.repeat(5000) })) }, diffOf(400, 3));
     assert.ok(api.state.comments.find((c) => c.id === r.commentId)!.body.length <= MAX_BODY_CHARS);
   });
 
   test('works from the command line as the workflow calls it', async () => {
-    await writeFile(path.join(dir, 'cli.md'), formatPrReport(validation, diffOf(3)));
-    const { stderr } = await promisify(execFile)('npx', ['tsx', 'tools/cli.ts', 'pr-comment', '--pr', String(number), '--head-sha', headSha, '--body-file', path.join(dir, 'cli.md')], {
+    await writeFile(path.join(dir, 'cli-v.json'), JSON.stringify(validation));
+    await writeFile(path.join(dir, 'cli-d.json'), JSON.stringify(diffOf(3)));
+    const { stderr } = await promisify(execFile)('npx', ['tsx', 'tools/cli.ts', 'pr-comment', '--pr', String(number), '--head-sha', headSha, '--validation', path.join(dir, 'cli-v.json'), '--diff', path.join(dir, 'cli-d.json')], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...envVars() },
       timeout: 60_000,

@@ -4,7 +4,7 @@
 import { readdir, readFile, realpath } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import picomatch from 'picomatch';
+import { globMatcher } from '../core/patterns.js';
 import { parseYamlData } from '../core/yamlfile.js';
 import { run } from '../core/exec.js';
 import { resourceId, type K8sObject } from '../render/kustomize.js';
@@ -141,8 +141,8 @@ function withPath(gen: GitGenerator, p: Params, extra: Params = {}): Params {
   return gen.pathParamPrefix ? { ...extra, [gen.pathParamPrefix]: { path: p } } : { ...extra, path: p };
 }
 
-// Directories generator: Go's path.Match, where `*` matches within one path segment.
-const matcher = (glob: string) => picomatch(glob, { dot: true });
+// Directories generator: Go's path.Match, where `*` matches within one path segment (RE2, linear).
+const matcher = (glob: string) => globMatcher([glob], { braces: false, globstar: false });
 
 // Files generator: by default Argo CD lists files with `git ls-files <glob>`, and in git's
 // pathspec matching (wildmatch without WM_PATHNAME) `*` and `?` also match `/`:
@@ -154,26 +154,8 @@ export function gitFilesMatcher(glob: string): (file: string) => boolean {
     const p = glob.replace(/\/+$/, '');
     return (f) => f === p || f.startsWith(`${p}/`);
   }
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const ch = glob[i];
-    if (ch === '*') {
-      while (glob[i + 1] === '*') i++;
-      re += '.*';
-    } else if (ch === '?') re += '.';
-    else if (ch === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end < 0) re += '\\[';
-      else {
-        let cls = glob.slice(i + 1, end);
-        if (cls.startsWith('!')) cls = `^${cls.slice(1)}`;
-        re += `[${cls.replace(/\\/g, '\\\\')}]`;
-        i = end;
-      }
-    } else re += ch.replace(/[.+^${}()|\\/]/g, '\\$&');
-  }
-  const rx = new RegExp(`^${re}$`, 's');
-  return (f) => rx.test(f);
+  // RE2 (linear): a pull request's glob cannot hang the run.
+  return globMatcher([glob], { star: 'any', braces: false, globstar: false });
 }
 
 async function gitParams(gen: GitGenerator, tree: RepoTree): Promise<{ params: Params[]; errors: Array<{ file: string; message: string }> }> {

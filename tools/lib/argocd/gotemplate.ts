@@ -142,7 +142,7 @@ const FUNCS: Record<string, (...args: Value[]) => Value> = {
         if (k < 0 || k >= cur.length) throw new TemplateError(`error calling index: index out of range: ${k}`);
         cur = cur[k];
       } else if (cur && typeof cur === 'object') {
-        cur = (cur as Record<string, Value>)[String(k)];
+        cur = Object.hasOwn(cur, String(k)) ? (cur as Record<string, Value>)[String(k)] : undefined;
       } else if (cur === null || cur === undefined) {
         throw new TemplateError('error calling index: index of untyped nil');
       } else {
@@ -179,6 +179,9 @@ const FUNCS: Record<string, (...args: Value[]) => Value> = {
   dir: (s) => str(s).split('/').slice(0, -1).join('/') || '.',
 };
 
+// Own names only: `hasOwnProperty` or `constructor` are not template functions.
+const funcOf = (name: string) => (Object.hasOwn(FUNCS, name) ? FUNCS[name] : undefined);
+
 function typeTypeOf(v: Value): string {
   return typeof v === 'string' ? 'string' : typeName(v);
 }
@@ -192,7 +195,8 @@ function evalField(node: Extract<Node, { t: 'field' }>, dot: Value, root: Value,
       throw new TemplateError(`nil pointer evaluating interface {}.${key}`);
     }
     if (typeof cur !== 'object' || Array.isArray(cur)) throw new TemplateError(`can't evaluate field ${key} in type ${typeName(cur)}`);
-    if (!(key in (cur as object))) {
+    // Own keys only: `.constructor` of a map is a missing key, as in Go, never a JavaScript prototype member.
+    if (!Object.hasOwn(cur as object, key)) {
       if (opts.missingkey === 'error') throw new TemplateError(`map has no entry for key "${key}"${where ? ` (in ${where})` : ''}`);
       cur = MISSING;
     } else cur = (cur as Record<string, Value>)[key];
@@ -210,7 +214,7 @@ function evalPipe(node: Extract<Node, { t: 'pipe' }>, dot: Value, root: Value, o
     if (!first) args.push(prev);
     if (head.t === 'ident') {
       if (CONTROL.has(head.name)) throw new TemplateError(`'${head.name}' actions are not supported by this evaluator`);
-      const fn = FUNCS[head.name];
+      const fn = funcOf(head.name);
       if (!fn) throw new TemplateError(`function "${head.name}" not defined`);
       prev = fn(...args.map((a) => (a === MISSING ? undefined : a)));
     } else {
@@ -236,8 +240,9 @@ function evalArg(node: Node, dot: Value, root: Value, opts: TemplateOptions): Va
       return evalPipe(node, dot, root, opts);
     case 'ident':
       if (CONTROL.has(node.name)) throw new TemplateError(`'${node.name}' actions are not supported by this evaluator`);
-      if (!FUNCS[node.name]) throw new TemplateError(`function "${node.name}" not defined`);
-      return FUNCS[node.name]();
+      const fn = funcOf(node.name);
+      if (!fn) throw new TemplateError(`function "${node.name}" not defined`);
+      return fn();
   }
 }
 
@@ -266,5 +271,5 @@ export function renderGoTemplate(text: string, data: Value, opts: TemplateOption
  * parameters (`path`, `path.basename`, `path[0]`, `values.x`); unknown keys stay as written.
  */
 export function renderFastTemplate(text: string, params: Record<string, string>): string {
-  return text.replace(/\{\{\s*([^{}\s]+)\s*\}\}/g, (m, key: string) => (key in params ? params[key] : m));
+  return text.replace(/\{\{\s*([^{}\s]+)\s*\}\}/g, (m, key: string) => (Object.hasOwn(params, key) ? params[key] : m));
 }

@@ -139,12 +139,13 @@ export const COMMANDS: Record<string, CommandSpec> = {
     args: '',
     options: {
       pr: { type: 'string', value: 'N', description: 'pull request number' },
-      'body-file': { type: 'string', value: 'FILE', description: 'the comment (npm run pr-report)' },
+      validation: { type: 'string', value: 'FILE', description: 'output of validate --format json (read as untrusted data; the comment is rebuilt from it)' },
+      diff: { type: 'string', value: 'FILE', description: 'output of diff --format json (idem)' },
       'head-sha': { type: 'string', value: 'SHA', description: "comment only while the pull request's head is this commit" },
       repo: { type: 'string', value: 'OWNER/NAME', description: 'repository (default GITHUB_REPOSITORY)' },
       author: { type: 'string', value: 'LOGIN', description: 'whose marked comment is updated (default github-actions[bot])' },
     },
-    examples: ['GITHUB_TOKEN=... npm run pr-comment -- --pr 42 --head-sha <sha> --body-file comment.md'],
+    examples: ['GITHUB_TOKEN=... npm run pr-comment -- --pr 42 --head-sha <sha> --validation validate.json --diff diff.json'],
   },
 };
 
@@ -221,6 +222,9 @@ export function parseCommand(name: string, argv: string[]): Parsed {
   const spec = COMMANDS[name];
   if (!spec) throw new UsageError(`unknown command '${name}'`);
   const options = Object.fromEntries(Object.entries({ ...spec.options, ...COMMON }).map(([k, o]) => [k, { type: o.type, ...('short' in o && o.short ? { short: o.short } : {}) }]));
+  // `scale app env -1`, `--steps -2`: a negative number, not an unknown or ambiguous option.
+  const negative = argv.find((a) => /^-\d/.test(a));
+  if (negative) throw new UsageError(`${name}: '${negative}' is a negative number; counts are whole numbers from 0 up, written in plain decimal digits`, `usage: ${usageLine(name)}`);
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as Parsed;
   } catch (e) {

@@ -3,11 +3,15 @@
 // Pure: apps.ts does the walking.
 
 /** The file names kustomize accepts for a kustomization, in the order it looks for them. */
+import { ConfigError } from '../core/errors.js';
+import { PatternError, re2, type Compiled } from '../core/patterns.js';
+
 export const KUSTOMIZATION_NAMES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
 export interface CompiledPattern {
   pattern: string;
-  regex: RegExp;
+  /** RE2 (linear in the path): a pattern cannot hang a run. */
+  regex: Compiled;
   /** Number of wildcard segments (capture groups). */
   wildcards: number;
   /** Leading folders without wildcards: where the overlays of this pattern must be. */
@@ -77,9 +81,16 @@ export function compilePattern(pattern: string): CompiledPattern {
     } else re += escape(seg);
   }
   re += '$';
+  let regex: Compiled;
+  try {
+    regex = re2(re);
+  } catch (e) {
+    if (!(e instanceof PatternError)) throw e;
+    throw new ConfigError('gitops.yaml', `overlays pattern '${pattern.slice(0, 200)}' is not a valid glob: ${e.message}`);
+  }
   return {
     pattern,
-    regex: new RegExp(re),
+    regex,
     wildcards,
     prefix: segs.slice(0, prefixLen).join('/'),
     depth: segs.includes('**') ? Infinity : segs.length - prefixLen,
@@ -89,7 +100,7 @@ export function compilePattern(pattern: string): CompiledPattern {
 /** What each wildcard matched (`**` without its trailing slash), or undefined when `dir` does not match. */
 export function matchPattern(p: CompiledPattern, dir: string): string[] | undefined {
   const m = p.regex.exec(dir);
-  return m ? m.slice(1).map((x) => (x ?? '').replace(/\/$/, '')) : undefined;
+  return m ? m.map((x) => (x ?? '').replace(/\/$/, '')) : undefined;
 }
 
 const TOKEN = /\{(\d+|path)\}/g;
@@ -122,7 +133,13 @@ export function isValidId(id: string): boolean {
 /** A problem with an environment's `overlays`/`appId` (config.ts reports it with its line). */
 export function layoutProblem(overlays: string[], appId: string | undefined): { field: 'overlays' | 'appId'; message: string } | undefined {
   for (const p of overlays) {
-    const c = compilePattern(p);
+    let c: CompiledPattern;
+    try {
+      c = compilePattern(p);
+    } catch (e) {
+      if (e instanceof ConfigError) return { field: 'overlays', message: e.message.replace(/^gitops\.yaml: /, '') };
+      throw e;
+    }
     if (!c.wildcards && appId === undefined) {
       return { field: 'appId', message: `required: pattern '${p}' has no wildcard to derive an app id from (e.g. appId: my-app for a single app per environment)` };
     }

@@ -29,6 +29,13 @@ export class CommandFailedError extends GitopsError {
   }
 }
 
+/** A child wrote more to stdout than the caller reads (it was killed). */
+export class OutputLimitError extends GitopsError {
+  constructor(readonly command: string, readonly limit: number) {
+    super(`${command.split('/').pop()}: output larger than ${Math.round(limit / 1024 / 1024)} MiB, the limit of one render: split the overlay or shrink what it generates`);
+  }
+}
+
 /** Validation found errors; the report was already printed. */
 export class FindingsError extends GitopsError {
   exitCode = 1;

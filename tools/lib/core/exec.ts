@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CommandFailedError, ToolMissingError } from './errors.js';
+import { CommandFailedError, OutputLimitError, ToolMissingError } from './errors.js';
 
 export interface RunOptions {
   cwd?: string;
@@ -12,6 +12,8 @@ export interface RunOptions {
   /** Resolve instead of throwing on a non-zero exit. */
   allowFailure?: boolean;
   timeoutMs?: number;
+  /** Kill the child and fail (OutputLimitError) once its stdout passes this many bytes. */
+  maxStdoutBytes?: number;
 }
 
 export interface RunResult {
@@ -93,13 +95,24 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
+    let outBytes = 0;
+    let overLimit = false;
+    child.stdout.on('data', (d: Buffer) => {
+      if (overLimit) return;
+      outBytes += d.length;
+      if (opts.maxStdoutBytes !== undefined && outBytes > opts.maxStdoutBytes) {
+        overLimit = true;
+        out.length = 0;
+        child.kill('SIGKILL');
+      } else out.push(d);
+    });
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') reject(new ToolMissingError(`${cmd}: not found`));
       else reject(e);
     });
     child.on('close', (code) => {
+      if (overLimit) return reject(new OutputLimitError(cmd, opts.maxStdoutBytes!));
       const res = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code };
       if (code !== 0 && !opts.allowFailure) reject(new CommandFailedError([cmd, ...args].join(' '), code, res.stderr || res.stdout));
       else resolve(res);

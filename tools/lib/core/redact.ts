@@ -34,7 +34,14 @@ const TOKEN_SHAPES: RegExp[] = [
   /\b[rs]k_(live|test)_[0-9A-Za-z]{20,}/g, // Stripe
   /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, // JWTs
   /(?<=[a-z][a-z0-9+.-]*:\/\/[^/\s:@'"]+:)[^/\s@'"]+(?=@)/gi, // password in a URL
+  // `Password=...` in a connection string, `db.password=...` in properties, `--db-password=...`
+  // or `--token ...` in a command line, `"apiKey": "..."` in JSON: the value after a credential name.
+  /(?<=(?:^|[\s;,&?{("'-]|\b)[\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|credentials?)[\w.-]*(?<!Name|Names|Ref|Refs|Selector|Namespace|Class|Kind|Path|Version|Id|Prefix|Key|Keys)"?\s*[=:]\s*"?)(?!<redacted>)[^\s;,&'"})]+/gi,
+  /(?<=(?:^|\s)--?[\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|credentials?)[\w.-]*\s+)(?!<redacted>|-)[^\s;,&'"]+/gi,
 ];
+
+/** A command-line flag that names a credential: the argument after it is one (`--db-password`, `x`). */
+export const CREDENTIAL_FLAG = /^--?[\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|credentials?)[\w.-]*$/i;
 
 /** Names of environment variables that hold credentials (their values are redacted verbatim). */
 const SECRET_ENV = /token|passw(or)?d|secret|credential|(^|_)key($|_)|apikey|private|auth/i;
@@ -126,13 +133,34 @@ function isObj(v: unknown): v is Record<string, unknown> {
  */
 export function redactValue(value: unknown, key?: string, parent?: Record<string, unknown>, extra: string[] = []): unknown {
   if (key !== undefined && sensitiveKey(key, parent, extra) && (typeof value === 'string' || typeof value === 'number')) return REDACTED;
-  if (typeof value === 'string') return redactText(value);
-  if (Array.isArray(value)) return value.map((x) => redactValue(x, undefined, undefined, extra));
+  if (typeof value === 'string') return redactString(value, extra);
+  if (Array.isArray(value)) return value.map((x, i) => (i > 0 && typeof value[i - 1] === 'string' && CREDENTIAL_FLAG.test(value[i - 1] as string) && typeof x === 'string' ? REDACTED : redactValue(x, undefined, undefined, extra)));
   if (!isObj(value)) return value;
   const out: Record<string, unknown> = {};
   const envEntry = typeof value.name === 'string' && 'value' in value && sensitiveKey(value.name, undefined, extra);
   for (const [k, x] of Object.entries(value)) out[k] = envEntry && k === 'value' ? REDACTED : redactValue(x, k, value, extra);
   return out;
+}
+
+/**
+ * A string value: token shapes and credential assignments redacted; one that holds a JSON object
+ * (a last-applied-configuration, a config file in a ConfigMap) is redacted as the object it is,
+ * a Secret's data and stringData included.
+ */
+function redactString(value: string, extra: string[]): string {
+  const t = value.trim();
+  if (t.startsWith('{') && t.endsWith('}') && t.length < 4 * 1024 * 1024) {
+    try {
+      const parsed: unknown = JSON.parse(t);
+      if (isObj(parsed)) {
+        const r = redactValue(parsed, undefined, undefined, extra) as Record<string, unknown>;
+        return JSON.stringify(parsed.kind === 'Secret' ? redactSecretData(r) : r);
+      }
+    } catch {
+      /* not JSON: redacted as text */
+    }
+  }
+  return redactText(value);
 }
 
 /** Every scalar replaced, keys and structure kept: a value under a sensitive key. */

@@ -505,7 +505,9 @@ async function openPullRequest(s: Session, plan: ReleasePlan, app: AppOverlay, e
   const body = prBody(plan, app, edit, { warnings: checked.warnings }, checked.rendered.markdown);
   const { pr, created, foreign } = await upsertPull(gh, { head: branch, base: config.defaultBranch, title: edit.title, body, labels: config.promotionLabels, owned: (p) => hasMarker(p.body, plan) });
   // Only pull requests this tool opened for exactly this kind, app and environment (its marker), from this repository.
-  const older = (await gh.listOpenPulls()).filter((p: PullRequest) => p.number !== pr.number && p.headRepo === `${remote!.owner}/${remote!.repo}` && p.base === config.defaultBranch && hasMarker(p.body, plan));
+  // A person can end a pull request of theirs with the marker too: only the tool's own account's
+  // (the author of the pull request it just opened or updated) are closed.
+  const older = foreign || !pr.user ? [] : (await gh.listOpenPulls()).filter((p: PullRequest) => p.number !== pr.number && p.user === pr.user && p.headRepo === `${remote!.owner}/${remote!.repo}` && p.base === config.defaultBranch && hasMarker(p.body, plan));
   faultPoint('pr', s.envVars);
   if (foreign) log(`note: pull request #${pr.number} of ${branch} was not opened by this tool; its title and description are left as they are`);
   return { pr, created, superseded: await closeSuperseded(gh, older, pr) };

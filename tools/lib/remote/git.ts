@@ -112,9 +112,11 @@ export interface PushRefusal {
 export function classifyPush(output: string): PushRefusal {
   const remoteLines = output.split('\n').filter((l) => /^remote: /.test(l)).map((l) => l.replace(/^remote: /, '').trimEnd()).filter((l) => l.trim());
   const rejected = [...output.matchAll(/\[remote rejected\] \(([^)]*)\)/g)].map((m) => m[1]!);
-  const real = rejected.filter((r) => !/atomic push failed|failed to update ref|cannot lock ref|incorrect old value/i.test(r));
+  // Reasons that are a concurrent update of the ref (a race), not a hook or a protection rule.
+  const real = rejected.filter((r) => !/atomic push failed|failed to update ref|cannot lock ref|incorrect old value|failed to lock|reference already exists|atomic transaction failed|stale info|fetch first|non-fast-forward/i.test(r));
   if (real.length) return { kind: 'refused', reason: [...new Set(real)].join('; ') + (remoteLines.length ? `\n${remoteLines.map((l) => `  remote: ${l}`).join('\n')}` : '') };
-  if (/stale info|atomic push failed|non-fast-forward|fetch first|\[rejected\]|failed to update ref|cannot lock ref|incorrect old value/i.test(output)) return { kind: 'race', reason: 'origin moved since the fetch' };
+  if (/stale info|atomic push failed|non-fast-forward|fetch first|\[rejected\]|failed to update ref|cannot lock ref|incorrect old value|failed to lock|reference already exists|atomic transaction failed/i.test(output)) return { kind: 'race', reason: 'origin moved since the fetch' };
+  if (/redirecting to \S+|unable to update url base from redirection/i.test(output)) return { kind: 'other', reason: `origin redirected (${/redirecting to (\S+)/i.exec(output)?.[1] ?? 'elsewhere'}), where the token is not sent: point origin at the new address` };
   if (/Authentication failed|\b40[13]\b|could not read Username|terminal prompts disabled/i.test(output)) return { kind: 'auth', reason: 'origin refused the credentials' };
   return { kind: 'other', reason: output.trim().split('\n').filter(Boolean).slice(-3).join('\n') };
 }
@@ -263,6 +265,15 @@ export class Git {
       await this.run(['fetch', '--prune', '--quiet', 'origin'], { network: true });
     } catch (e) {
       const msg = (e as Error).message;
+      // The token goes to origin's own host only: a redirect elsewhere is why it was not accepted.
+      const moved = /redirecting to (\S+)|unable to update url base from redirection[^\n]*\n?[^\n]*redirect: (\S+)/i.exec(msg)
+        // git asks for credentials of the host it was sent to: not origin's means a redirect.
+        ?? (() => {
+          const asked = /(?:Username for|Authentication failed for) '([^']+)'/.exec(msg)?.[1];
+          const base = this.opts.httpBase?.replace(/\/+$/, '');
+          return asked && base && !asked.startsWith(base) ? [asked, asked] : undefined;
+        })();
+      if (moved) throw new GitError(`origin redirected to ${scrub(moved[1] ?? moved[2] ?? '', this.opts.token ? [this.opts.token] : [])}, where the token is not sent`, 'point origin at the new address: git remote set-url origin <that url>');
       if (/could not read Username|Authentication failed|terminal prompts disabled|\b40[13]\b/.test(msg)) {
         throw new GitError(msg, this.opts.token ? 'the token in GITHUB_TOKEN (or GH_TOKEN) was refused by origin: check that it can read the repository' : 'origin needs credentials: set GITHUB_TOKEN (or GH_TOKEN)');
       }

@@ -40,6 +40,8 @@ export interface PullRequest {
   body: string;
   /** owner/repo the head branch lives in (null when that fork was deleted). */
   headRepo: string | null;
+  /** Login of the author ('' when GitHub does not say). */
+  user: string;
 }
 
 export interface IssueComment {
@@ -67,10 +69,11 @@ type RawPull = {
   body?: string | null;
   head: { ref: string; repo: { full_name: string } | null };
   base: { ref: string };
+  user?: { login?: string } | null;
 };
 
 function toPull(p: RawPull): PullRequest {
-  return { number: p.number, url: p.html_url, head: p.head.ref, base: p.base.ref, title: p.title, body: p.body ?? '', headRepo: p.head.repo?.full_name ?? null };
+  return { number: p.number, url: p.html_url, head: p.head.ref, base: p.base.ref, title: p.title, body: p.body ?? '', headRepo: p.head.repo?.full_name ?? null, user: p.user?.login ?? '' };
 }
 
 type FailedRequest = {
@@ -100,8 +103,9 @@ export function describeFailure(e: unknown, what: string, timeoutMs: number, ctx
   if ((status === 403 || status === 429) && (remaining === '0' || Number.isFinite(retryAfter) || /rate limit/i.test(err.message ?? ''))) {
     let when = '';
     if (remaining === '0' && Number.isFinite(reset) && reset > 0) {
-      const mins = Math.max(0, Math.ceil((reset * 1000 - now) / 60_000));
-      when = `; it resets at ${new Date(reset * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')} (in ${mins} min)`;
+      const mins = Math.ceil((reset * 1000 - now) / 60_000);
+      // A reset time already past (a skewed clock, a proxy's header): say so, never "1970".
+      when = mins > 0 ? `; it resets at ${new Date(reset * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')} (in ${mins} min)` : '; its reset time has already passed, so a retry now should work';
     } else if (Number.isFinite(retryAfter)) when = `; retry after ${retryAfter} s`;
     const kind = remaining === '0' ? 'rate limit exhausted' : 'secondary rate limit hit';
     return new GitHubError(clean(`GitHub API ${kind}${when} (while trying to ${what}; ${status})`), status, 'wait until then and re-run the command: it finds the branch and the pull request where it stopped');

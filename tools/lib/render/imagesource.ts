@@ -9,6 +9,7 @@
 // with the reason, never guessed.
 //
 // loadTree reads files; everything else here is pure.
+import { selectorMatch } from '../core/patterns.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
@@ -325,15 +326,8 @@ function resourceObjects(f: TreeFile): SimObject[] {
   return out;
 }
 
-function regexMatch(pattern: string | undefined, value: string | undefined): boolean {
-  if (pattern === undefined || pattern === '') return true;
-  if (value === undefined) return false;
-  try {
-    return new RegExp(`^(?:${pattern})$`).test(value);
-  } catch {
-    return pattern === value;
-  }
-}
+// kustomize's selectors are Go regexps (RE2), matched linearly: a `(a+)+b` cannot hang a run.
+const regexMatch = selectorMatch;
 
 function labelsMatch(selector: string | undefined, labels: Record<string, string>): boolean | undefined {
   if (!selector) return true;

@@ -46,8 +46,15 @@ export async function kustomizeBuildObjects(tool: Tool, dir: string, extraArgs: 
     if ('yaml' in answer) return { yaml: answer.yaml, objects: parse ? ((answer.objects as K8sObject[] | undefined) ?? parseStream(answer.yaml)) : [], reads: answer.reads };
     if ('error' in answer) throw new CommandFailedError([tool.cmd, ...tool.args, ...args, dir].join(' '), 1, `Error: ${answer.error}\n`);
   }
-  const { stdout } = await run(tool.cmd, [...tool.args, ...args, dir], { env: renderEnv({ network: opts.network }), timeoutMs: opts.timeoutMs });
+  const { stdout } = await run(tool.cmd, [...tool.args, ...args, dir], { env: renderEnv({ network: opts.network }), timeoutMs: opts.timeoutMs, maxStdoutBytes: YAML_LIMITS.maxStreamBytes });
   return { yaml: stdout, objects: parse ? parseStream(stdout) : [] };
+}
+
+/** Whether a one-line generators/transformers entry is inline YAML objects rather than a path. */
+function isInlineConfig(ref: string): boolean {
+  if (!/^\s*[{[]/.test(ref) && !/:\s/.test(ref)) return false;
+  const { docs, problem } = parseYamlData('inline', ref);
+  return !problem && docs.some((d) => d !== null && typeof d === 'object');
 }
 
 /** Objects of a rendered stream; over-large or malformed output is an error, never a crash. */
@@ -403,7 +410,36 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
     }
   };
 
+  // Kustomizations being visited, by real path: one that includes itself (a `self -> .` symlink)
+  // is one cycle error, not a walk down self/self/self/... until the path is too long.
+  const stack: string[] = [];
+  const seenReal = new Set<string>();
   const visit = async (kdir: string, at?: { file: string; line?: number }, pluginDir = false): Promise<void> => {
+    const abs = path.resolve(kdir);
+    const real = await realpath(abs).catch(() => abs);
+    const where = at ?? { file: path.join(abs, KUSTOMIZATION_NAMES[0]) };
+    if (stack.includes(real)) {
+      out.issues.push({ severity: 'error', rule: 'kustomization-cycle', ...where, message: `${path.relative(root, abs)} is ${path.relative(realRoot, real) || '.'} again (through a symlink), a kustomization that includes itself: kustomize cannot build it; remove the reference or the symlink` });
+      return;
+    }
+    if (seenReal.has(real)) return;
+    seenReal.add(real);
+    // The kustomization file itself may be a symlink out of the repository.
+    for (const name of KUSTOMIZATION_NAMES) {
+      const f = await realpath(path.join(abs, name)).catch(() => undefined);
+      if (f && (!within(realRoot, f) || inGitDir(realRoot, f))) {
+        out.issues.push({ severity: 'error', rule: 'outside-repository', file: path.join(abs, name), message: `${path.relative(root, path.join(abs, name))} leaves the repository through a symlink; nothing outside the repository is read into a render` });
+        return;
+      }
+    }
+    stack.push(real);
+    try {
+      await visitOne(kdir, at, pluginDir);
+    } finally {
+      stack.pop();
+    }
+  };
+  const visitOne = async (kdir: string, at?: { file: string; line?: number }, pluginDir = false): Promise<void> => {
     const abs = path.resolve(kdir);
     if (seen.has(abs)) return;
     seen.add(abs);
@@ -468,7 +504,9 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
     for (const field of ['generators', 'transformers', 'validators'] as const) {
       for (const [i, ref] of strings(k[field]).entries()) {
         const at = lineAt([field, i]);
-        if (ref.includes('\n')) {
+        // kustomize takes any entry that parses as objects as an inline config, one line of
+        // flow style (`{apiVersion: ..., kind: ...}`) as well as a block.
+        if (ref.includes('\n') || isInlineConfig(ref)) {
           const { docs, problem } = parseYamlData(found.file, ref, { merge: true });
           if (problem) out.issues.push({ severity: 'error', rule: 'yaml-syntax', ...at, message: `inline ${field} entry: ${problem.message}` });
           else await scanPluginConfigs(docs, at, `inline ${field} entry`, abs);

@@ -14,6 +14,7 @@
 //
 // The functions that match paths are pure (tests: origins.test.ts); the driver at the end reads
 // files and asks the renderer.
+import { selectorMatch } from '../core/patterns.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isScalar, type Document, type LineCounter } from 'yaml';
@@ -225,14 +226,8 @@ export function jsonOpsSetting(ops: unknown[], p: Seg[]): Array<{ index: number;
 /** Whether a patch's `target:` selects the object (regexes as kustomize anchors them; names: any it has had). */
 export function selectorMatches(sel: unknown, o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>, names: Iterable<string>): boolean {
   if (!isObj(sel)) return true;
-  const re = (pat: unknown, v: string): boolean => {
-    if (typeof pat !== 'string' || pat === '') return true;
-    try {
-      return new RegExp(`^(?:${pat})$`).test(v);
-    } catch {
-      return pat === v;
-    }
-  };
+  // Go regexps (RE2), matched linearly: a `(a+)+b` target cannot hang a run.
+  const re = (pat: unknown, v: string): boolean => typeof pat !== 'string' || selectorMatch(pat, v);
   const av = o.apiVersion ?? '';
   const group = av.includes('/') ? av.slice(0, av.lastIndexOf('/')) : '';
   const version = av.includes('/') ? av.slice(av.lastIndexOf('/') + 1) : av;

@@ -3,7 +3,8 @@
 // kustomize process per overlay. Callers go through kustomizeBuild, which falls back to the
 // binary when the renderer is absent or declines a request.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { boundedLines } from '../core/lines.js';
+import { YAML_LIMITS } from '../core/yamlfile.js';
 import { renderEnv } from '../core/exec.js';
 
 /** What the renderer answers for one request. */
@@ -47,14 +48,28 @@ export class Renderer {
     const child = spawn(this.cmd, this.jobs ? ['-j', String(this.jobs)] : [], { stdio: ['pipe', 'pipe', 'pipe'], env: renderEnv() });
     const stderr: string[] = [];
     child.stderr.on('data', (d: Buffer) => stderr.push(d.toString('utf8')));
-    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
+    // Bounded: a render that generates more than the stream limit is an error of that request,
+    // never a line held whole in memory (the JSON line carries the YAML and the objects).
+    const answer = (id: number, a: RenderAnswer) => {
+      const p = this.pending.get(id);
+      if (!p) return;
+      this.pending.delete(id);
+      p.resolve(a);
+      this.idle();
+    };
+    boundedLines(child.stdout, 2.25 * YAML_LIMITS.maxStreamBytes, (line) => {
       const res = JSON.parse(line) as { id: number; yaml?: string; json?: unknown[]; error?: string; unsupported?: string } & ReadRecord;
+      if (Buffer.byteLength(res.yaml ?? '') > YAML_LIMITS.maxStreamBytes) return answer(res.id, { error: tooLarge(Buffer.byteLength(res.yaml ?? '')) });
       const p = this.pending.get(res.id);
       if (!p) return;
       this.pending.delete(res.id);
       const record: ReadRecord = { ...(res.reads ? { reads: res.reads } : {}), ...(res.refused ? { refused: res.refused } : {}) };
       p.resolve(res.unsupported ? { unsupported: res.unsupported } : res.error !== undefined ? { error: res.error, ...record } : res.json ? { yaml: res.yaml ?? '', objects: res.json, ...record } : { yaml: res.yaml ?? '', ...record });
       this.idle();
+    }, (head, bytes) => {
+      const id = /^\{"id":(\d+)/.exec(head);
+      if (id) answer(Number(id[1]), { error: tooLarge(bytes) });
+      else child.kill('SIGKILL');
     });
     const fail = (e: Error) => {
       this.broken = e;
@@ -104,6 +119,10 @@ export class Renderer {
     this.child?.stdin.end();
   }
 }
+
+/** The error of a render over the stream limit (kustomizeBuild's binary fallback says the same). */
+export const tooLarge = (bytes: number) =>
+  `the rendered output (${Math.round(bytes / 1024 / 1024)} MiB read) is larger than ${YAML_LIMITS.maxStreamBytes / 1024 / 1024} MiB, the limit of one render: split the overlay or shrink what it generates`;
 
 const shared = new Map<string, Renderer>();
 

@@ -7,7 +7,7 @@ import { renderLikeArgo } from '../argocd/argocd.js';
 import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
 import { appTargets, clusterTargets, targetKey, type Rendered } from '../render/render.js';
 import { findKustomize } from '../core/tools.js';
-import { htmlText, mdCode, oneLine, redactAll, redactSecretData, redactText, redactValue, REDACTED, sensitiveKey } from '../core/redact.js';
+import { CREDENTIAL_FLAG, htmlText, mdCode, oneLine, redactAll, redactSecretData, redactText, redactValue, REDACTED, sensitiveKey } from '../core/redact.js';
 
 export interface FieldChange {
   /** Dotted path; list items with a `name` are addressed by it: containers[backend].image */
@@ -72,6 +72,8 @@ interface Step {
   parent?: Record<string, unknown>;
   /** The `name` of a named-list item (env[DB_PASSWORD]). */
   item?: string;
+  /** The list an index step is in (args: the item after `--db-password` is a credential). */
+  list?: unknown[];
 }
 
 /** Field-level differences; lists of named items are matched by name, not position. */
@@ -90,7 +92,7 @@ function walkDiff(before: unknown, after: unknown, at: string, trail: Step[]): A
     return names.flatMap((n) => walkDiff(before.find((x) => x.name === n), after.find((x) => x.name === n), `${at}[${n}]`, [...trail, { key: n, item: n }]));
   }
   if (Array.isArray(before) && Array.isArray(after) && before.length === after.length) {
-    return before.flatMap((b, i) => walkDiff(b, after[i], `${at}[${i}]`, [...trail, { key: String(i) }]));
+    return before.flatMap((b, i) => walkDiff(b, after[i], `${at}[${i}]`, [...trail, { key: String(i), list: after }]));
   }
   const change: FieldChange = { path: at };
   if (before !== undefined) change.before = before;
@@ -105,7 +107,8 @@ function walkDiff(before: unknown, after: unknown, at: string, trail: Step[]): A
  */
 function redactChange(kind: string, change: FieldChange, trail: Step[], extra: string[]): FieldChange {
   const secretData = kind === 'Secret' && (trail[0]?.key === 'data' || trail[0]?.key === 'stringData');
-  const hidden = secretData || trail.some((s, i) => (s.item !== undefined ? sensitiveKey(s.item, undefined, extra) && trail[i + 1]?.key === 'value' : sensitiveKey(s.key, s.parent, extra)));
+  const flagged = (st: Step | undefined) => !!st?.list && Number(st.key) > 0 && typeof st.list[Number(st.key) - 1] === 'string' && CREDENTIAL_FLAG.test(st.list[Number(st.key) - 1] as string);
+  const hidden = secretData || flagged(trail[trail.length - 1]) || trail.some((s, i) => (s.item !== undefined ? sensitiveKey(s.item, undefined, extra) && trail[i + 1]?.key === 'value' : sensitiveKey(s.key, s.parent, extra)));
   const last = trail[trail.length - 1];
   const redact = (v: unknown): unknown => {
     if (secretData && trail.length === 1 && isObj(v)) return Object.fromEntries(Object.keys(v).map((k) => [k, REDACTED]));
@@ -144,7 +147,35 @@ export function diffObjects(before: K8sObject[], after: K8sObject[], sensitiveKe
     }
   }
   for (const [id, o] of b) if (!a.has(id)) out.push({ resource: resourceId(o), change: 'removed', fields: [] });
+  // A Secret's value copied elsewhere (a ConfigMap, an env value, an annotation) stays hidden there too.
+  const values = secretValues([...before, ...after]);
+  if (values.length) for (const d of out) d.fields = d.fields.map((f) => ({ path: f.path, ...('before' in f ? { before: scrubIn(f.before, values) } : {}), ...('after' in f ? { after: scrubIn(f.after, values) } : {}) }));
   return out.sort((x, y) => x.resource.localeCompare(y.resource));
+}
+
+/** The values of every Secret's data (raw and base64-decoded) and stringData, longest first (short ones would blank out words). */
+function secretValues(objects: K8sObject[]): string[] {
+  const out = new Set<string>();
+  for (const o of objects) {
+    if (o.kind !== 'Secret') continue;
+    for (const f of ['data', 'stringData'] as const) {
+      const d = (o as Record<string, unknown>)[f];
+      if (!isObj(d)) continue;
+      for (const v of Object.values(d)) {
+        if (typeof v !== 'string') continue;
+        out.add(v.trim());
+        if (f === 'data') out.add(Buffer.from(v, 'base64').toString('utf8').trim());
+      }
+    }
+  }
+  return [...out].filter((v) => v.length >= 6 && v !== REDACTED).sort((x, y) => y.length - x.length);
+}
+
+function scrubIn(v: unknown, values: string[]): unknown {
+  if (typeof v === 'string') return values.reduce((s, x) => (s.includes(x) ? s.split(x).join(REDACTED) : s), v);
+  if (Array.isArray(v)) return v.map((x) => scrubIn(x, values));
+  if (isObj(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, scrubIn(x, values)]));
+  return v;
 }
 
 /**

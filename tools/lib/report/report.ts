@@ -101,14 +101,17 @@ export function formatSarif(findings: Finding[], tool: { name?: string; version?
   const ruleIds = [...new Set(findings.map((f) => f.rule))].sort();
   const rules: ReportingDescriptor[] = ruleIds.map((id) => ({ id, name: id, shortDescription: { text: id } }));
   const results: Result[] = findings.map((f) => {
-    const uri = f.file ?? (f.overlay && f.overlay !== '.' ? `${f.overlay}/kustomization.yaml` : 'gitops.yaml');
+    const file = f.file ?? (f.overlay && f.overlay !== '.' ? `${f.overlay}/kustomization.yaml` : 'gitops.yaml');
+    // A relative URI reference: each path segment percent-encoded (a space, '#', '%' or '?' in a
+    // folder name would otherwise end or change the path).
+    const uri = file.split('/').map(encodeURIComponent).join('/');
     return {
       ruleId: f.rule,
       ruleIndex: ruleIds.indexOf(f.rule),
       level: level[f.severity],
       message: { text: plainText(redactText(`${f.overlay}${f.resource ? ` ${f.resource}` : ''}: ${f.field ? `${f.field}: ` : ''}${f.message}`)) },
       locations: [{ physicalLocation: { artifactLocation: { uri, uriBaseId: '%SRCROOT%' }, region: { startLine: f.line && f.line > 0 ? f.line : 1 } } }],
-      partialFingerprints: { 'gitopsFinding/v1': createHash('sha256').update([f.rule, f.overlay, f.resource, f.field ?? '', uri].join('\0')).digest('hex') },
+      partialFingerprints: { 'gitopsFinding/v1': createHash('sha256').update([f.rule, f.overlay, f.resource, f.field ?? '', file].join('\0')).digest('hex') },
     };
   });
   const log: Log = {

@@ -4,7 +4,7 @@
 // its flags differ, since clusters share object names (AppProjects) but not their state.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { openSync, closeSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -36,6 +36,68 @@ async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+const DIR_PREFIX = 'gitops-apiserver-';
+const PIDS_FILE = 'pids';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the servers of dead runs: every `gitops-apiserver-<pid>-*` folder whose owner pid is
+ * gone. The process groups it recorded (pids file: pid and binary) are killed when that pid still
+ * runs that binary (/proc, so a reused pid is left alone), then the folder is removed.
+ */
+export function reapOrphans(log?: (line: string) => void, tmp = os.tmpdir()): number {
+  let reaped = 0;
+  let names: string[];
+  try {
+    names = readdirSync(tmp);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    const dir = path.join(tmp, name);
+    let pids = '';
+    try {
+      pids = readFileSync(path.join(dir, PIDS_FILE), 'utf8');
+    } catch {
+      /* no child was started */
+    }
+    for (const line of pids.split('\n')) {
+      const [pid, cmd] = [Number(line.split(' ')[0]), line.slice(line.indexOf(' ') + 1)];
+      if (!pid || !cmd) continue;
+      let exe = '';
+      try {
+        exe = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+      } catch {
+        continue; // gone
+      }
+      if (exe !== cmd) continue;
+      try {
+        process.kill(-pid, 'SIGKILL'); // its own process group (detached)
+      } catch {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone meanwhile */
+        }
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+    reaped++;
+  }
+  if (reaped) log?.(`removed ${reaped} local API server${reaped > 1 ? 's' : ''} left by a killed run`);
+  return reaped;
 }
 
 /** Tail of a log file, for an error message. */
@@ -87,7 +149,10 @@ export class LocalApiServer {
   /** Starts etcd and kube-apiserver and waits until the API server is ready. */
   static async start(bins: ApiServerBinaries, flags: string[], opts: StartOptions = {}): Promise<LocalApiServer> {
     installSignalHandlers();
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'gitops-apiserver-'));
+    // What a SIGKILLed run left (its handlers never ran) is reaped first; the folder's name
+    // carries this process's pid so a later run can tell whether its owner is still alive.
+    reapOrphans(opts.log);
+    const dir = await mkdtemp(path.join(os.tmpdir(), `${DIR_PREFIX}${process.pid}-`));
     const s = new LocalApiServer(bins, dir, opts);
     live.add(s);
     try {
@@ -130,6 +195,8 @@ export class LocalApiServer {
       const env = childEnv({ keep: ['GOGC', 'GOMEMLIMIT'] });
       const child = spawn(cmd, args, { cwd: this.dir, detached: true, stdio: ['ignore', fd, fd], env: { GOMEMLIMIT: '300MiB', ...env } });
       child.on('error', () => {}); // reported through the exit/readiness checks
+      // The pid and binary, for reapOrphans should this process die without stopping it.
+      if (child.pid) appendFileSync(path.join(this.dir, PIDS_FILE), `${child.pid} ${cmd}\n`);
       return child;
     } finally {
       closeSync(fd);

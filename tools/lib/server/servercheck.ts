@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LocalApiServer } from './apiserver.js';
+import { LocalApiServer, reapOrphans } from './apiserver.js';
 import { clusters, type Config } from '../config/config.js';
 import { CrdError, loadCrdSet } from './crds.js';
 import { GitopsError, ToolMissingError, UsageError } from '../core/errors.js';
@@ -109,6 +109,8 @@ export async function prestartLocal(config: Config, clusterNames: string[], envV
 }
 
 export async function serverCheck(config: Config, opts: ServerCheckOptions): Promise<ServerCheckResult> {
+  // Servers of a killed run go now, also when every outcome is cached and none starts.
+  reapOrphans(opts.log);
   const early = opts.starting;
   let started: LocalApiServer | undefined;
   const t = performance.now();

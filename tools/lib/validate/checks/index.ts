@@ -17,7 +17,7 @@ import { checkArgo, type PathFacts } from './argocd.js';
 import { buildView } from './common.js';
 import { checkHpas } from './hpa.js';
 import { checkIngresses } from './ingress.js';
-import { checkKeys, checkProbePorts, parseEnvExample, type ExampleKeys } from './keys.js';
+import { checkKeys, checkProbePorts, exampleRefusal, parseEnvExample, type ExampleKeys } from './keys.js';
 import { checkDuplicates, checkPlacement } from './objects.js';
 import { checkReferences } from './references.js';
 import { checkPullCredentials } from './registry.js';
@@ -61,12 +61,17 @@ export function clusterRepoURL(config: Config, entry: Rendered | undefined): str
  * Keys of the Secrets of gitops.yaml `external` that are made by hand from an
  * apps/<system>/<service>/secret.env.example (whose first comment names the Secret), by namespace/name.
  */
-async function handMadeSecretKeys(tree: RepoTree, read: (file: string) => Promise<string | undefined>, external: string[]): Promise<Map<string, ExampleKeys>> {
+async function handMadeSecretKeys(root: string, tree: RepoTree, read: (file: string) => Promise<string | undefined>, external: string[], findings: Finding[]): Promise<Map<string, ExampleKeys>> {
   const out = new Map<string, ExampleKeys>();
   const wanted = external.map((x) => /^Secret\/([^/*]+)\/([^/*]+)$/.exec(x)).filter((m): m is RegExpExecArray => !!m);
   if (!wanted.length) return out;
   const byName = new Map<string, ExampleKeys[]>();
   for (const file of tree.files.filter((f) => /^apps\/[^/]+\/[^/]+\/secret\.env\.example$/.test(f))) {
+    const refused = await exampleRefusal(root, file);
+    if (refused) {
+      findings.push({ severity: 'error', rule: 'outside-repository', overlay: path.posix.dirname(file), resource: '', file, message: `${file} ${refused}; it is not read (nothing outside the repository is read), so the keys of the Secret it documents are not checked` });
+      continue;
+    }
     const text = await read(file);
     if (text === undefined) continue;
     const { secret, keys } = parseEnvExample(text);
@@ -203,7 +208,7 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
     ...expansion.findings,
     ...checkServices(view),
     ...checkIngresses(view),
-    ...checkKeys(view, await handMadeSecretKeys(tree, read, view.external)),
+    ...checkKeys(view, await handMadeSecretKeys(config.root, tree, read, view.external, findings)),
     ...checkProbePorts(view),
     ...checkReferences(view),
     ...checkHpas(view),

@@ -5,6 +5,8 @@
 // - `probe-port`: a probe naming a port the container does not declare (never ready / restarted).
 // Keys come from rendered ConfigMaps and Secrets, ExternalSecrets' target keys, and for Secrets
 // made by hand (gitops.yaml external) from the secret.env.example that lists them.
+import { lstat, realpath } from 'node:fs/promises';
+import path from 'node:path';
 import type { Finding } from '../../report/report.js';
 import { allContainers, finding, podTemplateOf, type ClusterView, type Entry } from './common.js';
 
@@ -13,6 +15,20 @@ export interface ExampleKeys {
   /** Repo-relative path of the example file. */
   file: string;
   keys: Set<string>;
+}
+
+/**
+ * Why a secret.env.example must not be read: a symlink (or a path) that leaves the repository
+ * could show the key names of any file on the machine in the findings. Undefined when it is fine.
+ */
+export async function exampleRefusal(root: string, file: string): Promise<string | undefined> {
+  const abs = path.join(root, file);
+  const [realRoot, real] = await Promise.all([realpath(root).catch(() => root), realpath(abs).catch(() => undefined)]);
+  if (!real) return (await lstat(abs).then((st) => st.isSymbolicLink(), () => false)) ? 'is a dangling symlink' : undefined;
+  const rel = path.relative(realRoot, real);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return 'leaves the repository through a symlink';
+  if (rel.split(path.sep).includes('.git')) return 'points into .git';
+  return undefined;
 }
 
 /** Parses a secret.env.example: `KEY=...` lines; its first comment names the Secret ("Keys of Secret `name`"). */

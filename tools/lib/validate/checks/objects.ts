@@ -1,12 +1,12 @@
 // Object identity and placement within one cluster: duplicates across Applications, objects
 // outside the namespace their Application deploys to, cluster-scoped objects a project forbids.
-import picomatch from 'picomatch';
+import { globMatcher } from '../../core/patterns.js';
 import type { Finding } from '../../report/report.js';
 import { finding, type ClusterView, type Entry } from './common.js';
 
 // AppProject patterns: exact, '*' (which matches the empty core group too) or a glob.
 export const glob = (pattern: string | undefined, value: string): boolean =>
-  (pattern ?? '') === value || pattern === '*' || (!!pattern && !!value && picomatch.isMatch(value, pattern, { dot: true }));
+  (pattern ?? '') === value || pattern === '*' || (!!pattern && !!value && globMatcher([pattern])(value));
 
 /** `duplicate-object`: the same group, kind, namespace and name rendered twice in one cluster. */
 export function checkDuplicates(view: ClusterView): Finding[] {

@@ -1,6 +1,6 @@
 // Secrets, ConfigMaps and PVCs that pods reference must exist in the pod's namespace:
 // rendered, produced by an ExternalSecret or SealedSecret, or declared external in gitops.yaml.
-import picomatch from 'picomatch';
+import { globMatcher } from '../../core/patterns.js';
 import type { Finding } from '../../report/report.js';
 import { allContainers, finding, podTemplateOf, type ClusterView, type Entry } from './common.js';
 
@@ -67,7 +67,7 @@ export function providedObjects(view: ClusterView): Set<string> {
 /** `missing-reference`. */
 export function checkReferences(view: ClusterView): Finding[] {
   const provided = providedObjects(view);
-  const external = picomatch(view.external.length ? view.external : ['\0'], { dot: true });
+  const external = globMatcher(view.external);
   const findings: Finding[] = [];
   for (const e of view.entries) {
     if (!e.ns) continue;

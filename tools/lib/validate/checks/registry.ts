@@ -2,7 +2,7 @@
 // kubernetes.io/dockerconfigjson in the pod's namespace, named by the pod spec or by its
 // ServiceAccount. Without one the pods sit in ErrImagePull. Checked where gitops.yaml declares
 // the cluster's `privateRegistries`.
-import picomatch from 'picomatch';
+import { globMatcher } from '../../core/patterns.js';
 import type { Finding } from '../../report/report.js';
 import { allContainers, finding, podTemplateOf, type ClusterView } from './common.js';
 
@@ -45,7 +45,7 @@ export function checkPullCredentials(view: ClusterView): Finding[] {
   if (!registries.length) return [];
   const secrets = pullSecrets(view);
   // Secrets made outside git (gitops.yaml external) are trusted to be of the right type.
-  const external = picomatch(view.external.length ? view.external : ['\0'], { dot: true });
+  const external = globMatcher(view.external);
   const accounts = new Map(view.entries.filter((e) => e.group === '' && e.o.kind === 'ServiceAccount' && e.ns).map((e) => [`${e.ns}/${e.o.metadata.name}`, e.o as { imagePullSecrets?: Array<{ name?: string }> }]));
   const findings: Finding[] = [];
   for (const e of view.entries) {
