@@ -130,6 +130,8 @@ func expand(id int, rc *repoContext, req *expandRequest) expandResponse {
 		return res
 	}
 	var objs []client.Object
+	// Argo CD always has the default AppProject (argocd-server makes it): the git generator looks it up.
+	hasDefault := false
 	for i, raw := range req.Projects {
 		p := &v1alpha1.AppProject{}
 		if err := json.Unmarshal(raw, p); err != nil {
@@ -137,7 +139,18 @@ func expand(id int, rc *repoContext, req *expandRequest) expandResponse {
 			return res
 		}
 		p.Namespace = ns
+		hasDefault = hasDefault || p.Name == v1alpha1.DefaultAppProjectName
 		objs = append(objs, p)
+	}
+	if !hasDefault {
+		objs = append(objs, &v1alpha1.AppProject{
+			ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.DefaultAppProjectName, Namespace: ns},
+			Spec: v1alpha1.AppProjectSpec{
+				SourceRepos:              []string{"*"},
+				Destinations:             []v1alpha1.ApplicationDestination{{Server: "*", Namespace: "*"}},
+				ClusterResourceWhitelist: []v1alpha1.ClusterResourceRestrictionItem{{Group: "*", Kind: "*"}},
+			},
+		})
 	}
 	for i, c := range req.Clusters {
 		labels := map[string]string{common.LabelKeySecretType: common.LabelValueSecretTypeCluster}
