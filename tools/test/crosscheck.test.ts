@@ -211,7 +211,7 @@ replacements:
     assert.ok(!fs.some((f) => f.rule === 'kustomize-build'), summary(fs).join('\n'));
     expectFinding(fs, 'namespace-mismatch', 'Service/shop-web/shop-web', /is not shop/);
     expectFinding(fs, 'cluster-scoped-not-allowed', 'ClusterRole/-/shop-web', /AppProject shop/);
-    expectFinding(fs, 'argo-template', 'ApplicationSet/argocd/kind-apps', /overlays\/kind\/shop\/worker: map has no entry for key "namespace"/);
+    expectFinding(fs, 'argo-template', 'ApplicationSet/argocd/kind-apps', /template fails for overlays\/kind\/shop\/worker: .*map has no entry for key "namespace"/);
     expectFinding(fs, 'argo-unclaimed', '', /no Application of clusters\/kind deploys overlays\/kind\/shop\/worker/);
     expectFinding(fs, 'argo-unclaimed', '', /overlays\/kind\/shop\/web is deployed by 2 Applications \(shop-web, web-again\)/);
     expectFinding(fs, 'argo-path', 'Application/argocd/shop-ghost', /overlays\/kind\/shop\/ghost does not exist/);

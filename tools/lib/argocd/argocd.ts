@@ -177,9 +177,10 @@ export async function expandApplications(cluster: Rendered, repoURL: string, tre
       // Filed under the cluster entry point, but about the folder whose file broke the generator.
       const file = /unable to process file '([^']+)'/.exec(e.message)?.[1];
       if (file) reads.add(file);
+      const folder = file ? path.posix.dirname(file) : /template fails for ([^\s{"]+):/.exec(e.message)?.[1];
       out.findings.push({
         ...at('argo-template', 'error', `${which}: ${e.message}; the ApplicationSet controller stops with an error and updates none of its Applications`, pointer ?? '/spec'),
-        ...(file ? { subjects: [path.posix.dirname(file)] } : {}),
+        ...(folder ? { subjects: [folder] } : {}),
       });
     }
   }

@@ -186,12 +186,13 @@ func expand(id int, rc *repoContext, req *expandRequest) expandResponse {
 		for gi, g := range set.Spec.Generators {
 			one := set.DeepCopy()
 			one.Spec.Generators = []v1alpha1.ApplicationSetGenerator{g}
-			apps, _, err := template.GenerateApplications(logCtx, *one, gens, &utils.Render{}, c)
+			apps, _, err := template.GenerateApplications(logCtx, *one, gens, namingRenderer{&utils.Render{}}, c)
 			if err != nil {
 				var off *offlineError
 				out.Errors = append(out.Errors, generatorError{Generator: gi, Message: err.Error(), Offline: errors.As(err, &off) || strings.Contains(err.Error(), "not expanded offline")})
-				continue
 			}
+			// The Applications whose parameters did render. (The controller itself stops at the
+			// error and updates none; they are still checked, so one bad folder is one finding.)
 			for i := range apps {
 				out.Apps = append(out.Apps, generatedApp{Generator: gi, Application: applicationObject(&apps[i])})
 			}
@@ -224,4 +225,40 @@ func applicationObject(a *v1alpha1.Application) map[string]any {
 	data, _ := json.Marshal(a.Spec)
 	_ = json.Unmarshal(data, &spec)
 	return map[string]any{"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": meta, "spec": spec}
+}
+
+// namingRenderer is Argo CD's renderer, with a failing template's error naming the parameter set
+// it failed for (the folder, for the git generators).
+type namingRenderer struct{ utils.Renderer }
+
+func (r namingRenderer) RenderTemplateParams(tmpl *v1alpha1.Application, syncPolicy *v1alpha1.ApplicationSetSyncPolicy, params map[string]any, useGoTemplate bool, goTemplateOptions []string) (*v1alpha1.Application, error) {
+	app, err := r.Renderer.RenderTemplateParams(tmpl, syncPolicy, params, useGoTemplate, goTemplateOptions)
+	if err != nil {
+		return app, fmt.Errorf("template fails for %s: %w", describeParams(params), err)
+	}
+	return app, nil
+}
+
+func (r namingRenderer) Replace(tmpl string, replaceMap map[string]any, useGoTemplate bool, goTemplateOptions []string) (string, error) {
+	out, err := r.Renderer.Replace(tmpl, replaceMap, useGoTemplate, goTemplateOptions)
+	if err != nil {
+		return out, fmt.Errorf("template fails for %s: %w", describeParams(replaceMap), err)
+	}
+	return out, nil
+}
+
+func describeParams(p map[string]any) string {
+	if m, ok := p["path"].(map[string]any); ok {
+		if s, ok := m["path"].(string); ok {
+			return s
+		}
+	}
+	if s, ok := p["path"].(string); ok {
+		return s
+	}
+	data, _ := json.Marshal(p)
+	if len(data) > 120 {
+		data = append(data[:117], "..."...)
+	}
+	return string(data)
 }
