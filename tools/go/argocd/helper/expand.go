@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -186,11 +187,26 @@ func expand(id int, rc *repoContext, req *expandRequest) expandResponse {
 		for gi, g := range set.Spec.Generators {
 			one := set.DeepCopy()
 			one.Spec.Generators = []v1alpha1.ApplicationSetGenerator{g}
-			apps, _, err := template.GenerateApplications(logCtx, *one, gens, namingRenderer{&utils.Render{}}, c)
-			if err != nil {
+			var apps []v1alpha1.Application
+			// A file the git files generator cannot parse fails the whole generator (Argo CD then
+			// updates none of the Applications): it is reported, and the generator runs again
+			// without it, so that the other folders are still checked (one bad file, one finding).
+			repos.hidden = map[string]bool{}
+			for attempt := 0; ; attempt++ {
+				var err error
+				apps, _, err = template.GenerateApplications(logCtx, *one, gens, namingRenderer{&utils.Render{}}, c)
+				if err == nil {
+					break
+				}
 				var off *offlineError
 				out.Errors = append(out.Errors, generatorError{Generator: gi, Message: err.Error(), Offline: errors.As(err, &off) || strings.Contains(err.Error(), "not expanded offline")})
+				m := unparsable.FindStringSubmatch(err.Error())
+				if m == nil || repos.hidden[m[1]] || attempt >= 100 {
+					break
+				}
+				repos.hidden[m[1]] = true
 			}
+			repos.hidden = nil
 			// The Applications whose parameters did render. (The controller itself stops at the
 			// error and updates none; they are still checked, so one bad folder is one finding.)
 			for i := range apps {
@@ -226,6 +242,8 @@ func applicationObject(a *v1alpha1.Application) map[string]any {
 	_ = json.Unmarshal(data, &spec)
 	return map[string]any{"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": meta, "spec": spec}
 }
+
+var unparsable = regexp.MustCompile(`unable to process file '([^']+)'`)
 
 // namingRenderer is Argo CD's renderer, with a failing template's error naming the parameter set
 // it failed for (the folder, for the git generators).

@@ -80,6 +80,8 @@ type worktree struct {
 	// Files the generators read: the caller keys its caches on their contents.
 	readMu sync.Mutex
 	reads  map[string]bool
+	// Hidden: files left out of the listing (see expand: a file that breaks its generator).
+	hidden map[string]bool
 }
 
 var _ services.Repos = (*worktree)(nil)
@@ -106,7 +108,8 @@ func (w *worktree) GetFiles(_ context.Context, repoURL, revision, _ string, patt
 	}
 	var matched []string
 	if w.isGit {
-		cmd := exec.Command("git", "ls-files", "--full-name", "-z", "--cached", "--others", "--exclude-standard", "--", pattern)
+		// Relative to the repository root the toolkit runs in (git's top level, or a folder of it).
+		cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", pattern)
 		cmd.Dir = w.ctx.Root
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -116,14 +119,14 @@ func (w *worktree) GetFiles(_ context.Context, repoURL, revision, _ string, patt
 		}
 		seen := map[string]bool{}
 		for _, f := range strings.Split(string(out), "\x00") {
-			if f != "" && w.files[f] && !seen[f] {
+			if f != "" && w.files[f] && !w.hidden[f] && !seen[f] {
 				seen[f] = true
 				matched = append(matched, f)
 			}
 		}
 	} else {
 		for f := range w.files {
-			if ok, _ := doublestar.Match(pattern, f); ok {
+			if ok, _ := doublestar.Match(pattern, f); ok && !w.hidden[f] {
 				matched = append(matched, f)
 			}
 		}
