@@ -85,6 +85,9 @@ async function argoRendered(config: Config, cluster: string, app: GeneratedApp, 
     if (s.offline) findings.push(at('warning', 'argo-source', `${which} is not rendered: ${s.offline}; its objects are not checked`, pointer));
     else if (s.error !== undefined) findings.push(at('error', 'argo-render', `${which} does not render (${s.sourceType ?? 'Argo CD'}): ${s.error}`, pointer));
   }
+  if (!res.objects.length && !findings.length) {
+    findings.push(at('warning', 'argo-render', `renders no object (${res.sources.map((s) => s.sourceType ?? '?').join(', ')}): nothing of it is deployed or checked`, tpl));
+  }
   // The files its sources read, as far as the folder tells (unrendered-file counts them as rendered).
   const roots = app.sources.filter((s) => sameRepo(s.repoURL, ctx.repoURL) && typeof s.path === 'string').map((s) => s.path!.replace(/^\.?\/+/, '').replace(/\/+$/, ''));
   const closure = ctx.files.filter((f) => roots.some((r) => r === '' || r === '.' || f.startsWith(`${r}/`)));
