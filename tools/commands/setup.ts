@@ -112,8 +112,14 @@ async function installRenovate(env: NodeJS.ProcessEnv, log: (l: string) => void)
   await writeFile(stampFile, stamp);
 }
 
-/** Whether some cluster's argocd-cm asks kustomize for --enable-helm (then helm is built too). */
+/**
+ * Whether the repository needs helm (then it is built too): some cluster's argocd-cm asks
+ * kustomize for --enable-helm, or the repository holds a chart (Chart.yaml) that an Application
+ * may render.
+ */
 async function helmEnabled(cwd: string): Promise<boolean> {
+  const charts = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ':(glob)**/Chart.yaml'], { cwd, allowFailure: true }).catch(() => undefined);
+  if (charts?.code === 0 && charts.stdout.length) return true;
   const clusters = await readdir(path.join(cwd, 'clusters'), { withFileTypes: true }).catch(() => []);
   for (const c of clusters.filter((e) => e.isDirectory())) {
     const text = await readFile(path.join(cwd, 'clusters', c.name, 'argocd-cm.yaml'), 'utf8').catch(() => '');
@@ -130,7 +136,8 @@ export async function setup(opts: SetupOptions): Promise<void> {
   // go needs its own settings (GOPATH, GOPROXY, GOCACHE, ...) and the network; never a token.
   const env = childEnv({ network: true, keep: Object.keys(from).filter((k) => /^(GO|CGO_)/.test(k)) }, from);
   await mkdir(dir, { recursive: true });
-  const helm = opts.helm || (await helmEnabled(opts.cwd));
+  // The tests render Helm Applications: --test-deps builds helm too.
+  const helm = opts.helm || opts.testDeps || (await helmEnabled(opts.cwd));
   for (const tool of GO_TOOLS) {
     if (tool.optional === 'helm' && !helm) continue;
     if (tool.optional === 'rehearse' && !(opts.rehearse || opts.testDeps)) continue;

@@ -1,7 +1,7 @@
 // Focused unit tests of the pure cross-resource checks (tools/lib/validate/checks) on literal objects.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { expandApplications, type GeneratedApp, type RepoTree } from '../lib/argocd/argocd.js';
+import type { GeneratedApp } from '../lib/argocd/argocd.js';
 import { buildView, isClusterScoped, type ClusterView } from '../lib/validate/checks/common.js';
 import { checkHpas } from '../lib/validate/checks/hpa.js';
 import { checkImmutable } from '../lib/validate/checks/immutable.js';
@@ -288,34 +288,3 @@ describe('immutable fields', () => {
   });
 });
 
-describe('ApplicationSet expansion (literal ApplicationSets, in-memory tree)', () => {
-  const tree: RepoTree = {
-    files: ['envs/a/config.yaml', 'envs/b/config.yaml', 'envs/.hidden/config.yaml', 'envs/b/deep/x.yaml', 'list.json'],
-    read: async (f) => ({ 'envs/.hidden/config.yaml': 'ns: hidden\n', 'envs/a/config.yaml': 'ns: alpha\n', 'envs/b/config.yaml': 'ns: beta\n', 'list.json': '[{"ns": "one"}, {"ns": "two"}]' })[f],
-  };
-  const appset = (spec: Record<string, unknown>): Obj => ({ apiVersion: 'argoproj.io/v1alpha1', kind: 'ApplicationSet', metadata: { name: 'set', namespace: 'argocd' }, spec });
-  const template = (name: string, path: string, ns: string) => ({ metadata: { name }, spec: { project: 'p', source: { repoURL: 'https://x/r.git', path }, destination: { namespace: ns } } });
-  const expand = (spec: Record<string, unknown>) => expandApplications(rendered('clusters/c', [appset(spec)], 'cluster'), 'https://x/r', tree);
-
-  test('git files (dot-folders included, one set per list element), directories (dot-folders skipped, * stays in one segment), list', async () => {
-    const files = await expand({ goTemplate: true, generators: [{ git: { repoURL: 'https://x/r.git', files: [{ path: 'envs/*/config.yaml' }, { path: 'list.json' }] } }], template: template('{{.path.basename}}-{{.ns}}', '{{.path.path}}', '{{.ns}}') });
-    assert.deepEqual(files.apps.map((a) => `${a.name} ${a.path} ${a.destination.namespace}`).sort(), ['.-one . one', '.-two . two', '.hidden-hidden envs/.hidden hidden', 'a-alpha envs/a alpha', 'b-beta envs/b beta']);
-    const dirs = await expand({ generators: [{ git: { repoURL: 'https://x/r', directories: [{ path: 'envs/*' }, { path: 'envs/a', exclude: true }] } }], template: template('{{path.basename}}', '{{path}}', '{{path[0]}}') });
-    assert.deepEqual(dirs.apps.map((a) => `${a.name} ${a.path} ${a.destination.namespace}`), ['b envs/b envs']);
-    const list = await expand({ goTemplate: true, generators: [{ list: { elements: [{ n: 'x' }] } }], template: template('{{.n}}', 'p/{{.n}}', 'n') });
-    assert.deepEqual(list.apps.map((a) => a.path), ['p/x']);
-  });
-
-  test('another repository is not ours to evaluate; unknown generators are noted and make the expansion incomplete', async () => {
-    const r = await expand({ generators: [{ git: { repoURL: 'https://other/r', directories: [{ path: '*' }] } }, { matrix: { generators: [] } }], template: template('n', 'p', 'n') });
-    assert.deepEqual(r.apps, []);
-    assert.equal(r.incomplete, true);
-    assert.deepEqual(r.findings.map((f) => `${f.severity} ${f.rule}`), ['info argo-generator']);
-  });
-
-  test('a template error is a finding naming the generated path', async () => {
-    const r = await expand({ goTemplate: true, goTemplateOptions: ['missingkey=error'], generators: [{ git: { repoURL: 'https://x/r', directories: [{ path: 'envs/b' }] } }], template: template('{{.nope}}', '{{.path.path}}', 'n') });
-    assert.deepEqual(r.apps, []);
-    assert.match(r.findings[0].message, /template fails for envs\/b: map has no entry for key "nope"/);
-  });
-});

@@ -1,21 +1,23 @@
-// Argo CD parity: expands the ApplicationSets rendered from clusters/<cluster> into the
-// Applications the ApplicationSet controller would generate, evaluated against the working tree
-// (the revision being validated), and reads the argocd-cm settings that change renders.
+// Argo CD parity: the Applications that the Applications and ApplicationSets rendered from
+// clusters/<cluster> stand for, as Argo CD's own ApplicationSet code generates them
+// (tools/go/argocd/helper, lib/argocd/helper.ts) against the working tree (the revision being
+// validated), and the argocd-cm settings that change renders.
 import { readdir, readFile, realpath } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { globMatcher } from '../core/patterns.js';
-import { parseYamlData } from '../core/yamlfile.js';
 import { run } from '../core/exec.js';
 import { resourceId, type K8sObject } from '../render/kustomize.js';
 import type { Config } from '../config/config.js';
 import { locate, renderTargets, type Rendered, type Target } from '../render/render.js';
 import { findHelm, type Tool } from '../core/tools.js';
 import type { Finding } from '../report/report.js';
-import { renderFastTemplate, renderGoTemplate, TemplateError } from './gotemplate.js';
+import { findArgoHelper, type ClusterSecret, type RepoContext, type SourceRender } from './helper.js';
+import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 
 /** The repository files an ApplicationSet git generator can see (repo-relative, POSIX). */
 export interface RepoTree {
+  /** Absolute working tree the files are in (Argo CD's code reads them there). */
+  root: string;
   files: string[];
   read(file: string): Promise<string | undefined>;
 }
@@ -46,17 +48,20 @@ export async function repoTree(root: string): Promise<RepoTree> {
     if (!r || r.startsWith('..') || path.isAbsolute(r) || r.split(path.sep).includes('.git')) return undefined;
     return readFile(real, 'utf8').catch(() => undefined);
   };
-  return { files: files.sort(), read };
+  return { root: path.resolve(root), files: files.sort(), read };
 }
 
-/** Every folder holding a file, minus dot-folders (the directory generator skips them). */
-export function treeDirs(tree: RepoTree): string[] {
-  const dirs = new Set<string>();
-  for (const f of tree.files) {
-    const parts = f.split('/').slice(0, -1);
-    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
-  }
-  return [...dirs].filter((d) => !d.split('/').some((s) => s.startsWith('.'))).sort();
+/** One source of an Application (spec.source, or an entry of spec.sources), as written. */
+export interface AppSource {
+  repoURL?: string;
+  path?: string;
+  targetRevision?: string;
+  chart?: string;
+  ref?: string;
+  helm?: Record<string, unknown>;
+  kustomize?: Record<string, unknown>;
+  directory?: Record<string, unknown>;
+  plugin?: Record<string, unknown>;
 }
 
 export interface GeneratedApp {
@@ -71,6 +76,10 @@ export interface GeneratedApp {
   app: K8sObject;
   /** The ApplicationSet or Application in clusters/<cluster> it comes from. */
   origin: { r: Rendered; o: K8sObject };
+  /** Every source (spec.source, or spec.sources in order); repoURL/path above are the first with a path. */
+  sources: AppSource[];
+  /** Index of the ApplicationSet generator that made it (absent: written as an Application). */
+  generator?: number;
 }
 
 export interface Expansion {
@@ -78,6 +87,8 @@ export interface Expansion {
   findings: Finding[];
   /** Some generator could not be expanded: absent Applications may be a limit of this tool. */
   incomplete: boolean;
+  /** Repository files Argo CD's generators read (for cache keys). */
+  reads?: string[];
 }
 
 /**
@@ -87,7 +98,12 @@ export interface Expansion {
  */
 export function tracksDefaultBranch(app: Pick<GeneratedApp, 'targetRevision'>, defaultBranch: string): boolean {
   const r = (app.targetRevision ?? '').trim();
-  return r === '' || r === 'HEAD' || r === defaultBranch || r === `refs/heads/${defaultBranch}` || r === `origin/${defaultBranch}`;
+  return revisionsUnderTest(defaultBranch).includes(r);
+}
+
+/** The revision spellings that name the default branch (what the working tree will hold). */
+export function revisionsUnderTest(defaultBranch: string): string[] {
+  return ['', 'HEAD', defaultBranch, `refs/heads/${defaultBranch}`, `origin/${defaultBranch}`];
 }
 
 /** Repository URLs compare without a trailing `.git` or slash, case-insensitively. */
@@ -96,172 +112,124 @@ export function sameRepo(a: string | undefined, b: string | undefined): boolean 
   return !!norm(a) && norm(a) === norm(b);
 }
 
-/** Argo CD's SanitizeName: lower case, DNS-1123 characters, no leading or trailing - or '.'. */
-export function sanitizeName(s: string): string {
-  return s.toLowerCase().replace(/[^-a-z0-9.]/g, '-').slice(0, 253).replace(/^[-.]+|[-.]+$/g, '');
-}
+const isArgo = (o: K8sObject, kind: string) => !!o.apiVersion?.startsWith('argoproj.io/') && o.kind === kind;
 
-type Params = Record<string, unknown>;
-
-function pathParams(dir: string, file?: string): Params {
-  const basename = path.posix.basename(dir);
-  const p: Params = { path: dir, basename, basenameNormalized: sanitizeName(basename), segments: dir.split('/') };
-  if (file !== undefined) Object.assign(p, { filename: path.posix.basename(file), filenameNormalized: sanitizeName(path.posix.basename(file)) });
-  return p;
-}
-
-/** Flat parameters of the legacy (non-goTemplate) renderer: `path`, `path.basename`, `path[0]`, `a.b`. */
-function flatten(params: Params): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (v: unknown, key: string): void => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(x, `${key}.${k}`);
-    else out[key] = v === null || v === undefined ? '' : String(v);
-  };
-  for (const [k, v] of Object.entries(params)) {
-    const p = v as Params;
-    if (k === 'path' && p && typeof p === 'object' && Array.isArray(p.segments)) {
-      out.path = String(p.path);
-      for (const f of ['basename', 'basenameNormalized', 'filename', 'filenameNormalized']) if (p[f] !== undefined) out[`path.${f}`] = String(p[f]);
-      (p.segments as string[]).forEach((s, i) => (out[`path[${i}]`] = s));
-    } else walk(v, k);
-  }
-  return out;
-}
-
-interface GitGenerator {
-  repoURL?: string;
-  revision?: string;
-  pathParamPrefix?: string;
-  directories?: Array<{ path: string; exclude?: boolean }>;
-  files?: Array<{ path: string; exclude?: boolean }>;
-  values?: Record<string, string>;
-}
-
-function withPath(gen: GitGenerator, p: Params, extra: Params = {}): Params {
-  return gen.pathParamPrefix ? { ...extra, [gen.pathParamPrefix]: { path: p } } : { ...extra, path: p };
-}
-
-// Directories generator: Go's path.Match, where `*` matches within one path segment (RE2, linear).
-const matcher = (glob: string) => globMatcher([glob], { braces: false, globstar: false });
-
-// Files generator: by default Argo CD lists files with `git ls-files <glob>`, and in git's
-// pathspec matching (wildmatch without WM_PATHNAME) `*` and `?` also match `/`:
-// `a/*/x.yaml` matches `a/b/c/x.yaml` too. (Argo CD's --enable-new-git-file-globbing switches
-// to segment-bound globs; a pattern pair that excludes the deeper level is exact under both.)
-// A pathspec without wildcards matches that path or anything under it.
-export function gitFilesMatcher(glob: string): (file: string) => boolean {
-  if (!/[*?[]/.test(glob)) {
-    const p = glob.replace(/\/+$/, '');
-    return (f) => f === p || f.startsWith(`${p}/`);
-  }
-  // RE2 (linear): a pull request's glob cannot hang the run.
-  return globMatcher([glob], { star: 'any', braces: false, globstar: false });
-}
-
-async function gitParams(gen: GitGenerator, tree: RepoTree): Promise<{ params: Params[]; errors: Array<{ file: string; message: string }> }> {
-  const errors: Array<{ file: string; message: string }> = [];
-  if (gen.directories) {
-    const inc = gen.directories.filter((d) => !d.exclude).map((d) => matcher(d.path));
-    const exc = gen.directories.filter((d) => d.exclude).map((d) => matcher(d.path));
-    const dirs = treeDirs(tree).filter((d) => inc.some((m) => m(d)) && !exc.some((m) => m(d)));
-    return { params: dirs.map((d) => withPath(gen, pathParams(d))), errors };
-  }
-  const inc = (gen.files ?? []).filter((f) => !f.exclude).map((f) => gitFilesMatcher(f.path));
-  const exc = (gen.files ?? []).filter((f) => f.exclude).map((f) => gitFilesMatcher(f.path));
-  const params: Params[] = [];
-  for (const file of tree.files.filter((f) => inc.some((m) => m(f)) && !exc.some((m) => m(f)))) {
-    const { docs, problem } = parseYamlData(file, (await tree.read(file)) ?? '');
-    if (problem) {
-      errors.push({ file, message: `${file}: unable to parse file: line ${problem.line}: ${problem.message}` });
-      continue;
-    }
-    const doc: unknown = docs[0];
-    // A file holding a list yields one parameter set per element.
-    for (const el of Array.isArray(doc) ? doc : [doc ?? {}]) {
-      params.push(withPath(gen, pathParams(path.posix.dirname(file), file), typeof el === 'object' && el ? (el as Params) : {}));
-    }
-  }
-  return { params, errors };
-}
-
-function renderDeep(v: unknown, render: (s: string) => string): unknown {
-  if (typeof v === 'string') return render(v);
-  if (Array.isArray(v)) return v.map((x) => renderDeep(x, render));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, renderDeep(x, render)]));
-  return v;
-}
-
-function toGenerated(app: K8sObject, origin: GeneratedApp['origin']): GeneratedApp {
-  type Source = { repoURL?: string; path?: string; targetRevision?: unknown };
-  const spec = (app.spec ?? {}) as { project?: string; source?: Source; sources?: Source[]; destination?: GeneratedApp['destination'] };
-  const source = spec.source ?? spec.sources?.find((s) => s.path !== undefined) ?? spec.sources?.[0];
+function toGenerated(app: K8sObject, origin: GeneratedApp['origin'], generator?: number): GeneratedApp {
+  const spec = (app.spec ?? {}) as { project?: string; source?: AppSource; sources?: AppSource[]; destination?: GeneratedApp['destination'] };
+  const sources = spec.sources?.length ? spec.sources : spec.source ? [spec.source] : [];
+  const source = sources.find((s) => s.path !== undefined && s.path !== null) ?? sources[0];
   const rev = source?.targetRevision;
   return {
-    name: app.metadata?.name ?? '?', project: spec.project ?? 'default', repoURL: source?.repoURL, path: source?.path?.replace(/^\.?\/+/, '').replace(/\/+$/, ''),
+    name: app.metadata?.name ?? '?', project: spec.project || 'default', repoURL: source?.repoURL,
+    path: typeof source?.path === 'string' ? source.path.replace(/^\.?\/+/, '').replace(/\/+$/, '') || '.' : undefined,
     ...(rev !== undefined && rev !== null ? { targetRevision: String(rev) } : {}),
-    destination: spec.destination ?? {}, app, origin,
+    destination: spec.destination ?? {}, app, origin, sources, ...(generator !== undefined ? { generator } : {}),
   };
 }
 
-interface AppSetSpec {
-  goTemplate?: boolean;
-  goTemplateOptions?: string[];
-  generators?: Array<Record<string, unknown>>;
-  template?: { metadata?: Record<string, unknown>; spec?: Record<string, unknown> };
+export interface ExpandOptions {
+  /** gitops.yaml defaultBranch (default main): the revisions that mean "the working tree". */
+  defaultBranch?: string;
+  /** The clusters the cluster generator sees (default: the cluster itself, as Argo CD's in-cluster). */
+  clusters?: ClusterSecret[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The repository context the helper reads: the working tree standing for `repoURL` at the default branch. */
+export function repoContext(tree: RepoTree, repoURL: string, defaultBranch = 'main'): RepoContext {
+  return { root: tree.root, repoURL, revisions: revisionsUnderTest(defaultBranch), files: tree.files };
 }
 
 /**
  * The Applications that the ApplicationSets and Applications rendered from a cluster entry
- * point stand for. Only git generators on `repoURL` (the repository being validated) and list
- * generators are expanded; anything else is reported once as a note.
+ * point stand for, generated by Argo CD's own ApplicationSet code (every generator it can run
+ * offline: list, git directories and files on `repoURL` at the revision under test, clusters,
+ * matrix, merge; goTemplate, sprig, templatePatch). A generator Argo CD would fail on is an error
+ * (the controller then updates none of the ApplicationSet's Applications); one that cannot run
+ * offline (SCM provider, pull request, cluster decision resource, plugin, another repository or
+ * revision) is a note, and makes the expansion incomplete.
  */
-export async function expandApplications(cluster: Rendered, repoURL: string, tree: RepoTree): Promise<Expansion> {
-  const out: Expansion = { apps: [], findings: [], incomplete: false };
-  for (const o of cluster.objects) {
-    if (o.apiVersion?.startsWith('argoproj.io/') && o.kind === 'Application') out.apps.push(toGenerated(o, { r: cluster, o }));
-    if (!o.apiVersion?.startsWith('argoproj.io/') || o.kind !== 'ApplicationSet') continue;
-    const spec = (o.spec ?? {}) as AppSetSpec;
+export async function expandApplications(cluster: Rendered, repoURL: string, tree: RepoTree, opts: ExpandOptions = {}): Promise<Expansion> {
+  const out: Expansion = { apps: [], findings: [], incomplete: false, reads: [] };
+  const sets = cluster.objects.filter((o) => isArgo(o, 'ApplicationSet'));
+  for (const o of cluster.objects) if (isArgo(o, 'Application')) out.apps.push(toGenerated(o, { r: cluster, o }));
+  if (!sets.length) return out;
+  const helper = await findArgoHelper(opts.env);
+  const clusters = opts.clusters ?? [{ name: cluster.target.cluster, server: 'https://kubernetes.default.svc' }];
+  const { results, reads: read } = await helper.expand(repoContext(tree, repoURL, opts.defaultBranch), {
+    applicationSets: sets, projects: cluster.objects.filter((o) => isArgo(o, 'AppProject')), clusters,
+  });
+  const reads = new Set<string>(read);
+  for (const [i, o] of sets.entries()) {
+    const res = results[i] ?? { apps: [], errors: [{ generator: -1, message: 'no answer from argocd-helper' }] };
     const at = (rule: string, severity: Finding['severity'], message: string, pointer?: string): Finding => ({
       severity, rule, overlay: cluster.target.dir, resource: resourceId(o), message, ...locate(cluster, o, pointer),
     });
-    const missingkey = (spec.goTemplateOptions ?? []).map((s) => /^missingkey=(\w+)$/.exec(s)?.[1]).find(Boolean) as 'error' | 'default' | 'zero' | undefined;
-    for (const [gi, g] of (spec.generators ?? []).entries()) {
-      let params: Params[];
-      if (g.git) {
-        const gen = g.git as GitGenerator;
-        if (!sameRepo(gen.repoURL, repoURL)) continue; // another repository's revision: not ours to evaluate
-        const res = await gitParams(gen, tree);
-        // Filed under the cluster entry point, but about the folder whose file broke the generator.
-        for (const e of res.errors) out.findings.push({ ...at('argo-template', 'error', `generator ${gi}: ${e.message}`, `/spec/generators/${gi}`), subjects: [path.posix.dirname(e.file)] });
-        params = res.params;
-        if (gen.values) params = params.map((p) => ({ ...p, values: renderDeep(gen.values, (s) => (spec.goTemplate ? renderGoTemplate(s, p, { missingkey }) : renderFastTemplate(s, flatten(p)))) }));
-      } else if (g.list) {
-        params = ((g.list as { elements?: Params[] }).elements ?? []).map((e) => ({ ...e }));
-      } else {
+    for (const a of res.apps) out.apps.push(toGenerated(a.application as K8sObject, { r: cluster, o }, a.generator));
+    for (const e of res.errors) {
+      const pointer = e.generator >= 0 ? `/spec/generators/${e.generator}` : undefined;
+      const which = e.generator >= 0 ? `generator ${e.generator}` : 'the ApplicationSet';
+      if (e.offline) {
         out.incomplete = true;
-        out.findings.push(at('argo-generator', 'info', `generator ${gi} (${Object.keys(g).join(', ')}) is not expanded by the toolkit: its Applications are not checked`, `/spec/generators/${gi}`));
+        out.findings.push(at('argo-generator', 'info', `${which} is not expanded: ${e.message}; its Applications are not checked`, pointer));
         continue;
       }
-      if (g.template || g.selector) {
-        out.incomplete = true;
-        out.findings.push(at('argo-generator', 'info', `generator ${gi} has a per-generator template or selector, which the toolkit does not apply`, `/spec/generators/${gi}`));
-      }
-      for (const p of params) {
-        try {
-          const render = spec.goTemplate ? (s: string) => renderGoTemplate(s, p, { missingkey }) : (s: string) => renderFastTemplate(s, flatten(p));
-          const t = renderDeep(spec.template ?? {}, render) as AppSetSpec['template'];
-          const app: K8sObject = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: (t?.metadata ?? {}) as K8sObject['metadata'], spec: t?.spec ?? {} };
-          out.apps.push(toGenerated(app, { r: cluster, o }));
-        } catch (e) {
-          if (!(e instanceof TemplateError)) throw e;
-          const from = (p.path as Params | undefined)?.path ?? JSON.stringify(p).slice(0, 80);
-          const dir = (p.path as Params | undefined)?.path;
-          out.findings.push({ ...at('argo-template', 'error', `template fails for ${from}: ${e.message}; the ApplicationSet controller stops with an error and updates none of its Applications`, '/spec/template'), ...(typeof dir === 'string' ? { subjects: [dir] } : {}) });
-        }
-      }
+      // Filed under the cluster entry point, but about the folder whose file broke the generator.
+      const file = /unable to process file '([^']+)'/.exec(e.message)?.[1];
+      if (file) reads.add(file);
+      const folder = file ? path.posix.dirname(file) : /template fails for ([^\s{"]+):/.exec(e.message)?.[1];
+      out.findings.push({
+        ...at('argo-template', 'error', `${which}: ${e.message}; the ApplicationSet controller stops with an error and updates none of its Applications`, pointer ?? '/spec'),
+        ...(folder ? { subjects: [folder] } : {}),
+      });
     }
   }
+  // Read through the tree as well, so that a caller's reader records them (cache keys hash them).
+  for (const f of reads) await tree.read(f);
+  out.reads = [...reads].sort();
   return out;
+}
+
+/**
+ * The folder the fast path renders for an Application (`kustomize build <path>` with the
+ * cluster's build options, through the long-lived renderer), when Argo CD's repo-server renders
+ * exactly that: one source, of the repository under test at the revision under test, a
+ * kustomization in its path, no helm/kustomize/directory/plugin settings, no
+ * .argocd-source*.yaml overrides. tools/test/argocd.test.ts proves the two byte-identical for
+ * every such Application of this repository and the fixtures. Anything else: undefined (the
+ * repo-server's own code renders it).
+ */
+export function fastPathDir(app: GeneratedApp, repoURL: string, defaultBranch: string, tree: Pick<RepoTree, 'files'>): string | undefined {
+  if (app.sources.length !== 1 || app.path === undefined) return undefined;
+  const s = app.sources[0];
+  if (!sameRepo(s.repoURL, repoURL) || !tracksDefaultBranch({ targetRevision: s.targetRevision === undefined || s.targetRevision === null ? undefined : String(s.targetRevision) }, defaultBranch)) return undefined;
+  if (s.chart || s.ref || s.helm || s.kustomize || s.directory || s.plugin) return undefined;
+  const dir = app.path;
+  const has = (f: string) => tree.files.includes(dir === '.' ? f : `${dir}/${f}`);
+  if (!KUSTOMIZATION_NAMES.some(has)) return undefined;
+  if (has('.argocd-source.yaml') || has(`.argocd-source-${app.name}.yaml`)) return undefined;
+  return dir;
+}
+
+/** What the repo-server renders for an Application, source by source. */
+export interface AppRender {
+  objects: K8sObject[];
+  sources: SourceRender[];
+  /** The Application does not parse (no source rendered). */
+  error?: string;
+}
+
+/**
+ * The manifests of an Application, from Argo CD's repo-server code (GenerateManifests) over a
+ * copy of the working tree: Helm (values, valueFiles, parameters, releaseName, $values from
+ * another source, the pinned helm), kustomize (the cluster's vetted build options and the
+ * Application's overrides), plain directories (recurse, include, exclude, jsonnet). Sources it
+ * cannot render offline come back with `offline` set.
+ */
+export async function renderApplication(app: GeneratedApp, ctx: RepoContext, opts: { buildOptions: string[]; kubeVersion?: string; env?: NodeJS.ProcessEnv }): Promise<AppRender> {
+  const helper = await findArgoHelper(opts.env);
+  const res = await helper.manifests(ctx, { application: app.app, kustomizeBuildOptions: opts.buildOptions.join(' '), kubeVersion: opts.kubeVersion });
+  return { objects: res.sources.flatMap((s) => s.manifests as K8sObject[]), sources: res.sources, ...(res.error !== undefined ? { error: res.error } : {}) };
 }
 
 /**

@@ -60,6 +60,9 @@ export const GO_TOOLS: GoTool[] = [
   // Argo CD itself (one multicall binary: argocd-repo-server, argocd-application-controller,
   // argocd-applicationset-controller by argv[0]); about 17 CPU-minutes on a fresh machine.
   { name: 'argocd', module: 'argocd', pkg: 'github.com/argoproj/argo-cd/v3/cmd', versionOf: 'github.com/argoproj/argo-cd/v3', ldflags: '-X github.com/argoproj/argo-cd/v3/common.version={bare} -X github.com/argoproj/argo-cd/v3/common.gitTreeState=clean' },
+  // Ours, in Argo CD's module (so it links exactly the Argo CD the binary is built from): the
+  // ApplicationSet expansion and the repo-server's manifest generation, offline (lib/argocd/helper.ts).
+  { name: 'argocd-helper', module: 'argocd', pkg: './helper', versionOf: 'github.com/argoproj/argo-cd/v3', sources: 'helper' },
   // The simulated clusters of the sync rehearsal: the controllers from the API server's module
   // graph (same Kubernetes version, mostly the same build cache) and kwok's fake nodes.
   { name: 'kube-controller-manager', module: 'apiserver', pkg: 'k8s.io/kubernetes/cmd/kube-controller-manager', versionOf: 'k8s.io/kubernetes', ldflags: KUBE_LDFLAGS, optional: 'rehearse' },

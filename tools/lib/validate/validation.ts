@@ -427,6 +427,14 @@ async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'forma
   // failing on its file) is reported with it, as a full run reports it.
   findings.push(...(await crossChecks(config, kustomize, all, argoRendered)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay)) || f.subjects?.some((d) => selected.has(d))));
   mark('cross-checks');
+  // What Applications deploy beyond the known overlays (Helm charts, plain and jsonnet folders,
+  // kustomize with the Application's overrides, rendered by Argo CD's repo-server code): their
+  // objects get the schema and policy checks too, reported with the cluster entry point.
+  const argoChecked = entrySelected ? argoRendered.filter((r) => !known.has(r.target.dir)) : [];
+  if (argoChecked.length) {
+    findings.push(...(await schemaFindings(config, argoChecked, envVars)));
+    findings.push(...(await policyFindings(config, argoChecked, opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), envVars)));
+  }
   for (const r of rendered) {
     if (!r.objects.length && !r.findings.some((f) => f.severity === 'error')) {
       findings.push({ severity: 'warning', rule: 'empty-render', overlay: r.target.dir, resource: '', file: kustomizationOf(r), message: `${r.target.dir} renders no object: nothing of it is deployed or checked` });

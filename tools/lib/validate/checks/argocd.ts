@@ -15,6 +15,8 @@ export interface PathFacts {
   rendered?: Rendered;
   /** `namespace:` of its kustomization. */
   namespace?: string;
+  /** Rendered by Argo CD's repo-server code (Helm, plain, jsonnet, kustomize with overrides), not the fast path. */
+  renderedBy?: 'argocd';
 }
 
 export interface ArgoFacts {
@@ -87,7 +89,9 @@ export function checkArgo(view: ClusterView, facts: ArgoFacts): Finding[] {
     }
     if (!ours || app.path === undefined) continue;
     if (!pf?.exists) findings.push(at(app, 'argo-path', `source path ${app.path} does not exist in the repository`, `${tpl(app)}/source`));
-    else if (!pf.kustomization) findings.push(at(app, 'argo-path', `source path ${app.path} has no kustomization (kustomization.yaml, kustomization.yml or Kustomization)`, `${tpl(app)}/source`));
+    else if (pf.renderedBy === 'argocd') {
+      // Its render findings (argo-render, argo-source) say what went wrong.
+    } else if (!pf.kustomization) findings.push(at(app, 'argo-path', `source path ${app.path} has no kustomization (kustomization.yaml, kustomization.yml or Kustomization)`, `${tpl(app)}/source`));
     else if (!pf.rendered || pf.rendered.findings.some((f) => f.rule === 'kustomize-build' || f.rule === 'yaml-syntax' || f.rule === 'missing-file')) {
       findings.push(at(app, 'argo-path', `source path ${app.path} does not render (see its kustomize-build finding)`, `${tpl(app)}/source`, overlay));
     }
