@@ -7,7 +7,8 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { discoverApps, resolveApp, type AppOverlay } from '../config/apps.js';
+import { resolveApp, type AppOverlay } from '../config/apps.js';
+import { inventoryApps } from '../argocd/applications.js';
 import { getEnvironment, loadConfig, type Config } from '../config/config.js';
 import { ConfigError, FindingsError, GitError, GitopsError, UsageError } from '../core/errors.js';
 import { formatMarkdown, renderedDiff } from '../report/diff.js';
@@ -114,7 +115,8 @@ export function branchName(kind: ReleaseKind, env: string, app: Pick<AppOverlay,
 export async function resolveTarget(cwd: string, appName: string, envName: string, envVars: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; app: AppOverlay; apps: AppOverlay[] }> {
   const config = await loadConfig(cwd, envVars);
   getEnvironment(config, envName);
-  const apps = await discoverApps(config);
+  // The inventory every command reads: overlays plus the kustomize folders Argo CD Applications deploy.
+  const apps = await inventoryApps(config, await findKustomize(envVars));
   return { config, app: resolveApp(config, apps, appName, envName), apps };
 }
 
@@ -287,7 +289,7 @@ async function openSession(plan: ReleasePlan, opts: ReleaseCommonOptions, envVar
   } catch (e) {
     if (wantPr) throw e;
   }
-  const appHere = (await discoverApps(config)).find((a) => a.id === plan.appId && a.env.name === plan.env);
+  const appHere = (await inventoryApps(config, await findKustomize(envVars))).find((a) => a.id === plan.appId && a.env.name === plan.env);
   if (!appHere) throw new UsageError(`app '${plan.appId}' is not deployed to environment '${plan.env}'`);
   if ((await probe.statusPorcelain()).trim()) log('note: your working tree has uncommitted changes; they are not part of this release, which starts from origin/' + config.defaultBranch);
   return {
@@ -488,7 +490,7 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
     const outcome = await inWorktree(git, base, s.envVars, async (wt): Promise<ReleaseResult | 'retry'> => {
       const root = path.join(wt, s.sub);
       const wtConfig = await loadConfig(root, s.childEnv);
-      const apps = await discoverApps(wtConfig);
+      const apps = await inventoryApps(wtConfig, await findKustomize(s.childEnv));
       const app = apps.find((a) => a.id === plan.appId && a.env.name === plan.env);
       if (!app) throw new ConfigError(s.overlayDir, `overlay does not exist on origin/${config.defaultBranch}; push the overlay first`);
       const prefix = s.sub.split(path.sep).join('/');

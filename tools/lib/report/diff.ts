@@ -1,6 +1,6 @@
 // Rendered diff between two revisions: what Argo CD would change, per app and object.
 import { isDeepStrictEqual } from 'node:util';
-import { discoverApps } from '../config/apps.js';
+import { inventoryApps } from '../argocd/applications.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { resourceId, type K8sObject } from '../render/kustomize.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
@@ -159,8 +159,8 @@ async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?
     config = loaded.config;
   } else config = await loadConfig(root, envVars);
   if (allowRemote) config.render.allowRemote = true;
-  const apps = await discoverApps(config);
   const tool = await findKustomize(envVars);
+  const apps = await inventoryApps(config, tool);
   const all = [...appTargets(apps), ...clusterTargets(config, config.environments)];
   const wanted = changed ? new Set(await affectedTargets(config, all, changed)) : new Set(all);
   // Cluster entry points are always rendered: they carry the build options for their overlays.
