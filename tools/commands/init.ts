@@ -5,7 +5,7 @@
 // writes a gitops.yaml whose environments cover every one of them. Prints what it found, and
 // what it could not place and why.
 import { existsSync } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { appInventory, type AppInventory, type InventoryApp } from '../lib/argocd/applications.js';
 import { repoTree, sameRepo, type RepoTree } from '../lib/argocd/argocd.js';
@@ -72,9 +72,8 @@ async function scan(root: string, tree: RepoTree): Promise<Scan> {
   const count = (u: unknown) => typeof u === 'string' && u && out.repoURLs.set(u, (out.repoURLs.get(u) ?? 0) + 1);
   const revision = (r: unknown) => typeof r === 'string' && /^[A-Za-z][\w./-]*$/.test(r) && r !== 'HEAD' && !r.includes('{{') && out.revisions.set(r.replace(/^refs\/heads\//, ''), (out.revisions.get(r) ?? 0) + 1);
   for (const file of tree.files.filter((f) => /\.ya?ml$/.test(f) && !f.split('/').includes('node_modules'))) {
-    const abs = path.join(root, file);
-    if ((await stat(abs).then((s) => s.size, () => Infinity)) > YAML_LIMITS.maxFileBytes) continue;
-    const text = await readFile(abs, 'utf8').catch(() => '');
+    if ((await stat(path.join(root, file)).then((s) => s.size, () => Infinity)) > YAML_LIMITS.maxFileBytes) continue;
+    const text = (await tree.read(file)) ?? ''; // undefined for a symlink out of the repository
     if (!text.includes('argoproj.io') && !text.includes('toolkit.fluxcd.io')) continue;
     const chart = chartOf(all, file);
     const { docs, problem } = parseYamlData(file, text);
@@ -279,6 +278,7 @@ export async function init(opts: InitOptions): Promise<InitResult> {
   }
   const text = configText({ repoURL, defaultBranch, kubernetes, clusters, envs });
   const final = await inventoryOf(text); // the file is checked by the same parser every command uses
+  await rm(file, { force: true }); // a symlinked gitops.yaml is replaced, never written through
   await writeFile(file, text);
 
   const result: InitResult = {

@@ -3,7 +3,7 @@
 // and status read the same inventory.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runValidation } from '../lib/validate/validation.js';
@@ -186,22 +186,27 @@ spec:
       app('jsonnet', `{repoURL: ${REPO}, path: jsonnet}`) +
       app('cmp', `{repoURL: ${REPO}, path: plain, plugin: {name: sops}}`) +
       app('remote', '{repoURL: https://charts.example.com, chart: redis, targetRevision: 1.2.3}') +
-      app('patched', `{repoURL: ${REPO}, path: overlays/minikube/demo/web, kustomize: {images: ["x=y:1"]}}`),
+      app('patched', `{repoURL: ${REPO}, path: overlays/minikube/demo/web, kustomize: {images: ["x=y:1"]}}`) +
+      app('escape', `{repoURL: ${REPO}, path: ../outside}`) +
+      app('linked', `{repoURL: ${REPO}, path: linked}`),
     'charts/chart/Chart.yaml': 'apiVersion: v2\nname: chart\nversion: 0.1.0\n',
     'charts/chart/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n',
     'plain/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: p}\n',
     'jsonnet/main.jsonnet': '{}\n',
   });
+  await symlink(os.tmpdir(), path.join(dir, 'linked'));
   const r = await validateAt(dir);
   const nr = new Map(r.findings.filter((f) => f.rule === 'app-not-rendered').map((f) => [/^Application ([^\s:]+)/.exec(f.message)![1], f]));
-  assert.deepEqual([...nr.keys()].sort(), ['chart', 'cmp', 'jsonnet', 'patched', 'plain', 'remote']);
+  assert.deepEqual([...nr.keys()].sort(), ['chart', 'cmp', 'escape', 'jsonnet', 'linked', 'patched', 'plain', 'remote']);
+  assert.match(nr.get('escape')!.message, /its source path \.\.\/outside leaves the repository/);
+  assert.match(nr.get('linked')!.message, /its source path linked resolves outside the repository \(a symlink\)/);
   assert.match(nr.get('chart')!.message, /charts\/chart is a Helm chart/);
   assert.match(nr.get('plain')!.message, /plain is a plain directory of manifests \(recurse\)/);
   assert.match(nr.get('jsonnet')!.message, /holds jsonnet/);
   assert.match(nr.get('cmp')!.message, /Config Management Plugin/);
   assert.match(nr.get('remote')!.message, /Helm chart redis from https:\/\/charts\.example\.com/);
   assert.match(nr.get('patched')!.message, /kustomize overrides \(images\)/);
-  for (const name of ['chart', 'plain', 'jsonnet', 'cmp', 'patched']) assert.equal(nr.get(name)!.severity, 'error', name);
+  for (const name of ['chart', 'plain', 'jsonnet', 'cmp', 'patched', 'escape', 'linked']) assert.equal(nr.get(name)!.severity, 'error', name);
   assert.equal(nr.get('remote')!.severity, 'warning');
   for (const f of nr.values()) assert.equal(f.file, 'clusters/minikube/more.yaml');
 
@@ -209,7 +214,7 @@ spec:
   const config = await loadConfig(dir, testEnv);
   const inv = await appInventory(config, await findKustomize(testEnv));
   assert.deepEqual(inv.uncovered.map((a) => [a.name, a.env?.name, a.state]).sort(), [
-    ['chart', 'dev', 'not-rendered'], ['cmp', 'dev', 'not-rendered'], ['jsonnet', 'dev', 'not-rendered'], ['patched', 'dev', 'not-rendered'], ['plain', 'dev', 'not-rendered'], ['remote', 'dev', 'not-rendered'],
+    ['chart', 'dev', 'not-rendered'], ['cmp', 'dev', 'not-rendered'], ['escape', 'dev', 'not-rendered'], ['jsonnet', 'dev', 'not-rendered'], ['linked', 'dev', 'not-rendered'], ['patched', 'dev', 'not-rendered'], ['plain', 'dev', 'not-rendered'], ['remote', 'dev', 'not-rendered'],
   ]);
   assert.deepEqual(inv.applications.filter((a) => a.state === 'entry').map((a) => a.name).sort(), ['crianex-root', 'minikube-root']);
 
@@ -218,7 +223,7 @@ spec:
   const fromStatus = st.apps.flatMap((a) => a.deployedTo.map((e) => `${e}:${a.id}`)).sort();
   const fromValidate = r.apps!.map((a) => `${a.env}:${a.id}`).sort();
   assert.deepEqual(fromStatus, fromValidate);
-  assert.deepEqual(fromValidate, ['dev:chart', 'dev:cmp', 'dev:demo/web', 'dev:jsonnet', 'dev:patched', 'dev:plain', 'dev:remote', 'prod:demo/web']);
+  assert.deepEqual(fromValidate, ['dev:chart', 'dev:cmp', 'dev:demo/web', 'dev:escape', 'dev:jsonnet', 'dev:linked', 'dev:patched', 'dev:plain', 'dev:remote', 'prod:demo/web']);
   assert.match(st.apps.find((a) => a.id === 'chart')!.notRendered!.dev!, /Application chart: its source path charts\/chart is a Helm chart/);
 });
 

@@ -3,8 +3,8 @@
 // mapped to an environment (gitops.yaml environments[].applications) and either rendered (a
 // kustomize folder of this repository at the revision under test) or listed with the reason it
 // is not. Nothing is left out silently: an Application no environment covers is an error.
-import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { existsSync, realpathSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { discoverLayout, slugOf, type AppOverlay, type Layout } from '../config/apps.js';
@@ -138,7 +138,12 @@ function notRenderedReason(root: string, tree: RepoTree, a: GeneratedApp, repoUR
   // argo-revision and argo-path report these already.
   if (!tracksDefaultBranch(a, defaultBranch)) return { reason: `it tracks revision ${a.targetRevision}, not ${defaultBranch}`, severity: 'reported' };
   if (a.path === undefined) return { reason: 'its source has no path', severity: 'error' };
+  // Nothing is read from outside the repository: not through `..`, nor a symlinked folder.
+  if (a.path.split('/').includes('..') || path.isAbsolute(a.path)) return { reason: `its source path ${a.path} leaves the repository`, severity: 'error' };
   if (!existsSync(path.join(root, a.path))) return { reason: `its source path ${a.path} does not exist`, severity: 'reported' };
+  const real = realpathSync(path.join(root, a.path));
+  const inside = path.relative(realpathSync(root), real);
+  if (inside.startsWith('..') || path.isAbsolute(inside) || inside.split(path.sep).includes('.git')) return { reason: `its source path ${a.path} resolves outside the repository (a symlink)`, severity: 'error' };
   const files = tree.files.filter((f) => f.startsWith(`${a.path}/`));
   if (hasKustomization(root, a.path)) {
     const overrides = Object.keys(src.kustomize ?? {});
@@ -301,10 +306,9 @@ export async function fluxFindings(config: Config, tree?: RepoTree): Promise<Fin
   const t = tree ?? (await repoTree(config.root));
   const out: Finding[] = [];
   for (const file of t.files.filter((f) => /\.ya?ml$/.test(f) && !f.split('/').includes('node_modules'))) {
-    const abs = path.join(config.root, file);
-    const size = await stat(abs).then((s) => s.size, () => Infinity);
+    const size = await stat(path.join(config.root, file)).then((s) => s.size, () => Infinity);
     if (size > YAML_LIMITS.maxFileBytes) continue;
-    const text = await readFile(abs, 'utf8').catch(() => '');
+    const text = (await t.read(file)) ?? ''; // undefined for a symlink out of the repository
     if (!text.includes('toolkit.fluxcd.io')) continue;
     const { parsed } = parseYaml(file, text);
     for (const doc of parsed.docs) {
