@@ -284,3 +284,19 @@ test('environments[].applications: selectors by cluster, project, destination an
   assert.deepEqual(ok.environments[0]!.overlays, []);
   assert.deepEqual(ok.environments[0]!.applications, [{ name: '*' }]);
 });
+
+test('the expansion is kept in .cache/ and redone when a file a generator reads, or the list of files, changes', async () => {
+  const dir = await fixture();
+  const tool = await findKustomize(testEnv);
+  const apps = async () => {
+    const inv = await appInventory(await loadConfig(dir, testEnv), tool);
+    return inv.applications.filter((a) => a.cluster === 'minikube' && a.state !== 'entry').map((a) => `${a.name} ${a.generated.destination.namespace}`).sort();
+  };
+  assert.deepEqual(await apps(), ['demo-web demo']);
+  assert.deepEqual(await apps(), ['demo-web demo']); // from the cache
+  // The git files generator reads the overlay's kustomization: its namespace is the destination.
+  await writeFiles(dir, { 'overlays/minikube/demo/web/kustomization.yaml': (await readFile(path.join(dir, 'overlays/minikube/demo/web/kustomization.yaml'), 'utf8')).replace('namespace: demo', 'namespace: demo2') });
+  assert.deepEqual(await apps(), ['demo-web demo2']);
+  await writeFiles(dir, { 'overlays/minikube/demo/api/kustomization.yaml': 'namespace: api\nresources: [../../../../apps/demo/web]\n' });
+  assert.deepEqual(await apps(), ['demo-api api', 'demo-web demo2']);
+});

@@ -13,9 +13,11 @@ import { isValidId, KUSTOMIZATION_NAMES, normalizeId } from '../config/layout.js
 import { lineOf, parseYaml, YAML_LIMITS } from '../core/yamlfile.js';
 import type { Tool } from '../core/tools.js';
 import { kustomizationClosure, resourceId } from '../render/kustomize.js';
-import { clusterTargets, locate, rel, type Rendered } from '../render/render.js';
+import { clusterTargets, locate, rel, workspaceFor, type Rendered } from '../render/render.js';
+import { sha, Store, toolkitCodeHash } from '../core/workspace.js';
 import type { Finding } from '../report/report.js';
 import { clusterRepoURL } from '../validate/checks/index.js';
+import { run } from '../core/exec.js';
 import { expandApplications, renderLikeArgo, repoTree, sameRepo, tracksDefaultBranch, type GeneratedApp, type RepoTree } from './argocd.js';
 
 /**
@@ -184,14 +186,16 @@ export async function appInventory(config: Config, tool: Tool, opts: { tree?: Re
     const cluster = entry.target.cluster;
     const repoURL = clusterRepoURL(config, entry);
     // Without a repository URL nothing can be told to be ours; argo-repo reports that.
-    const expansion = await expandApplications(entry, repoURL, tree);
-    for (const g of expansion.apps) {
-      const where = locate(g.origin.r, g.origin.o);
-      const item: InventoryApp = { name: g.name, cluster, state: 'unmapped', generated: g, ...(where.file ? { file: where.file } : {}), ...(where.line ? { line: where.line } : {}) };
+    for (const g of await cachedExpansion(config, entry, repoURL, tree)) {
+      const item: InventoryApp = { name: g.name, cluster, state: 'unmapped', generated: g };
       applications.push(item);
-      const at = (rule: string, severity: Finding['severity'], message: string, subjects?: string[]): InventoryFinding => ({
-        severity, rule, overlay: entry.target.dir, resource: resourceId(g.origin.o), message: `${describeApp(g)}: ${message}`, ...where, cluster, ...(subjects ? { subjects } : {}),
-      });
+      const at = (rule: string, severity: Finding['severity'], message: string, subjects?: string[]): InventoryFinding => {
+        // Where it is declared: looked up only for a finding (it parses the entry point's sources).
+        const where = locate(g.origin.r, g.origin.o);
+        if (where.file) item.file = where.file;
+        if (where.line) item.line = where.line;
+        return { severity, rule, overlay: entry.target.dir, resource: resourceId(g.origin.o), message: `${describeApp(g)}: ${message}`, ...where, cluster, ...(subjects ? { subjects } : {}) };
+      };
       const ours = sameRepo(g.repoURL, repoURL) && tracksDefaultBranch(g, config.defaultBranch) && g.path !== undefined;
       // Deploys (part of) a cluster entry point: checked with that entry point's render.
       if (ours) {
@@ -277,6 +281,43 @@ export async function appInventory(config: Config, tool: Tool, opts: { tree?: Re
   return { overlays, applications, uncovered: applications.filter((a) => a.state === 'not-rendered'), findings, layout, entries };
 }
 
+// With the hash of the toolkit's code, the key of cached expansions.
+const EXPANSION_VERSION = 1;
+
+interface ExpansionEntry {
+  /** Files the generators read, with their hashes: the entry holds while they are unchanged. */
+  reads: Record<string, string>;
+  /** The Applications, each with the index of the object in the entry point's render it comes from. */
+  apps: Array<Omit<GeneratedApp, 'origin'> & { origin: number }>;
+}
+
+/**
+ * The Applications of one cluster entry point, kept in .cache/ by the entry point's render key,
+ * the repository URL and the list of files, and the hashes of the files its generators read:
+ * a warm run expands nothing. (The expansion's own findings are cross-checks' to report.)
+ */
+async function cachedExpansion(config: Config, entry: Rendered, repoURL: string, tree: RepoTree): Promise<GeneratedApp[]> {
+  const ws = workspaceFor(config);
+  const store = await Store.open<ExpansionEntry>(config.root, 'expansions', `${EXPANSION_VERSION}:${toolkitCodeHash()}`);
+  const key = entry.key && sha(JSON.stringify([entry.key, repoURL, sha(tree.files.join('\0'))]));
+  const hit = key ? store.get(key) : undefined;
+  if (hit && (await Promise.all(Object.entries(hit.reads).map(async ([f, h]) => ((await ws.hash(path.join(config.root, f))) ?? '-') === h))).every(Boolean)) {
+    return hit.apps.map((a) => ({ ...a, origin: { r: entry, o: entry.objects[a.origin]! } }));
+  }
+  const reads: Record<string, string> = {};
+  const read = async (f: string): Promise<string | undefined> => {
+    const text = await tree.read(f);
+    reads[f] = (await ws.hash(path.join(config.root, f))) ?? '-';
+    return text;
+  };
+  const expansion = await expandApplications(entry, repoURL, { files: tree.files, read });
+  if (key && expansion.apps.every((a) => entry.objects.includes(a.origin.o))) {
+    store.set(key, { reads, apps: expansion.apps.map((a) => ({ ...a, origin: entry.objects.indexOf(a.origin.o) })) });
+    await store.save();
+  }
+  return expansion.apps;
+}
+
 /** The apps of the inventory as every command lists them: one row per app and environment. */
 export function listApps(inv: AppInventory): AppListing[] {
   const rows = new Map<string, AppListing>();
@@ -305,7 +346,11 @@ const FLUX = /^(kustomize\.toolkit\.fluxcd\.io\/[^/]+\/Kustomization|helm\.toolk
 export async function fluxFindings(config: Config, tree?: RepoTree): Promise<Finding[]> {
   const t = tree ?? (await repoTree(config.root));
   const out: Finding[] = [];
-  for (const file of t.files.filter((f) => /\.ya?ml$/.test(f) && !f.split('/').includes('node_modules'))) {
+  // git grep names the few files that mention Flux at all (one process, no file read here);
+  // outside git every YAML file of the tree is read.
+  const grep = await run('git', ['grep', '-l', '-I', '-z', '--untracked', '-F', 'toolkit.fluxcd.io', '--', '*.yaml', '*.yml'], { cwd: config.root, allowFailure: true }).catch(() => undefined);
+  const mention = grep && (grep.code === 0 || (grep.code === 1 && !grep.stderr.trim())) ? new Set(grep.stdout.split('\0').filter(Boolean)) : undefined;
+  for (const file of t.files.filter((f) => /\.ya?ml$/.test(f) && !f.split('/').includes('node_modules') && (!mention || mention.has(f)))) {
     const size = await stat(path.join(config.root, file)).then((s) => s.size, () => Infinity);
     if (size > YAML_LIMITS.maxFileBytes) continue;
     const text = (await t.read(file)) ?? ''; // undefined for a symlink out of the repository
