@@ -217,6 +217,11 @@ spec:
     ['chart', 'dev', 'not-rendered'], ['cmp', 'dev', 'not-rendered'], ['escape', 'dev', 'not-rendered'], ['jsonnet', 'dev', 'not-rendered'], ['linked', 'dev', 'not-rendered'], ['patched', 'dev', 'not-rendered'], ['plain', 'dev', 'not-rendered'], ['remote', 'dev', 'not-rendered'],
   ]);
   assert.deepEqual(inv.applications.filter((a) => a.state === 'entry').map((a) => a.name).sort(), ['crianex-root', 'minikube-root']);
+  // A renderer that takes Helm and plain directories (Argo CD's repo-server) takes them off the list.
+  const withRepoServer = await appInventory(config, await findKustomize(testEnv), { rendersAlso: ['helm', 'directory'] });
+  assert.deepEqual(withRepoServer.uncovered.map((a) => a.name).sort(), ['cmp', 'escape', 'jsonnet', 'linked', 'patched', 'remote']);
+  assert.deepEqual(withRepoServer.applications.filter((a) => a.name === 'chart' || a.name === 'plain').map((a) => [a.name, a.state, a.source]), [['chart', 'rendered', 'helm'], ['plain', 'rendered', 'directory']]);
+  assert.ok(!withRepoServer.findings.some((f) => /^Application (chart|plain):/.test(f.message)));
 
   // validate and status agree on which apps exist, in which environment.
   const st = await collectStatus(dir, testEnv);

@@ -37,8 +37,10 @@ export interface InventoryApp {
   /** App id (as in status and the release commands), for rendered and not-rendered Applications. */
   id?: string;
   env?: Environment;
-  /** The target it is rendered as (state `rendered`). */
+  /** The target it is rendered as (state `rendered` by the toolkit's kustomize render). */
   overlay?: AppOverlay;
+  /** `kustomize` (the toolkit renders it), else what kind of source it is (mapped Applications only). */
+  source?: SourceKind | 'kustomize';
   /** Why it is not rendered (state `not-rendered` or `unmapped`). */
   reason?: string;
   /** The file (and line) declaring it: the Application, or the ApplicationSet that generates it. */
@@ -127,34 +129,40 @@ interface Source {
 
 const hasKustomization = (root: string, dir: string) => KUSTOMIZATION_NAMES.some((n) => existsSync(path.join(root, dir, n)));
 
+/**
+ * What kind of source an Application has that the toolkit's kustomize render does not take:
+ * the seam for Argo CD's repo-server render (appInventory's `rendersAlso`).
+ */
+export type SourceKind = 'helm' | 'directory' | 'jsonnet' | 'overrides' | 'sources' | 'plugin' | 'chart' | 'repository' | 'revision' | 'outside' | 'missing' | 'none';
+
 /** Why the toolkit cannot render an Application's source, or undefined when it renders it with kustomize. */
-function notRenderedReason(root: string, tree: RepoTree, a: GeneratedApp, repoURL: string, defaultBranch: string): { reason: string; severity: Finding['severity'] | 'reported' } | undefined {
+function notRenderedReason(root: string, tree: RepoTree, a: GeneratedApp, repoURL: string, defaultBranch: string): { kind: SourceKind; reason: string; severity: Finding['severity'] | 'reported' } | undefined {
   const spec = (a.app.spec ?? {}) as { source?: Source; sources?: Source[] };
   const sources = spec.sources?.length ? spec.sources : spec.source ? [spec.source] : [];
-  if (!sources.length) return { reason: 'it has no source', severity: 'error' };
-  if (sources.length > 1) return { reason: `it has ${sources.length} sources (spec.sources), which the toolkit does not render`, severity: 'error' };
+  if (!sources.length) return { kind: 'none', reason: 'it has no source', severity: 'error' };
+  if (sources.length > 1) return { kind: 'sources', reason: `it has ${sources.length} sources (spec.sources), which the toolkit does not render`, severity: 'error' };
   const src = sources[0]!;
-  if (src.plugin) return { reason: 'its source uses a Config Management Plugin, which the toolkit never runs', severity: 'error' };
-  if (src.chart) return { reason: `its source is Helm chart ${src.chart} from ${src.repoURL ?? '(no repoURL)'}, which is not fetched offline`, severity: 'warning' };
-  if (!sameRepo(src.repoURL, repoURL)) return { reason: `its source repository ${src.repoURL ?? '(none)'} is not this repository (${repoURL || 'unknown: set repoURL in gitops.yaml'})`, severity: 'warning' };
+  if (src.plugin) return { kind: 'plugin', reason: 'its source uses a Config Management Plugin, which the toolkit never runs', severity: 'error' };
+  if (src.chart) return { kind: 'chart', reason: `its source is Helm chart ${src.chart} from ${src.repoURL ?? '(no repoURL)'}, which is not fetched offline`, severity: 'warning' };
+  if (!sameRepo(src.repoURL, repoURL)) return { kind: 'repository', reason: `its source repository ${src.repoURL ?? '(none)'} is not this repository (${repoURL || 'unknown: set repoURL in gitops.yaml'})`, severity: 'warning' };
   // argo-revision and argo-path report these already.
-  if (!tracksDefaultBranch(a, defaultBranch)) return { reason: `it tracks revision ${a.targetRevision}, not ${defaultBranch}`, severity: 'reported' };
-  if (a.path === undefined) return { reason: 'its source has no path', severity: 'error' };
+  if (!tracksDefaultBranch(a, defaultBranch)) return { kind: 'revision', reason: `it tracks revision ${a.targetRevision}, not ${defaultBranch}`, severity: 'reported' };
+  if (a.path === undefined) return { kind: 'none', reason: 'its source has no path', severity: 'error' };
   // Nothing is read from outside the repository: not through `..`, nor a symlinked folder.
-  if (a.path.split('/').includes('..') || path.isAbsolute(a.path)) return { reason: `its source path ${a.path} leaves the repository`, severity: 'error' };
-  if (!existsSync(path.join(root, a.path))) return { reason: `its source path ${a.path} does not exist`, severity: 'reported' };
+  if (a.path.split('/').includes('..') || path.isAbsolute(a.path)) return { kind: 'outside', reason: `its source path ${a.path} leaves the repository`, severity: 'error' };
+  if (!existsSync(path.join(root, a.path))) return { kind: 'missing', reason: `its source path ${a.path} does not exist`, severity: 'reported' };
   const real = realpathSync(path.join(root, a.path));
   const inside = path.relative(realpathSync(root), real);
-  if (inside.startsWith('..') || path.isAbsolute(inside) || inside.split(path.sep).includes('.git')) return { reason: `its source path ${a.path} resolves outside the repository (a symlink)`, severity: 'error' };
+  if (inside.startsWith('..') || path.isAbsolute(inside) || inside.split(path.sep).includes('.git')) return { kind: 'outside', reason: `its source path ${a.path} resolves outside the repository (a symlink)`, severity: 'error' };
   const files = tree.files.filter((f) => f.startsWith(`${a.path}/`));
   if (hasKustomization(root, a.path)) {
     const overrides = Object.keys(src.kustomize ?? {});
-    if (overrides.length) return { reason: `its source sets kustomize overrides (${overrides.join(', ')}), which the toolkit's render does not apply`, severity: 'error' };
+    if (overrides.length) return { kind: 'overrides', reason: `its source sets kustomize overrides (${overrides.join(', ')}), which the toolkit's render does not apply`, severity: 'error' };
     return undefined;
   }
-  if (src.helm || files.includes(`${a.path}/Chart.yaml`)) return { reason: `its source path ${a.path} is a Helm chart, which the toolkit does not render yet`, severity: 'error' };
-  if (src.directory?.jsonnet || files.some((f) => /\.(jsonnet|libsonnet)$/.test(f))) return { reason: `its source path ${a.path} holds jsonnet, which the toolkit does not render yet`, severity: 'error' };
-  return { reason: `its source path ${a.path} is a plain directory of manifests${src.directory?.recurse ? ' (recurse)' : ''}, which the toolkit does not render yet`, severity: 'error' };
+  if (src.helm || files.includes(`${a.path}/Chart.yaml`)) return { kind: 'helm', reason: `its source path ${a.path} is a Helm chart, which the toolkit does not render yet`, severity: 'error' };
+  if (src.directory?.jsonnet || files.some((f) => /\.(jsonnet|libsonnet)$/.test(f))) return { kind: 'jsonnet', reason: `its source path ${a.path} holds jsonnet, which the toolkit does not render yet`, severity: 'error' };
+  return { kind: 'directory', reason: `its source path ${a.path} is a plain directory of manifests${src.directory?.recurse ? ' (recurse)' : ''}, which the toolkit does not render yet`, severity: 'error' };
 }
 
 /** How the Application is named in a message: with the ApplicationSet that generates it. */
@@ -166,7 +174,7 @@ export function describeApp(a: GeneratedApp): string {
  * The inventory: discovers the layout, renders the cluster entry points and expands their
  * Applications, maps each to an environment and says how it is checked.
  */
-export async function appInventory(config: Config, tool: Tool, opts: { tree?: RepoTree } = {}): Promise<AppInventory> {
+export async function appInventory(config: Config, tool: Tool, opts: { tree?: RepoTree; rendersAlso?: SourceKind[] } = {}): Promise<AppInventory> {
   const layout = await discoverLayout(config);
   const findings: InventoryFinding[] = [...layout.findings];
   const overlays = [...layout.apps];
@@ -233,6 +241,12 @@ export async function appInventory(config: Config, tool: Tool, opts: { tree?: Re
       item.env = env;
       item.id = appIdOf(g.name, env.name);
       const why = notRenderedReason(config.root, tree, g, repoURL, config.defaultBranch);
+      item.source = why?.kind ?? 'kustomize';
+      // Rendered by another renderer (Argo CD's repo-server code): checked, but not as an overlay.
+      if (why && opts.rendersAlso?.includes(why.kind)) {
+        item.state = 'rendered';
+        continue;
+      }
       if (why) {
         item.state = 'not-rendered';
         item.reason = why.reason;
@@ -299,7 +313,8 @@ interface ExpansionEntry {
 async function cachedExpansion(config: Config, entry: Rendered, repoURL: string, tree: RepoTree): Promise<GeneratedApp[]> {
   const ws = workspaceFor(config);
   const store = await Store.open<ExpansionEntry>(config.root, 'expansions', `${EXPANSION_VERSION}:${toolkitCodeHash()}`);
-  const key = entry.key && sha(JSON.stringify([entry.key, repoURL, sha(tree.files.join('\0'))]));
+  // The clusters and branch of gitops.yaml are in the key: a clusters generator or the revision may read them.
+  const key = entry.key && sha(JSON.stringify([entry.key, repoURL, config.defaultBranch, config.environments.map((e) => e.cluster), config.clusters, sha(tree.files.join('\0'))]));
   const hit = key ? store.get(key) : undefined;
   if (hit && (await Promise.all(Object.entries(hit.reads).map(async ([f, h]) => ((await ws.hash(path.join(config.root, f))) ?? '-') === h))).every(Boolean)) {
     return hit.apps.map((a) => ({ ...a, origin: { r: entry, o: entry.objects[a.origin]! } }));
@@ -311,6 +326,8 @@ async function cachedExpansion(config: Config, entry: Rendered, repoURL: string,
     return text;
   };
   const expansion = await expandApplications(entry, repoURL, { files: tree.files, read });
+  // An expansion that reads files itself (a helper process) lists them.
+  for (const f of (expansion as { reads?: string[] }).reads ?? []) reads[f] ??= (await ws.hash(path.join(config.root, f))) ?? '-';
   if (key && expansion.apps.every((a) => entry.objects.includes(a.origin.o))) {
     store.set(key, { reads, apps: expansion.apps.map((a) => ({ ...a, origin: entry.objects.indexOf(a.origin.o) })) });
     await store.save();
