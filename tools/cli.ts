@@ -121,6 +121,12 @@ const commands: Record<string, Handler> = {
     const { rollback } = await import('./commands/rollback.js');
     await rollback({ cwd: (values.cwd as string) ?? process.cwd(), app, env, to: values.to as string | undefined, steps: values.steps as string | undefined, ...releaseFlags(values) });
   },
+  async init(argv) {
+    const { values, positionals } = parse('init', argv);
+    if (positionals.length) throw new UsageError(`init takes no positional arguments (got ${positionals.join(' ')})`);
+    const { init } = await import('./commands/init.js');
+    await init({ cwd: (values.cwd as string) ?? process.cwd(), force: values.force === true });
+  },
   async status(argv) {
     const { values, positionals } = parse('status', argv);
     if (positionals.length) throw new UsageError(`status takes no positional arguments (got ${positionals.join(' ')})`);

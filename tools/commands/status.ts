@@ -1,7 +1,7 @@
 // npm run status: every app by environment, the images as kustomize renders them (name, tag, digest)
 // and the file that sets each one, what waits to be promoted from each source, which environments
 // differ. Reads the checkout in --cwd; no network.
-import { discoverApps } from '../lib/config/apps.js';
+import { appInventory } from '../lib/argocd/applications.js';
 import { loadConfig } from '../lib/config/config.js';
 import { FindingsError } from '../lib/core/errors.js';
 import { sameRelease, shortDigest, type Pin } from '../lib/render/images.js';
@@ -57,6 +57,8 @@ export interface AppStatus {
   differs: boolean;
   /** Environment -> why the app could not be rendered there. */
   errors?: Record<string, string>;
+  /** Environment -> why the toolkit does not render the Argo CD Application deploying it there (Helm, plain directory, ...). */
+  notRendered?: Record<string, string>;
 }
 
 export interface StatusReport {
@@ -108,10 +110,19 @@ function cell(p: PinView | null | undefined, deployed: boolean): string {
 /** Builds the status model from the render of every overlay of the checkout. */
 export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = process.env): Promise<StatusReport> {
   const config = await loadConfig(cwd, envVars);
-  const apps = await discoverApps(config);
+  const tool = await findKustomize(envVars);
+  // The inventory validate reads: overlays plus every Application mapped to an environment.
+  const inventory = await appInventory(config, tool);
+  const apps = inventory.overlays;
   const envs = config.environments;
-  const rendered = await renderAppImages(config, await findKustomize(envVars), apps);
+  const rendered = await renderAppImages(config, tool, apps);
   const byId = new Map<string, AppStatus>();
+  for (const u of inventory.uncovered) {
+    const st = byId.get(u.id!) ?? { id: u.id!, deployedTo: [], overlays: {}, images: {}, pending: [], differs: false };
+    byId.set(u.id!, st);
+    if (!st.deployedTo.includes(u.env!.name)) st.deployedTo.push(u.env!.name);
+    (st.notRendered ??= {})[u.env!.name] = `Application ${u.name}: ${u.reason}`;
+  }
   for (const a of apps) {
     const r = rendered.get(appKey(a))!;
     const st = byId.get(a.id) ?? { id: a.id, deployedTo: [], overlays: {}, images: {}, pending: [], differs: false };
@@ -184,6 +195,7 @@ export function formatStatusText(r: StatusReport): string {
       ...(a.pending.length === 0 && a.differs ? ['differs'] : []),
       ...(a.deployedTo.length < envNames.length ? [`only ${a.deployedTo.join(', ')}`] : []),
       ...Object.keys(a.errors ?? {}).map((e) => `${e}: render failed`),
+      ...Object.keys(a.notRendered ?? {}).map((e) => `${e}: not rendered`),
     ].join('; ') || 'in sync';
     const images = Object.keys(a.images);
     if (!images.length) rows.push([a.id, '(no images)', ...envNames.map((e) => (a.deployedTo.includes(e) ? '' : '-')), status]);
@@ -203,6 +215,7 @@ export function formatStatusText(r: StatusReport): string {
       }
     });
     for (const [e, msg] of Object.entries(a.errors ?? {})) notes.push(`  ${a.id} ${e}: ${oneLine(msg)}`);
+    for (const [e, msg] of Object.entries(a.notRendered ?? {})) notes.push(`  ${a.id} ${e}: not rendered: ${oneLine(msg)}`);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
   const lines = rows.map((row) => row.map((v, c) => (c === row.length - 1 ? v : v.padEnd(widths[c]!))).join('  ').trimEnd());

@@ -118,6 +118,12 @@ export const COMMANDS: Record<string, CommandSpec> = {
     },
     examples: ['npm run rollback -- nofluxo/backend prod', 'npm run rollback -- nofluxo/backend prod --steps 2'],
   },
+  init: {
+    summary: "write gitops.yaml from the repository's Argo CD objects: clusters, environments, the Application mapping",
+    args: '',
+    options: { force: { type: 'boolean', description: 'overwrite an existing gitops.yaml' } },
+    examples: ['npm run init', 'npm run init -- --force'],
+  },
   status: {
     summary: 'every app by environment: tag, short digest, what waits to be promoted',
     args: '',

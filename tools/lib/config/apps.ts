@@ -22,6 +22,8 @@ export interface AppOverlay {
   kustomization: string;
   /** The id as the folder names spelled it, when that was outside the id alphabet. */
   normalizedFrom?: string;
+  /** The Argo CD Application this app comes from, when no overlays pattern declares the folder (lib/argocd/applications.ts). */
+  application?: string;
 }
 
 export function slugOf(id: string): string {

@@ -16,15 +16,31 @@ export interface Environment {
   cluster: string;
   /** Shorthand for overlays `<overlayRoot>/<system>/<service>`, when the config used it. */
   overlayRoot?: string;
-  /** Glob patterns of the overlay folders (apps.ts); never empty. */
+  /** Glob patterns of the overlay folders (apps.ts); empty when the environment is given by `applications` only. */
   overlays: string[];
   /** App id template ({N}: N-th wildcard, {path}); undefined: the wildcards joined with '/'. */
   appId?: string;
+  /** Which Argo CD Applications belong to this environment (lib/argocd/applications.ts); any selector may match. */
+  applications?: AppSelector[];
   /** Policy id -> level in this environment (over policies.severity). */
   policies?: Record<string, PolicyLevel>;
   /** Environments whose releases this one takes (gitops.yaml accepts one name or a list); empty for none. */
   promotesFrom: string[];
   requireDigests: boolean;
+}
+
+/**
+ * Selects Argo CD Applications (gitops.yaml environments[].applications[]): every field set must
+ * match (globs). `cluster` is the cluster whose entry point renders the Application.
+ */
+export interface AppSelector {
+  cluster?: string;
+  name?: string;
+  project?: string;
+  namespace?: string;
+  server?: string;
+  destination?: string;
+  path?: string;
 }
 
 /** A pinned set of CRD manifests a cluster runs (gitops.yaml clusters.<c>.apiServer.crds). */
@@ -172,6 +188,13 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
   };
   for (const e of raw.environments) visit(e.name, []);
   const known = new Set(raw.environments.map((e) => e.cluster));
+  for (const [i, e] of raw.environments.entries()) {
+    for (const [j, sel] of (e.applications ?? []).entries()) {
+      if (sel.cluster !== undefined && !known.has(sel.cluster)) {
+        throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i, 'applications', j, 'cluster'])}`, `environments.${i}.applications.${j}.cluster: no environment runs on cluster '${sel.cluster}' (known: ${[...known].join(', ')})`);
+      }
+    }
+  }
   for (const [name, c] of Object.entries(raw.clusters ?? {})) {
     if (!known.has(name)) {
       throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['clusters', name])}`, `clusters.${name}: no environment runs on cluster '${name}' (known: ${[...known].join(', ')})`);
@@ -188,7 +211,7 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     defaultBranch: raw.defaultBranch ?? 'main',
     environments: raw.environments.map((e) => ({
       ...e,
-      overlays: e.overlays ?? [`${e.overlayRoot!.replace(/\/+$/, '')}/*/*`],
+      overlays: e.overlays ?? (e.overlayRoot !== undefined ? [`${e.overlayRoot.replace(/\/+$/, '')}/*/*`] : []),
       appId: e.overlayRoot !== undefined ? '{1}/{2}' : e.appId,
       promotesFrom: sources(e),
       requireDigests: e.requireDigests ?? false,

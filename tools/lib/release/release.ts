@@ -9,6 +9,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { discoverApps, resolveApp, type AppOverlay } from '../config/apps.js';
+import { inventoryApps } from '../argocd/applications.js';
 import { getEnvironment, loadConfig, type Config } from '../config/config.js';
 import { ConfigError, FindingsError, GitError, GitopsError, UsageError } from '../core/errors.js';
 import { formatMarkdown, renderedDiff } from '../report/diff.js';
@@ -111,11 +112,26 @@ export function branchName(kind: ReleaseKind, env: string, app: Pick<AppOverlay,
   return `${kind}/${env}/${app.slug}`;
 }
 
+/**
+ * The apps of the user's checkout: the overlays the layout declares when they hold the app, else
+ * the whole inventory (overlays plus the kustomize folders Argo CD Applications deploy), which
+ * renders the cluster entry points (and so writes .cache/ in the checkout) only when needed.
+ */
+async function checkoutApps(config: Config, envVars: NodeJS.ProcessEnv, found: (apps: AppOverlay[]) => unknown): Promise<AppOverlay[]> {
+  const layout = await discoverApps(config);
+  try {
+    if (found(layout)) return layout;
+  } catch {
+    // not among the overlays: an app only an Application names
+  }
+  return inventoryApps(config, await findKustomize(envVars));
+}
+
 /** Config, environment and app of a command line, checked before anything touches git or the network. */
 export async function resolveTarget(cwd: string, appName: string, envName: string, envVars: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; app: AppOverlay; apps: AppOverlay[] }> {
   const config = await loadConfig(cwd, envVars);
   getEnvironment(config, envName);
-  const apps = await discoverApps(config);
+  const apps = await checkoutApps(config, envVars, (list) => resolveApp(config, list, appName, envName));
   return { config, app: resolveApp(config, apps, appName, envName), apps };
 }
 
@@ -324,7 +340,7 @@ async function openSession(plan: ReleasePlan, opts: ReleaseCommonOptions, envVar
   } catch (e) {
     if (wantPr) throw e;
   }
-  const appHere = (await discoverApps(config)).find((a) => a.id === plan.appId && a.env.name === plan.env);
+  const appHere = (await checkoutApps(config, envVars, (list) => list.find((a) => a.id === plan.appId && a.env.name === plan.env))).find((a) => a.id === plan.appId && a.env.name === plan.env);
   if (!appHere) throw new UsageError(`app '${plan.appId}' is not deployed to environment '${plan.env}'`);
   if ((await probe.statusPorcelain()).trim()) log('note: your working tree has uncommitted changes; they are not part of this release, which starts from origin/' + config.defaultBranch);
   return {
@@ -532,7 +548,7 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
     const outcome = await inWorktree(git, base, s.envVars, async (wt): Promise<ReleaseResult | 'retry'> => {
       const root = path.join(wt, s.sub);
       const wtConfig = await loadConfig(root, s.childEnv);
-      const apps = await discoverApps(wtConfig);
+      const apps = await inventoryApps(wtConfig, await findKustomize(s.childEnv));
       const app = apps.find((a) => a.id === plan.appId && a.env.name === plan.env);
       if (!app) throw new ConfigError(s.overlayDir, `overlay does not exist on origin/${config.defaultBranch}; push the overlay first`);
       const prefix = s.sub.split(path.sep).join('/');

@@ -1,6 +1,6 @@
 // The image inventory: every container image of every rendered object, per overlay and cluster
 // entry point, rendered the way Argo CD renders them. What Renovate must be able to see and bump.
-import { discoverApps } from '../config/apps.js';
+import { inventoryApps } from '../argocd/applications.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
 import { loadConfig } from '../config/config.js';
 import { GitopsError } from '../core/errors.js';
@@ -47,8 +47,10 @@ function neverPulledImages(objects: K8sObject[]): string[] {
 export async function imageInventory(opts: { cwd: string; envVars?: NodeJS.ProcessEnv }): Promise<ImageUse[]> {
   const envVars = opts.envVars ?? process.env;
   const config = await loadConfig(opts.cwd, envVars);
-  const targets = [...appTargets(await discoverApps(config)), ...clusterTargets(config, config.environments)];
-  const rendered = await renderLikeArgo(config, await findKustomize(envVars), targets);
+  const tool = await findKustomize(envVars);
+  // Every app the other commands know: overlays plus the kustomize folders Applications deploy.
+  const targets = [...appTargets(await inventoryApps(config, tool)), ...clusterTargets(config, config.environments)];
+  const rendered = await renderLikeArgo(config, tool, targets);
   const failed = rendered.filter((r) => r.findings.some((f) => f.severity === 'error'));
   if (failed.length) {
     const first = failed[0].findings.find((f) => f.severity === 'error')!;

@@ -1,6 +1,6 @@
 // Rendered diff between two revisions: what Argo CD would change, per app and object.
 import { isDeepStrictEqual } from 'node:util';
-import { discoverApps } from '../config/apps.js';
+import { inventoryApps } from '../argocd/applications.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { resourceId, type K8sObject } from '../render/kustomize.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
@@ -192,8 +192,8 @@ async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?
   if (allowRemote) config.render.allowRemote = true;
   // The head's render settings that widen what is fetched come from the base revision (or --allow-remote).
   if (!isBase && baseRev) await trustRenderSettings(config, baseRev, envVars, allowRemote);
-  const apps = await discoverApps(config);
   const tool = await findKustomize(envVars);
+  const apps = await inventoryApps(config, tool);
   const all = [...appTargets(apps), ...clusterTargets(config, config.environments)];
   const wanted = changed ? new Set(await affectedTargets(config, all, changed)) : new Set(all);
   // Cluster entry points are always rendered: they carry the build options for their overlays.

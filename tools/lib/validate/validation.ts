@@ -4,7 +4,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { discoverApps, discoverLayout, selectApps } from '../config/apps.js';
+import { selectApps } from '../config/apps.js';
+import { appInventory, fluxFindings, listApps, type AppListing } from '../argocd/applications.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
 import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
 import { checkImmutable, crossChecks } from './checks/index.js';
@@ -58,6 +59,8 @@ export interface ValidateOptions {
 }
 
 export interface ValidateResult {
+  /** Every app of every environment (lib/argocd/applications.ts): the same list status shows. */
+  apps?: AppListing[];
   /** What the server-side dry run did (undefined when not asked for). */
   server?: ServerCheckResult;
   findings: Finding[];
@@ -262,7 +265,7 @@ async function immutableFindings(config: Config, tool: Tool, head: Rendered[], b
     baseConfig.render = config.render;
     const clusters = new Set(head.map((r) => r.target.cluster));
     const wanted = new Set(head.map((r) => targetKey(r.target)));
-    const baseApps = await discoverApps(baseConfig, baseConfig.environments.filter((e) => clusters.has(e.cluster)));
+    const baseApps = (await appInventory(baseConfig, tool)).overlays.filter((a) => clusters.has(a.env.cluster));
     const targets = [
       ...appTargets(baseApps).filter((t) => wanted.has(targetKey(t))),
       ...clusterTargets(baseConfig, baseConfig.environments.filter((e) => clusters.has(e.cluster))),
@@ -354,8 +357,13 @@ async function validateRun(config: Config, opts: Omit<ValidateOptions, 'format' 
 }
 
 async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, envVars: NodeJS.ProcessEnv, handOver: () => Promise<LocalApiServer | undefined> | undefined): Promise<ValidateResult & { config: Config; targets: Target[] }> {
-  const layout = await discoverLayout(config);
-  const allApps = layout.apps;
+  const kustomize = await findKustomize(envVars);
+  // One inventory: the layout's overlays plus every Application the cluster entry points create.
+  // Helm, plain, jsonnet, overridden and multi-source Applications are rendered by Argo CD's
+  // repo-server code in the cross-checks (checks/index.ts), so they count as rendered here.
+  const inventory = await appInventory(config, kustomize, { rendersAlso: ['helm', 'directory', 'jsonnet', 'overrides', 'sources'] });
+  const layout = inventory.layout;
+  const allApps = inventory.overlays;
   const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
   const envs = opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments;
   let targets = [...appTargets(apps), ...(opts.app ? [] : clusterTargets(config, envs))];
@@ -369,6 +377,13 @@ async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'forma
   // A shard owns whole clusters; the targets of the others are still needed by the coverage check.
   const everyTarget = targets;
   if (opts.shard) targets = shardTargets(targets, opts.shard);
+  // The mapping's findings: for the clusters this run checks (with --app, those about its folders).
+  const runClusters = new Set(targets.map((t) => t.cluster));
+  const selectedDirs = new Set(targets.map((t) => t.dir));
+  const mappingFindings: Finding[] = inventory.findings.slice(layout.findings.length)
+    .filter((f) => (!opts.app && (f.cluster === undefined ? !opts.shard || opts.shard.index === 1 : runClusters.has(f.cluster))) || f.subjects?.some((d) => selectedDirs.has(d)))
+    .map(({ cluster: _c, ...f }) => f);
+  layoutFindings.push(...mappingFindings);
   if (!targets.length) {
     // A shard that owns nothing (more shards than clusters) has nothing to report.
     if (opts.shard && everyTarget.length) return { config, targets: [], findings: [], rendered: [], overlays: 0, objects: 0 };
@@ -377,9 +392,8 @@ async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'forma
     const finding: Finding = opts.changedOnly
       ? { severity: 'info', rule: 'nothing-changed', overlay: '.', resource: '', message: `no overlay or cluster entry point of ${what} reads a file changed since ${base!.slice(0, 12)}: nothing to validate` }
       : { severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', file: CONFIG_FILE, message: `no overlay or cluster entry point selected for ${what}: check the environments' overlays patterns and clusters.<name>.entryPoint in ${CONFIG_FILE}` };
-    return { config, targets: [], findings: [...layoutFindings, finding], rendered: [], overlays: 0, objects: 0 };
+    return { config, targets: [], apps: listApps(inventory), findings: [...layoutFindings, finding], rendered: [], overlays: 0, objects: 0 };
   }
-  const kustomize = await findKustomize(envVars);
   if (kustomize.warning) (opts.warn ?? ((t) => process.stderr.write(`warning: ${t}\n`)))(kustomize.warning);
 
   // Cross-resource checks need whole clusters: render every target of the clusters the selected
@@ -448,6 +462,7 @@ async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'forma
   if (!opts.app && !opts.changedOnly && (!opts.shard || opts.shard.index === 1)) {
     const others = opts.shard ? await Promise.all(everyTarget.filter((t) => !selected.has(t.dir)).map(async (t) => ({ closure: await kustomizationClosure(path.join(config.root, t.dir), config.root, workspaceFor(config)).then((c) => c.map((f) => rel(config, f)), () => []) }) as unknown as Rendered)) : [];
     findings.push(...(await unrenderedFindings(config, layoutRoots(config, envs, allApps), [...all, ...argoRendered, ...others])));
+    findings.push(...(await fluxFindings(config)));
   }
   let baseRendered: Rendered[] | undefined;
   if (base && rendered.length) {
@@ -471,6 +486,6 @@ async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'forma
     mark(`server (start ${server.timings.startMs.toFixed(0)} ms, CRDs ${server.timings.crdsMs.toFixed(0)} ms, dry runs ${server.timings.dryRunMs.toFixed(0)} ms)`);
   }
   mark('end');
-  return { config, server, targets: rendered.map((r) => r.target), findings: findings.map(({ subjects: _s, pointer: _p, ...f }) => f), rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
+  return { config, server, apps: listApps(inventory), targets: rendered.map((r) => r.target), findings: findings.map(({ subjects: _s, pointer: _p, ...f }) => f), rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
 }
 
