@@ -12,6 +12,7 @@ import { resolveDigest, type RegistryOptions } from '../lib/remote/registry.js';
 import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
 import { allTreeFiles, appKey, checkRenderedPins, imageStates, planPinEdits, readRepoFile, renderAppImages, type WantedPin } from '../lib/release/releasestate.js';
 import { findKustomize } from '../lib/core/tools.js';
+import { compareReleases, describeOrdering, registryCreated } from '../lib/release/order.js';
 
 export interface PromoteOptions extends ReleaseCommonOptions {
   app: string;
@@ -22,6 +23,8 @@ export interface PromoteOptions extends ReleaseCommonOptions {
   /** Look up digests of tag-only pins when the target requires digests (default true). */
   resolve?: boolean;
   registry?: RegistryOptions;
+  /** Promote even when the source's release is older than the target's (a deliberate downgrade). */
+  allowDowngrade?: boolean;
 }
 
 /** Environments a target may be promoted from: its promotesFrom sources and theirs, nearest first. */
@@ -70,6 +73,7 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
   const source = chooseSource(config, target, opts.from, app.id);
   const releaseKeys = config.releaseKeys.map((k) => ({ key: k, segs: parseKeyPath(k) }));
   const resolved = new Map<string, string>();
+  const lookup = registryCreated({ envVars, ...opts.registry });
 
   return release(
     {
@@ -90,6 +94,7 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
         const dstStates = imageStates(dst);
         const wanted: WantedPin[] = [];
         const notes: string[] = [];
+        const downgrades: string[] = [];
         for (const [key, s] of imageStates(src)) {
           if (!s.pin.tag && !s.pin.digest) continue; // nothing pinned: nothing to carry
           if (s.mixed) {
@@ -116,6 +121,17 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
             pin = { tag: pin.tag, digest: resolved.get(k) };
           }
           wanted.push({ key, pin });
+          // Order, not difference: a source that is older than the target is a downgrade.
+          const d = dstStates.get(key)!;
+          const o = await compareReleases(s.name, s.pin, d.pin, lookup);
+          if (o.relation === 'older') downgrades.push(`${key}: ${target.name} runs ${formatPin(d.pin)}, ${source} has the older ${formatPin(s.pin)} (${describeOrdering(o)})`);
+          else if (o.relation === 'unordered') notes.push(`${key}: ${formatPin(s.pin)} (${source}) and ${formatPin(d.pin)} (${target.name}) ${describeOrdering(o)}`);
+        }
+        if (downgrades.length) {
+          if (!opts.allowDowngrade) {
+            throw new UsageError(`promoting ${ctx.app.id} from ${source} to ${target.name} would downgrade it:\n  ${downgrades.join('\n  ')}`, `pass --allow-downgrade to promote the older release anyway, or bump ${source} first`);
+          }
+          notes.push(...downgrades.map((d) => `downgrade (--allow-downgrade): ${d}`));
         }
         const full = (p: Pin | undefined) => formatPin(p, { full: true });
         const trees = await allTreeFiles(ctx.root, ctx.apps);

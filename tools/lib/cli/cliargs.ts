@@ -98,6 +98,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: {
       from: { type: 'string', value: 'ENV', description: 'promote from this environment instead of the configured one' },
       'no-resolve': { type: 'boolean', description: 'do not resolve a tag-only source pin to its digest' },
+      'allow-downgrade': { type: 'boolean', description: 'promote even when the source runs an older release than the target (semver, else registry build time)' },
       ...RELEASE,
     },
     examples: ['npm run promote -- nofluxo/backend prod', 'npm run promote -- backend prod --dry-run'],
@@ -121,7 +122,10 @@ export const COMMANDS: Record<string, CommandSpec> = {
   status: {
     summary: 'every app by environment: tag, short digest, what waits to be promoted',
     args: '',
-    options: { format: { type: 'string', value: 'text|json', description: 'output format' } },
+    options: {
+      format: { type: 'string', value: 'text|json', description: 'output format' },
+      'no-registry': { type: 'boolean', description: 'never ask a registry for build times: differing non-semver pins show as differs' },
+    },
     examples: ['npm run status', 'npm run status -- --format json'],
   },
   'pr-report': {

@@ -93,6 +93,8 @@ export interface Config {
   sensitiveKeys: string[];
   promotionLabels: string[];
   releaseKeys: string[];
+  /** promotion.files: files (relative to each overlay folder) that are part of a release, copied whole by promote. */
+  releaseFiles: string[];
   maxPushAttempts: number;
   githubApiUrl?: string;
   /** cluster -> API server flags and CRDs (gitops.yaml clusters.<c>.apiServer). */
@@ -115,7 +117,7 @@ interface RawConfig {
   external?: Record<string, string[]>;
   clusters?: Record<string, ClusterFacts>;
   diff?: { sensitiveKeys?: string[] };
-  promotion?: { labels?: string[]; releaseKeys?: string[]; maxPushAttempts?: number };
+  promotion?: { labels?: string[]; releaseKeys?: string[]; files?: string[]; maxPushAttempts?: number };
   github?: { apiUrl?: string };
   render?: { allowRemote?: boolean; remoteTimeoutSeconds?: number };
 }
@@ -201,6 +203,7 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     sensitiveKeys: raw.diff?.sensitiveKeys ?? [],
     promotionLabels: raw.promotion?.labels ?? [],
     releaseKeys: raw.promotion?.releaseKeys ?? [],
+    releaseFiles: raw.promotion?.files ?? [],
     maxPushAttempts: raw.promotion?.maxPushAttempts ?? 3,
     githubApiUrl: env.GITHUB_API_URL ?? raw.github?.apiUrl,
     apiServers: Object.fromEntries(
