@@ -21,6 +21,8 @@ import { withoutSecrets } from '../core/childenv.js';
 import { networkTimeoutMs } from '../remote/network.js';
 import { findKustomize } from '../core/tools.js';
 import { runValidation } from '../validate/validation.js';
+import { diffObjects } from '../report/diff.js';
+import { targetLabel, targetsReading } from './inventory.js';
 
 export type ReleaseKind = 'bump' | 'promote' | 'scale' | 'rollback';
 
@@ -397,6 +399,51 @@ async function checkEdit(plan: ReleasePlan, app: AppOverlay, root: string, base:
   return { warnings: v.findings.filter((f) => f.severity === 'warning').length, rendered, ...(blocked ? { blocked } : {}) };
 }
 
+/**
+ * An edit moves only its target: every other app (and cluster entry point) whose inputs include
+ * an edited file is rendered before and after the edit, and any that renders differently stops
+ * the release, named with what would change. The files are put back as they were at `base`
+ * for the "before" render, then rewritten.
+ */
+export async function checkOnlyTarget(config: Config, app: AppOverlay, files: Record<string, string>, base: string, repoPath: (f: string) => string, wtGit: Git, envVars: NodeJS.ProcessEnv, log: (l: string) => void): Promise<void> {
+  const edited = Object.keys(files);
+  const others = (await targetsReading(config, edited)).filter((t) => !(t.app?.id === app.id && t.env?.name === app.env.name));
+  if (!others.length) return;
+  log(`rendering ${others.length} other target${others.length === 1 ? '' : 's'} that read${others.length === 1 ? 's' : ''} ${edited.join(', ')}`);
+  const tool = await findKustomize(envVars);
+  const after = await renderTargets(config, tool, others);
+  const originals = new Map<string, string | undefined>();
+  for (const f of edited) originals.set(f, await wtGit.tryRun(['show', `${base}:${repoPath(f)}`]));
+  let before: Awaited<ReturnType<typeof renderTargets>>;
+  try {
+    for (const [f, text] of originals) {
+      if (text === undefined) await rm(path.join(config.root, f), { force: true });
+      else await writeFile(path.join(config.root, f), text);
+    }
+    before = await renderTargets(config, tool, others);
+  } finally {
+    for (const [f, text] of Object.entries(files)) await writeFile(path.join(config.root, f), text);
+  }
+  const moved: string[] = [];
+  for (const [i, t] of others.entries()) {
+    const b = before[i]!;
+    const a = after[i]!;
+    const errs = (r: typeof a) => r.findings.filter((f) => f.severity === 'error').map((f) => f.message).join('\n');
+    const changes = diffObjects(b.objects, a.objects, config.sensitiveKeys);
+    if (errs(a) && errs(a) !== errs(b)) moved.push(`${targetLabel(t)}: no longer renders (${errs(a).split('\n')[0]})`);
+    else if (changes.length) {
+      const what = changes.slice(0, 3).map((c) => `${c.resource}${c.fields.length ? ` ${c.fields.slice(0, 2).map((f) => f.path).join(', ')}` : ` ${c.change}`}`).join('; ');
+      moved.push(`${targetLabel(t)}: ${what}${changes.length > 3 ? `; and ${changes.length - 3} more` : ''}`);
+    }
+  }
+  if (moved.length) {
+    throw new UsageError(
+      `this edit of ${edited.join(', ')} for ${app.id} in ${app.env.name} would also change ${moved.length === 1 ? 'another target' : `${moved.length} other targets`}; nothing was committed:\n  ${moved.join('\n  ')}`,
+      `pin it where only ${app.dir} reads it (its own kustomization's images:, or a patch only it uses), or give that file its own copy for ${app.env.name}`,
+    );
+  }
+}
+
 /** Commits the staged edit in the worktree (with a fallback identity); returns the commit. */
 async function commitEdit(wtGit: Git, files: string[], message: string): Promise<string> {
   await wtGit.run(['add', '--', ...files]);
@@ -500,6 +547,7 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
       }
       for (const [file, text] of Object.entries(edit.files)) await writeFile(path.join(root, file), text);
       faultPoint('edited', s.envVars);
+      await checkOnlyTarget(wtConfig, app, edit.files, base, repoPath, new Git(wt, { envVars: s.childEnv }), s.childEnv, log);
 
       const cacheKey = `${base}\0${JSON.stringify(edit.files)}`;
       const checked = checks.get(cacheKey) ?? (await checkEdit(plan, app, root, base, s, log, write, opts.dryRun));
