@@ -4,6 +4,7 @@ import { Ajv } from 'ajv';
 import { ConfigError, NameError } from '../core/errors.js';
 import { layoutProblem } from './layout.js';
 import { lineOf, parseYaml, pointerToPath } from '../core/yamlfile.js';
+import { pinnedKubernetesVersion } from '../core/tools.js';
 import configSchema from './config.schema.json' with { type: 'json' };
 
 export const CONFIG_FILE = 'gitops.yaml';
@@ -191,7 +192,8 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
       promotesFrom: sources(e),
       requireDigests: e.requireDigests ?? false,
     })),
-    kubernetesVersion: env.GITOPS_KUBERNETES_VERSION ?? raw.kubernetes?.version ?? '1.32.0',
+    // Unset: the minor of the pinned kube-apiserver, so schemas and the server dry run agree.
+    kubernetesVersion: env.GITOPS_KUBERNETES_VERSION ?? raw.kubernetes?.version ?? pinnedKubernetesVersion(),
     schemaLocations: envLocations?.length ? envLocations : raw.schemas?.locations ?? ['default'],
     schemaMirror: env.GITOPS_SCHEMA_MIRROR ? path.resolve(root, env.GITOPS_SCHEMA_MIRROR) : undefined,
     allowMissingSchemas: raw.schemas?.allowMissing ?? [],

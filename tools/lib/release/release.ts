@@ -8,7 +8,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { discoverApps, resolveApp, type AppOverlay } from '../config/apps.js';
-import { getEnvironment, loadConfig, type Config } from '../config/config.js';
+import { CONFIG_FILE, getEnvironment, loadConfig, type Config } from '../config/config.js';
 import { ConfigError, FindingsError, GitError, GitopsError, UsageError } from '../core/errors.js';
 import { formatMarkdown, renderedDiff } from '../report/diff.js';
 import { classifyPush, Git, GitTimeoutError, parseRemoteUrl, PushRefusedError, scrub } from '../remote/git.js';
@@ -523,17 +523,43 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
   const { config, git, branch } = s;
   await cleanStale(git, log);
   log(`fetching origin`);
-  await git.fetch();
+  // A dry run works before anything is pushed: without a reachable origin it starts from HEAD.
+  let noOrigin: string | undefined;
+  try {
+    await git.fetch();
+  } catch (e) {
+    if (!opts.dryRun) throw e;
+    noOrigin = `cannot fetch origin (${scrub((e as Error).message, [s.token]).split('\n')[0]})`;
+  }
   faultPoint('fetched', s.envVars);
+  const localConfig = await readFile(path.join(config.root, CONFIG_FILE), 'utf8');
 
   const attempts = s.wantPr ? config.maxPushAttempts : 1;
   // A retry on the same base with the same edit (a failed push) reuses the checks of the first attempt.
   const checks = new Map<string, Checked>();
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const base = await git.revParse(`refs/remotes/origin/${config.defaultBranch}`);
-    if (!base) throw new GitError(`origin has no branch '${config.defaultBranch}' (gitops.yaml defaultBranch)`);
+    let base = noOrigin ? undefined : await git.revParse(`refs/remotes/origin/${config.defaultBranch}`);
+    let baseName = `origin/${config.defaultBranch}`;
+    if (!base && opts.dryRun) {
+      base = await git.revParse('HEAD');
+      baseName = 'HEAD';
+      log(`note: ${noOrigin ?? `origin has no branch '${config.defaultBranch}'`}; the dry run starts from your HEAD${base ? ` (${base.slice(0, 12)})` : ''}`);
+    }
+    if (!base) throw new GitError(`origin has no branch '${config.defaultBranch}' (gitops.yaml defaultBranch)`, opts.dryRun ? 'commit something first' : `push ${config.defaultBranch} first, or use --dry-run to see the change from your checkout`);
     const outcome = await inWorktree(git, base, s.envVars, async (wt): Promise<ReleaseResult | 'retry'> => {
       const root = path.join(wt, s.sub);
+      const there = await readFile(path.join(root, CONFIG_FILE), 'utf8').catch(() => undefined);
+      if (there !== localConfig) {
+        if (!opts.dryRun && there === undefined) {
+          throw new ConfigError(CONFIG_FILE, `not on ${baseName} (${base!.slice(0, 12)}): the release starts from what origin has`, `commit and push ${CONFIG_FILE} first; --dry-run shows the change with your local ${CONFIG_FILE}`);
+        }
+        if (!opts.dryRun) log(`note: your checkout's ${CONFIG_FILE} differs from ${baseName}'s; this release uses ${baseName}'s (push yours first to use it)`);
+      }
+      if (there !== localConfig && opts.dryRun) {
+        // The dry run uses the checkout's settings: what the user is trying out.
+        log(`note: using your checkout's ${CONFIG_FILE}, which ${there === undefined ? `${baseName} does not have yet` : `differs from ${baseName}'s`} (a real run needs it pushed)`);
+        await writeFile(path.join(root, CONFIG_FILE), localConfig);
+      }
       const wtConfig = await loadConfig(root, s.childEnv);
       const apps = await discoverApps(wtConfig);
       const app = apps.find((a) => a.id === plan.appId && a.env.name === plan.env);

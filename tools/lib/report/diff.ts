@@ -1,7 +1,9 @@
 // Rendered diff between two revisions: what Argo CD would change, per app and object.
 import { isDeepStrictEqual } from 'node:util';
 import { discoverApps } from '../config/apps.js';
-import { loadConfig, type Config } from '../config/config.js';
+import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { resourceId, type K8sObject } from '../render/kustomize.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
 import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, withWorktree } from '../render/changes.js';
@@ -151,12 +153,14 @@ export function diffObjects(before: K8sObject[], after: K8sObject[], sensitiveKe
  * Renders the targets of the repo at `root` the way Argo CD does (with each cluster's
  * kustomize.buildOptions); with `changed`, only the targets whose inputs changed.
  */
-async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean, isBase = false): Promise<{ config?: Config; rendered: Rendered[]; note?: string }> {
+async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean, base?: { current: string }): Promise<{ config?: Config; rendered: Rendered[]; note?: string }> {
   let config: Config;
-  if (isBase) {
-    const loaded = await loadBaseConfig(root, envVars);
+  let note: string | undefined;
+  if (base) {
+    const loaded = await loadBaseConfig(root, envVars, base.current);
     if (!loaded.config) return { rendered: [], note: loaded.note };
     config = loaded.config;
+    note = loaded.note;
   } else config = await loadConfig(root, envVars);
   if (allowRemote) config.render.allowRemote = true;
   const apps = await discoverApps(config);
@@ -165,7 +169,7 @@ async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?
   const wanted = changed ? new Set(await affectedTargets(config, all, changed)) : new Set(all);
   // Cluster entry points are always rendered: they carry the build options for their overlays.
   const rendered = await renderLikeArgo(config, tool, all.filter((t) => wanted.has(t) || t.kind === 'cluster'));
-  return { config, rendered: rendered.filter((r) => wanted.has(r.target)) };
+  return { config, rendered: rendered.filter((r) => wanted.has(r.target)), ...(note ? { note } : {}) };
 }
 
 export interface DiffOptions {
@@ -187,13 +191,15 @@ export interface DiffOptions {
 export async function renderedDiff(opts: DiffOptions): Promise<DiffResult> {
   const envVars = opts.envVars ?? process.env;
   const headConfig = await loadConfig(opts.cwd, envVars);
+  // A base revision without a usable gitops.yaml is read with this one (and the diff says so).
+  const headText = await readFile(path.join(headConfig.root, CONFIG_FILE), 'utf8');
   const base = await resolveBase(opts.cwd, opts.base, headConfig.defaultBranch);
   const head = opts.head ? await resolveBase(opts.cwd, opts.head, headConfig.defaultBranch) : undefined;
   // Against the working tree only changed inputs are rendered; between two commits, everything.
   const changed = head ? undefined : await changedFiles(opts.cwd, base);
   opts.onProgress?.(`rendering ${base.slice(0, 12)} and ${head ? head.slice(0, 12) : 'the working tree'}${changed ? ` (${changed.length} changed files)` : ''}`);
   const [before, after] = await Promise.all([
-    withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed, opts.allowRemote, true)),
+    withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed, opts.allowRemote, { current: headText })),
     head ? withWorktree(opts.cwd, head, (dir) => renderAffected(dir, envVars, undefined, opts.allowRemote)) : renderAffected(opts.cwd, envVars, changed, opts.allowRemote),
   ]);
   opts.onProgress?.('comparing objects');
