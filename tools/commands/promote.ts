@@ -1,6 +1,7 @@
 // npm run promote <app> <env> [--from <env>]: copy what defines the release from a source environment into
 // <env>, as a PR: the images the source renders (tag and digest), written where the target's value is
-// decided (its overlay's images:, or a patch or component only it uses), and promotion.releaseKeys.
+// decided (its overlay's images:, or a patch or component only it uses), promotion.releaseKeys, and
+// promotion.files (release files of the overlay folder, copied whole).
 // Environment-specific settings (names, replicas, namespaces) are never copied.
 import type { Config, Environment } from '../lib/config/config.js';
 import { getEnvironment } from '../lib/config/config.js';
@@ -12,6 +13,10 @@ import { resolveDigest, type RegistryOptions } from '../lib/remote/registry.js';
 import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
 import { allTreeFiles, appKey, checkRenderedPins, imageStates, planPinEdits, readRepoFile, renderAppImages, type WantedPin } from '../lib/release/releasestate.js';
 import { findKustomize } from '../lib/core/tools.js';
+import { readReleaseFile } from '../lib/release/files.js';
+import { createHash } from 'node:crypto';
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 import { compareReleases, describeOrdering, registryCreated } from '../lib/release/order.js';
 
 export interface PromoteOptions extends ReleaseCommonOptions {
@@ -153,13 +158,26 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
           });
           if (text !== dstText) plan.files[dst.overlayFile] = text;
         }
+        // Release files travel whole, from the source overlay folder to the target's.
+        for (const f of ctx.config.releaseFiles) {
+          const from = await readReleaseFile(ctx.root, srcApp.dir, f);
+          if (from === undefined) {
+            notes.push(`release file ${f} is not in ${srcApp.dir}; left as it is in ${target.name}`);
+            continue;
+          }
+          const to = await readReleaseFile(ctx.root, ctx.app.dir, f);
+          if (to !== undefined && to.equals(from)) continue;
+          const dstFile = path.posix.join(ctx.app.dir, f);
+          plan.files[dstFile] = from.toString('utf8');
+          changes.push({ what: `file ${f}`, from: to === undefined ? '(none)' : `sha256:${sha256(to).slice(0, 12)}`, to: `sha256:${sha256(from).slice(0, 12)} (${srcApp.dir}/${f})` });
+        }
         if (!changes.length || !Object.keys(plan.files).length) return null;
         for (const [file, text] of Object.entries(plan.files)) await writeFile(path.join(ctx.root, file), text);
         await checkRenderedPins(ctx.config, tool, ctx.app, wanted, full);
         const srcFiles = [...new Set([`${srcApp.dir}/`, ...src.containers.flatMap((c) => (c.pinFrom ? [c.pinFrom.file] : []))])];
         const sha = (await ctx.git.run(['log', '-1', '--format=%H%x00%s', ctx.base, '--', ...srcFiles.map(ctx.repoPath)])).trim();
         const [srcSha, subject] = sha.split('\0');
-        const images = changes.filter((c) => !c.what.startsWith('/') && !releaseKeys.some((k) => k.key === c.what));
+        const images = changes.filter((c) => !c.what.startsWith('/') && !c.what.startsWith('file ') && !releaseKeys.some((k) => k.key === c.what));
         const summary = images.length === 1 && changes.length === 1 ? `${images[0]!.what.split('/').pop()} ${formatPin(wanted.find((w) => w.key === images[0]!.what)?.pin)}` : `${changes.length} changes`;
         return {
           files: plan.files,
