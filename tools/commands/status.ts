@@ -13,10 +13,19 @@ import { compareReleases, registryCreated, type CreatedLookup } from '../lib/rel
 import { promotionSources } from './promote.js';
 import { createHash } from 'node:crypto';
 import { readReleaseFile } from '../lib/release/files.js';
+import { formatBoardHtml, type BoardOptions, type BoardPull } from '../lib/report/board.js';
+import { Git, parseRemoteUrl, scrub } from '../lib/remote/git.js';
+import { DEFAULT_API_URL, GitHub } from '../lib/remote/github.js';
+import { networkTimeoutMs } from '../lib/remote/network.js';
+import path from 'node:path';
 
 export interface StatusOptions {
   cwd: string;
-  format?: 'text' | 'json';
+  format?: 'text' | 'json' | 'html';
+  /** html: the time printed on the board (tests fix it). */
+  now?: Date;
+  /** html: Argo CD's sync and health per app and environment, when known. */
+  health?: BoardOptions['health'];
   write?: (text: string) => void;
   envVars?: NodeJS.ProcessEnv;
   /** false: never ask a registry for build times (--no-registry); differing non-semver pins then show as `differs`. */
@@ -354,10 +363,34 @@ export function formatStatusText(r: StatusReport): string {
   return lines.join('\n');
 }
 
+/** The open pull requests the release commands opened (their marker says kind, env and app). */
+async function releasePulls(cwd: string, envVars: NodeJS.ProcessEnv): Promise<{ pulls?: BoardPull[]; pullsError?: string }> {
+  const token = envVars.GITHUB_TOKEN || envVars.GH_TOKEN;
+  if (!token) return {};
+  try {
+    const config = await loadConfig(cwd, envVars);
+    const remote = parseRemoteUrl(await new Git(config.root, { envVars }).remoteUrl('origin'));
+    const gh = new GitHub({ baseUrl: config.githubApiUrl ?? DEFAULT_API_URL, token, owner: remote.owner, repo: remote.repo, timeoutMs: networkTimeoutMs(envVars, 30_000) });
+    const pulls: BoardPull[] = [];
+    for (const p of await gh.listOpenPulls()) {
+      const lines = (p.body ?? '').split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+      const m = /^<!-- gitops-release kind=(\S+) env=(\S+) app=(\S+) -->$/.exec(lines[lines.length - 1] ?? '');
+      if (m) pulls.push({ number: p.number, url: p.url, title: p.title, kind: m[1], env: m[2], app: m[3] });
+    }
+    return { pulls: pulls.sort((a, b) => a.number - b.number) };
+  } catch (e) {
+    return { pullsError: scrub((e as Error).message, [token]).split('\n')[0] };
+  }
+}
+
 export async function status(opts: StatusOptions): Promise<StatusReport> {
-  const report = await collectStatus(opts.cwd, opts.envVars ?? process.env, { lookup: opts.registry === false ? false : undefined });
+  const envVars = opts.envVars ?? process.env;
+  const report = await collectStatus(opts.cwd, envVars, { lookup: opts.registry === false ? false : undefined });
   const write = opts.write ?? ((t: string) => process.stdout.write(`${t}\n`));
-  write(opts.format === 'json' ? JSON.stringify(report, null, 2) : formatStatusText(report));
+  if (opts.format === 'html') {
+    const revision = await new Git(path.resolve(opts.cwd), { envVars }).revParse('HEAD').catch(() => undefined);
+    write(formatBoardHtml(report, { generatedAt: (opts.now ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z'), revision, health: opts.health, ...(await releasePulls(opts.cwd, envVars)) }));
+  } else write(opts.format === 'json' ? JSON.stringify(report, null, 2) : formatStatusText(report));
   const failed = report.apps.flatMap((a) => Object.entries(a.errors ?? {}).map(([e, msg]) => `${a.id} in ${e}: ${oneLine(msg)}`));
   if (failed.length) throw new FindingsError(`status is incomplete: ${failed.length} overlay${failed.length === 1 ? '' : 's'} did not render\n  ${failed.join('\n  ')}`);
   return report;

@@ -123,10 +123,10 @@ export const COMMANDS: Record<string, CommandSpec> = {
     summary: 'every app by environment: tag, short digest, what waits to be promoted',
     args: '',
     options: {
-      format: { type: 'string', value: 'text|json', description: 'output format' },
+      format: { type: 'string', value: 'text|json|html', description: 'output format (html: the promotion board, one self-contained page)' },
       'no-registry': { type: 'boolean', description: 'never ask a registry for build times: differing non-semver pins show as differs' },
     },
-    examples: ['npm run status', 'npm run status -- --format json'],
+    examples: ['npm run status', 'npm run status -- --format json', 'npm run status -- --format html > board.html'],
   },
   'pr-report': {
     summary: "the pull request's comment and job summary from validate's and diff's JSON reports",
