@@ -75,7 +75,8 @@ function envColumn(a: AppStatus, env: { name: string }, r: StatusReport, opts: B
   if (!deployed) return `<section class="env off" data-env="${esc(env.name)}"><h4>${esc(env.name)}</h4><p class="muted">not deployed</p></section>`;
   const e = r.environments.find((x) => x.name === env.name);
   const imgs = Object.entries(a.images).map(([k, per]) => pinCell(k, per[env.name], !!e?.requireDigests));
-  const files = Object.entries(a.files).map(([f, per]) => {
+  // A release file no environment of this app has is not part of its release.
+  const files = Object.entries(a.files).filter(([, per]) => Object.values(per).some((v) => v)).map(([f, per]) => {
     const v = per[env.name];
     return `<li class="file"><span class="name">${esc(f)}</span> ${v ? `<code class="digest" title="sha256:${esc(v.sha256)}">${esc(v.short)}</code>` : '<span class="muted">none</span>'}</li>`;
   });
@@ -151,6 +152,7 @@ h2{font-size:16px;margin:22px 0 8px}
 .env{flex:1 1 0;min-width:0;border:1px solid #e4e7ed;border-radius:8px;padding:8px 10px;background:#fbfcfd}
 .env.off{background:repeating-linear-gradient(135deg,#f6f7f9,#f6f7f9 6px,#eef0f3 6px,#eef0f3 12px)}
 .env h4{margin:0 0 2px;font-size:13px;text-transform:uppercase;letter-spacing:.04em;display:flex;flex-wrap:wrap;gap:6px;align-items:center}
+.env h4 .badge{text-transform:none;letter-spacing:0}
 .overlay{margin:0 0 6px;overflow-wrap:anywhere;color:#5b6478}
 .parts{list-style:none;margin:0;padding:0}
 .parts li{padding:3px 0;border-top:1px dashed #e4e7ed;overflow-wrap:anywhere}
@@ -180,7 +182,7 @@ h2{font-size:16px;margin:22px 0 8px}
 .prs{margin:8px 0 0}
 .pr{margin-right:8px}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dfe3ea;border-radius:8px}
-th,td{text-align:left;padding:6px 10px;border-top:1px solid #eef0f3;vertical-align:top;overflow-wrap:anywhere}
+th,td{text-align:left;padding:6px 10px;border-top:1px solid #eef0f3;vertical-align:top;overflow-wrap:break-word}
 th{background:#f7f8fa;font-size:12px;color:#4a5366}
 @media (max-width:720px){
   main{padding:8px 8px 32px}
@@ -189,6 +191,12 @@ th{background:#f7f8fa;font-size:12px;color:#4a5366}
   .arrow{flex-direction:row;padding:4px 0;min-width:0}
   .glyph{transform:rotate(90deg)}
   .stat{min-width:0;flex:1 1 40%}
+  table,tbody,tr,td{display:block}
+  thead{display:none}
+  tr{border-top:1px solid #eef0f3;padding:6px 0}
+  tr:first-child{border-top:0}
+  td{border:0;padding:1px 10px}
+  td::before{content:attr(data-label) ": ";color:#7a8295;font-size:12px}
 }
 `;
 
@@ -214,7 +222,7 @@ export function formatBoardHtml(r: StatusReport, opts: BoardOptions): string {
   else if (opts.pulls) {
     pulls = `<h2>Open release pull requests</h2>${
       opts.pulls.length
-        ? `<table><thead><tr><th>#</th><th>kind</th><th>app</th><th>env</th><th>title</th></tr></thead><tbody>${opts.pulls.map((p) => `<tr><td>${safeUrl(p.url) ? `<a href="${esc(safeUrl(p.url)!)}">#${p.number}</a>` : `#${p.number}`}</td><td>${esc(p.kind ?? '')}</td><td>${esc(p.app ?? '')}</td><td>${esc(p.env ?? '')}</td><td>${esc(p.title)}</td></tr>`).join('')}</tbody></table>`
+        ? `<table><thead><tr><th>#</th><th>kind</th><th>app</th><th>env</th><th>title</th></tr></thead><tbody>${opts.pulls.map((p) => `<tr><td data-label="pull request">${safeUrl(p.url) ? `<a href="${esc(safeUrl(p.url)!)}">#${p.number}</a>` : `#${p.number}`}</td><td data-label="kind">${esc(p.kind ?? '')}</td><td data-label="app">${esc(p.app ?? '')}</td><td data-label="env">${esc(p.env ?? '')}</td><td data-label="title">${esc(p.title)}</td></tr>`).join('')}</tbody></table>`
         : '<p class="muted">None open.</p>'
     }`;
   }
