@@ -105,7 +105,7 @@ const commands: Record<string, Handler> = {
     const { values, positionals } = parse('promote', argv);
     const [app, env] = positionalArgs('promote', positionals, ['app', 'env']);
     const { promote } = await import('./commands/promote.js');
-    await promote({ cwd: (values.cwd as string) ?? process.cwd(), app, env, from: values.from as string | undefined, resolve: !values['no-resolve'], allowDowngrade: values['allow-downgrade'] === true, ...releaseFlags(values) });
+    await promote({ cwd: (values.cwd as string) ?? process.cwd(), app, env, from: values.from as string | undefined, resolve: !values['no-resolve'], allowDowngrade: values['allow-downgrade'] === true, requireHealthy: values['require-healthy'] === true, kubeconfig: values.kubeconfig as string | undefined, ...releaseFlags(values) });
   },
   async scale(argv) {
     const { values, positionals } = parse('scale', argv);

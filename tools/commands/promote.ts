@@ -10,7 +10,10 @@ import path from 'node:path';
 import { ConfigError, NameError, UsageError } from '../lib/core/errors.js';
 import { copyKey, editYaml, formatPin, getKey, parseKeyPath, parseKustomization, type Pin } from '../lib/render/images.js';
 import { resolveDigest, type RegistryOptions } from '../lib/remote/registry.js';
-import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
+import { release, resolveTarget, type Change, type EditContext, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
+import type { AppOverlay } from '../lib/config/apps.js';
+import { kubeconfigArg, readAppHealth } from '../lib/release/health.js';
+import { kustomizationClosure } from '../lib/render/kustomize.js';
 import { allTreeFiles, appKey, checkRenderedPins, imageStates, planPinEdits, readRepoFile, renderAppImages, type WantedPin } from '../lib/release/releasestate.js';
 import { findKustomize } from '../lib/core/tools.js';
 import { readReleaseFile } from '../lib/release/files.js';
@@ -30,6 +33,37 @@ export interface PromoteOptions extends ReleaseCommonOptions {
   registry?: RegistryOptions;
   /** Promote even when the source's release is older than the target's (a deliberate downgrade). */
   allowDowngrade?: boolean;
+  /** Refuse unless the source environment's Argo CD Application is Synced and Healthy at the release. */
+  requireHealthy?: boolean;
+  /** `FILE[:CONTEXT]` of the source environment's cluster (default $KUBECONFIG, ~/.kube/config). */
+  kubeconfig?: string;
+}
+
+/**
+ * The source's Argo CD Application must be Synced and Healthy, synced to a revision whose files
+ * for the source app (its kustomization closure and release files) are those of `base`: what is
+ * promoted is what was seen running.
+ */
+async function requireHealthy(ctx: EditContext, srcApp: AppOverlay, source: string, kubeconfig: string | undefined, envVars: NodeJS.ProcessEnv): Promise<string> {
+  const h = await readAppHealth(srcApp, kubeconfigArg(kubeconfig, envVars));
+  const problems: string[] = [];
+  if (h.sync !== 'Synced') problems.push(`sync status is ${h.sync ?? 'unknown'}, not Synced`);
+  if (h.health !== 'Healthy') problems.push(`health is ${h.health ?? 'unknown'}, not Healthy${h.message ? ` (${h.message})` : ''}`);
+  if (!h.revision) problems.push('it reports no synced revision');
+  else if (!(await ctx.git.revParse(h.revision))) problems.push(`it is synced to ${h.revision.slice(0, 12)}, which origin's history does not have`);
+  else {
+    const closure = (await kustomizationClosure(path.join(ctx.root, srcApp.dir), ctx.root)).filter((f) => path.isAbsolute(f) && !path.relative(ctx.root, f).startsWith("..")).map((f) => path.relative(ctx.root, f).split(path.sep).join('/'));
+    const files = [...new Set([...closure, ...ctx.config.releaseFiles.map((f) => path.posix.join(srcApp.dir, f))])].map(ctx.repoPath);
+    const changed = (await ctx.git.run(['diff', '--name-only', h.revision, ctx.base, '--', ...files])).trim();
+    if (changed) problems.push(`it is synced to ${h.revision.slice(0, 12)}, but the release on origin/${ctx.config.defaultBranch} (${ctx.base.slice(0, 12)}) changed ${changed.split('\n').join(', ')} since: that release has not been seen running`);
+  }
+  if (problems.length) {
+    throw new UsageError(
+      `${srcApp.id} in ${source} is not ready to be promoted (Argo CD Application ${h.application}): ${problems.join('; ')}`,
+      `wait until Argo CD has synced the release in ${source} and it is Healthy, then re-run (or drop --require-healthy)`,
+    );
+  }
+  return `${source} is Synced and Healthy at ${h.revision!.slice(0, 12)} (Argo CD Application ${h.application})`;
 }
 
 /** Environments a target may be promoted from: its promotesFrom sources and theirs, nearest first. */
@@ -86,9 +120,14 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
       appId: app.id,
       env: target.name,
       async edit(ctx) {
+        let healthNote: string | undefined;
         const srcApp = ctx.apps.find((a) => a.id === ctx.app.id && a.env.name === source);
         if (!srcApp) {
           throw new ConfigError(`${getEnvironment(ctx.config, source).overlays.join(', ')}`, `${ctx.app.id} is not deployed to '${source}', so there is nothing to promote from it`);
+        }
+        if (opts.requireHealthy) {
+          ctx.log(`reading the Argo CD Application of ${srcApp.id} in ${source}`);
+          healthNote = await requireHealthy(ctx, srcApp, source, opts.kubeconfig, envVars);
         }
         // What each environment renders, not what its overlay's images: block says.
         const tool = await findKustomize(ctx.envVars);
@@ -98,7 +137,7 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
         for (const r of [src, dst]) if (r.error) throw new ConfigError(r.overlayFile, `does not render: ${r.error}`);
         const dstStates = imageStates(dst);
         const wanted: WantedPin[] = [];
-        const notes: string[] = [];
+        const notes: string[] = healthNote ? [healthNote] : [];
         const downgrades: string[] = [];
         for (const [key, s] of imageStates(src)) {
           if (!s.pin.tag && !s.pin.digest) continue; // nothing pinned: nothing to carry

@@ -98,6 +98,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: {
       from: { type: 'string', value: 'ENV', description: 'promote from this environment instead of the configured one' },
       'no-resolve': { type: 'boolean', description: 'do not resolve a tag-only source pin to its digest' },
+      'require-healthy': { type: 'boolean', description: "refuse unless the source environment's Argo CD Application is Synced and Healthy at the release (read-only, through --kubeconfig)" },
+      kubeconfig: { type: 'string', value: 'FILE[:CONTEXT]', description: "kubeconfig of the source environment's cluster for --require-healthy (default $KUBECONFIG, ~/.kube/config)" },
       'allow-downgrade': { type: 'boolean', description: 'promote even when the source runs an older release than the target (semver, else registry build time)' },
       ...RELEASE,
     },

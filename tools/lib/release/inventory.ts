@@ -22,3 +22,11 @@ export async function targetsReading(config: Config, files: string[]): Promise<T
 export function targetLabel(t: Target): string {
   return t.app ? `${t.dir} (${t.app.id} in ${t.env!.name})` : `${t.dir} (cluster ${t.cluster} entry point)`;
 }
+
+/**
+ * The Argo CD Application that deploys an app: today the ApplicationSets of clusters/ name it
+ * `<system>-<service>` (the slug) in namespace `argocd`.
+ */
+export function applicationOf(app: AppOverlay): { namespace: string; name: string } {
+  return { namespace: 'argocd', name: app.slug };
+}
