@@ -123,7 +123,7 @@ const commands: Record<string, Handler> = {
     const { values, positionals } = parse('status', argv);
     if (positionals.length) throw new UsageError(`status takes no positional arguments (got ${positionals.join(' ')})`);
     const { status } = await import('./commands/status.js');
-    await status({ cwd: (values.cwd as string) ?? process.cwd(), format: oneOf(values.format, ['text', 'json', 'html'] as const, '--format'), registry: !values['no-registry'] });
+    await status({ cwd: (values.cwd as string) ?? process.cwd(), format: oneOf(values.format, ['text', 'json', 'html'] as const, '--format'), registry: !values['no-registry'], kubeconfig: values.kubeconfig as string | undefined });
   },
 };
 

@@ -3,8 +3,9 @@
 // differ, and in which direction (semver, else the registry's build time of each digest). Reads the
 // checkout in --cwd; the network only for build times (--no-registry: none).
 import { discoverApps } from '../lib/config/apps.js';
-import { loadConfig } from '../lib/config/config.js';
-import { FindingsError } from '../lib/core/errors.js';
+import { getEnvironment, loadConfig } from '../lib/config/config.js';
+import { kubeconfigArg, readAppHealth } from '../lib/release/health.js';
+import { FindingsError, UsageError } from '../lib/core/errors.js';
 import { sameRelease, shortDigest, type Pin } from '../lib/render/images.js';
 import type { ImageOrigin } from '../lib/render/imagesource.js';
 import { appKey, imageStates, renderAppImages, type ImageState } from '../lib/release/releasestate.js';
@@ -26,6 +27,8 @@ export interface StatusOptions {
   now?: Date;
   /** html: Argo CD's sync and health per app and environment, when known. */
   health?: BoardOptions['health'];
+  /** html: `ENV=FILE[:CONTEXT],...`: read each listed environment's Argo CD Applications (GET only) for the board's health. */
+  kubeconfig?: string;
   write?: (text: string) => void;
   envVars?: NodeJS.ProcessEnv;
   /** false: never ask a registry for build times (--no-registry); differing non-semver pins then show as `differs`. */
@@ -383,13 +386,36 @@ async function releasePulls(cwd: string, envVars: NodeJS.ProcessEnv): Promise<{ 
   }
 }
 
+/** Health of every app of the environments `ENV=FILE[:CONTEXT],...` names; a failure is shown per app, never fatal. */
+async function readHealth(cwd: string, spec: string, envVars: NodeJS.ProcessEnv): Promise<BoardOptions['health']> {
+  const config = await loadConfig(cwd, envVars);
+  const out: NonNullable<BoardOptions['health']> = {};
+  const apps = await discoverApps(config);
+  for (const part of spec.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--kubeconfig ${part}: use ENV=FILE[:CONTEXT] (several joined with commas)`);
+    const env = getEnvironment(config, part.slice(0, eq)).name;
+    const kc = kubeconfigArg(part.slice(eq + 1), envVars);
+    for (const a of apps.filter((x) => x.env.name === env)) {
+      try {
+        const h = await readAppHealth(a, kc);
+        (out[a.id] ??= {})[env] = { ...(h.sync ? { sync: h.sync } : {}), ...(h.health ? { health: h.health } : {}), ...(h.revision ? { revision: h.revision } : {}) };
+      } catch (e) {
+        (out[a.id] ??= {})[env] = { error: (e as Error).message.split('\n')[0] };
+      }
+    }
+  }
+  return out;
+}
+
 export async function status(opts: StatusOptions): Promise<StatusReport> {
   const envVars = opts.envVars ?? process.env;
   const report = await collectStatus(opts.cwd, envVars, { lookup: opts.registry === false ? false : undefined });
   const write = opts.write ?? ((t: string) => process.stdout.write(`${t}\n`));
   if (opts.format === 'html') {
     const revision = await new Git(path.resolve(opts.cwd), { envVars }).revParse('HEAD').catch(() => undefined);
-    write(formatBoardHtml(report, { generatedAt: (opts.now ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z'), revision, health: opts.health, ...(await releasePulls(opts.cwd, envVars)) }));
+    const health = opts.health ?? (opts.kubeconfig ? await readHealth(opts.cwd, opts.kubeconfig, envVars) : undefined);
+    write(formatBoardHtml(report, { generatedAt: (opts.now ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z'), revision, health, ...(await releasePulls(opts.cwd, envVars)) }));
   } else write(opts.format === 'json' ? JSON.stringify(report, null, 2) : formatStatusText(report));
   const failed = report.apps.flatMap((a) => Object.entries(a.errors ?? {}).map(([e, msg]) => `${a.id} in ${e}: ${oneLine(msg)}`));
   if (failed.length) throw new FindingsError(`status is incomplete: ${failed.length} overlay${failed.length === 1 ? '' : 's'} did not render\n  ${failed.join('\n  ')}`);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
 import { promote } from '../commands/promote.js';
+import { status } from '../commands/status.js';
 import { UsageError } from '../lib/core/errors.js';
 import { findApiServer, type ApiServerBinaries } from '../lib/core/tools.js';
 import type { K8sObject } from '../lib/render/kustomize.js';
@@ -100,5 +101,11 @@ describe('promote --require-healthy (Application status written by the test, not
     assert.equal(r.status, 'dry-run');
     assert.ok(r.message?.includes(`dev is Synced and Healthy at ${released.slice(0, 12)} (Argo CD Application argocd/nofluxo-backend)`), r.message);
     assert.ok(c.out.join('\n').includes(`+    newTag: "1.1.0@${D1}"`));
+    // The board shows the same health (status --format html --kubeconfig dev=FILE:CONTEXT).
+    const out: string[] = [];
+    await status({ cwd: fx.work, format: 'html', registry: false, kubeconfig: `dev=${kubeconfig}:dev`, envVars: { ...fx.envVars, GITHUB_TOKEN: undefined, GH_TOKEN: undefined }, write: (t) => out.push(t) });
+    const backend = /<article class="app" id="app-nofluxo-backend"[\s\S]*?<\/article>/.exec(out.join('\n'))![0];
+    assert.match(backend, /<section class="env" data-env="dev"><h4>dev <span class="badge b-health-ok" title="revision [0-9a-f]{40}">Synced · Healthy<\/span>/);
+    assert.match(out.join('\n'), /data-app="nofluxo\/ai-agent"[\s\S]*?b-error" title="Argo CD Application argocd\/nofluxo-ai-agent \(nofluxo\/ai-agent in dev\) not found/);
   });
 });

@@ -127,6 +127,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: {
       format: { type: 'string', value: 'text|json|html', description: 'output format (html: the promotion board, one self-contained page)' },
       'no-registry': { type: 'boolean', description: 'never ask a registry for build times: differing non-semver pins show as differs' },
+      kubeconfig: { type: 'string', value: 'ENV=FILE[:CONTEXT],...', description: "html: read each listed environment's Argo CD Applications (read-only) to show sync and health on the board" },
     },
     examples: ['npm run status', 'npm run status -- --format json', 'npm run status -- --format html > board.html'],
   },
