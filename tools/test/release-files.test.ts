@@ -1,6 +1,6 @@
 // Releases beyond images: gitops.yaml promotion.files names files of the overlay folder that are
 // part of a release (a settings file with its version). status compares them, promote copies them
-// whole (it said "nothing to change" before), rollback restores them, diff shows what they render.
+// whole (it said "nothing to change" before), rollback restores them, diff names them.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { collectStatus } from '../commands/status.js';
@@ -9,7 +9,9 @@ import { rollback } from '../commands/rollback.js';
 import { parseConfig } from '../lib/config/config.js';
 import { ConfigError } from '../lib/core/errors.js';
 import { capture, finishFixture, startReleaseFixture } from './release-fixture.js';
-import { BASE_KUSTOMIZATION, DEPLOYMENT, GITOPS_YAML } from './repo-fixture.js';
+import { BASE_KUSTOMIZATION, DEPLOYMENT, GITOPS_YAML, baseFiles, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
+import { formatDiffText, formatMarkdown, renderedDiff } from '../lib/report/diff.js';
+import { gitInit, writeFiles } from './fixtures.js';
 
 const D = `sha256:${'5'.repeat(64)}`;
 const T = { timeout: 240_000 };
@@ -71,6 +73,23 @@ describe('release files (promotion.files)', () => {
       assert.deepEqual(rb.changes?.map((x) => x.what), ['file settings.yaml']);
     } finally {
       await finishFixture(f);
+    }
+  });
+
+  test('diff names a changed release file, also one the render does not read', async () => {
+    const dir = await makeRepo({ ...baseFiles(), 'gitops.yaml': `${GITOPS_YAML}promotion:\n  files: [release-notes.md]\n`, 'overlays/crianex/demo/web/release-notes.md': 'v1\n' });
+    try {
+      gitInit(dir, 'v1');
+      await writeFiles(dir, { 'overlays/crianex/demo/web/release-notes.md': 'v2\n', 'overlays/minikube/demo/web/release-notes.md': 'v2\n' });
+      const d = await renderedDiff({ cwd: dir, base: 'HEAD', envVars: testEnv });
+      assert.deepEqual(d.overlays.map((o) => [o.overlay, o.objects.length, o.releaseFiles]), [
+        ['overlays/crianex/demo/web', 0, [{ file: 'release-notes.md', change: 'changed' }]],
+        ['overlays/minikube/demo/web', 0, [{ file: 'release-notes.md', change: 'added' }]],
+      ]);
+      assert.match(formatDiffText(d), /^overlays\/crianex\/demo\/web \(demo\/web in prod\)\n {2}~ release file release-notes\.md$/m);
+      assert.match(formatMarkdown(d), /```diff\n! release file release-notes\.md\n```/);
+    } finally {
+      await removeRepo(dir);
     }
   });
 

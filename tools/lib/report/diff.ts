@@ -3,6 +3,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { discoverApps } from '../config/apps.js';
 import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
 import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readReleaseFile } from '../release/files.js';
 import path from 'node:path';
 import { resourceId, type K8sObject } from '../render/kustomize.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
@@ -33,6 +35,8 @@ export interface OverlayDiff {
   objects: ObjectDiff[];
   /** Render errors on either side (the diff of that overlay is then incomplete). */
   errors: string[];
+  /** gitops.yaml promotion.files of the overlay that differ (whether or not the render reads them). */
+  releaseFiles?: Array<{ file: string; change: 'added' | 'removed' | 'changed' }>;
 }
 
 export interface DiffResult {
@@ -153,12 +157,12 @@ export function diffObjects(before: K8sObject[], after: K8sObject[], sensitiveKe
  * Renders the targets of the repo at `root` the way Argo CD does (with each cluster's
  * kustomize.buildOptions); with `changed`, only the targets whose inputs changed.
  */
-async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean, base?: { current: string }): Promise<{ config?: Config; rendered: Rendered[]; note?: string }> {
+async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean, base?: { current: string }): Promise<{ config?: Config; rendered: Rendered[]; note?: string; files: Map<string, Record<string, string | null>> }> {
   let config: Config;
   let note: string | undefined;
   if (base) {
     const loaded = await loadBaseConfig(root, envVars, base.current);
-    if (!loaded.config) return { rendered: [], note: loaded.note };
+    if (!loaded.config) return { rendered: [], note: loaded.note, files: new Map() };
     config = loaded.config;
     note = loaded.note;
   } else config = await loadConfig(root, envVars);
@@ -167,9 +171,21 @@ async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?
   const tool = await findKustomize(envVars);
   const all = [...appTargets(apps), ...clusterTargets(config, config.environments)];
   const wanted = changed ? new Set(await affectedTargets(config, all, changed)) : new Set(all);
+  // A release file the render does not read is still part of the release: its overlay counts as affected.
+  if (changed) for (const t of all) if (t.app && config.releaseFiles.some((f) => changed.includes(path.posix.join(t.dir, f)))) wanted.add(t);
+  const files = new Map<string, Record<string, string | null>>();
+  for (const t of all) {
+    if (!t.app || !wanted.has(t) || !config.releaseFiles.length) continue;
+    const per: Record<string, string | null> = {};
+    for (const f of config.releaseFiles) {
+      const bytes = await readReleaseFile(config.root, t.dir, f).catch(() => undefined);
+      per[f] = bytes === undefined ? null : createHash('sha256').update(bytes).digest('hex');
+    }
+    files.set(targetKey(t), per);
+  }
   // Cluster entry points are always rendered: they carry the build options for their overlays.
   const rendered = await renderLikeArgo(config, tool, all.filter((t) => wanted.has(t) || t.kind === 'cluster'));
-  return { config, rendered: rendered.filter((r) => wanted.has(r.target)), ...(note ? { note } : {}) };
+  return { config, rendered: rendered.filter((r) => wanted.has(r.target)), files, ...(note ? { note } : {}) };
 }
 
 export interface DiffOptions {
@@ -218,10 +234,18 @@ export async function renderedDiff(opts: DiffOptions): Promise<DiffResult> {
     const a = afterBy.get(key);
     const errors = [...(b?.findings ?? []), ...(a?.findings ?? [])].filter((f) => f.severity === 'error').map((f) => `${f.file ?? dir}: ${f.message}`);
     const objects = diffObjects(b?.objects ?? [], a?.objects ?? [], sensitive);
-    if (objects.length || errors.length) {
+    const fb = before.files.get(key) ?? {};
+    const fa = after.files.get(key) ?? {};
+    const releaseFiles = [...new Set([...Object.keys(fb), ...Object.keys(fa)])].sort().flatMap((f) => {
+      const x = fb[f] ?? null;
+      const y = fa[f] ?? null;
+      if (x === y) return [];
+      return [{ file: f, change: (x === null ? 'added' : y === null ? 'removed' : 'changed') as 'added' | 'removed' | 'changed' }];
+    });
+    if (objects.length || errors.length || releaseFiles.length) {
       const t = (a ?? b)!.target;
       const moved = a && b && a.target.dir !== b.target.dir ? { from: b.target.dir } : {};
-      overlays.push({ overlay: dir, ...moved, app: t.app?.id, env: t.env?.name, objects, errors });
+      overlays.push({ overlay: dir, ...moved, app: t.app?.id, env: t.env?.name, objects, errors, ...(releaseFiles.length ? { releaseFiles } : {}) });
     }
   }
   const notes = [before.note, after.note].filter((n): n is string => !!n);
@@ -245,6 +269,7 @@ export function formatDiffText(d: DiffResult): string {
   for (const o of d.overlays) {
     lines.push(line(`${o.overlay}${o.from ? ` (was ${o.from})` : ''}${o.app ? ` (${o.app} in ${o.env})` : ''}`));
     for (const e of o.errors) lines.push(`  ! ${line(e)}`);
+    for (const f of o.releaseFiles ?? []) lines.push(`  ${f.change === 'added' ? '+' : f.change === 'removed' ? '-' : '~'} release file ${line(f.file)}`);
     for (const obj of o.objects) {
       const sign = obj.change === 'added' ? '+' : obj.change === 'removed' ? '-' : '~';
       lines.push(`  ${sign} ${line(obj.resource)}`);
@@ -278,6 +303,7 @@ export function formatMarkdown(d: DiffResult, opts: { maxChars?: number } = {}):
     const body: string[] = [`<details><summary><code>${htmlText(redactText(o.overlay))}</code></summary>`, ''];
     for (const e of o.errors) body.push(`> ⚠️ ${code(e)}`, '');
     body.push('```diff');
+    for (const f of o.releaseFiles ?? []) body.push(`${f.change === 'added' ? '+' : f.change === 'removed' ? '-' : '!'} release file ${line(f.file)}`);
     for (const obj of o.objects) {
       body.push(`${obj.change === 'added' ? '+' : obj.change === 'removed' ? '-' : '!'} ${line(obj.resource)}`);
       for (const f of obj.fields) {
