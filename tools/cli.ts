@@ -107,7 +107,7 @@ const commands: Record<string, Handler> = {
     const { values, positionals } = parse('promote', argv);
     const [app, env] = positionalArgs('promote', positionals, ['app', 'env']);
     const { promote } = await import('./commands/promote.js');
-    await promote({ cwd: (values.cwd as string) ?? process.cwd(), app, env, from: values.from as string | undefined, resolve: !values['no-resolve'], ...releaseFlags(values) });
+    await promote({ cwd: (values.cwd as string) ?? process.cwd(), app, env, from: values.from as string | undefined, resolve: !values['no-resolve'], allowDowngrade: values['allow-downgrade'] === true, requireHealthy: values['require-healthy'] === true, kubeconfig: values.kubeconfig as string | undefined, ...releaseFlags(values) });
   },
   async scale(argv) {
     const { values, positionals } = parse('scale', argv);
@@ -131,7 +131,7 @@ const commands: Record<string, Handler> = {
     const { values, positionals } = parse('status', argv);
     if (positionals.length) throw new UsageError(`status takes no positional arguments (got ${positionals.join(' ')})`);
     const { status } = await import('./commands/status.js');
-    await status({ cwd: (values.cwd as string) ?? process.cwd(), format: oneOf(values.format, ['text', 'json'] as const, '--format') });
+    await status({ cwd: (values.cwd as string) ?? process.cwd(), format: oneOf(values.format, ['text', 'json', 'html'] as const, '--format'), registry: !values['no-registry'], kubeconfig: values.kubeconfig as string | undefined });
   },
 };
 

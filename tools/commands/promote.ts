@@ -1,6 +1,7 @@
 // npm run promote <app> <env> [--from <env>]: copy what defines the release from a source environment into
 // <env>, as a PR: the images the source renders (tag and digest), written where the target's value is
-// decided (its overlay's images:, or a patch or component only it uses), and promotion.releaseKeys.
+// decided (its overlay's images:, or a patch or component only it uses), promotion.releaseKeys, and
+// promotion.files (release files of the overlay folder, copied whole).
 // Environment-specific settings (names, replicas, namespaces) are never copied.
 import type { Config, Environment } from '../lib/config/config.js';
 import { getEnvironment } from '../lib/config/config.js';
@@ -9,9 +10,17 @@ import path from 'node:path';
 import { ConfigError, NameError, UsageError } from '../lib/core/errors.js';
 import { copyKey, editYaml, formatPin, getKey, parseKeyPath, parseKustomization, type Pin } from '../lib/render/images.js';
 import { resolveDigest, type RegistryOptions } from '../lib/remote/registry.js';
-import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
+import { release, resolveTarget, type Change, type EditContext, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
+import type { AppOverlay } from '../lib/config/apps.js';
+import { kubeconfigArg, readAppHealth } from '../lib/release/health.js';
+import { kustomizationClosure } from '../lib/render/kustomize.js';
 import { allTreeFiles, appKey, checkRenderedPins, imageStates, planPinEdits, readRepoFile, renderAppImages, type WantedPin } from '../lib/release/releasestate.js';
 import { findKustomize } from '../lib/core/tools.js';
+import { readReleaseFile } from '../lib/release/files.js';
+import { createHash } from 'node:crypto';
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+import { compareReleases, describeOrdering, registryCreated } from '../lib/release/order.js';
 
 export interface PromoteOptions extends ReleaseCommonOptions {
   app: string;
@@ -22,6 +31,39 @@ export interface PromoteOptions extends ReleaseCommonOptions {
   /** Look up digests of tag-only pins when the target requires digests (default true). */
   resolve?: boolean;
   registry?: RegistryOptions;
+  /** Promote even when the source's release is older than the target's (a deliberate downgrade). */
+  allowDowngrade?: boolean;
+  /** Refuse unless the source environment's Argo CD Application is Synced and Healthy at the release. */
+  requireHealthy?: boolean;
+  /** `FILE[:CONTEXT]` of the source environment's cluster (default $KUBECONFIG, ~/.kube/config). */
+  kubeconfig?: string;
+}
+
+/**
+ * The source's Argo CD Application must be Synced and Healthy, synced to a revision whose files
+ * for the source app (its kustomization closure and release files) are those of `base`: what is
+ * promoted is what was seen running.
+ */
+async function requireHealthy(ctx: EditContext, srcApp: AppOverlay, source: string, kubeconfig: string | undefined, envVars: NodeJS.ProcessEnv): Promise<string> {
+  const h = await readAppHealth(srcApp, kubeconfigArg(kubeconfig, envVars));
+  const problems: string[] = [];
+  if (h.sync !== 'Synced') problems.push(`sync status is ${h.sync ?? 'unknown'}, not Synced`);
+  if (h.health !== 'Healthy') problems.push(`health is ${h.health ?? 'unknown'}, not Healthy${h.message ? ` (${h.message})` : ''}`);
+  if (!h.revision) problems.push('it reports no synced revision');
+  else if (!(await ctx.git.revParse(h.revision))) problems.push(`it is synced to ${h.revision.slice(0, 12)}, which origin's history does not have`);
+  else {
+    const closure = (await kustomizationClosure(path.join(ctx.root, srcApp.dir), ctx.root)).filter((f) => path.isAbsolute(f) && !path.relative(ctx.root, f).startsWith("..")).map((f) => path.relative(ctx.root, f).split(path.sep).join('/'));
+    const files = [...new Set([...closure, ...ctx.config.releaseFiles.map((f) => path.posix.join(srcApp.dir, f))])].map(ctx.repoPath);
+    const changed = (await ctx.git.run(['diff', '--name-only', h.revision, ctx.base, '--', ...files])).trim();
+    if (changed) problems.push(`it is synced to ${h.revision.slice(0, 12)}, but the release on origin/${ctx.config.defaultBranch} (${ctx.base.slice(0, 12)}) changed ${changed.split('\n').join(', ')} since: that release has not been seen running`);
+  }
+  if (problems.length) {
+    throw new UsageError(
+      `${srcApp.id} in ${source} is not ready to be promoted (Argo CD Application ${h.application}): ${problems.join('; ')}`,
+      `wait until Argo CD has synced the release in ${source} and it is Healthy, then re-run (or drop --require-healthy)`,
+    );
+  }
+  return `${source} is Synced and Healthy at ${h.revision!.slice(0, 12)} (Argo CD Application ${h.application})`;
 }
 
 /** Environments a target may be promoted from: its promotesFrom sources and theirs, nearest first. */
@@ -70,6 +112,7 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
   const source = chooseSource(config, target, opts.from, app.id);
   const releaseKeys = config.releaseKeys.map((k) => ({ key: k, segs: parseKeyPath(k) }));
   const resolved = new Map<string, string>();
+  const lookup = registryCreated({ envVars, ...opts.registry });
 
   return release(
     {
@@ -77,9 +120,14 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
       appId: app.id,
       env: target.name,
       async edit(ctx) {
+        let healthNote: string | undefined;
         const srcApp = ctx.apps.find((a) => a.id === ctx.app.id && a.env.name === source);
         if (!srcApp) {
           throw new ConfigError(`${getEnvironment(ctx.config, source).overlays.join(', ')}`, `${ctx.app.id} is not deployed to '${source}', so there is nothing to promote from it`);
+        }
+        if (opts.requireHealthy) {
+          ctx.log(`reading the Argo CD Application of ${srcApp.id} in ${source}`);
+          healthNote = await requireHealthy(ctx, srcApp, source, opts.kubeconfig, envVars);
         }
         // What each environment renders, not what its overlay's images: block says.
         const tool = await findKustomize(ctx.envVars);
@@ -89,7 +137,8 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
         for (const r of [src, dst]) if (r.error) throw new ConfigError(r.overlayFile, `does not render: ${r.error}`);
         const dstStates = imageStates(dst);
         const wanted: WantedPin[] = [];
-        const notes: string[] = [];
+        const notes: string[] = healthNote ? [healthNote] : [];
+        const downgrades: string[] = [];
         for (const [key, s] of imageStates(src)) {
           if (!s.pin.tag && !s.pin.digest) continue; // nothing pinned: nothing to carry
           if (s.mixed) {
@@ -116,6 +165,17 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
             pin = { tag: pin.tag, digest: resolved.get(k) };
           }
           wanted.push({ key, pin });
+          // Order, not difference: a source that is older than the target is a downgrade.
+          const d = dstStates.get(key)!;
+          const o = await compareReleases(s.name, s.pin, d.pin, lookup);
+          if (o.relation === 'older') downgrades.push(`${key}: ${target.name} runs ${formatPin(d.pin)}, ${source} has the older ${formatPin(s.pin)} (${describeOrdering(o)})`);
+          else if (o.relation === 'unordered') notes.push(`${key}: ${formatPin(s.pin)} (${source}) and ${formatPin(d.pin)} (${target.name}) ${describeOrdering(o)}`);
+        }
+        if (downgrades.length) {
+          if (!opts.allowDowngrade) {
+            throw new UsageError(`promoting ${ctx.app.id} from ${source} to ${target.name} would downgrade it:\n  ${downgrades.join('\n  ')}`, `pass --allow-downgrade to promote the older release anyway, or bump ${source} first`);
+          }
+          notes.push(...downgrades.map((d) => `downgrade (--allow-downgrade): ${d}`));
         }
         const full = (p: Pin | undefined) => formatPin(p, { full: true });
         const trees = await allTreeFiles(ctx.root, ctx.apps);
@@ -137,13 +197,26 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
           });
           if (text !== dstText) plan.files[dst.overlayFile] = text;
         }
+        // Release files travel whole, from the source overlay folder to the target's.
+        for (const f of ctx.config.releaseFiles) {
+          const from = await readReleaseFile(ctx.root, srcApp.dir, f);
+          if (from === undefined) {
+            notes.push(`release file ${f} is not in ${srcApp.dir}; left as it is in ${target.name}`);
+            continue;
+          }
+          const to = await readReleaseFile(ctx.root, ctx.app.dir, f);
+          if (to !== undefined && to.equals(from)) continue;
+          const dstFile = path.posix.join(ctx.app.dir, f);
+          plan.files[dstFile] = from.toString('utf8');
+          changes.push({ what: `file ${f}`, from: to === undefined ? '(none)' : `sha256:${sha256(to).slice(0, 12)}`, to: `sha256:${sha256(from).slice(0, 12)} (${srcApp.dir}/${f})` });
+        }
         if (!changes.length || !Object.keys(plan.files).length) return null;
         for (const [file, text] of Object.entries(plan.files)) await writeFile(path.join(ctx.root, file), text);
         await checkRenderedPins(ctx.config, tool, ctx.app, wanted, full);
         const srcFiles = [...new Set([`${srcApp.dir}/`, ...src.containers.flatMap((c) => (c.pinFrom ? [c.pinFrom.file] : []))])];
         const sha = (await ctx.git.run(['log', '-1', '--format=%H%x00%s', ctx.base, '--', ...srcFiles.map(ctx.repoPath)])).trim();
         const [srcSha, subject] = sha.split('\0');
-        const images = changes.filter((c) => !c.what.startsWith('/') && !releaseKeys.some((k) => k.key === c.what));
+        const images = changes.filter((c) => !c.what.startsWith('/') && !c.what.startsWith('file ') && !releaseKeys.some((k) => k.key === c.what));
         const summary = images.length === 1 && changes.length === 1 ? `${images[0]!.what.split('/').pop()} ${formatPin(wanted.find((w) => w.key === images[0]!.what)?.pin)}` : `${changes.length} changes`;
         return {
           files: plan.files,

@@ -11,6 +11,11 @@ import type { Git } from '../lib/remote/git.js';
 import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
 import { allTreeFiles, appKey, checkRenderedPins, imageStates, pinPlaces, planPinEdits, renderAppImages, type PinPlace } from '../lib/release/releasestate.js';
 import { findKustomize } from '../lib/core/tools.js';
+import { readReleaseFile } from '../lib/release/files.js';
+import { createHash } from 'node:crypto';
+
+/** History key of a release file (gitops.yaml promotion.files) beside the image keys. */
+const FILE_KEY = 'file:';
 
 export interface RollbackOptions extends ReleaseCommonOptions {
   app: string;
@@ -136,6 +141,11 @@ export async function rollback(opts: RollbackOptions): Promise<ReleaseResult> {
           // A pin the base leaves open has no history of its own in the overlay yet.
           for (const place of places) if (place.origin?.kind !== 'resource' || place.how === 'scalar') sources.push({ key, file: ctx.repoPath(place.file), read: pinReader(place) });
         }
+        // Release files are part of the state too: their content hash stands in for a pin.
+        for (const f of ctx.config.releaseFiles) {
+          if ((await readReleaseFile(ctx.root, ctx.app.dir, f)) === undefined) continue;
+          sources.push({ key: `${FILE_KEY}${f}`, file: ctx.repoPath(path.posix.join(ctx.app.dir, f)), read: (text) => ({ tag: createHash('sha256').update(text).digest('hex').slice(0, 12) }) });
+        }
         const names = [...new Set(sources.map((s) => s.key))];
         const where = [...new Set(sources.map((s) => s.file))].join(', ') || target.overlayFile;
         if (!names.length) throw new UsageError(`no image of ${ctx.app.id} in ${ctx.app.env.name} is pinned in a file it owns: nothing to roll back${refused.length ? `\n  ${refused.join('\n  ')}` : ''}`);
@@ -160,6 +170,20 @@ export async function rollback(opts: RollbackOptions): Promise<ReleaseResult> {
           from = states[steps - 1]!;
           restore = new Map([...from.pins].filter(([n]) => names.includes(n)));
         }
+        // Release files come back whole, as they were at that commit.
+        const fileChanges: Change[] = [];
+        const fileTexts: Record<string, string> = {};
+        for (const [key, pin] of [...restore]) {
+          if (!key.startsWith(FILE_KEY)) continue;
+          restore.delete(key);
+          const f = key.slice(FILE_KEY.length);
+          const rel = path.posix.join(ctx.app.dir, f);
+          const old = await ctx.git.show(from.commit, ctx.repoPath(rel));
+          const now = current.get(key);
+          if (old === undefined || now?.tag === pin.tag) continue;
+          fileTexts[rel] = old;
+          fileChanges.push({ what: `file ${f}`, from: now ? `sha256:${now.tag}` : '(none)', to: `sha256:${pin.tag}` });
+        }
         if (ctx.app.env.requireDigests) {
           const bare = [...restore].filter(([, p]) => !p.digest);
           if (bare.length) {
@@ -173,7 +197,8 @@ export async function rollback(opts: RollbackOptions): Promise<ReleaseResult> {
         const full = (p: Pin | undefined) => formatPin(p, { full: true });
         const wanted = [...restore].filter(([, p]) => p.tag || p.digest).map(([key, pin]) => ({ key, pin }));
         const plan = await planPinEdits(ctx.root, target, wanted, trees, full);
-        const changes: Change[] = plan.changes.map(({ what, from, to }) => ({ what, from, to }));
+        const changes: Change[] = [...plan.changes.map(({ what, from, to }) => ({ what, from, to })), ...fileChanges];
+        Object.assign(plan.files, fileTexts);
         if (!changes.length) return null;
         for (const [file, text] of Object.entries(plan.files)) await writeFile(path.join(ctx.root, file), text);
         await checkRenderedPins(ctx.config, tool, ctx.app, wanted, full);

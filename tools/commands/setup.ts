@@ -67,6 +67,8 @@ const TEST_PACKAGES: Array<{ bin: string; pkg: string; version: string }> = [
   { bin: 'skopeo', pkg: 'skopeo', version: '1.9.3+ds1-1+b10' },
   // actionlint runs shellcheck on the workflows' run: scripts (tools/test/workflows.test.ts).
   { bin: 'shellcheck', pkg: 'shellcheck', version: '0.9.0-1' },
+  // The promotion board is checked in a real browser, headless (tools/test/board.test.ts).
+  { bin: 'chromium', pkg: 'chromium', version: '148.0.7778.167-1~deb12u1' },
 ];
 
 async function onPath(bin: string): Promise<boolean> {

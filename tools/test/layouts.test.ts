@@ -164,7 +164,7 @@ test('--changed-only with no affected target says so and passes; an overlay that
   assert.deepEqual(e.findings.filter((f) => f.severity !== 'info').map((f) => `${f.severity} ${f.rule} ${f.overlay}`), ['warning empty-render envs/empty']);
 });
 
-test('diff and --base when the base revision has no gitops.yaml: everything counts as added', async () => {
+test('diff and --base when the base revision has no gitops.yaml: it is read with the current one, and nothing existed there', async () => {
   const fixture = layoutFixture('app-overlays');
   const dir = await makeRepo({ 'README.md': 'before the toolkit\n' });
   dirs.push(dir);
@@ -172,7 +172,7 @@ test('diff and --base when the base revision has no gitops.yaml: everything coun
   await writeFiles(dir, fixture.files);
   commitAll(dir, 'adopt');
   const d = await renderedDiff({ cwd: dir, base: 'HEAD~1', envVars: testEnv });
-  assert.match(d.notes?.[0] ?? '', /base revision has no gitops\.yaml: everything rendered counts as added/);
+  assert.match(d.notes?.[0] ?? '', /base revision has no gitops\.yaml: it is read with the current gitops\.yaml/);
   assert.deepEqual(d.overlays.map((o) => o.overlay), ['api/overlays/dev', 'api/overlays/prod', 'argocd', 'web/overlays/dev', 'web/overlays/prod']);
   assert.ok(d.overlays.every((o) => o.objects.length && o.objects.every((x) => x.change === 'added')));
   const text: string[] = [];

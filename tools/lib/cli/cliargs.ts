@@ -98,6 +98,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: {
       from: { type: 'string', value: 'ENV', description: 'promote from this environment instead of the configured one' },
       'no-resolve': { type: 'boolean', description: 'do not resolve a tag-only source pin to its digest' },
+      'require-healthy': { type: 'boolean', description: "refuse unless the source environment's Argo CD Application is Synced and Healthy at the release (read-only, through --kubeconfig)" },
+      kubeconfig: { type: 'string', value: 'FILE[:CONTEXT]', description: "kubeconfig of the source environment's cluster for --require-healthy (default $KUBECONFIG, ~/.kube/config)" },
+      'allow-downgrade': { type: 'boolean', description: 'promote even when the source runs an older release than the target (semver, else registry build time)' },
       ...RELEASE,
     },
     examples: ['npm run promote -- nofluxo/backend prod', 'npm run promote -- backend prod --dry-run'],
@@ -127,8 +130,12 @@ export const COMMANDS: Record<string, CommandSpec> = {
   status: {
     summary: 'every app by environment: tag, short digest, what waits to be promoted',
     args: '',
-    options: { format: { type: 'string', value: 'text|json', description: 'output format' } },
-    examples: ['npm run status', 'npm run status -- --format json'],
+    options: {
+      format: { type: 'string', value: 'text|json|html', description: 'output format (html: the promotion board, one self-contained page)' },
+      'no-registry': { type: 'boolean', description: 'never ask a registry for build times: differing non-semver pins show as differs' },
+      kubeconfig: { type: 'string', value: 'ENV=FILE[:CONTEXT],...', description: "html: read each listed environment's Argo CD Applications (read-only) to show sync and health on the board" },
+    },
+    examples: ['npm run status', 'npm run status -- --format json', 'npm run status -- --format html > board.html'],
   },
   'pr-report': {
     summary: "the pull request's comment and job summary from validate's and diff's JSON reports",

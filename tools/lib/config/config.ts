@@ -4,6 +4,7 @@ import { Ajv } from 'ajv';
 import { ConfigError, NameError } from '../core/errors.js';
 import { layoutProblem } from './layout.js';
 import { lineOf, parseYaml, pointerToPath } from '../core/yamlfile.js';
+import { pinnedKubernetesVersion } from '../core/tools.js';
 import configSchema from './config.schema.json' with { type: 'json' };
 
 export const CONFIG_FILE = 'gitops.yaml';
@@ -109,6 +110,8 @@ export interface Config {
   sensitiveKeys: string[];
   promotionLabels: string[];
   releaseKeys: string[];
+  /** promotion.files: files (relative to each overlay folder) that are part of a release, copied whole by promote. */
+  releaseFiles: string[];
   maxPushAttempts: number;
   /**
    * gitops.yaml `github.apiUrl` as written (repository content): never where the token goes, only
@@ -135,7 +138,7 @@ interface RawConfig {
   external?: Record<string, string[]>;
   clusters?: Record<string, ClusterFacts>;
   diff?: { sensitiveKeys?: string[] };
-  promotion?: { labels?: string[]; releaseKeys?: string[]; maxPushAttempts?: number };
+  promotion?: { labels?: string[]; releaseKeys?: string[]; files?: string[]; maxPushAttempts?: number };
   github?: { apiUrl?: string };
   render?: { allowRemote?: boolean; remoteTimeoutSeconds?: number };
 }
@@ -216,7 +219,8 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
       promotesFrom: sources(e),
       requireDigests: e.requireDigests ?? false,
     })),
-    kubernetesVersion: env.GITOPS_KUBERNETES_VERSION ?? raw.kubernetes?.version ?? '1.32.0',
+    // Unset: the minor of the pinned kube-apiserver, so schemas and the server dry run agree.
+    kubernetesVersion: env.GITOPS_KUBERNETES_VERSION ?? raw.kubernetes?.version ?? pinnedKubernetesVersion(),
     schemaLocations: envLocations?.length ? envLocations : raw.schemas?.locations ?? ['default'],
     schemaMirror: env.GITOPS_SCHEMA_MIRROR ? path.resolve(root, env.GITOPS_SCHEMA_MIRROR) : undefined,
     allowMissingSchemas: raw.schemas?.allowMissing ?? [],
@@ -228,6 +232,7 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     sensitiveKeys: raw.diff?.sensitiveKeys ?? [],
     promotionLabels: raw.promotion?.labels ?? [],
     releaseKeys: raw.promotion?.releaseKeys ?? [],
+    releaseFiles: raw.promotion?.files ?? [],
     maxPushAttempts: raw.promotion?.maxPushAttempts ?? 3,
     githubApiUrl: raw.github?.apiUrl,
     apiServers: Object.fromEntries(

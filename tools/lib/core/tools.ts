@@ -92,6 +92,22 @@ export async function pinnedVersion(tool: GoTool): Promise<string> {
   return m[1];
 }
 
+let kubeVersion: string | undefined;
+
+/**
+ * The Kubernetes version the toolkit's pinned kube-apiserver serves, as `<major>.<minor>.0` (schemas
+ * and the server check go by minor): the default of gitops.yaml kubernetes.version. Read once from
+ * tools/go/apiserver/go.mod.
+ */
+export function pinnedKubernetesVersion(): string {
+  if (kubeVersion) return kubeVersion;
+  const text = readFileSync(path.join(GO_TOOLS_DIR, 'apiserver', 'go.mod'), 'utf8');
+  const m = /^\s*(?:require\s+)?k8s\.io\/kubernetes\s+v(\d+)\.(\d+)\.\d+/m.exec(text);
+  if (!m) throw new ToolMissingError('tools/go/apiserver/go.mod does not require k8s.io/kubernetes');
+  kubeVersion = `${m[1]}.${m[2]}.0`;
+  return kubeVersion;
+}
+
 function goTool(name: string): GoTool {
   return GO_TOOLS.find((t) => t.name === name)!;
 }

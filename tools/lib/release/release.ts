@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { discoverApps, resolveApp, type AppOverlay } from '../config/apps.js';
 import { inventoryApps } from '../argocd/applications.js';
-import { getEnvironment, loadConfig, type Config } from '../config/config.js';
+import { CONFIG_FILE, getEnvironment, loadConfig, type Config } from '../config/config.js';
 import { ConfigError, FindingsError, GitError, GitopsError, UsageError } from '../core/errors.js';
 import { formatMarkdown, renderedDiff } from '../report/diff.js';
 import { classifyPush, Git, GitTimeoutError, parseRemoteUrl, PushRefusedError, scrub } from '../remote/git.js';
@@ -23,6 +23,8 @@ import { withoutSecrets } from '../core/childenv.js';
 import { networkTimeoutMs } from '../remote/network.js';
 import { findKustomize } from '../core/tools.js';
 import { runValidation } from '../validate/validation.js';
+import { diffObjects } from '../report/diff.js';
+import { targetLabel, targetsReading } from './inventory.js';
 
 export type ReleaseKind = 'bump' | 'promote' | 'scale' | 'rollback';
 
@@ -451,6 +453,52 @@ async function checkEdit(plan: ReleasePlan, app: AppOverlay, root: string, base:
   return { warnings: v.findings.filter((f) => f.severity === 'warning').length, rendered, ...(blocked ? { blocked } : {}) };
 }
 
+/**
+ * An edit moves only its target: every other app (and cluster entry point) whose inputs include
+ * an edited file is rendered before and after the edit, and any that renders differently stops
+ * the release, named with what would change. The files are put back as they were at `base`
+ * for the "before" render, then rewritten.
+ */
+export async function checkOnlyTarget(config: Config, app: AppOverlay, files: Record<string, string>, base: string, repoPath: (f: string) => string, wtGit: Git, envVars: NodeJS.ProcessEnv, log: (l: string) => void): Promise<void> {
+  const edited = Object.keys(files);
+  const others = (await targetsReading(config, edited)).filter((t) => !(t.app?.id === app.id && t.env?.name === app.env.name));
+  if (!others.length) return;
+  log(`rendering ${others.length} other target${others.length === 1 ? '' : 's'} that read${others.length === 1 ? 's' : ''} ${edited.join(', ')}`);
+  const tool = await findKustomize(envVars);
+  const after = await renderTargets(config, tool, others);
+  const originals = new Map<string, string | undefined>();
+  for (const f of edited) originals.set(f, await wtGit.tryRun(['show', `${base}:${repoPath(f)}`]));
+  let before: Awaited<ReturnType<typeof renderTargets>>;
+  try {
+    for (const [f, text] of originals) {
+      if (text === undefined) await rm(path.join(config.root, f), { force: true });
+      else await writeFile(path.join(config.root, f), text);
+    }
+    before = await renderTargets(config, tool, others);
+  } finally {
+    for (const [f, text] of Object.entries(files)) await writeFile(path.join(config.root, f), text);
+  }
+  const moved: string[] = [];
+  for (const [i, t] of others.entries()) {
+    const b = before[i]!;
+    const a = after[i]!;
+    const errs = (r: typeof a) => r.findings.filter((f) => f.severity === 'error').map((f) => f.message).join('\n');
+    const changes = diffObjects(b.objects, a.objects, config.sensitiveKeys);
+    if (errs(a) && errs(a) !== errs(b)) moved.push(`${targetLabel(t)}: no longer renders (${errs(a).split('\n')[0]})`);
+    else if (changes.length) {
+      const what = changes.slice(0, 3).map((c) => `${c.resource}${c.fields.length ? ` ${c.fields.slice(0, 2).map((f) => f.path).join(', ')}` : ` ${c.change}`}`).join('; ');
+      moved.push(`${targetLabel(t)}: ${what}${changes.length > 3 ? `; and ${changes.length - 3} more` : ''}`);
+    }
+  }
+  if (moved.length) {
+    throw new UsageError(
+      `this edit of ${edited.join(', ')} for ${app.id} in ${app.env.name} would also change ${moved.length === 1 ? 'another target' : `${moved.length} other targets`}; nothing was committed:\n  ${moved.join('\n  ')}`,
+      `pin it where only ${app.dir} reads it (its own kustomization's images:, or a patch only it uses), or give that file its own copy for ${app.env.name}`,
+    );
+  }
+}
+
+
 /** Commits the staged edit in the worktree (with a fallback identity), sealed; returns the commit. */
 async function commitEdit(wtGit: Git, files: string[], message: string): Promise<string> {
   await wtGit.run(['add', '--', ...files]);
@@ -536,17 +584,43 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
   const { config, git, branch } = s;
   await cleanStale(git, log);
   log(`fetching origin`);
-  await git.fetch();
+  // A dry run works before anything is pushed: without a reachable origin it starts from HEAD.
+  let noOrigin: string | undefined;
+  try {
+    await git.fetch();
+  } catch (e) {
+    if (!opts.dryRun) throw e;
+    noOrigin = `cannot fetch origin (${scrub((e as Error).message, [s.token]).split('\n')[0]})`;
+  }
   faultPoint('fetched', s.envVars);
+  const localConfig = await readFile(path.join(config.root, CONFIG_FILE), 'utf8');
 
   const attempts = s.wantPr ? config.maxPushAttempts : 1;
   // A retry on the same base with the same edit (a failed push) reuses the checks of the first attempt.
   const checks = new Map<string, Checked>();
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const base = await git.revParse(`refs/remotes/origin/${config.defaultBranch}`);
-    if (!base) throw new GitError(`origin has no branch '${config.defaultBranch}' (gitops.yaml defaultBranch)`);
+    let base = noOrigin ? undefined : await git.revParse(`refs/remotes/origin/${config.defaultBranch}`);
+    let baseName = `origin/${config.defaultBranch}`;
+    if (!base && opts.dryRun) {
+      base = await git.revParse('HEAD');
+      baseName = 'HEAD';
+      log(`note: ${noOrigin ?? `origin has no branch '${config.defaultBranch}'`}; the dry run starts from your HEAD${base ? ` (${base.slice(0, 12)})` : ''}`);
+    }
+    if (!base) throw new GitError(`origin has no branch '${config.defaultBranch}' (gitops.yaml defaultBranch)`, opts.dryRun ? 'commit something first' : `push ${config.defaultBranch} first, or use --dry-run to see the change from your checkout`);
     const outcome = await inWorktree(git, base, s.envVars, async (wt): Promise<ReleaseResult | 'retry'> => {
       const root = path.join(wt, s.sub);
+      const there = await readFile(path.join(root, CONFIG_FILE), 'utf8').catch(() => undefined);
+      if (there !== localConfig) {
+        if (!opts.dryRun && there === undefined) {
+          throw new ConfigError(CONFIG_FILE, `not on ${baseName} (${base!.slice(0, 12)}): the release starts from what origin has`, `commit and push ${CONFIG_FILE} first; --dry-run shows the change with your local ${CONFIG_FILE}`);
+        }
+        if (!opts.dryRun) log(`note: your checkout's ${CONFIG_FILE} differs from ${baseName}'s; this release uses ${baseName}'s (push yours first to use it)`);
+      }
+      if (there !== localConfig && opts.dryRun) {
+        // The dry run uses the checkout's settings: what the user is trying out.
+        log(`note: using your checkout's ${CONFIG_FILE}, which ${there === undefined ? `${baseName} does not have yet` : `differs from ${baseName}'s`} (a real run needs it pushed)`);
+        await writeFile(path.join(root, CONFIG_FILE), localConfig);
+      }
       const wtConfig = await loadConfig(root, s.childEnv);
       const apps = await inventoryApps(wtConfig, await findKustomize(s.childEnv));
       const app = apps.find((a) => a.id === plan.appId && a.env.name === plan.env);
@@ -560,6 +634,7 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
       }
       for (const [file, text] of Object.entries(edit.files)) await writeFile(path.join(root, file), text);
       faultPoint('edited', s.envVars);
+      await checkOnlyTarget(wtConfig, app, edit.files, base, repoPath, new Git(wt, { envVars: s.childEnv }), s.childEnv, log);
 
       const cacheKey = `${base}\0${JSON.stringify(edit.files)}`;
       const checked = checks.get(cacheKey) ?? (await checkEdit(plan, app, root, base, s, log, write, opts.dryRun));

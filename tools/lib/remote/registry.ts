@@ -157,18 +157,20 @@ function basic(c: Credentials): string {
   return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
 }
 
-/** Resolves `name:tag` to the digest the registry serves for it (the index's digest for multi-arch images). */
-export async function resolveDigest(name: string, tag: string, opts: RegistryOptions = {}): Promise<string> {
+/**
+ * An authenticated reader of one repository of a registry: the first request that meets a 401
+ * answers its challenge (Bearer token or Basic), later requests reuse that Authorization.
+ */
+function repositoryReader(name: string, opts: RegistryOptions) {
   const doFetch = opts.fetch ?? fetch;
   const timeoutMs = opts.timeoutMs ?? networkTimeoutMs(opts.envVars ?? process.env, 15_000);
   const { registry, repository } = splitRegistry(name);
   const host = apiHost(registry);
   const scheme = isInsecure(host, opts) ? 'http' : 'https';
-  const url = new URL(`${scheme}://${host}/v2/${repository}/manifests/${encodeURIComponent(tag)}`);
-  const what = `${name}:${tag}`;
-  const request = async (method: 'HEAD' | 'GET', auth?: string): Promise<Response> => {
+  let auth: string | undefined;
+  const once = async (url: URL, method: 'HEAD' | 'GET', accept: string | undefined, what: string): Promise<Response> => {
     try {
-      return await fetchScoped(doFetch, url, { method, headers: { Accept: MANIFEST_MEDIA_TYPES.join(', ') }, auth, timeoutMs });
+      return await fetchScoped(doFetch, url, { method, headers: accept ? { Accept: accept } : {}, auth, timeoutMs });
     } catch (e) {
       if (e instanceof RegistryError) throw e;
       if (isTimeout(e)) throw new RegistryError(`timed out after ${timeoutMs / 1000} s waiting for registry ${host} to resolve ${what}`, 'the registry did not answer; check the network (GITOPS_NETWORK_TIMEOUT sets the limit in seconds), or pin the digest yourself');
@@ -179,38 +181,99 @@ export async function resolveDigest(name: string, tag: string, opts: RegistryOpt
       );
     }
   };
+  return {
+    host,
+    /** `path` below /v2/<repository>/ (e.g. `manifests/1.0.0`). */
+    async request(sub: string, method: 'HEAD' | 'GET', accept: string | undefined, what: string): Promise<Response> {
+      const url = new URL(`${scheme}://${host}/v2/${repository}/${sub}`);
+      let res = await once(url, method, accept, what);
+      if (res.status === 401 && !auth) {
+        await res.body?.cancel().catch(() => {});
+        const challenge = parseChallenge(res.headers.get('www-authenticate'));
+        const creds = await loadCredentials(registry, opts);
+        if (challenge?.scheme === 'bearer') {
+          auth = `Bearer ${await bearerToken(challenge, repository, registry, creds, { host, what, doFetch, timeoutMs, opts })}`;
+        } else if (challenge?.scheme === 'basic') {
+          if (!creds) throw unauthorized(host, what, false, opts);
+          auth = basic(creds);
+        } else {
+          throw new RegistryError(`registry ${host} answered 401 for ${what} without a usable WWW-Authenticate challenge`);
+        }
+        res = await once(url, method, accept, what);
+        if (res.status === 401 || res.status === 403) throw unauthorized(host, what, true, opts);
+      }
+      if (res.status === 429) throw new RegistryError(`registry ${host} is rate-limiting requests (429) for ${what}${res.headers.get('retry-after') ? `; retry after ${res.headers.get('retry-after')} s` : ''}`);
+      if (res.status === 403) throw unauthorized(host, what, true, opts);
+      return res;
+    },
+  };
+}
 
-  let auth: string | undefined;
-  let res = await request('HEAD');
-  if (res.status === 401) {
-    const challenge = parseChallenge(res.headers.get('www-authenticate'));
-    const creds = await loadCredentials(registry, opts);
-    if (challenge?.scheme === 'bearer') {
-      auth = `Bearer ${await bearerToken(challenge, repository, registry, creds, { host, what, doFetch, timeoutMs, opts })}`;
-    } else if (challenge?.scheme === 'basic') {
-      if (!creds) throw unauthorized(host, what, false, opts);
-      auth = basic(creds);
-    } else {
-      throw new RegistryError(`registry ${host} answered 401 for ${what} without a usable WWW-Authenticate challenge`);
-    }
-    res = await request('HEAD', auth);
-    if (res.status === 401 || res.status === 403) throw unauthorized(host, what, true, opts);
-  }
+/** Resolves `name:tag` to the digest the registry serves for it (the index's digest for multi-arch images). */
+export async function resolveDigest(name: string, tag: string, opts: RegistryOptions = {}): Promise<string> {
+  const reader = repositoryReader(name, opts);
+  const host = reader.host;
+  const what = `${name}:${tag}`;
+  const sub = `manifests/${encodeURIComponent(tag)}`;
+  const res = await reader.request(sub, 'HEAD', MANIFEST_MEDIA_TYPES.join(', '), what);
   if (res.status === 404) {
     throw new RegistryError(`tag '${tag}' of ${name} not found in registry ${host}`, `check the tag (push it first), or pass a digest: ${name}:${tag}@sha256:<hex>`);
   }
-  if (res.status === 429) throw new RegistryError(`registry ${host} is rate-limiting requests (429) for ${what}${res.headers.get('retry-after') ? `; retry after ${res.headers.get('retry-after')} s` : ''}`);
-  if (res.status === 403) throw unauthorized(host, what, true, opts);
   if (!res.ok) throw new RegistryError(`registry ${host} answered ${res.status} ${res.statusText} for ${what}`);
   let digest = res.headers.get('docker-content-digest') ?? undefined;
   if (!digest) {
     // Some registries answer HEAD without the header: the digest is the hash of the manifest bytes.
-    const get = await request('GET', auth);
+    const get = await reader.request(sub, 'GET', MANIFEST_MEDIA_TYPES.join(', '), what);
     if (!get.ok) throw new RegistryError(`registry ${host} answered ${get.status} to GET ${what}`);
     digest = get.headers.get('docker-content-digest') ?? `sha256:${createHash('sha256').update(Buffer.from(await get.arrayBuffer())).digest('hex')}`;
   }
   if (!DIGEST_RE.test(digest)) throw new RegistryError(`registry ${host} reported digest '${digest}' for ${what}, which is not sha256:<64 hex>`);
   return digest;
+}
+
+/** Largest manifest or config blob read (they are a few KiB; a bigger answer is not an image). */
+const MAX_JSON_BYTES = 4 * 1024 * 1024;
+
+async function readJson(res: Response, what: string, digest?: string): Promise<Record<string, unknown>> {
+  const buf = Buffer.from(await res.arrayBuffer());
+  if (buf.length > MAX_JSON_BYTES) throw new RegistryError(`${what}: ${buf.length} bytes, more than an image manifest or config can be`);
+  if (digest && `sha256:${createHash('sha256').update(buf).digest('hex')}` !== digest) throw new RegistryError(`${what}: the registry's bytes do not hash to ${digest}`);
+  try {
+    const v = JSON.parse(buf.toString('utf8')) as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    /* reported below */
+  }
+  throw new RegistryError(`${what}: not a JSON object`);
+}
+
+/**
+ * When the image behind a digest was built: the `created` field of its OCI/Docker config blob
+ * (for an index, the linux/amd64 image, else the first). Undefined when the config has none.
+ * Every byte read is checked against its digest.
+ */
+export async function imageCreated(name: string, digest: string, opts: RegistryOptions = {}): Promise<string | undefined> {
+  const reader = repositoryReader(name, opts);
+  const what = `${name}@${digest}`;
+  const manifest = async (d: string) => {
+    const res = await reader.request(`manifests/${d}`, 'GET', MANIFEST_MEDIA_TYPES.join(', '), what);
+    if (res.status === 404) throw new RegistryError(`${what} not found in registry ${reader.host}`);
+    if (!res.ok) throw new RegistryError(`registry ${reader.host} answered ${res.status} for ${what}`);
+    return readJson(res, what, d);
+  };
+  let m = await manifest(digest);
+  if (Array.isArray(m.manifests)) {
+    const list = m.manifests as Array<{ digest?: string; platform?: { os?: string; architecture?: string } }>;
+    const pick = list.find((x) => x.platform?.os === 'linux' && x.platform?.architecture === 'amd64') ?? list[0];
+    if (!pick?.digest || !DIGEST_RE.test(pick.digest)) return undefined;
+    m = await manifest(pick.digest);
+  }
+  const cfg = (m.config as { digest?: string } | undefined)?.digest;
+  if (!cfg || !DIGEST_RE.test(cfg)) return undefined;
+  const res = await reader.request(`blobs/${cfg}`, 'GET', undefined, `${what} (config)`);
+  if (!res.ok) throw new RegistryError(`registry ${reader.host} answered ${res.status} for the config of ${what}`);
+  const created = (await readJson(res, `config of ${what}`, cfg)).created;
+  return typeof created === 'string' && !Number.isNaN(Date.parse(created)) ? created : undefined;
 }
 
 function isTimeout(e: unknown): boolean {

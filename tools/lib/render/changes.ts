@@ -97,17 +97,28 @@ export async function affectedTargets(config: Config, targets: Target[], changed
 }
 
 /**
- * The configuration of a base revision's checkout, or undefined when that revision has no
- * gitops.yaml the toolkit can read (before adoption, or an incompatible one): then everything
- * the head renders counts as added.
+ * The configuration of a base revision's checkout. A revision without a gitops.yaml this toolkit
+ * can read (before adoption, or an incompatible one) is read with `current` (the head's
+ * gitops.yaml text) when given, and the note says so; without `current` nothing is read and
+ * everything the head renders counts as added.
  */
-export async function loadBaseConfig(dir: string, envVars: NodeJS.ProcessEnv): Promise<{ config?: Config; note?: string }> {
-  if (!existsSync(path.join(dir, CONFIG_FILE))) return { note: `the base revision has no ${CONFIG_FILE}: everything rendered counts as added` };
+export async function loadBaseConfig(dir: string, envVars: NodeJS.ProcessEnv, current?: string): Promise<{ config?: Config; note?: string }> {
+  let why: string;
+  if (!existsSync(path.join(dir, CONFIG_FILE))) why = `the base revision has no ${CONFIG_FILE}`;
+  else {
+    try {
+      return { config: await loadConfig(dir, envVars) };
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      why = `the base revision's ${CONFIG_FILE} cannot be read by this toolkit (${e.message})`;
+    }
+  }
+  if (current === undefined) return { note: `${why}: everything rendered counts as added` };
   try {
-    return { config: await loadConfig(dir, envVars) };
+    return { config: parseConfig(path.resolve(dir), current, envVars), note: `${why}: it is read with the current ${CONFIG_FILE}` };
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    return { note: `the base revision's ${CONFIG_FILE} cannot be read by this toolkit (${e.message}): everything rendered counts as added` };
+    return { note: `${why}, and the current one does not fit it (${e.message}): everything rendered counts as added` };
   }
 }
 

@@ -1,7 +1,11 @@
 // Rendered diff between two revisions: what Argo CD would change, per app and object.
 import { isDeepStrictEqual } from 'node:util';
 import { inventoryApps } from '../argocd/applications.js';
-import { loadConfig, type Config } from '../config/config.js';
+import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
+import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readReleaseFile } from '../release/files.js';
+import path from 'node:path';
 import { resourceId, type K8sObject } from '../render/kustomize.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
 import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
@@ -31,6 +35,8 @@ export interface OverlayDiff {
   objects: ObjectDiff[];
   /** Render errors on either side (the diff of that overlay is then incomplete). */
   errors: string[];
+  /** gitops.yaml promotion.files of the overlay that differ (whether or not the render reads them). */
+  releaseFiles?: Array<{ file: string; change: 'added' | 'removed' | 'changed' }>;
 }
 
 export interface DiffResult {
@@ -182,23 +188,37 @@ function scrubIn(v: unknown, values: string[]): unknown {
  * Renders the targets of the repo at `root` the way Argo CD does (with each cluster's
  * kustomize.buildOptions); with `changed`, only the targets whose inputs changed.
  */
-async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean, isBase = false, baseRev?: string): Promise<{ config?: Config; rendered: Rendered[]; note?: string }> {
+async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?: string[], allowRemote?: boolean, base?: { current: string }, baseRev?: string): Promise<{ config?: Config; rendered: Rendered[]; note?: string; files: Map<string, Record<string, string | null>> }> {
   let config: Config;
-  if (isBase) {
-    const loaded = await loadBaseConfig(root, envVars);
-    if (!loaded.config) return { rendered: [], note: loaded.note };
+  let note: string | undefined;
+  if (base) {
+    const loaded = await loadBaseConfig(root, envVars, base.current);
+    if (!loaded.config) return { rendered: [], note: loaded.note, files: new Map() };
     config = loaded.config;
+    note = loaded.note;
   } else config = await loadConfig(root, envVars);
   if (allowRemote) config.render.allowRemote = true;
   // The head's render settings that widen what is fetched come from the base revision (or --allow-remote).
-  if (!isBase && baseRev) await trustRenderSettings(config, baseRev, envVars, allowRemote);
+  if (!base && baseRev) await trustRenderSettings(config, baseRev, envVars, allowRemote);
   const tool = await findKustomize(envVars);
   const apps = await inventoryApps(config, tool);
   const all = [...appTargets(apps), ...clusterTargets(config, config.environments)];
   const wanted = changed ? new Set(await affectedTargets(config, all, changed)) : new Set(all);
+  // A release file the render does not read is still part of the release: its overlay counts as affected.
+  if (changed) for (const t of all) if (t.app && config.releaseFiles.some((f) => changed.includes(path.posix.join(t.dir, f)))) wanted.add(t);
+  const files = new Map<string, Record<string, string | null>>();
+  for (const t of all) {
+    if (!t.app || !wanted.has(t) || !config.releaseFiles.length) continue;
+    const per: Record<string, string | null> = {};
+    for (const f of config.releaseFiles) {
+      const bytes = await readReleaseFile(config.root, t.dir, f).catch(() => undefined);
+      per[f] = bytes === undefined ? null : createHash('sha256').update(bytes).digest('hex');
+    }
+    files.set(targetKey(t), per);
+  }
   // Cluster entry points are always rendered: they carry the build options for their overlays.
   const rendered = await renderLikeArgo(config, tool, all.filter((t) => wanted.has(t) || t.kind === 'cluster'));
-  return { config, rendered: rendered.filter((r) => wanted.has(r.target)) };
+  return { config, rendered: rendered.filter((r) => wanted.has(r.target)), files, ...(note ? { note } : {}) };
 }
 
 export interface DiffOptions {
@@ -220,14 +240,16 @@ export interface DiffOptions {
 export async function renderedDiff(opts: DiffOptions): Promise<DiffResult> {
   const envVars = opts.envVars ?? process.env;
   const headConfig = await loadConfig(opts.cwd, envVars);
+  // A base revision without a usable gitops.yaml is read with this one (and the diff says so).
+  const headText = await readFile(path.join(headConfig.root, CONFIG_FILE), 'utf8');
   const base = await resolveBase(opts.cwd, opts.base, headConfig.defaultBranch);
   const head = opts.head ? await resolveBase(opts.cwd, opts.head, headConfig.defaultBranch) : undefined;
   // Against the working tree only changed inputs are rendered; between two commits, everything.
   const changed = head ? undefined : await changedFiles(opts.cwd, base);
   opts.onProgress?.(`rendering ${base.slice(0, 12)} and ${head ? head.slice(0, 12) : 'the working tree'}${changed ? ` (${changed.length} changed files)` : ''}`);
   const [before, after] = await Promise.all([
-    withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed, opts.allowRemote, true)),
-    head ? withWorktree(opts.cwd, head, (dir) => renderAffected(dir, envVars, undefined, opts.allowRemote, false, base)) : renderAffected(opts.cwd, envVars, changed, opts.allowRemote, false, base),
+    withWorktree(opts.cwd, base, (dir) => renderAffected(dir, envVars, changed, opts.allowRemote, { current: headText })),
+    head ? withWorktree(opts.cwd, head, (dir) => renderAffected(dir, envVars, undefined, opts.allowRemote, undefined, base)) : renderAffected(opts.cwd, envVars, changed, opts.allowRemote, undefined, base),
   ]);
   opts.onProgress?.('comparing objects');
   const sensitive = after.config?.sensitiveKeys ?? [];
@@ -245,10 +267,18 @@ export async function renderedDiff(opts: DiffOptions): Promise<DiffResult> {
     const a = afterBy.get(key);
     const errors = [...(b?.findings ?? []), ...(a?.findings ?? [])].filter((f) => f.severity === 'error').map((f) => `${f.file ?? dir}: ${f.message}`);
     const objects = diffObjects(b?.objects ?? [], a?.objects ?? [], sensitive);
-    if (objects.length || errors.length) {
+    const fb = before.files.get(key) ?? {};
+    const fa = after.files.get(key) ?? {};
+    const releaseFiles = [...new Set([...Object.keys(fb), ...Object.keys(fa)])].sort().flatMap((f) => {
+      const x = fb[f] ?? null;
+      const y = fa[f] ?? null;
+      if (x === y) return [];
+      return [{ file: f, change: (x === null ? 'added' : y === null ? 'removed' : 'changed') as 'added' | 'removed' | 'changed' }];
+    });
+    if (objects.length || errors.length || releaseFiles.length) {
       const t = (a ?? b)!.target;
       const moved = a && b && a.target.dir !== b.target.dir ? { from: b.target.dir } : {};
-      overlays.push({ overlay: dir, ...moved, app: t.app?.id, env: t.env?.name, objects, errors });
+      overlays.push({ overlay: dir, ...moved, app: t.app?.id, env: t.env?.name, objects, errors, ...(releaseFiles.length ? { releaseFiles } : {}) });
     }
   }
   const notes = [before.note, after.note].filter((n): n is string => !!n);
@@ -272,6 +302,7 @@ export function formatDiffText(d: DiffResult): string {
   for (const o of d.overlays) {
     lines.push(line(`${o.overlay}${o.from ? ` (was ${o.from})` : ''}${o.app ? ` (${o.app} in ${o.env})` : ''}`));
     for (const e of o.errors) lines.push(`  ! ${line(e)}`);
+    for (const f of o.releaseFiles ?? []) lines.push(`  ${f.change === 'added' ? '+' : f.change === 'removed' ? '-' : '~'} release file ${line(f.file)}`);
     for (const obj of o.objects) {
       const sign = obj.change === 'added' ? '+' : obj.change === 'removed' ? '-' : '~';
       lines.push(`  ${sign} ${line(obj.resource)}`);
@@ -305,6 +336,7 @@ export function formatMarkdown(d: DiffResult, opts: { maxChars?: number } = {}):
     const body: string[] = [`<details><summary><code>${htmlText(redactText(o.overlay))}</code></summary>`, ''];
     for (const e of o.errors) body.push(`> ⚠️ ${code(e)}`, '');
     body.push('```diff');
+    for (const f of o.releaseFiles ?? []) body.push(`${f.change === 'added' ? '+' : f.change === 'removed' ? '-' : '!'} release file ${line(f.file)}`);
     for (const obj of o.objects) {
       body.push(`${obj.change === 'added' ? '+' : obj.change === 'removed' ? '-' : '!'} ${line(obj.resource)}`);
       for (const f of obj.fields) {

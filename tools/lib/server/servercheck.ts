@@ -149,7 +149,7 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
     if (minorOf(version) !== minorOf(config.kubernetesVersion)) {
       throw new ToolMissingError(
         `server dry run: kube-apiserver ${version} (${bins.source}) does not match gitops.yaml kubernetes.version ${config.kubernetesVersion}`,
-        "schemas and server follow kubernetes.version: bump tools/go/apiserver to that minor and run 'npm run setup', or point GITOPS_KUBE_APISERVER at a matching binary",
+        `set gitops.yaml kubernetes.version to ${minorOf(version)}.0 (or leave it out: it defaults to the pinned server's version); to check against ${config.kubernetesVersion} instead, bump tools/go/apiserver to that minor and run 'npm run setup', or point GITOPS_KUBE_APISERVER at a matching binary`,
       );
     }
   }

@@ -260,7 +260,7 @@ export function shardTargets(targets: Target[], shard: { index: number; count: n
 async function immutableFindings(config: Config, tool: Tool, head: Rendered[], base: string, envVars: NodeJS.ProcessEnv): Promise<{ findings: Finding[]; base: Rendered[] }> {
   return withWorktree(config.root, base, async (dir) => {
     // The base revision is read with its own gitops.yaml and layout; without one, nothing existed.
-    const { config: baseConfig } = await loadBaseConfig(dir, envVars);
+    const { config: baseConfig } = await loadBaseConfig(dir, envVars, await readFile(path.join(config.root, CONFIG_FILE), 'utf8').catch(() => undefined));
     if (!baseConfig) return { findings: [], base: [] };
     baseConfig.render = config.render;
     const clusters = new Set(head.map((r) => r.target.cluster));
@@ -297,9 +297,15 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   if (!opts.newOnly) return { ...head, findings: await locateOrigins(head.findings) };
   const envVars = opts.envVars ?? process.env;
   const rev = await resolveBase(head.config.root, opts.base, head.config.defaultBranch);
+  const current = await readFile(path.join(head.config.root, CONFIG_FILE), 'utf8');
+  let note: string | undefined;
   const known = await withWorktree(head.config.root, rev, async (dir) => {
-    const { config: baseConfig } = await loadBaseConfig(dir, envVars);
+    const loaded = await loadBaseConfig(dir, envVars, current);
+    note = loaded.note;
+    const baseConfig = loaded.config;
     if (!baseConfig) return new Set<string>(); // no toolkit config at the base: every finding is new
+    // Read with the current gitops.yaml: the base's temporary checkout gets a copy of it.
+    if (loaded.note) await writeFile(path.join(dir, CONFIG_FILE), current);
     const env = opts.env && baseConfig.environments.some((e) => e.name === opts.env) ? opts.env : undefined;
     const r = await validateTree({ ...opts, cwd: dir, env, app: undefined, base: undefined, changedOnly: false, newOnly: false, server: false, warn: () => {} });
     const scopes = scopesOf(r.rendered.map((x) => x.target));
@@ -308,6 +314,7 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
   const scopes = scopesOf(head.rendered.map((x) => x.target));
   const fresh = head.findings.filter((f) => f.severity === 'info' || !known.has(findingKey(f, scopes)));
   const hidden = head.findings.length - fresh.length;
+  if (note) fresh.push({ severity: 'info', rule: 'baseline', overlay: '.', resource: '', message: `--new-only: ${note}` });
   if (hidden) fresh.push({ severity: 'info', rule: 'baseline', overlay: '.', resource: '', message: `${hidden} finding(s) that ${rev.slice(0, 12)} already has are not reported (--new-only)` });
   return { ...head, findings: await locateOrigins(fresh) };
 }

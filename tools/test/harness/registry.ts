@@ -161,6 +161,8 @@ export interface PushImageOptions {
   asIndex?: boolean;
   /** Platform recorded in the config and the index entry. */
   platform?: { os: string; architecture: string };
+  /** The config's `created` time (RFC 3339), as a build would record it. */
+  created?: string;
 }
 
 export interface PushedImage {
@@ -264,6 +266,7 @@ export async function writeOciLayout(
     JSON.stringify({
       architecture: platform.architecture,
       os: platform.os,
+      ...(opts.created ? { created: opts.created } : {}),
       config: {},
       rootfs: { type: 'layers', diff_ids: [sha256(tar)] },
     }),
