@@ -74,7 +74,21 @@ const commands: Record<string, Handler> = {
       newOnly: values['new-only'] as boolean | undefined,
       server: values['no-server'] ? false : values.server !== undefined ? { kubeconfig: values.server as string } : 'auto',
       allowRemote: values['allow-remote'] as boolean | undefined,
+      rehearse: values.rehearse as boolean | undefined,
       progress: true,
+    });
+  },
+  async rehearse(argv) {
+    const { values, positionals } = parse('rehearse', argv);
+    if (positionals.length) throw new UsageError(`rehearse takes no positional arguments (got ${positionals.join(' ')})`);
+    const { rehearse } = await import('./commands/rehearse.js');
+    await rehearse({
+      cwd: (values.cwd as string) ?? process.cwd(),
+      env: values.env as string | undefined,
+      app: values.app as string | undefined,
+      base: values.base as string | undefined,
+      changedOnly: values['changed-only'] as boolean | undefined,
+      format: oneOf(values.format, ['text', 'json', 'github', 'sarif'] as const, '--format'),
     });
   },
   async diff(argv) {

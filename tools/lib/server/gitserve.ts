@@ -4,7 +4,7 @@
 // included), served by `git daemon` on 127.0.0.1. Every file naming the repository Argo CD deploys
 // from names the served one instead, in both commits: the only difference from the real
 // repository, and the report says so.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GitopsError } from '../core/errors.js';
@@ -47,13 +47,15 @@ export class ServedRepo {
     const index = path.join(this.run.dir, 'git', `index-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     const env = { GIT_INDEX_FILE: index };
     if (rev) {
-      await this.git(['read-tree', `${rev}^{tree}`], { env });
+      const tree = (await run('git', ['rev-parse', '--verify', `${rev}^{tree}`], { cwd: this.cwd })).stdout.trim();
+      await this.git(['read-tree', tree], { env });
     } else {
       // The gitops repo may be a sub-folder of its git repository: the served one is the git repository.
       const top = (await run('git', ['rev-parse', '--show-toplevel'], { cwd: this.cwd })).stdout.trim();
-      // Seeded with HEAD's tree (objects shared through the alternates), then every change added.
-      const head = await run('git', ['rev-parse', '--verify', '--quiet', 'HEAD^{tree}'], { cwd: this.cwd, allowFailure: true });
-      if (head.code === 0) await this.git(['read-tree', head.stdout.trim()], { env });
+      // Seeded with a copy of the repository's own index (its stat data spares rehashing every
+      // unchanged file; objects shared through the alternates), then every change added.
+      const own = path.resolve(this.cwd, (await run('git', ['rev-parse', '--git-path', 'index'], { cwd: this.cwd })).stdout.trim());
+      await copyFile(own, index).catch(() => undefined); // a repository without commits has no index yet
       await this.git(['--work-tree', top, 'add', '-A', '.'], { env, cwd: top });
     }
     if (rewrite && rewrite.from) {
