@@ -24,7 +24,7 @@ const commands: Record<string, Handler> = {
     const { values, positionals } = parse('pr-report', argv);
     if (positionals.length) throw new UsageError(`pr-report takes no positional arguments (got ${positionals.join(' ')})`);
     const { prReport } = await import('./commands/prreport.js');
-    await prReport({ cwd: (values.cwd as string) ?? process.cwd(), validation: values.validation as string | undefined, diff: values.diff as string | undefined, out: values.out as string | undefined });
+    await prReport({ cwd: (values.cwd as string) ?? process.cwd(), validation: values.validation as string | undefined, diff: values.diff as string | undefined, rehearsal: values.rehearsal as string | undefined, out: values.out as string | undefined });
   },
   async 'pr-comment'(argv) {
     const { values, positionals } = parse('pr-comment', argv);

@@ -12,6 +12,8 @@ export interface PrReportOptions {
   validation?: string;
   /** `diff --format json` output. */
   diff?: string;
+  /** `rehearse --format json` output (its findings make the "Sync rehearsal" section). */
+  rehearsal?: string;
   /** Write here instead of stdout. */
   out?: string;
   write?: (text: string) => void;
@@ -37,7 +39,8 @@ async function readJson<T>(cwd: string, file: string | undefined, check: (v: unk
 export async function prReport(opts: PrReportOptions): Promise<string> {
   const validation = await readJson<ValidationJson>(opts.cwd, opts.validation, (v) => typeof (v as ValidationJson)?.summary?.error === 'number' && Array.isArray((v as ValidationJson).findings), 'npm run validate -- --format json');
   const diff = await readJson<DiffResult>(opts.cwd, opts.diff, (v) => Array.isArray((v as DiffResult)?.overlays) && typeof (v as DiffResult).base === 'string', 'npm run diff -- --format json');
-  const body = formatPrReport(validation, diff);
+  const rehearsal = await readJson<ValidationJson>(opts.cwd, opts.rehearsal, (v) => Array.isArray((v as ValidationJson)?.findings), 'npm run rehearse -- --format json');
+  const body = formatPrReport(validation, diff, { rehearsal });
   if (opts.out) await writeFile(path.resolve(opts.cwd, opts.out), body);
   else (opts.write ?? ((t: string) => process.stdout.write(t)))(body);
   return body;

@@ -143,6 +143,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: {
       validation: { type: 'string', value: 'FILE', description: 'output of validate --format json' },
       diff: { type: 'string', value: 'FILE', description: 'output of diff --format json' },
+      rehearsal: { type: 'string', value: 'FILE', description: 'output of rehearse --format json (the "Sync rehearsal" section)' },
       out: { type: 'string', value: 'FILE', description: 'write here instead of stdout' },
     },
     examples: ['npm run pr-report -- --validation validate.json --diff diff.json --out comment.md'],
