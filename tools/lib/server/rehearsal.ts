@@ -420,9 +420,14 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
           await repo.publish(branches, commit);
           const tree = path.join(rd.dir, `tree-${cluster}-${label}`);
           await repo.checkout(commit, tree);
-          const hasEntry = existsSync(path.join(tree, dir));
+          let hasEntry = existsSync(path.join(tree, dir));
           if (hasEntry) {
-            const objects = (await kustomizeBuildObjects(kustomize, path.join(tree, dir), ROOT_ONLY)).objects;
+            const objects = await kustomizeBuildObjects(kustomize, path.join(tree, dir), ROOT_ONLY).then((r) => r.objects, (e: Error) => {
+              if (label === 'change') report.bootstrap.push(`kustomize build ${dir}: ${e.message.split('\n').slice(0, 3).join(' ')}`);
+              return [] as K8sObject[];
+            });
+            // Nothing to wait for when the entry point makes no Application.
+            hasEntry = objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'));
             const problems = await applyObjects(sim.client, objects);
             if (label === 'change') report.bootstrap.push(...problems);
             await sim.createIngressClasses();
