@@ -171,13 +171,13 @@ function appSettled(a: App, rev: string, now: number, graceMs: number): boolean 
 }
 
 /** Polls until the ApplicationSets generated and every Application synced at `rev` and settled. */
-async function settle(client: KubeClient, rev: string, deadline: number, graceMs: number, check: () => Promise<void>, log: (l: string) => void): Promise<string[]> {
+async function settle(client: KubeClient, rev: string, deadline: number, graceMs: number, check: () => Promise<void>, log: (l: string) => void, want: (a: App) => boolean = () => true): Promise<string[]> {
   let lastNames = '';
   let stable = 0;
   for (;;) {
     await check();
     const [appsRes, setsRes] = await Promise.all([client.request<{ items?: App[] }>('GET', APPS), client.request<{ items?: Array<{ metadata: { name: string; annotations?: Record<string, string> }; status?: { conditions?: Array<{ type: string; status: string }> } }> }>('GET', APPSETS)]);
-    const apps = appsRes.body?.items ?? [];
+    const apps = (appsRes.body?.items ?? []).filter(want);
     const setsDone = (setsRes.body?.items ?? []).every((s) => !s.metadata.annotations?.['argocd.argoproj.io/application-set-refresh'] && (s.status?.conditions ?? []).some((c) => (c.type === 'ResourcesUpToDate' && c.status === 'True') || (c.type === 'ErrorOccurred' && c.status === 'True')));
     const now = Date.now();
     const pending = apps.filter((a) => !appSettled(a, rev, now, graceMs)).map((a) => a.metadata.name);
@@ -401,14 +401,16 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
       const head = await repo.commit(undefined, rewrite, baseCommit, 'change');
       const branches = followedBranches(headObjects, config.defaultBranch);
       log(`rehearse: ${cluster}: starting the simulated cluster`);
-      const sim = await SimCluster.start({ config, cluster, bins: simBins, run: rd, log });
+      const sim = await SimCluster.startApi({ config, cluster, bins: simBins, run: rd, log });
       let argo: ArgoCdSim | undefined;
-      const report: ClusterReport = { cluster, base: baseCommit, head, timings: { ...sim.timings }, apps: [], unsettled: [], bootstrap: [] };
+      const report: ClusterReport = { cluster, base: baseCommit, head, timings: {}, apps: [], unsettled: [], bootstrap: [] };
       try {
-        log(`rehearse: ${cluster}: cluster up in ${(sim.timings.upMs / 1000).toFixed(1)} s; starting Argo CD`);
-        argo = await ArgoCdSim.start({ config, cluster: sim, run: rd, bins: argoBins });
-        report.timings.argoUpMs = argo.timings.upMs;
-        log(`rehearse: ${cluster}: Argo CD up in ${(argo.timings.upMs / 1000).toFixed(1)} s`);
+        // Argo CD needs only the API server: it starts while the controllers and nodes come up.
+        const started = await Promise.allSettled([sim.startNodes(), ArgoCdSim.start({ config, cluster: sim, run: rd, bins: argoBins })]);
+        if (started[1].status === 'fulfilled') argo = started[1].value;
+        for (const s of started) if (s.status === 'rejected') throw s.reason;
+        Object.assign(report.timings, sim.timings, { argoUpMs: argo!.timings.upMs, argoCrdsMs: argo!.timings.crdsMs });
+        log(`rehearse: ${cluster}: cluster up in ${(sim.timings.upMs / 1000).toFixed(1)} s, Argo CD in ${(argo!.timings.upMs / 1000).toFixed(1)} s (from the API server)`);
         const timeoutMs = (sim.facts.rehearsal?.timeoutSeconds ?? 300) * 1000;
         const graceMs = (sim.facts.rehearsal?.healthGraceSeconds ?? 20) * 1000;
         const check = async () => {
@@ -436,7 +438,9 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
             for (const a of await list<App>(sim.client, APPS)) await sim.client.request('PATCH', `${APPS}/${a.metadata.name}`, { metadata: { annotations: { 'argocd.argoproj.io/refresh': 'normal' } } }, 'application/merge-patch+json');
             for (const s of await list<{ metadata: { name: string } }>(sim.client, APPSETS)) await sim.client.request('PATCH', `${APPSETS}/${s.metadata.name}`, { metadata: { annotations: { 'argocd.argoproj.io/application-set-refresh': 'true' } } }, 'application/merge-patch+json');
           }
-          const unsettled = hasEntry ? await settle(sim.client, commit, Date.now() + timeoutMs, graceMs, check, log) : [];
+          // A scoped run (--app, --changed-only) waits for its Applications only.
+          const want = (a: App) => !scoped || selectedDirs.has((a.spec.source?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, ''));
+          const unsettled = hasEntry ? await settle(sim.client, commit, Date.now() + timeoutMs, graceMs, check, log, want) : [];
           report.timings[`${label}SyncMs`] = Date.now() - ts;
           log(`rehearse: ${cluster}: ${label} synced in ${((Date.now() - ts) / 1000).toFixed(1)} s${unsettled.length ? ` (${unsettled.length} not settled)` : ''}`);
           return { unsettled, rendered: tree };

@@ -73,6 +73,7 @@ export class SimCluster {
   readonly simulated: Simulated = new Map();
   readonly timings: Record<string, number> = {};
   private standIns?: Promise<void>;
+  private t0 = 0;
   private stopping = false;
   private readonly procs: Spawned[] = [];
 
@@ -84,6 +85,16 @@ export class SimCluster {
 
   /** Starts the cluster and waits until every node is Ready and schedulable. */
   static async start(opts: SimClusterOptions): Promise<SimCluster> {
+    const sim = await SimCluster.startApi(opts);
+    await sim.startNodes();
+    return sim;
+  }
+
+  /**
+   * The first half of start(): the API server alone, so that Argo CD can start beside the
+   * controllers and nodes (startNodes); the caller stops it on failure.
+   */
+  static async startApi(opts: SimClusterOptions): Promise<SimCluster> {
     const t0 = Date.now();
     const { config, cluster, bins, run } = opts;
     const facts = config.clusters[cluster] ?? {};
@@ -95,17 +106,22 @@ export class SimCluster {
     const kubeconfig = path.join(api.dir, 'kubeconfig');
     await writeFile(kubeconfig, api.kubeconfig('argocd'), { mode: 0o600 });
     const sim = new SimCluster(cluster, facts, api, kubeconfig, opts);
+    sim.t0 = t0;
     sim.timings.apiServerMs = Date.now() - t0;
+    return sim;
+  }
+
+  /** The second half of start(): controllers, scheduler, kwok, nodes, storage classes, stand-ins. */
+  async startNodes(): Promise<void> {
     try {
-      await sim.startControllers();
-      await api.podsReady();
-      await sim.createNodes();
-      await sim.createStorageClasses();
-      sim.timings.upMs = Date.now() - t0;
-      sim.standIns = sim.runStandIns();
-      return sim;
+      await this.startControllers();
+      await this.api.podsReady();
+      await this.createNodes();
+      await this.createStorageClasses();
+      this.timings.upMs = Date.now() - this.t0;
+      this.standIns = this.runStandIns();
     } catch (e) {
-      await sim.stop();
+      await this.stop();
       throw e;
     }
   }
