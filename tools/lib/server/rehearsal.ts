@@ -464,7 +464,8 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
       }
     }
   } finally {
-    await rd.stop();
+    // GITOPS_REHEARSE_LOGS=<dir>: keep every process's log (the run folder itself always goes).
+    await rd.stop(3000, envVars.GITOPS_REHEARSE_LOGS ? path.resolve(envVars.GITOPS_REHEARSE_LOGS) : undefined);
   }
   timings.totalMs = Date.now() - t0;
   const isSelected = (a: AppReport): boolean => (scoped ? selectedDirs.has(a.path) : true);

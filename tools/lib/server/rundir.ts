@@ -5,7 +5,7 @@
 // each pids/<name> file the child's pid and binary, checked against /proc before a kill.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -145,9 +145,10 @@ export class RunDir {
     live.delete(this);
   }
 
-  /** TERM to every process, KILL after `graceMs`, then the folder removed. */
-  async stop(graceMs = 3000): Promise<void> {
+  /** TERM to every process, KILL after `graceMs`, then the folder removed (its logs copied to `keepLogs` first). */
+  async stop(graceMs = 3000, keepLogs?: string): Promise<void> {
     if (this.stopped) return;
+    if (keepLogs) await cp(path.join(this.dir, 'logs'), keepLogs, { recursive: true }).catch(() => undefined);
     const pids = recorded(this.dir);
     for (const p of pids) killGroup(p.pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
