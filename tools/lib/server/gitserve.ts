@@ -71,6 +71,10 @@ export class ServedRepo {
     return (await this.git(['commit-tree', tree, ...(parent ? ['-p', parent] : []), '-m', message])).trim();
   }
 
+  async treeOf(commit: string): Promise<string> {
+    return (await this.git(['rev-parse', `${commit}^{tree}`])).trim();
+  }
+
   /** Points each branch (and HEAD, through the first) at `commit`. */
   async publish(branches: string[], commit: string): Promise<void> {
     for (const b of branches) await this.git(['update-ref', `refs/heads/${b}`, commit]);

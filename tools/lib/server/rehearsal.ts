@@ -397,8 +397,10 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
       const headObjects = (await kustomizeBuildObjects(kustomize, path.join(opts.cwd, dir), ROOT_ONLY)).objects;
       const repoURL = clusterRepoURL(config, { target: { dir, cluster, kind: 'cluster' }, objects: headObjects } as never);
       const rewrite = repoURL ? { from: repoURL, to: url } : undefined;
-      const baseCommit = base ? await repo.commit(base, rewrite, undefined, 'base') : undefined;
+      let baseCommit = base ? await repo.commit(base, rewrite, undefined, 'base') : undefined;
       const head = await repo.commit(undefined, rewrite, baseCommit, 'change');
+      // No change (the bench, a rehearsal of main itself): one sync into the empty cluster.
+      if (baseCommit && (await repo.treeOf(baseCommit)) === (await repo.treeOf(head))) baseCommit = undefined;
       const branches = followedBranches(headObjects, config.defaultBranch);
       log(`rehearse: ${cluster}: starting the simulated cluster`);
       const sim = await SimCluster.startApi({ config, cluster, bins: simBins, run: rd, log });
