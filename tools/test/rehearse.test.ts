@@ -272,3 +272,27 @@ setInterval(() => {}, 1000);`;
     assert.ok(gone(), `pid ${pid} still runs`);
   });
 });
+
+describe('findings from what Argo CD reported', () => {
+  test('expected unhealthy objects are notes with the declared reason; others are errors; prune off is a warning', async () => {
+    const { parseConfig } = await import('../lib/config/config.js');
+    const { rehearsalFindings } = await import('../lib/server/rehearsal.js');
+    const config = parseConfig('/nonexistent', `${GITOPS}        \n`, {});
+    const app = {
+      cluster: 'minikube', name: 'web', path: 'overlays/minikube/demo/web', sync: { status: 'Synced', revision: 'a'.repeat(40) },
+      operation: { phase: 'Succeeded', message: 'successfully synced (all tasks run)', retryCount: 0 }, health: { status: 'Degraded' },
+      tasks: [{ apiVersion: 'batch/v1', phase: 'PreSync', wave: 0, kind: 'Job', namespace: 'demo', name: 'migrate', hookType: 'PreSync', hookPhase: 'Succeeded' }, { apiVersion: 'apps/v1', phase: 'Sync', wave: 1, kind: 'Deployment', namespace: 'demo', name: 'web', status: 'Synced' }],
+      unschedulable: [], conditions: [], pruned: [], wouldPrune: ['ConfigMap/demo/old'], terminating: [], outOfSync: [], events: [], simulated: [],
+      unhealthy: [
+        { resource: 'HorizontalPodAutoscaler/demo/web', status: 'Degraded', message: 'FailedGetResourceMetric', expected: 'no metrics API' },
+        { resource: 'Deployment/demo/web', status: 'Degraded', message: 'Deployment "web" exceeded its progress deadline' },
+      ],
+    };
+    const fs = rehearsalFindings(config, [{ cluster: 'minikube', head: 'a'.repeat(40), timings: {}, apps: [app], unsettled: [], bootstrap: [] }]);
+    const by = (rule: string) => fs.filter((f) => f.rule === rule);
+    assert.equal(by('rehearsal-sync')[0].message, `minikube: Application web: sync Succeeded ("successfully synced (all tasks run)"); Synced at aaaaaaa; health Degraded. Ran: PreSync wave 0: Job/migrate (PreSync hook Succeeded); Sync wave 1: Deployment/web Synced`);
+    assert.deepEqual(by('rehearsal-unhealthy-expected').map((f) => [f.severity, f.resource, f.message]), [['info', 'HorizontalPodAutoscaler/demo/web', 'minikube: Application web: Degraded (FailedGetResourceMetric): expected in the rehearsal, no metrics API (gitops.yaml clusters.minikube.rehearsal.expectUnhealthy)']]);
+    assert.deepEqual(by('rehearsal-unhealthy').map((f) => [f.severity, f.resource]), [['error', 'Deployment/demo/web']]);
+    assert.deepEqual(by('rehearsal-prune').map((f) => [f.severity, f.resource]), [['warning', 'ConfigMap/demo/old']]);
+  });
+});
