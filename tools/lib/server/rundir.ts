@@ -149,7 +149,8 @@ export class RunDir {
   async stop(graceMs = 3000, keepLogs?: string): Promise<void> {
     if (this.stopped) return;
     if (keepLogs) await cp(path.join(this.dir, 'logs'), keepLogs, { recursive: true }).catch(() => undefined);
-    const pids = recorded(this.dir);
+    // Only pids still running the recorded binary: a pid of a process that already ended may be reused.
+    const pids = recorded(this.dir).filter((p) => alive(p.pid) && exeOf(p.pid) === p.cmd);
     for (const p of pids) killGroup(p.pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && pids.some((p) => alive(p.pid) && exeOf(p.pid) === p.cmd)) await sleep(100);
