@@ -92,7 +92,9 @@ export class ServedRepo {
   async serve(): Promise<string> {
     const port = await freePort();
     const base = path.dirname(this.gitDir);
-    this.daemon = this.run.spawn('git-daemon', 'git', ['daemon', '--listen=127.0.0.1', `--port=${port}`, `--base-path=${base}`, '--export-all', '--reuseaddr', '--informative-errors', base], { env: { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
+    // git-daemon itself, not `git daemon` (which execs it): the recorded binary must stay the one running.
+    const execPath = (await run('git', ['--exec-path'])).stdout.trim();
+    this.daemon = this.run.spawn('git-daemon', path.join(execPath, 'git-daemon'), ['--listen=127.0.0.1', `--port=${port}`, `--base-path=${base}`, '--export-all', '--reuseaddr', '--informative-errors', base], { env: { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
     const deadline = Date.now() + 30_000;
     for (;;) {
       await this.run.check(this.daemon);

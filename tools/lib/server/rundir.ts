@@ -4,7 +4,7 @@
 // SIGKILLed one left: the folder's name carries the owner's pid (gitops-rehearse-<pid>-*), and
 // each pids/<name> file the child's pid and binary, checked against /proc before a kill.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +25,7 @@ function alive(pid: number): boolean {
 /** The executable a live pid runs (Linux /proc), to tell a recorded child from a reused pid. */
 function exeOf(pid: number): string | undefined {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+    return readlinkSync(`/proc/${pid}/exe`);
   } catch {
     return undefined;
   }
@@ -82,7 +82,8 @@ export class RunDir {
 
   /** Records a process started elsewhere (the API server's etcd and kube-apiserver). */
   record(name: string, pid: number, cmd: string): void {
-    writeFileSync(path.join(this.dir, 'pids', name), `${pid}\n${cmd}\n`);
+    // The binary as the kernel sees it (symlinks and PATH resolved), which a reused pid will not match.
+    writeFileSync(path.join(this.dir, 'pids', name), `${pid}\n${exeOf(pid) ?? cmd}\n`);
   }
 
   logFile(name: string): string {
