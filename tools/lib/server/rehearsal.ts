@@ -342,7 +342,12 @@ export function rehearsalFindings(config: Config, reports: ClusterReport[], sele
       }
       if (!a.unhealthy.length && a.health.status !== 'Healthy' && a.health.status !== 'Unknown') at('error', 'rehearsal-unhealthy', `Application/argocd/${a.name}`, `health ${a.health.status}${a.health.message ? `: ${a.health.message}` : ''}`);
       if (a.sync.status === 'OutOfSync' && op?.phase === 'Succeeded') at('error', 'rehearsal-out-of-sync', `Application/argocd/${a.name}`, `OutOfSync right after a successful sync (another manager changes it back, or a mutating default): ${a.outOfSync.join(', ') || 'see Argo CD'}`);
-      for (const e of a.events) at('warning', 'rehearsal-event', e.resource, `${e.reason}: ${e.message}`);
+      for (const e of a.events) {
+        // The events of an object expected not to be Healthy (an HPA without metrics) say the same thing again.
+        const expected = a.unhealthy.find((u) => u.resource === e.resource && u.expected);
+        if (expected) at('info', 'rehearsal-event', e.resource, `${e.reason}: ${e.message} (expected: ${expected.expected})`);
+        else at('warning', 'rehearsal-event', e.resource, `${e.reason}: ${e.message}`);
+      }
       for (const s of a.simulated) at('info', 'rehearsal-simulated', s.resource, `simulated: ${s.effect}`);
     }
   }
