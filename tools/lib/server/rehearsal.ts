@@ -262,7 +262,9 @@ async function collect(sim: SimCluster, rendered: Map<string, K8sObject[]>, conf
         if (e.type !== 'Warning' || e.reason === 'FailedScheduling') continue;
         const io = e.involvedObject;
         const obj = io.kind === 'Pod' ? d.pods.find((p) => p.metadata.name === io.name) : d.owners.get(key(io.kind, ns, io.name));
-        if (own.has(key(io.kind, ns, io.name)) || (obj && belongs(obj, io.kind))) events.push({ resource: key(io.kind, ns, io.name), reason: e.reason ?? '', message: e.message ?? '' });
+        const ev = { resource: key(io.kind, ns, io.name), reason: e.reason ?? '', message: e.message ?? '' };
+        const dup = events.some((x) => x.resource === ev.resource && x.reason === ev.reason && x.message === ev.message);
+        if (!dup && (own.has(ev.resource) || (obj && belongs(obj, io.kind)))) events.push(ev);
       }
     }
     const pruned = tasks.filter((t) => t.status === 'Pruned').map((t) => key(t.kind, t.namespace, t.name));
