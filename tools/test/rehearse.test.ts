@@ -195,7 +195,7 @@ describe('sync rehearsal', { skip }, () => {
     const hook = find('rehearsal-hook-failed', 'fx-hook');
     assert.equal(hook.length, 1, JSON.stringify(result.findings.filter((f) => f.message.includes('fx-hook')), null, 2));
     assert.match(hook[0].message, /PreSync hook Job\/migrate \(wave 0\) failed: .*deadline/i);
-    assert.match(find('rehearsal-sync-failed', 'fx-hook')[0]?.message ?? '', /Argo CD's sync failed/);
+    assert.match(find('rehearsal-sync-failed', 'fx-hook')[0]?.message ?? '', /Argo CD's sync (failed|keeps failing \(retry \d+\)): one or more synchronization tasks completed unsuccessfully/);
     // The Deployment after the hook never ran.
     assert.ok(!result.clusters[0].apps.find((a) => a.name === 'fx-hook')!.tasks.some((t) => t.kind === 'Deployment' && t.status === 'Synced'));
   });

@@ -4,7 +4,7 @@
 // SIGKILLed one left: the folder's name carries the owner's pid (gitops-rehearse-<pid>-*), and
 // each pids/<name> file the child's pid and binary, checked against /proc before a kill.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -82,8 +82,15 @@ export class RunDir {
 
   /** Records a process started elsewhere (the API server's etcd and kube-apiserver). */
   record(name: string, pid: number, cmd: string): void {
-    // The binary as the kernel sees it (symlinks and PATH resolved), which a reused pid will not match.
-    writeFileSync(path.join(this.dir, 'pids', name), `${pid}\n${exeOf(pid) ?? cmd}\n`);
+    // The binary as /proc/<pid>/exe will show it (symlinks resolved; not read from /proc now: the
+    // child may not have exec'd yet), which a reused pid will not match.
+    let exe = cmd;
+    try {
+      exe = realpathSync(cmd);
+    } catch {
+      // a bare name: kept as given
+    }
+    writeFileSync(path.join(this.dir, 'pids', name), `${pid}\n${exe}\n`);
   }
 
   logFile(name: string): string {
