@@ -336,7 +336,7 @@ export function rehearsalFindings(config: Config, reports: ClusterReport[], sele
         else at(/Error$/.test(cnd.type) ? 'error' : 'warning', 'rehearsal-condition', `Application/argocd/${a.name}`, `${cnd.type}: ${cnd.message}`);
       }
       for (const r of a.pruned) at('info', 'rehearsal-prune', r, 'pruned by the sync');
-      for (const r of a.wouldPrune) at('warning', 'rehearsal-prune', r, 'no longer in git: would be pruned by a sync with prune (automated prune is off for this Application)');
+      for (const r of a.wouldPrune) at('warning', 'rehearsal-prune', r, 'no longer in git: would be pruned by a sync with prune (Argo CD: requires pruning)');
       for (const t of a.terminating) at('error', 'rehearsal-prune-in-use', t.resource, `pruned, but still in use: it stays Terminating (finalizers: ${t.finalizers.join(', ') || 'none'})`);
       for (const u of a.unhealthy) {
         if (u.expected) at('info', 'rehearsal-unhealthy-expected', u.resource, `${u.status}${u.message ? ` (${u.message})` : ''}: expected in the rehearsal, ${u.expected} (gitops.yaml clusters.${a.cluster}.rehearsal.expectUnhealthy)`);
