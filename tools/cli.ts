@@ -24,7 +24,7 @@ const commands: Record<string, Handler> = {
     const { values, positionals } = parse('pr-report', argv);
     if (positionals.length) throw new UsageError(`pr-report takes no positional arguments (got ${positionals.join(' ')})`);
     const { prReport } = await import('./commands/prreport.js');
-    await prReport({ cwd: (values.cwd as string) ?? process.cwd(), validation: values.validation as string | undefined, diff: values.diff as string | undefined, out: values.out as string | undefined });
+    await prReport({ cwd: (values.cwd as string) ?? process.cwd(), validation: values.validation as string | undefined, diff: values.diff as string | undefined, rehearsal: values.rehearsal as string | undefined, out: values.out as string | undefined });
   },
   async 'pr-comment'(argv) {
     const { values, positionals } = parse('pr-comment', argv);
@@ -76,7 +76,21 @@ const commands: Record<string, Handler> = {
       newOnly: values['new-only'] as boolean | undefined,
       server: values['no-server'] ? false : values.server !== undefined ? { kubeconfig: values.server as string } : 'auto',
       allowRemote: values['allow-remote'] as boolean | undefined,
+      rehearse: values.rehearse as boolean | undefined,
       progress: true,
+    });
+  },
+  async rehearse(argv) {
+    const { values, positionals } = parse('rehearse', argv);
+    if (positionals.length) throw new UsageError(`rehearse takes no positional arguments (got ${positionals.join(' ')})`);
+    const { rehearse } = await import('./commands/rehearse.js');
+    await rehearse({
+      cwd: (values.cwd as string) ?? process.cwd(),
+      env: values.env as string | undefined,
+      app: values.app as string | undefined,
+      base: values.base as string | undefined,
+      changedOnly: values['changed-only'] as boolean | undefined,
+      format: oneOf(values.format, ['text', 'json', 'github', 'sarif'] as const, '--format'),
     });
   },
   async diff(argv) {

@@ -10,6 +10,8 @@ export interface PrReportOptions {
   validation?: string;
   /** `diff --format json` output. */
   diff?: string;
+  /** `rehearse --format json` output (its findings make the "Sync rehearsal" section). */
+  rehearsal?: string;
   /** Write here instead of stdout. */
   out?: string;
   write?: (text: string) => void;
@@ -17,7 +19,9 @@ export interface PrReportOptions {
 
 export async function prReport(opts: PrReportOptions): Promise<string> {
   const { validation, diff } = await readReports(opts.cwd, opts);
-  const body = formatPrReport(validation, diff);
+  // The rehearsal's report has validate's JSON shape (rehearse --format json); read as untrusted data too.
+  const rehearsal = opts.rehearsal ? (await readReports(opts.cwd, { validation: opts.rehearsal })).validation : undefined;
+  const body = formatPrReport(validation, diff, { rehearsal });
   if (opts.out) await writeFile(path.resolve(opts.cwd, opts.out), body);
   else (opts.write ?? ((t: string) => process.stdout.write(t)))(body);
   return body;

@@ -71,15 +71,20 @@ const TEST_PACKAGES: Array<{ bin: string; pkg: string; version: string }> = [
   { bin: 'chromium', pkg: 'chromium', version: '148.0.7778.167-1~deb12u1' },
 ];
 
+/** Debian packages the sync rehearsal runs (--rehearse, and the tests): Argo CD's Redis. */
+const REHEARSE_PACKAGES: Array<{ bin: string; pkg: string; version: string }> = [
+  { bin: 'redis-server', pkg: 'redis-server', version: '5:7.0.15-1~deb12u10' },
+];
+
 async function onPath(bin: string): Promise<boolean> {
   const { code } = await run('sh', ['-c', 'command -v "$0"', bin], { allowFailure: true });
   return code === 0;
 }
 
-async function installTestPackages(log: (l: string) => void): Promise<void> {
+async function installTestPackages(log: (l: string) => void, packages = TEST_PACKAGES): Promise<void> {
   const missing = [];
-  for (const p of TEST_PACKAGES) if (!(await onPath(p.bin))) missing.push(p);
-  if (!missing.length) return log(`test packages: ${TEST_PACKAGES.map((p) => p.pkg).join(', ')} already installed`);
+  for (const p of packages) if (!(await onPath(p.bin))) missing.push(p);
+  if (!missing.length) return log(`test packages: ${packages.map((p) => p.pkg).join(', ')} already installed`);
   const cmd = `apt-get install -y ${missing.map((p) => `${p.pkg}=${p.version}`).join(' ')}`;
   if (process.getuid?.() !== 0) throw new ToolMissingError(`missing test packages: ${missing.map((p) => p.pkg).join(', ')}`, `run as root: apt-get update && ${cmd}`);
   log(`test packages: ${cmd}`);
@@ -147,5 +152,6 @@ export async function setup(opts: SetupOptions): Promise<void> {
   }
   // npm needs its own settings (registry, cache, CA) and the network; never a token.
   await installRenovate(childEnv({ network: true, keep: Object.keys(from).filter((k) => /^(npm_config_|NPM_CONFIG_|NODE_EXTRA_CA_CERTS$)/.test(k)) }, from), log);
-  if (opts.testDeps) await installTestPackages(log);
+  if (opts.testDeps) await installTestPackages(log, [...TEST_PACKAGES, ...REHEARSE_PACKAGES]);
+  else if (opts.rehearse) await installTestPackages(log, REHEARSE_PACKAGES);
 }

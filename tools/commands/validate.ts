@@ -7,13 +7,20 @@ import { runValidation, type ValidateOptions, type ValidateResult } from '../lib
 
 export type { ValidateOptions, ValidateResult } from '../lib/validate/validation.js';
 
-export async function validate(opts: ValidateOptions & { progress?: boolean }): Promise<ValidateResult> {
+export async function validate(opts: ValidateOptions & { progress?: boolean; rehearse?: boolean }): Promise<ValidateResult> {
   const progress = createProgress({ command: 'validate', format: opts.format, env: opts.envVars, enabled: opts.progress === true });
   let result: ValidateResult;
   try {
     result = await runValidation({ ...opts, onProgress: opts.onProgress ?? progress.update });
   } finally {
     progress.done();
+  }
+  if (opts.rehearse) {
+    // --rehearse: the sync rehearsal's findings join the report (same scope: env, app, base, changed-only).
+    const { rehearse } = await import('../lib/server/rehearsal.js');
+    const machine = opts.format === 'json' || opts.format === 'sarif';
+    const r = await rehearse({ cwd: opts.cwd, env: opts.env, app: opts.app, base: opts.base, changedOnly: opts.changedOnly, envVars: opts.envVars, log: machine ? undefined : opts.warn ?? ((l) => process.stderr.write(l + '\n')) });
+    result = { ...result, findings: [...result.findings, ...r.findings] };
   }
   report(result.findings, { overlays: result.overlays, objects: result.objects }, opts.format, opts.write);
   return result;

@@ -139,3 +139,22 @@ test('clusters: facts per cluster; errors name the line and the field', () => {
   assert.throws(() => parseConfig('/r', GITOPS_YAML + facts.replace('[ReadWriteMany]}', '[ReadWriteMany], default: true}'), {}), /gitops\.yaml:16: clusters\.crianex\.storageClasses: 2 default classes/);
   assert.throws(() => parseConfig('/r', GITOPS_YAML + facts.replace('effect: NoSchedule', 'effect: Never'), {}), /gitops\.yaml:18: clusters\.crianex\.taints\.0\.effect/);
 });
+
+test('clusters.<c>.nodes and rehearsal: the sync rehearsal\'s fake nodes and stand-ins; errors name the field', () => {
+  const facts = `clusters:
+  crianex:
+    nodes:
+      - {name: general, count: 2, cpu: "4", memory: 8Gi}
+      - {count: 1, cpu: 3500m, memory: 4096Mi, pods: 30, labels: {pool: batch}, taints: [{key: pool, value: batch, effect: NoSchedule}]}
+    rehearsal:
+      ingressClasses: [traefik]
+      expectUnhealthy: [{kind: HorizontalPodAutoscaler, reason: no metrics API}]
+      timeoutSeconds: 120
+`;
+  const c = parseConfig('/r', GITOPS_YAML + facts, {});
+  assert.deepEqual(c.clusters.crianex.nodes?.map((n) => [n.count, n.cpu, n.memory]), [[2, '4', '8Gi'], [1, '3500m', '4096Mi']]);
+  assert.deepEqual(c.clusters.crianex.rehearsal?.ingressClasses, ['traefik']);
+  assert.throws(() => parseConfig('/r', GITOPS_YAML + facts.replace('memory: 8Gi', 'memory: 8GB'), {}), /gitops\.yaml:15: clusters\.crianex\.nodes\.0\.memory: must match pattern/);
+  assert.throws(() => parseConfig('/r', GITOPS_YAML + facts.replace('count: 2', 'count: 0'), {}), /clusters\.crianex\.nodes\.0\.count: must be >= 1/);
+  assert.throws(() => parseConfig('/r', GITOPS_YAML + facts.replace(', reason: no metrics API', ''), {}), /clusters\.crianex\.rehearsal\.expectUnhealthy\.0: must have required property 'reason'/);
+});

@@ -55,6 +55,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       'no-server': { type: 'boolean', description: 'skip the server-side dry run' },
       shard: { type: 'string', value: 'i/n', description: 'only shard i of n (whole clusters, the same split in every job of a CI matrix)' },
       merge: { type: 'boolean', description: "print one report from the shards' JSON reports given as arguments, exit 1 on any error" },
+      rehearse: { type: 'boolean', description: 'also rehearse the sync: the real Argo CD syncs into simulated clusters (npm run rehearse)' },
     },
     examples: [
       'npm run validate',
@@ -65,6 +66,18 @@ export const COMMANDS: Record<string, CommandSpec> = {
       'npm run validate -- --base origin/main --changed-only --format github',
       'npm run validate -- --format sarif > validate.sarif',
     ],
+  },
+  rehearse: {
+    summary: 'the real Argo CD syncs the base, then the change, into simulated copies of the clusters: sync, health, hooks, waves, prunes, unschedulable Pods per Application',
+    args: '',
+    options: {
+      env: { type: 'string', value: 'ENV', description: 'only the cluster of this environment' },
+      app: { type: 'string', value: 'APP', description: 'report only this app (id or unambiguous suffix)' },
+      format: { type: 'string', value: 'text|json|github|sarif', description: 'report format' },
+      base: { type: 'string', value: 'REF', description: 'revision synced first (default: the merge base with the default branch); the change is the working tree' },
+      'changed-only': { type: 'boolean', description: 'only the Applications whose files changed since the base' },
+    },
+    examples: ['npm run rehearse', 'npm run rehearse -- --env dev --app nofluxo/backend', 'npm run rehearse -- --base origin/main --changed-only --format sarif > rehearse.sarif'],
   },
   schemas: {
     summary: "convert an OpenAPI document or CRD manifests into kubeconform's schema layout (.cache/schemas)",
@@ -143,6 +156,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: {
       validation: { type: 'string', value: 'FILE', description: 'output of validate --format json' },
       diff: { type: 'string', value: 'FILE', description: 'output of diff --format json' },
+      rehearsal: { type: 'string', value: 'FILE', description: 'output of rehearse --format json (the "Sync rehearsal" section)' },
       out: { type: 'string', value: 'FILE', description: 'write here instead of stdout' },
     },
     examples: ['npm run pr-report -- --validation validate.json --diff diff.json --out comment.md'],

@@ -86,6 +86,31 @@ export interface ClusterFacts {
   privateRegistries?: string[];
   /** validate's server-side dry run: kube-apiserver flags and pinned CRD sets (normalized in Config.apiServers). */
   apiServer?: { flags?: string[]; crds?: CrdSet[] };
+  /** The sync rehearsal's fake nodes, by pool (default: one node of 4 cpu, 8Gi, 110 pods). */
+  nodes?: NodePool[];
+  /** How the sync rehearsal stands in for the cluster's add-ons. */
+  rehearsal?: RehearsalFacts;
+}
+
+/** A pool of identical fake nodes of the sync rehearsal (gitops.yaml clusters.<c>.nodes). */
+export interface NodePool {
+  name?: string;
+  count: number;
+  cpu: string;
+  memory: string;
+  pods?: number;
+  labels?: Record<string, string>;
+  taints?: TaintFacts[];
+}
+
+/** gitops.yaml clusters.<c>.rehearsal. */
+export interface RehearsalFacts {
+  /** IngressClasses served by a controller git does not deploy (a simulated one gives their Ingresses an address). */
+  ingressClasses?: string[];
+  /** Objects expected not to be Healthy in the rehearsal, and why. */
+  expectUnhealthy?: Array<{ kind: string; name?: string; reason: string }>;
+  timeoutSeconds?: number;
+  healthGraceSeconds?: number;
 }
 
 export interface Config {

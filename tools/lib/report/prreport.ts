@@ -107,7 +107,7 @@ export async function readReports(cwd: string, files: { validation?: string; dif
 }
 
 /** Markdown for the comment and the job summary, from `validate --format json` and `diff --format json`. */
-export function formatPrReport(validation: ValidationJson | undefined, diff: DiffResult | undefined, opts: { maxChars?: number } = {}): string {
+export function formatPrReport(validation: ValidationJson | undefined, diff: DiffResult | undefined, opts: { maxChars?: number; rehearsal?: { findings: Finding[] } } = {}): string {
   const max = Math.min(opts.maxChars ?? MAX_BODY_CHARS, MAX_BODY_CHARS);
   const out: string[] = [PR_REPORT_MARKER, '## Validation', ''];
   if (!validation) {
@@ -127,12 +127,44 @@ export function formatPrReport(validation: ValidationJson | undefined, diff: Dif
       out.push('');
     }
   }
+  out.push(...rehearsalSection([...(validation?.findings ?? []), ...(opts.rehearsal?.findings ?? [])]));
   const head = out.join('\n');
   // The diff gets the room left, so formatMarkdown drops whole overlays instead of cutting one in half.
   const room = max - head.length - 1;
   const body = diff ? formatMarkdown(diff, { maxChars: room }) : '### Rendered diff\n\n_The rendered diff was not produced: see the workflow run._';
   // Repository text in a public comment: no credentials, whatever a finding quotes.
   return redactText(`${head}\n${body}\n`).slice(0, max);
+}
+
+/**
+ * "Sync rehearsal": one row per Application from the rehearsal's findings (rules rehearsal-*, from
+ * `validate --rehearse` or `rehearse --format json`): its sync and health as Argo CD reported
+ * them, then every problem. Empty when nothing was rehearsed.
+ */
+export function rehearsalSection(findings: Finding[]): string[] {
+  const rh = findings.filter((f) => f.rule.startsWith('rehearsal-'));
+  if (!rh.length) return [];
+  const out = ['## Sync rehearsal', ''];
+  const errors = rh.filter((f) => f.severity === 'error').length;
+  out.push(`${errors ? '❌' : '✅'} the real Argo CD synced the change into simulated clusters: **${errors} errors**, ${rh.filter((f) => f.severity === 'warning').length} warnings`, '');
+  const apps = rh.filter((f) => f.rule === 'rehearsal-sync');
+  if (apps.length) {
+    out.push('| Application | result |', '| --- | --- |');
+    for (const f of apps) {
+      const m = /^(\S+): Application (\S+): ([\s\S]*)$/.exec(f.message);
+      out.push(m ? `| \`${cell(`${m[1]}/${m[2]}`)}\` | ${cell(m[3])} |` : `| \`${cell(f.resource)}\` | ${cell(f.message)} |`);
+    }
+    out.push('');
+  }
+  const problems = rh.filter((f) => f.rule !== 'rehearsal-sync' && f.severity !== 'info').sort((a, b) => rank(a) - rank(b)).slice(0, MAX_FINDING_ROWS);
+  if (problems.length) {
+    out.push('| severity | rule | object | message |', '| --- | --- | --- | --- |');
+    for (const f of problems) out.push(`| ${f.severity} | ${cell(f.rule)} | \`${cell(f.resource || f.overlay)}\` | ${cell(f.message)} |`);
+    out.push('');
+  }
+  const simulated = rh.filter((f) => f.rule === 'rehearsal-simulated' || f.rule === 'rehearsal-unhealthy-expected').length;
+  if (simulated) out.push(`_${simulated} results depend on add-ons the rehearsal simulates or does not run (rules rehearsal-simulated, rehearsal-unhealthy-expected): see the full report._`, '');
+  return out;
 }
 
 function rank(f: Finding): number {

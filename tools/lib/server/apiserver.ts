@@ -24,6 +24,8 @@ export interface StartOptions {
   /** Bound on waiting for /readyz (default 90 s: a loaded 2-core machine is slow). */
   readyTimeoutMs?: number;
   log?: (line: string) => void;
+  /** Folder to make the server's temporary folder in (default: the system's; the rehearsal's run folder). */
+  parentDir?: string;
 }
 
 async function freePort(): Promise<number> {
@@ -152,7 +154,7 @@ export class LocalApiServer {
     // What a SIGKILLed run left (its handlers never ran) is reaped first; the folder's name
     // carries this process's pid so a later run can tell whether its owner is still alive.
     reapOrphans(opts.log);
-    const dir = await mkdtemp(path.join(os.tmpdir(), `${DIR_PREFIX}${process.pid}-`));
+    const dir = await mkdtemp(path.join(opts.parentDir ?? os.tmpdir(), `${DIR_PREFIX}${process.pid}-`));
     const s = new LocalApiServer(bins, dir, opts);
     live.add(s);
     try {
@@ -353,6 +355,26 @@ export class LocalApiServer {
     // the admission of a Pod that names none looks up; nothing runs that controller here.
     const sa = await this.client.request('POST', `/api/v1/namespaces/${encodeURIComponent(name)}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: name } });
     if (sa.status >= 300 && sa.status !== 409) throw new ApiServerError(`creating the default ServiceAccount of ${name}: ${statusMessage(sa.body)}`);
+  }
+
+  /** Process ids of etcd and kube-apiserver (the sync rehearsal records them to reap after a kill). */
+  pids(): number[] {
+    return [this.etcd?.pid, this.api?.pid].filter((p): p is number => typeof p === 'number');
+  }
+
+  /**
+   * A kubeconfig (YAML text) for the admin token, for the controllers a simulated cluster runs
+   * (lib/server/simcluster.ts). Holds the token: written only into this server's private folder.
+   */
+  kubeconfig(namespace = 'default'): string {
+    const server = this.client.creds.server;
+    return [
+      'apiVersion: v1', 'kind: Config',
+      'clusters:', '- name: local', '  cluster:', `    server: ${server}`, `    certificate-authority: ${path.join(this.dir, 'serving.crt')}`,
+      'users:', '- name: admin', '  user:', `    token: ${this.token}`,
+      'contexts:', '- name: local', '  context:', '    cluster: local', '    user: admin', `    namespace: ${namespace}`,
+      'current-context: local', '',
+    ].join('\n');
   }
 
   /** Kills both processes at once (signal and exit handlers: no awaiting there). */

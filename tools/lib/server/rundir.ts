@@ -1,0 +1,194 @@
+// The processes of a sync rehearsal: each in its own process group, on 127.0.0.1, with the
+// scrubbed child environment, logged into one temporary run folder that records every pid.
+// Stopped on success, failure, Ctrl-C and SIGTERM (exit handler); a later run reaps what a
+// SIGKILLed one left: the folder's name carries the owner's pid (gitops-rehearse-<pid>-*), and
+// each pids/<name> file the child's pid and binary, checked against /proc before a kill.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { childEnv } from '../core/exec.js';
+
+const PREFIX = 'gitops-rehearse-';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The executable a live pid runs (Linux /proc), to tell a recorded child from a reused pid. */
+function exeOf(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
+}
+
+function killGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+const live = new Set<RunDir>();
+let installed = false;
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  process.on('exit', () => {
+    for (const r of live) r.killNow();
+  });
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    // exit() runs the handler above; another handler (the CLI's) may exit first, same effect.
+    process.on(sig, () => process.exit(code));
+  }
+}
+
+export interface Spawned {
+  name: string;
+  child: ChildProcess;
+  log: string;
+}
+
+export class RunDir {
+  private readonly procs: Spawned[] = [];
+  private stopped = false;
+
+  private constructor(readonly dir: string) {}
+
+  static async create(): Promise<RunDir> {
+    install();
+    const dir = await mkdtemp(path.join(os.tmpdir(), `${PREFIX}${process.pid}-`));
+    await mkdir(path.join(dir, 'pids'));
+    await mkdir(path.join(dir, 'logs'));
+    const r = new RunDir(dir);
+    live.add(r);
+    return r;
+  }
+
+  /** Records a process started elsewhere (the API server's etcd and kube-apiserver). */
+  record(name: string, pid: number, cmd: string): void {
+    // The binary as /proc/<pid>/exe will show it (symlinks resolved; not read from /proc now: the
+    // child may not have exec'd yet), which a reused pid will not match.
+    let exe = cmd;
+    try {
+      exe = realpathSync(cmd);
+    } catch {
+      // a bare name: kept as given
+    }
+    writeFileSync(path.join(this.dir, 'pids', name), `${pid}\n${exe}\n`);
+  }
+
+  logFile(name: string): string {
+    return path.join(this.dir, 'logs', `${name}.log`);
+  }
+
+  /** Starts `cmd` in its own process group, output to logs/<name>.log; `env` on top of the scrubbed one. */
+  spawn(name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; keep?: string[]; cwd?: string } = {}): Spawned {
+    const log = this.logFile(name);
+    const fd = openSync(log, 'a');
+    try {
+      const child = spawn(cmd, args, { cwd: opts.cwd ?? this.dir, detached: true, stdio: ['ignore', fd, fd], env: childEnv({ keep: opts.keep, set: opts.env }) });
+      child.on('error', () => {}); // seen by the readiness checks (exitCode) and the log
+      if (child.pid) this.record(name, child.pid, cmd);
+      const s = { name, child, log };
+      this.procs.push(s);
+      return s;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Throws with the log's tail when a process exited. */
+  async check(s: Spawned): Promise<void> {
+    if (s.child.exitCode === null && s.child.signalCode === null) return;
+    const tail = (await readFile(s.log, 'utf8').catch(() => '')).trim().split('\n').slice(-15).join('\n');
+    throw new Error(`${s.name} exited (${s.child.exitCode ?? s.child.signalCode}):\n${tail}`);
+  }
+
+  /** SIGKILL to one process's group; resolves once it is gone. */
+  async kill(s: Spawned): Promise<void> {
+    if (!s.child.pid || s.child.exitCode !== null || s.child.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => s.child.once('exit', () => resolve()));
+    killGroup(s.child.pid, 'SIGKILL');
+    await gone;
+  }
+
+  /** Peak resident memory (VmHWM) of every recorded process, in KiB, summed. */
+  peakRssKiB(): number {
+    let total = 0;
+    for (const f of readdirSync(path.join(this.dir, 'pids'))) {
+      const pid = Number(readFileSync(path.join(this.dir, 'pids', f), 'utf8').split('\n')[0]);
+      let status = '';
+      try {
+        status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      } catch {
+        continue; // gone
+      }
+      const m = /VmHWM:\s+(\d+)/.exec(status);
+      if (m) total += Number(m[1]);
+    }
+    return total;
+  }
+
+  /** SIGKILL to every recorded group and the folder removed (synchronous: exit handler). */
+  killNow(): void {
+    if (this.stopped) return;
+    reapFolder(this.dir);
+    this.stopped = true;
+    live.delete(this);
+  }
+
+  /** TERM to every process, KILL after `graceMs`, then the folder removed (its logs copied to `keepLogs` first). */
+  async stop(graceMs = 3000, keepLogs?: string): Promise<void> {
+    if (this.stopped) return;
+    if (keepLogs) await cp(path.join(this.dir, 'logs'), keepLogs, { recursive: true }).catch(() => undefined);
+    // Only pids still running the recorded binary: a pid of a process that already ended may be reused.
+    const pids = recorded(this.dir).filter((p) => alive(p.pid) && exeOf(p.pid) === p.cmd);
+    for (const p of pids) killGroup(p.pid, 'SIGTERM');
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && pids.some((p) => alive(p.pid) && exeOf(p.pid) === p.cmd)) await sleep(100);
+    this.killNow();
+  }
+}
+
+function recorded(dir: string): Array<{ pid: number; cmd: string }> {
+  const pidsDir = path.join(dir, 'pids');
+  if (!existsSync(pidsDir)) return [];
+  return readdirSync(pidsDir).flatMap((f) => {
+    const [pid, cmd] = readFileSync(path.join(pidsDir, f), 'utf8').split('\n');
+    return Number(pid) > 0 ? [{ pid: Number(pid), cmd }] : [];
+  });
+}
+
+/** Kills what a run folder recorded (only pids still running the recorded binary) and removes it. */
+function reapFolder(dir: string): void {
+  for (const p of recorded(dir)) if (alive(p.pid) && exeOf(p.pid) === p.cmd) killGroup(p.pid, 'SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Reaps the run folders of rehearsals whose process is gone (killed with SIGKILL); returns them. */
+export function reapStale(tmp = os.tmpdir()): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(tmp)) {
+    const m = new RegExp(`^${PREFIX}(\\d+)-`).exec(name);
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    reapFolder(path.join(tmp, name));
+    out.push(path.join(tmp, name));
+  }
+  return out;
+}
