@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { readReleaseFile } from '../lib/release/files.js';
 import { formatBoardHtml, type BoardOptions, type BoardPull } from '../lib/report/board.js';
 import { Git, parseRemoteUrl, scrub } from '../lib/remote/git.js';
-import { DEFAULT_API_URL, GitHub } from '../lib/remote/github.js';
+import { GitHub, tokenApiUrl } from '../lib/remote/github.js';
 import { networkTimeoutMs } from '../lib/remote/network.js';
 import path from 'node:path';
 
@@ -386,7 +386,7 @@ async function releasePulls(cwd: string, envVars: NodeJS.ProcessEnv): Promise<{ 
   try {
     const config = await loadConfig(cwd, envVars);
     const remote = parseRemoteUrl(await new Git(config.root, { envVars }).remoteUrl('origin'));
-    const gh = new GitHub({ baseUrl: config.githubApiUrl ?? DEFAULT_API_URL, token, owner: remote.owner, repo: remote.repo, timeoutMs: networkTimeoutMs(envVars, 30_000) });
+    const gh = new GitHub({ baseUrl: tokenApiUrl(envVars, config.githubApiUrl), token, owner: remote.owner, repo: remote.repo, timeoutMs: networkTimeoutMs(envVars, 30_000) });
     const pulls: BoardPull[] = [];
     for (const p of await gh.listOpenPulls()) {
       const lines = (p.body ?? '').split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
