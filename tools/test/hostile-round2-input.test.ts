@@ -233,7 +233,7 @@ describe('ApplicationSet templates: names of JavaScript prototype members are no
     assert.match(templ('ctor')?.message ?? '', /function "constructor" not defined/);
     // Argo CD's own template code decides `.constructor.name` (a missing key): never a JavaScript member.
     assert.doesNotMatch(templ('ctor-field')?.message ?? '', /native code|function Object/);
-    assert.match(templ('ctor-index')?.message ?? '', /len of type/);
+    assert.match(templ('ctor-index')?.message ?? '', /error calling len|len of type/);
     assert.doesNotMatch(run.stdout + run.stderr, /native code|function Object/);
   });
 });
