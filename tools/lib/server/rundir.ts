@@ -163,6 +163,10 @@ export class RunDir {
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && pids.some((p) => alive(p.pid) && exeOf(p.pid) === p.cmd)) await sleep(100);
     this.killNow();
+    // A killed child stays a zombie until Node reaps it (its 'exit' event): wait for that, bounded.
+    const exited = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
+    const reaped = Date.now() + 5000;
+    while (Date.now() < reaped && this.procs.some((p) => p.child.pid && !exited(p.child))) await sleep(50);
   }
 }
 
