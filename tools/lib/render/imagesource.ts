@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { assertYamlLimits } from '../core/yamlfile.js';
+import { patternMatches } from './selector.js';
 import type { K8sObject } from './kustomize.js';
 import { parseImageRef, type Pin } from './images.js';
 import { lineOf } from '../core/yamlfile.js';
@@ -326,13 +327,7 @@ function resourceObjects(f: TreeFile): SimObject[] {
 }
 
 function regexMatch(pattern: string | undefined, value: string | undefined): boolean {
-  if (pattern === undefined || pattern === '') return true;
-  if (value === undefined) return false;
-  try {
-    return new RegExp(`^(?:${pattern})$`).test(value);
-  } catch {
-    return pattern === value;
-  }
+  return value === undefined ? !pattern : patternMatches(pattern, value);
 }
 
 function labelsMatch(selector: string | undefined, labels: Record<string, string>): boolean | undefined {

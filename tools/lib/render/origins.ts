@@ -24,6 +24,7 @@ import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import { mapLimit } from '../core/exec.js';
 import type { Rendered } from './render.js';
 import { rendererSupports } from './renderer.js';
+import { patternMatches } from './selector.js';
 import type { Finding } from '../report/report.js';
 import type { Tool } from '../core/tools.js';
 import { lineOf, parseYaml, parseYamlData, pointerToPath } from '../core/yamlfile.js';
@@ -222,17 +223,10 @@ export function jsonOpsSetting(ops: unknown[], p: Seg[]): Array<{ index: number;
   return out;
 }
 
-/** Whether a patch's `target:` selects the object (regexes as kustomize anchors them; names: any it has had). */
+/** Whether a patch's `target:` selects the object (Go regexps as kustomize anchors them; names: any it has had). */
 export function selectorMatches(sel: unknown, o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>, names: Iterable<string>): boolean {
   if (!isObj(sel)) return true;
-  const re = (pat: unknown, v: string): boolean => {
-    if (typeof pat !== 'string' || pat === '') return true;
-    try {
-      return new RegExp(`^(?:${pat})$`).test(v);
-    } catch {
-      return pat === v;
-    }
-  };
+  const re = patternMatches;
   const av = o.apiVersion ?? '';
   const group = av.includes('/') ? av.slice(0, av.lastIndexOf('/')) : '';
   const version = av.includes('/') ? av.slice(av.lastIndexOf('/') + 1) : av;
