@@ -7,11 +7,11 @@ import path from 'node:path';
 import picomatch from 'picomatch';
 import { parseYamlData } from '../core/yamlfile.js';
 import { run } from '../core/exec.js';
-import { resourceId, type K8sObject } from '../render/kustomize.js';
+import { resourceId, type K8sObject } from '../core/k8s.js';
 import type { Config } from '../config/config.js';
 import { locate, renderTargets, type Rendered, type Target } from '../render/render.js';
 import { findHelm, type Tool } from '../core/tools.js';
-import type { Finding } from '../report/report.js';
+import type { Finding } from '../core/finding.js';
 import { renderFastTemplate, renderGoTemplate, TemplateError } from './gotemplate.js';
 
 /** The repository files an ApplicationSet git generator can see (repo-relative, POSIX). */

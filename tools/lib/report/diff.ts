@@ -2,7 +2,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { discoverApps } from '../config/apps.js';
 import { loadConfig, type Config } from '../config/config.js';
-import { resourceId, type K8sObject } from '../render/kustomize.js';
+import { resourceId, type K8sObject } from '../core/k8s.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
 import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, withWorktree } from '../render/changes.js';
 import { appTargets, clusterTargets, targetKey, type Rendered } from '../render/render.js';

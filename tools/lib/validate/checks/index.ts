@@ -11,7 +11,7 @@ import type { Config } from '../../config/config.js';
 import { renderTargets, workspaceFor, type Rendered, type Target } from '../../render/render.js';
 import { sha, Store, toolkitCodeHash, type Workspace } from '../../core/workspace.js';
 import { locateOrigins } from '../../render/origins.js';
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { findHelm, type Tool } from '../../core/tools.js';
 import { checkArgo, type PathFacts } from './argocd.js';
 import { buildView } from './common.js';

@@ -5,7 +5,7 @@
 // - `probe-port`: a probe naming a port the container does not declare (never ready / restarted).
 // Keys come from rendered ConfigMaps and Secrets, ExternalSecrets' target keys, and for Secrets
 // made by hand (gitops.yaml external) from the secret.env.example that lists them.
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { allContainers, finding, podTemplateOf, type ClusterView, type Entry } from './common.js';
 
 /** Keys of a Secret made outside git, from the `secret.env.example` that documents it. */
