@@ -4,6 +4,7 @@
 import { discoverApps } from '../lib/config/apps.js';
 import { loadConfig } from '../lib/config/config.js';
 import { FindingsError } from '../lib/core/errors.js';
+import type { FormatOf } from '../lib/core/formats.js';
 import { sameRelease, shortDigest, type Pin } from '../lib/render/images.js';
 import type { ImageOrigin } from '../lib/render/imagesource.js';
 import { appKey, imageStates, renderAppImages, type ImageState } from '../lib/release/releasestate.js';
@@ -11,7 +12,7 @@ import { findKustomize } from '../lib/core/tools.js';
 
 export interface StatusOptions {
   cwd: string;
-  format?: 'text' | 'json';
+  format?: FormatOf<'status'>;
   write?: (text: string) => void;
   envVars?: NodeJS.ProcessEnv;
 }
