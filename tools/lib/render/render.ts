@@ -16,7 +16,8 @@ import type { Finding } from '../core/finding.js';
 import { imageName } from './images.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import type { Tool } from '../core/tools.js';
-import { lineOf, parseYaml, pointerToPath } from '../core/yamlfile.js';
+import { lineOf, parseYaml } from '../core/yamlfile.js';
+import { pointerToPath } from '../core/pointer.js';
 import { sourceByAffixes, withOriginRequest } from './origins.js';
 import type { Rendered, SourceDoc, Target } from './rendered.js';
 
