@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { CommandFailedError, ToolMissingError } from './errors.js';
 import { SECRET_NAME } from './redact.js'; // names that hold a credential: never passed on, even when allowlisted
-// re-export while branches are in flight
+/** @public re-export while branches are in flight */
 export { SECRET_NAME } from './redact.js';
 
 export interface RunOptions {

@@ -85,16 +85,6 @@ export function redactAll(value: unknown): unknown {
   return value === null || value === undefined ? value : REDACTED;
 }
 
-/** Every value of a Secret's data and stringData, key names kept. */
-export function redactSecretData(o: Record<string, unknown>): Record<string, unknown> {
-  const out = { ...o };
-  for (const f of ['data', 'stringData']) {
-    const d = out[f];
-    if (isObj(d)) out[f] = Object.fromEntries(Object.keys(d).map((k) => [k, REDACTED]));
-  }
-  return out;
-}
-
 /** One line, no control characters: repository text in a terminal or a markdown line. */
 export function oneLine(s: string): string {
   return s.replace(/\r\n|\r|\n/g, '⏎').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, '�');
@@ -120,10 +110,3 @@ export function htmlText(s: string): string {
   return oneLine(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/@/g, '&#64;');
 }
 
-/**
- * Repository text for a line inside a fenced code block: one line (so it cannot start a closing
- * fence), which the caller prefixes with a marker character.
- */
-export function mdFenced(s: string): string {
-  return oneLine(s);
-}

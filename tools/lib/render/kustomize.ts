@@ -3,7 +3,7 @@ import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Document, LineCounter } from 'yaml';
 import { run, childEnv } from '../core/exec.js';
-import { CommandFailedError, ConfigError, GitopsError } from '../core/errors.js';
+import { CommandFailedError, ConfigError } from '../core/errors.js';
 import { targetProblems } from './selector.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import { rendererSupports } from '../core/renderer.js';
@@ -11,7 +11,7 @@ import type { Workspace } from '../core/workspace.js';
 import type { Tool } from '../core/tools.js';
 import { lineOf, parseYaml, parseYamlData, YAML_LIMITS } from '../core/yamlfile.js';
 import { parseStream, type K8sObject } from '../core/k8s.js';
-// re-export while branches are in flight
+/** @public re-export while branches are in flight */
 export { parseStream, resourceId, type K8sObject } from '../core/k8s.js';
 
 /** Always passed to kustomize: files load only from within each kustomization's own folder. */
