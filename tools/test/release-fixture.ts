@@ -11,7 +11,7 @@ import { REPO_ROOT } from '../lib/core/tools.js';
 import { createBareRepo, startGitServer, type GitServerHandle } from './harness/git-server.js';
 import { startGitHubApi, type GitHubApiHandle } from './harness/github-api.js';
 import { cleanGitEnv, run } from './harness/proc.js';
-import { MIRROR } from './repo-fixture.js';
+import { MIRROR, writeFiles } from './repo-fixture.js';
 
 export const OWNER = 'crianex';
 export const REPO = 'gitops';
@@ -107,10 +107,7 @@ export async function startReleaseFixture(opts: { edit?: Record<string, string>;
     async pushToMain(files, message) {
       const other = path.join(tmp, `other-${++n}`);
       await run('git', ['-c', auth(), 'clone', '--quiet', gitServer.repoUrl(`${OWNER}/${REPO}.git`), other], { env: gitEnv(), timeoutMs: 30_000 });
-      for (const [file, text] of Object.entries(files)) {
-        await mkdir(path.dirname(path.join(other, file)), { recursive: true });
-        await writeFile(path.join(other, file), text);
-      }
+      await writeFiles(other, files);
       await git(['add', '-A'], other);
       await git(['commit', '--quiet', '-m', message], other);
       await git(['-c', auth(), 'push', '--quiet', 'origin', 'HEAD:refs/heads/main'], other);
