@@ -50,6 +50,8 @@ export interface CrdSet {
   version: string;
   /** Upstream files; {version} is replaced. Undefined: the known default of `name` (lib/server/crds.ts). */
   urls?: string[];
+  /** The head's urls were refused against a base revision (render/changes.ts trustRenderSettings). */
+  urlsRefused?: boolean;
 }
 
 /** How validate's local API server stands in for one cluster. */

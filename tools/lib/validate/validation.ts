@@ -9,6 +9,7 @@ import { appInventory, fluxFindings, listApps, type AppListing } from '../argocd
 import { renderLikeArgo } from '../argocd/argocd.js';
 import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
 import { checkImmutable, crossChecks } from './checks/index.js';
+import { changedTargets } from './changed.js';
 import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
 import { layoutRoots, unrenderedFindings } from './coverage.js';
 import { kubeconform, schemaLocations, type KcResult } from './kubeconform.js';
@@ -324,11 +325,11 @@ async function validateTree(opts: Omit<ValidateOptions, 'format' | 'write'>): Pr
   const config = await loadConfig(opts.cwd, envVars);
   if (opts.allowRemote) config.render.allowRemote = true;
   // Against a base revision (a pull request), what a render may fetch is the base's setting.
-  const trustNote = opts.base !== undefined || opts.changedOnly || opts.newOnly ? await trustRenderSettings(config, await resolveBase(config.root, opts.base, config.defaultBranch), envVars, opts.allowRemote) : undefined;
+  const trustNotes = opts.base !== undefined || opts.changedOnly || opts.newOnly ? await trustRenderSettings(config, await resolveBase(config.root, opts.base, config.defaultBranch), envVars, opts.allowRemote) : [];
   beginRun(config);
   try {
     const r = await validateRun(config, opts, envVars);
-    if (trustNote) r.findings.push({ severity: 'info', rule: 'untrusted-setting', overlay: '.', resource: '', file: CONFIG_FILE, message: trustNote });
+    for (const message of trustNotes) r.findings.push({ severity: 'info', rule: 'untrusted-setting', overlay: '.', resource: '', file: CONFIG_FILE, message });
     return r;
   } finally {
     await endRun(config);
@@ -380,7 +381,7 @@ async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'forma
     opts.app ? apps.some((a) => a.dir === f.overlay) : !allApps.some((a) => a.dir === f.overlay) || envOverlays.has(f.overlay),
   );
   const base = opts.base !== undefined || opts.changedOnly ? await resolveBase(config.root, opts.base, config.defaultBranch) : undefined;
-  if (opts.changedOnly) targets = await affectedTargets(config, targets, await changedFiles(config.root, base!), workspaceFor(config));
+  if (opts.changedOnly) targets = await changedTargets(config, kustomize, inventory, targets, await changedFiles(config.root, base!), workspaceFor(config));
   // A shard owns whole clusters; the targets of the others are still needed by the coverage check.
   const everyTarget = targets;
   if (opts.shard) targets = shardTargets(targets, opts.shard);
