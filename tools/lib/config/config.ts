@@ -173,6 +173,69 @@ interface RawConfig {
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validateRaw = ajv.compile<RawConfig>(configSchema);
 
+type At = (p: Array<string | number>) => string;
+type RawEnvironment = RawConfig['environments'][number];
+
+/** The environments an environment promotes from (promotesFrom: one name or a list). */
+const sourcesOf = (e: RawEnvironment): string[] => (e.promotesFrom === undefined ? [] : typeof e.promotesFrom === 'string' ? [e.promotesFrom] : e.promotesFrom);
+
+/** Unique names; overlayRoot or overlays (with appId); a layout the overlays patterns can serve. */
+function checkEnvironments(raw: RawConfig, at: At): void {
+  const names = new Set<string>();
+  for (const [i, e] of raw.environments.entries()) {
+    const where = at(['environments', i]);
+    if (names.has(e.name)) throw new ConfigError(where, `environments.${i}.name: duplicate environment '${e.name}'`);
+    names.add(e.name);
+    if (e.overlayRoot !== undefined && e.overlays !== undefined) throw new ConfigError(where, `environments.${i}: set either overlayRoot (the <root>/<system>/<service> shorthand) or overlays, not both`);
+    if (e.overlayRoot !== undefined && e.appId !== undefined) throw new ConfigError(where, `environments.${i}.appId: goes with overlays; overlayRoot always derives {1}/{2}`);
+    const problem = layoutProblem(e.overlays ?? [], e.appId);
+    if (problem) throw new ConfigError(at(['environments', i, problem.field]), `environments.${i}.${problem.field}: ${problem.message}`);
+  }
+}
+
+/** Promotion sources name other, known environments, and promotion ends: never a loop. */
+function checkPromotion(raw: RawConfig, at: At): void {
+  const names = new Set(raw.environments.map((e) => e.name));
+  for (const [i, e] of raw.environments.entries()) {
+    for (const [j, from] of sourcesOf(e).entries()) {
+      const one = typeof e.promotesFrom === 'string';
+      const where = at(one ? ['environments', i, 'promotesFrom'] : ['environments', i, 'promotesFrom', j]);
+      const field = one ? `environments.${i}.promotesFrom` : `environments.${i}.promotesFrom.${j}`;
+      if (!names.has(from)) throw new ConfigError(where, `${field}: unknown environment '${from}' (known: ${[...names].join(', ')})`);
+      if (from === e.name) throw new ConfigError(where, `${field}: '${e.name}' cannot promote from itself`);
+    }
+  }
+  // dev <- staging <- prod (or several sources), never a loop.
+  const byName = new Map(raw.environments.map((e) => [e.name, sourcesOf(e)]));
+  const done = new Set<string>();
+  const visit = (name: string, path: string[]): void => {
+    if (path.includes(name)) throw new ConfigError(CONFIG_FILE, `environments: promotion cycle through '${name}' (${[...path.slice(path.indexOf(name)), name].join(' <- ')})`);
+    if (done.has(name)) return;
+    for (const from of byName.get(name) ?? []) visit(from, [...path, name]);
+    done.add(name);
+  };
+  for (const e of raw.environments) visit(e.name, []);
+}
+
+/** Clusters (in selectors and under clusters:) are ones an environment runs on; one default storage class at most. */
+function checkClusters(raw: RawConfig, at: At): void {
+  const known = new Set(raw.environments.map((e) => e.cluster));
+  for (const [i, e] of raw.environments.entries()) {
+    for (const [j, sel] of (e.applications ?? []).entries()) {
+      if (sel.cluster !== undefined && !known.has(sel.cluster)) {
+        throw new ConfigError(at(['environments', i, 'applications', j, 'cluster']), `environments.${i}.applications.${j}.cluster: no environment runs on cluster '${sel.cluster}' (known: ${[...known].join(', ')})`);
+      }
+    }
+  }
+  for (const [name, c] of Object.entries(raw.clusters ?? {})) {
+    if (!known.has(name)) throw new ConfigError(at(['clusters', name]), `clusters.${name}: no environment runs on cluster '${name}' (known: ${[...known].join(', ')})`);
+    const defaults = (c.storageClasses ?? []).flatMap((s, i) => (s.default ? [i] : []));
+    if (defaults.length > 1) {
+      throw new ConfigError(at(['clusters', name, 'storageClasses', defaults[1]!]), `clusters.${name}.storageClasses: ${defaults.length} default classes; a cluster has at most one`);
+    }
+  }
+}
+
 /** Parses and checks gitops.yaml text. Pure apart from reading `env`. */
 export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv = process.env): Config {
   const { parsed, problems } = parseYaml(CONFIG_FILE, text);
@@ -187,53 +250,10 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     const extra = e.keyword === 'additionalProperties' ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'` : '';
     throw new ConfigError(where, `${field}: ${e.message}${extra}`);
   }
-  const names = new Set<string>();
-  for (const [i, e] of raw.environments.entries()) {
-    const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i])}`;
-    if (names.has(e.name)) throw new ConfigError(where, `environments.${i}.name: duplicate environment '${e.name}'`);
-    names.add(e.name);
-    if (e.overlayRoot !== undefined && e.overlays !== undefined) throw new ConfigError(where, `environments.${i}: set either overlayRoot (the <root>/<system>/<service> shorthand) or overlays, not both`);
-    if (e.overlayRoot !== undefined && e.appId !== undefined) throw new ConfigError(where, `environments.${i}.appId: goes with overlays; overlayRoot always derives {1}/{2}`);
-    const problem = layoutProblem(e.overlays ?? [], e.appId);
-    if (problem) throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i, problem.field])}`, `environments.${i}.${problem.field}: ${problem.message}`);
-  }
-  const sources = (e: RawConfig['environments'][number]): string[] => (e.promotesFrom === undefined ? [] : typeof e.promotesFrom === 'string' ? [e.promotesFrom] : e.promotesFrom);
-  for (const [i, e] of raw.environments.entries()) {
-    for (const [j, from] of sources(e).entries()) {
-      const at = typeof e.promotesFrom === 'string' ? ['environments', i, 'promotesFrom'] : ['environments', i, 'promotesFrom', j];
-      const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, at)}`;
-      const field = typeof e.promotesFrom === 'string' ? `environments.${i}.promotesFrom` : `environments.${i}.promotesFrom.${j}`;
-      if (!names.has(from)) throw new ConfigError(where, `${field}: unknown environment '${from}' (known: ${[...names].join(', ')})`);
-      if (from === e.name) throw new ConfigError(where, `${field}: '${e.name}' cannot promote from itself`);
-    }
-  }
-  // Promotion must end: dev <- staging <- prod (or several sources), never a loop.
-  const byName = new Map(raw.environments.map((e) => [e.name, sources(e)]));
-  const done = new Set<string>();
-  const visit = (name: string, path: string[]): void => {
-    if (path.includes(name)) throw new ConfigError(CONFIG_FILE, `environments: promotion cycle through '${name}' (${[...path.slice(path.indexOf(name)), name].join(' <- ')})`);
-    if (done.has(name)) return;
-    for (const from of byName.get(name) ?? []) visit(from, [...path, name]);
-    done.add(name);
-  };
-  for (const e of raw.environments) visit(e.name, []);
-  const known = new Set(raw.environments.map((e) => e.cluster));
-  for (const [i, e] of raw.environments.entries()) {
-    for (const [j, sel] of (e.applications ?? []).entries()) {
-      if (sel.cluster !== undefined && !known.has(sel.cluster)) {
-        throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i, 'applications', j, 'cluster'])}`, `environments.${i}.applications.${j}.cluster: no environment runs on cluster '${sel.cluster}' (known: ${[...known].join(', ')})`);
-      }
-    }
-  }
-  for (const [name, c] of Object.entries(raw.clusters ?? {})) {
-    if (!known.has(name)) {
-      throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['clusters', name])}`, `clusters.${name}: no environment runs on cluster '${name}' (known: ${[...known].join(', ')})`);
-    }
-    const defaults = (c.storageClasses ?? []).flatMap((s, i) => (s.default ? [i] : []));
-    if (defaults.length > 1) {
-      throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['clusters', name, 'storageClasses', defaults[1]])}`, `clusters.${name}.storageClasses: ${defaults.length} default classes; a cluster has at most one`);
-    }
-  }
+  const at = (p: Array<string | number>) => `${CONFIG_FILE}:${lineOf(doc, parsed.lines, p)}`;
+  checkEnvironments(raw, at);
+  checkPromotion(raw, at);
+  checkClusters(raw, at);
   const envLocations = env.GITOPS_SCHEMA_LOCATIONS?.split(',').map((s) => s.trim()).filter(Boolean);
   return {
     root,
@@ -243,7 +263,7 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
       ...e,
       overlays: e.overlays ?? (e.overlayRoot !== undefined ? [`${e.overlayRoot.replace(/\/+$/, '')}/*/*`] : []),
       appId: e.overlayRoot !== undefined ? '{1}/{2}' : e.appId,
-      promotesFrom: sources(e),
+      promotesFrom: sourcesOf(e),
       requireDigests: e.requireDigests ?? false,
     })),
     // Unset: the minor of the pinned kube-apiserver, so schemas and the server dry run agree.
