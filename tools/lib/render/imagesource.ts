@@ -9,11 +9,11 @@
 // with the reason, never guessed.
 //
 // loadTree reads files; everything else here is pure.
-import { selectorMatch } from '../core/patterns.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { assertYamlLimits } from '../core/yamlfile.js';
+import { patternMatches } from './selector.js';
 import type { K8sObject } from './kustomize.js';
 import { parseImageRef, type Pin } from './images.js';
 import { lineOf } from '../core/yamlfile.js';
@@ -326,8 +326,9 @@ function resourceObjects(f: TreeFile): SimObject[] {
   return out;
 }
 
-// kustomize's selectors are Go regexps (RE2), matched linearly: a `(a+)+b` cannot hang a run.
-const regexMatch = selectorMatch;
+function regexMatch(pattern: string | undefined, value: string | undefined): boolean {
+  return value === undefined ? !pattern : patternMatches(pattern, value);
+}
 
 function labelsMatch(selector: string | undefined, labels: Record<string, string>): boolean | undefined {
   if (!selector) return true;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Document, LineCounter } from 'yaml';
 import { run, renderEnv } from '../core/exec.js';
 import { CommandFailedError, ConfigError, GitopsError } from '../core/errors.js';
+import { targetProblems } from './selector.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import { rendererSupports } from './renderer.js';
 import type { Workspace } from '../core/workspace.js';
@@ -525,6 +526,9 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
         }
       }
     }
+
+    // kustomize refuses the build on a target it cannot compile; say which field, and where.
+    for (const t of targetProblems(k as Record<string, unknown>)) out.issues.push({ severity: 'error', rule: 'patch-target', ...lineAt(t.path), message: t.message });
 
     const fileRefs: Array<[string, (string | number)[], string]> = [];
     for (const [i, p] of objects(k.patches).entries()) if (typeof p.path === 'string') fileRefs.push([p.path, ['patches', i, 'path'], 'patch']);

@@ -14,7 +14,6 @@
 //
 // The functions that match paths are pure (tests: origins.test.ts); the driver at the end reads
 // files and asks the renderer.
-import { selectorMatch } from '../core/patterns.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isScalar, type Document, type LineCounter } from 'yaml';
@@ -25,6 +24,7 @@ import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import { mapLimit } from '../core/exec.js';
 import type { Rendered } from './render.js';
 import { rendererSupports } from './renderer.js';
+import { patternMatches } from './selector.js';
 import type { Finding } from '../report/report.js';
 import type { Tool } from '../core/tools.js';
 import { lineOf, parseYaml, parseYamlData, pointerToPath } from '../core/yamlfile.js';
@@ -223,11 +223,10 @@ export function jsonOpsSetting(ops: unknown[], p: Seg[]): Array<{ index: number;
   return out;
 }
 
-/** Whether a patch's `target:` selects the object (regexes as kustomize anchors them; names: any it has had). */
+/** Whether a patch's `target:` selects the object (Go regexps as kustomize anchors them; names: any it has had). */
 export function selectorMatches(sel: unknown, o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>, names: Iterable<string>): boolean {
   if (!isObj(sel)) return true;
-  // Go regexps (RE2), matched linearly: a `(a+)+b` target cannot hang a run.
-  const re = (pat: unknown, v: string): boolean => typeof pat !== 'string' || selectorMatch(pat, v);
+  const re = patternMatches;
   const av = o.apiVersion ?? '';
   const group = av.includes('/') ? av.slice(0, av.lastIndexOf('/')) : '';
   const version = av.includes('/') ? av.slice(av.lastIndexOf('/') + 1) : av;
