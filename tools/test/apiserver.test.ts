@@ -14,7 +14,7 @@ import { stringify } from 'yaml';
 import { LocalApiServer } from '../lib/server/apiserver.js';
 import { runValidation } from '../lib/validate/validation.js';
 import { fieldPath, statusFindings } from '../lib/server/serverdryrun.js';
-import type { Finding } from '../lib/report/report.js';
+import type { Finding } from '../lib/core/finding.js';
 import { findApiServer, REPO_ROOT, type ApiServerBinaries } from '../lib/core/tools.js';
 import { commitAll, gitInit, writeFiles } from './fixtures.js';
 import { waitForProcesses } from './harness/proc.js';

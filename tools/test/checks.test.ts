@@ -13,9 +13,9 @@ import { checkStorage, checkStorageClasses } from '../lib/validate/checks/storag
 import { checkPullCredentials, registryHost } from '../lib/validate/checks/registry.js';
 import { checkScheduling } from '../lib/validate/checks/scheduling.js';
 import { checkSyncWaves } from '../lib/validate/checks/syncwaves.js';
-import type { K8sObject } from '../lib/render/kustomize.js';
+import type { K8sObject } from '../lib/core/k8s.js';
 import type { Rendered } from '../lib/render/render.js';
-import type { Finding } from '../lib/report/report.js';
+import type { Finding } from '../lib/core/finding.js';
 
 type Obj = K8sObject & { metadata: { name: string } };
 

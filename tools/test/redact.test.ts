@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { redactText, redactValue, sensitiveKey } from '../lib/core/redact.js';
 import { diffObjects, formatMarkdown, type DiffResult } from '../lib/report/diff.js';
-import { formatGithub, formatJson, formatText, type Finding } from '../lib/report/report.js';
+import { formatGithub, formatJson, formatText } from '../lib/report/report.js';
+import { type Finding } from '../lib/core/finding.js';
 
 const TOKENS = {
   github: `ghp_${'a1B2'.repeat(9)}`,

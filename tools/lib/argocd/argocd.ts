@@ -6,11 +6,11 @@ import { readdir, readFile, realpath } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../core/exec.js';
-import { resourceId, type K8sObject } from '../render/kustomize.js';
+import { resourceId, type K8sObject } from '../core/k8s.js';
 import type { Config } from '../config/config.js';
 import { locate, renderTargets, type Rendered, type Target } from '../render/render.js';
 import { findHelm, type Tool } from '../core/tools.js';
-import type { Finding } from '../report/report.js';
+import type { Finding } from '../core/finding.js';
 import { findArgoHelper, type ClusterSecret, type RepoContext, type SourceRender } from './helper.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 

@@ -16,7 +16,7 @@ import { formatMarkdown, renderedDiff } from '../report/diff.js';
 import { classifyPush, Git, GitTimeoutError, parseRemoteUrl, PushRefusedError, scrub } from '../remote/git.js';
 import { closeSuperseded, GitHub, MAX_BODY_CHARS, tokenApiUrl, upsertPull, type PullRequest } from '../remote/github.js';
 import { parseKustomization, readImageEntries, type ImageEntry } from '../render/images.js';
-import type { K8sObject } from '../render/kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
 import { appTargets, renderTargets } from '../render/render.js';
 import { formatText } from '../report/report.js';
 import { withoutSecrets } from '../core/childenv.js';

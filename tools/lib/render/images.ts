@@ -3,7 +3,7 @@
 import { Document as YamlDocument, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, Scalar, visit, YAMLMap, YAMLSeq, type Alias, type Document, type Node, type Pair } from 'yaml';
 import { assertYamlLimits } from '../core/yamlfile.js';
 import { ConfigError, GitopsError, UsageError } from '../core/errors.js';
-import type { K8sObject } from './kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
 
 export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { assertYamlLimits } from '../core/yamlfile.js';
 import { patternMatches } from './selector.js';
-import type { K8sObject } from './kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
 import { parseImageRef, type Pin } from './images.js';
 import { lineOf } from '../core/yamlfile.js';
 

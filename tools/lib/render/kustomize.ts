@@ -6,21 +6,13 @@ import { run, renderEnv } from '../core/exec.js';
 import { CommandFailedError, ConfigError, GitopsError } from '../core/errors.js';
 import { targetProblems } from './selector.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
-import { rendererSupports } from './renderer.js';
+import { rendererSupports } from '../core/renderer.js';
 import type { Workspace } from '../core/workspace.js';
 import type { Tool } from '../core/tools.js';
 import { lineOf, parseYaml, parseYamlData, YAML_LIMITS } from '../core/yamlfile.js';
-export interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
-  [k: string]: unknown;
-}
-
-/** `Kind/namespace/name` (namespace `-` for cluster-scoped or unset). */
-export function resourceId(o: Pick<K8sObject, 'kind' | 'metadata'>): string {
-  return `${o.kind}/${o.metadata?.namespace ?? '-'}/${o.metadata?.name ?? '?'}`;
-}
+import { parseStream, type K8sObject } from '../core/k8s.js';
+// re-export while branches are in flight
+export { parseStream, resourceId, type K8sObject } from '../core/k8s.js';
 
 /** Always passed to kustomize: files load only from within each kustomization's own folder. */
 export const ROOT_ONLY = ['--load-restrictor', 'LoadRestrictionsRootOnly'];
@@ -56,13 +48,6 @@ function isInlineConfig(ref: string): boolean {
   if (!/^\s*[{[]/.test(ref) && !/:\s/.test(ref)) return false;
   const { docs, problem } = parseYamlData('inline', ref);
   return !problem && docs.some((d) => d !== null && typeof d === 'object');
-}
-
-/** Objects of a rendered stream; over-large or malformed output is an error, never a crash. */
-export function parseStream(text: string): K8sObject[] {
-  const { docs, problem } = parseYamlData('kustomize output', text, { maxBytes: YAML_LIMITS.maxStreamBytes });
-  if (problem) throw new GitopsError(`kustomize output line ${problem.line}: ${problem.message}`);
-  return docs.filter((o): o is K8sObject => o !== null && typeof o === 'object' && !Array.isArray(o));
 }
 
 interface GeneratorArgs {

@@ -19,13 +19,14 @@ import path from 'node:path';
 import { isScalar, type Document, type LineCounter } from 'yaml';
 import type { Config } from '../config/config.js';
 import { imageName } from './images.js';
-import { parseStream, ROOT_ONLY, type K8sObject } from './kustomize.js';
+import { ROOT_ONLY } from './kustomize.js';
+import { parseStream, type K8sObject } from '../core/k8s.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import { mapLimit } from '../core/exec.js';
 import type { Rendered } from './render.js';
-import { rendererSupports } from './renderer.js';
+import { rendererSupports } from '../core/renderer.js';
 import { patternMatches } from './selector.js';
-import type { Finding } from '../report/report.js';
+import type { Finding } from '../core/finding.js';
 import type { Tool } from '../core/tools.js';
 import { lineOf, parseYaml, parseYamlData, pointerToPath } from '../core/yamlfile.js';
 

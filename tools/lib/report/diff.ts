@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { readReleaseFile } from '../release/files.js';
 import path from 'node:path';
-import { resourceId, type K8sObject } from '../render/kustomize.js';
+import { resourceId, type K8sObject } from '../core/k8s.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
 import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
 import { appTargets, clusterTargets, targetKey, type Rendered } from '../render/render.js';

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GitopsError, ToolMissingError } from '../core/errors.js';
 import { childEnv, run } from '../core/exec.js';
 import { KubeClient, statusMessage } from './kubeclient.js';
-import type { K8sObject } from '../render/kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
 import type { ApiServerBinaries } from '../core/tools.js';
 
 export class ApiServerError extends GitopsError {}

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { ConfigError, GitopsError } from '../core/errors.js';
-import type { K8sObject } from '../render/kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
 
 export class KubeApiError extends GitopsError {}
 

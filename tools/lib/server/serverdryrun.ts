@@ -4,9 +4,9 @@
 import { mapLimit } from '../core/exec.js';
 import { FIELD_MANAGER, type LocalApiServer } from './apiserver.js';
 import type { KubeClient, KubeStatus } from './kubeclient.js';
-import { resourceId, type K8sObject } from '../render/kustomize.js';
+import { resourceId, type K8sObject } from '../core/k8s.js';
 import { locate, type Rendered } from '../render/render.js';
-import type { Finding } from '../report/report.js';
+import type { Finding } from '../core/finding.js';
 import { scrubSecrets, secretValuesOf } from '../core/redact.js';
 
 type Seg = string | number;

@@ -4,10 +4,12 @@ import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
 import { parse } from 'yaml';
 import { ConfigError } from '../core/errors.js';
 import { REDACTED, sensitiveKey } from '../core/redact.js';
-import type { K8sObject } from '../render/kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
 import type { Config, Environment, PolicyLevel } from '../config/config.js';
 
-export type Severity = 'error' | 'warning' | 'info';
+import type { Severity } from '../core/finding.js';
+// re-export while branches are in flight
+export type { Severity } from '../core/finding.js';
 
 export interface Policy {
   id: string;

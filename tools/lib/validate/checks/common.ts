@@ -2,11 +2,10 @@
 // target it came from, its API group and the namespace it lands in.
 import type { GeneratedApp } from '../../argocd/argocd.js';
 import type { ClusterFacts } from '../../config/config.js';
-import { resourceId, type K8sObject } from '../../render/kustomize.js';
+import { resourceId, type K8sObject } from '../../core/k8s.js';
 import { podSpecOf } from '../policies.js';
 import { locate, type Rendered } from '../../render/render.js';
-import type { Finding } from '../../report/report.js';
-import type { Severity } from '../policies.js';
+import type { Finding, Severity } from '../../core/finding.js';
 
 export interface Entry {
   o: K8sObject;

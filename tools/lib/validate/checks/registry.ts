@@ -3,7 +3,7 @@
 // ServiceAccount. Without one the pods sit in ErrImagePull. Checked where gitops.yaml declares
 // the cluster's `privateRegistries`.
 import { globMatcher } from '../../core/patterns.js';
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { allContainers, finding, podTemplateOf, type ClusterView } from './common.js';
 
 const DOCKER_TYPES = ['kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg'];

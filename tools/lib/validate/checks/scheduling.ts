@@ -2,7 +2,7 @@
 // nodes, not in git: one the cluster does not have leaves pods Pending (selector, required
 // affinity) or tolerates nothing (toleration). Checked against gitops.yaml clusters.<cluster>
 // `nodeLabels` and `taints`, each only where declared.
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { finding, podTemplateOf, type ClusterView, type NodeSelectorRequirement } from './common.js';
 
 /** Labels the kubelet puts on every node (any value). */
