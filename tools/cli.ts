@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMMANDS, closest, helpText, overview, parseCommand, usageLine, wantsHelp, type Parsed } from './lib/cli/cliargs.js';
 import { GitopsError, UsageError } from './lib/core/errors.js';
+import { FORMATS } from './lib/core/formats.js';
 import { redactText } from './lib/core/redact.js';
 
 type Handler = (argv: string[]) => Promise<void>;
@@ -49,7 +50,7 @@ const commands: Record<string, Handler> = {
   },
   async validate(argv) {
     const { values, positionals } = parse('validate', argv);
-    const format = oneOf(values.format, ['text', 'json', 'github', 'sarif'] as const, '--format');
+    const format = oneOf(values.format, FORMATS.validate, '--format');
     if (values.merge) {
       if (!positionals.length) throw new UsageError('validate --merge takes the JSON reports of the shards (validate --shard i/n --format json > shard-i.json)');
       const { mergeReports } = await import('./commands/validate.js');
@@ -90,7 +91,7 @@ const commands: Record<string, Handler> = {
       app: values.app as string | undefined,
       base: values.base as string | undefined,
       changedOnly: values['changed-only'] as boolean | undefined,
-      format: oneOf(values.format, ['text', 'json', 'github', 'sarif'] as const, '--format'),
+      format: oneOf(values.format, FORMATS.rehearse, '--format'),
     });
   },
   async diff(argv) {
@@ -101,7 +102,7 @@ const commands: Record<string, Handler> = {
       cwd: (values.cwd as string) ?? process.cwd(),
       base: values.base as string | undefined,
       head: values.head as string | undefined,
-      format: oneOf(values.format, ['text', 'markdown', 'json'] as const, '--format'),
+      format: oneOf(values.format, FORMATS.diff, '--format'),
       allowRemote: values['allow-remote'] as boolean | undefined,
       progress: true,
     });
@@ -145,7 +146,7 @@ const commands: Record<string, Handler> = {
     const { values, positionals } = parse('status', argv);
     if (positionals.length) throw new UsageError(`status takes no positional arguments (got ${positionals.join(' ')})`);
     const { status } = await import('./commands/status.js');
-    await status({ cwd: (values.cwd as string) ?? process.cwd(), format: oneOf(values.format, ['text', 'json', 'html'] as const, '--format'), registry: !values['no-registry'], kubeconfig: values.kubeconfig as string | undefined });
+    await status({ cwd: (values.cwd as string) ?? process.cwd(), format: oneOf(values.format, FORMATS.status, '--format'), registry: !values['no-registry'], kubeconfig: values.kubeconfig as string | undefined });
   },
 };
 

@@ -6,6 +6,7 @@ import { appInventory } from '../lib/argocd/applications.js';
 import { getEnvironment, loadConfig } from '../lib/config/config.js';
 import { kubeconfigArg, readAppHealth } from '../lib/release/health.js';
 import { FindingsError, UsageError } from '../lib/core/errors.js';
+import type { FormatOf } from '../lib/core/formats.js';
 import { sameRelease, shortDigest, type Pin } from '../lib/render/images.js';
 import type { ImageOrigin } from '../lib/render/imagesource.js';
 import { appKey, imageStates, renderAppImages, type ImageState } from '../lib/release/releasestate.js';
@@ -22,7 +23,7 @@ import path from 'node:path';
 
 export interface StatusOptions {
   cwd: string;
-  format?: 'text' | 'json' | 'html';
+  format?: FormatOf<'status'>;
   /** html: the time printed on the board (tests fix it). */
   now?: Date;
   /** html: Argo CD's sync and health per app and environment, when known. */

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Log, ReportingDescriptor, Result } from 'sarif';
 import type { Finding, Severity } from '../core/finding.js';
+import type { FormatOf } from '../core/formats.js';
 import { oneLine, plainText, redactText } from '../core/redact.js';
 
 // re-export while branches are in flight
 export type { Finding } from '../core/finding.js';
 
-export type Format = 'text' | 'json' | 'github' | 'sarif';
+/** validate's formats (core/formats.ts). */
+export type Format = FormatOf<'validate'>;
 
 const ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 

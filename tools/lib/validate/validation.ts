@@ -18,7 +18,7 @@ import { checkPolicies, loadPolicies, policyLevels, type PolicySet, type PolicyV
 import { appTargets, beginRun, clusterTargets, endRun, entryPointFindings, kustomizationOf, locate, objectHash, rel, targetKey, workspaceFor, type Rendered, type Target } from '../render/render.js';
 import { cachingEnabled, sha, Store, toolkitCodeHash } from '../core/workspace.js';
 import { locateOrigins } from '../render/origins.js';
-import type { Format } from '../report/report.js';
+import type { FormatOf } from '../core/formats.js';
 import type { Finding } from '../core/finding.js';
 import { prestartLocal, serverCheck, serverStoreFile, type ServerCheckResult, type ServerMode } from '../server/servercheck.js';
 import type { LocalApiServer } from '../server/apiserver.js';
@@ -30,7 +30,7 @@ export interface ValidateOptions {
   cwd: string;
   env?: string;
   app?: string;
-  format?: Format;
+  format?: FormatOf<'validate'>;
   /** Folder of policy files (default tools/policies of the toolkit). */
   policiesDir?: string;
   /** Where the report goes (default stdout). */
