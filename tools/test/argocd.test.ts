@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { expandApplications, fastPathDir, renderApplication, repoContext, repoTree, buildOptions, type GeneratedApp, type RepoTree } from '../lib/argocd/argocd.js';
-import { clusterRepoURL } from '../lib/validate/checks/index.js';
+import { clusterRepoURL } from '../lib/argocd/argocd.js';
 import { runValidation } from '../lib/validate/validation.js';
 import { loadConfig, type Config } from '../lib/config/config.js';
 import { clusterTargets, renderTargets, type Rendered } from '../lib/render/render.js';

@@ -17,7 +17,7 @@ import { resourceId } from '../core/k8s.js';
 import { clusterTargets, locate, rel, workspaceFor, type Rendered } from '../render/render.js';
 import { sha, Store, toolkitCodeHash } from '../core/workspace.js';
 import type { Finding } from '../core/finding.js';
-import { clusterRepoURL } from '../validate/checks/index.js';
+import { clusterRepoURL } from './argocd.js';
 import { run } from '../core/exec.js';
 import { expandApplications, renderLikeArgo, repoTree, sameRepo, tracksDefaultBranch, type GeneratedApp, type RepoTree } from './argocd.js';
 

@@ -342,3 +342,21 @@ export async function renderLikeArgo(config: Config, tool: Tool, targets: Target
   const byTarget = new Map<Target, Rendered>([...first, ...rest].map((r) => [r.target, r]));
   return targets.map((t) => byTarget.get(t)!);
 }
+
+/**
+ * The repository Argo CD reads a cluster folder from: gitops.yaml `repoURL` when set, else the
+ * source of the Application in clusters/<cluster> that deploys (part of) that folder itself, the
+ * app of apps. The repository is written once (clusters/components/repository), so a fork
+ * changes that one file and the toolkit follows.
+ */
+export function clusterRepoURL(config: Config, entry: Rendered | undefined): string {
+  if (config.repoURL || !entry) return config.repoURL;
+  const dir = entry.target.dir;
+  for (const o of entry.objects) {
+    if (!o.apiVersion?.startsWith('argoproj.io/') || o.kind !== 'Application') continue;
+    const src = (o.spec as { source?: { repoURL?: string; path?: string } } | undefined)?.source;
+    const p = (src?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, '');
+    if (src?.repoURL && (p === dir || p.startsWith(`${dir}/`))) return src.repoURL;
+  }
+  return '';
+}

@@ -17,17 +17,15 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isScalar, type Document, type LineCounter } from 'yaml';
-import type { Config } from '../config/config.js';
 import { imageName } from './images.js';
 import { ROOT_ONLY } from './kustomize.js';
 import { parseStream, type K8sObject } from '../core/k8s.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import { mapLimit } from '../core/exec.js';
-import type { Rendered } from './render.js';
+import type { Rendered } from './rendered.js';
 import { rendererSupports } from '../core/renderer.js';
 import { patternMatches } from './selector.js';
 import type { Finding } from '../core/finding.js';
-import type { Tool } from '../core/tools.js';
 import { lineOf, parseYaml, parseYamlData, pointerToPath } from '../core/yamlfile.js';
 
 export type Seg = string | number;
@@ -610,31 +608,15 @@ export function withOriginRequest<T extends Loc>(at: T, req: LocateRequest): T &
   return { ...at, [LOCATE]: req };
 }
 
-interface Build {
-  config: Config;
-  tool: Tool;
-  args: string[];
-  network: boolean;
-}
-
-const builds = new WeakMap<Rendered, Build>();
-
-/** How a target was rendered (renderTargets), so its origin render uses the same options. */
-export function rememberBuild(r: Rendered, config: Config, tool: Tool, args: string[], network: boolean): void {
-  builds.set(r, { config, tool, args, network });
-}
-
-const origins = new WeakMap<Rendered, Promise<K8sObject[] | undefined>>();
-
 /**
  * The target rendered with origin annotations, once per target per run; undefined when only the
  * kustomize binary could render it (no renderer, declined options, remote bases): the quick
  * answer stays. Never written to the render cache.
  */
 export function originRender(r: Rendered): Promise<K8sObject[] | undefined> {
-  let p = origins.get(r);
+  let p = r.originObjects;
   if (!p) {
-    const b = builds.get(r);
+    const b = r.build;
     const args = [...ROOT_ONLY, ...(b?.args ?? [])];
     p = !b || b.network || !b.tool.renderer || !rendererSupports(args)
       ? Promise.resolve(undefined)
@@ -646,7 +628,7 @@ export function originRender(r: Rendered): Promise<K8sObject[] | undefined> {
             return undefined;
           }
         });
-    origins.set(r, p);
+    r.originObjects = p;
   }
   return p;
 }
@@ -703,7 +685,7 @@ export async function locateOrigins(findings: Finding[]): Promise<Finding[]> {
   }
   const loaders = new Map<string, Loader>();
   await mapLimit([...byTarget], 4, async ([r, items]) => {
-    const b = builds.get(r);
+    const b = r.build;
     if (!b) return;
     let load = loaders.get(b.config.root);
     if (!load) loaders.set(b.config.root, (load = fileLoader(b.config.root)));

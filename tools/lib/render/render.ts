@@ -4,7 +4,6 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Document, LineCounter } from 'yaml';
 import type { AppOverlay } from '../config/apps.js';
 import type { Config, Environment } from '../config/config.js';
 import { clusters, CONFIG_FILE, entryPoint } from '../config/config.js';
@@ -19,42 +18,11 @@ import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import type { Tool } from '../core/tools.js';
 import { lineOf, parseYaml, parseYamlData, pointerToPath } from '../core/yamlfile.js';
 import { scrubSecrets, secretValuesOf } from '../core/redact.js';
-import { rememberBuild, sourceByAffixes, withOriginRequest } from './origins.js';
+import { sourceByAffixes, withOriginRequest } from './origins.js';
+import type { Rendered, SourceDoc, Target } from './rendered.js';
 
-export interface Target {
-  /** Folder relative to the repo root: an overlay (apps.ts) or a cluster entry point (clusters/<cluster>). */
-  dir: string;
-  cluster: string;
-  kind: 'app' | 'cluster';
-  env?: Environment;
-  app?: AppOverlay;
-}
-
-interface SourceDoc {
-  file: string;
-  kind?: string;
-  name?: string;
-  doc: Document;
-  lines: LineCounter;
-}
-
-export interface Rendered {
-  target: Target;
-  objects: K8sObject[];
-  /** objectHash of each object (same order), when known. */
-  hashes?: string[];
-  /** Render cache key (closure contents, build options, binary), when cacheable. */
-  key?: string;
-  /** Files (repo-relative) the overlay reads. */
-  closure: string[];
-  /**
-   * The renderer's record of the files kustomize read (repo-relative), when the long-lived renderer
-   * built it; every one must be in `closure`, else the render is refused (unaccounted-read).
-   */
-  reads?: string[];
-  sources: SourceDoc[];
-  findings: Finding[];
-}
+// re-export while branches are in flight
+export type { Rendered, SourceDoc, Target } from './rendered.js';
 
 /**
  * What a target is across revisions and layouts: an app in an environment, or a cluster's entry
@@ -349,7 +317,7 @@ export async function renderTargets(config: Config, tool: Tool, targets: Target[
       const file = key ? path.join(renderCache(config), `${key}.json`) : undefined;
       const cached = file ? await readFile(file, 'utf8').then((t) => JSON.parse(t) as CacheEntry, () => undefined) : undefined;
       const network = remote && config.render.allowRemote;
-      rememberBuild(out, config, tool, args, !!network);
+      out.build = { config, tool, args, network: !!network };
       if (cached) {
         out.objects = cached.objects;
         out.hashes = cached.hashes;

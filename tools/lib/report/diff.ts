@@ -4,7 +4,7 @@ import { inventoryApps } from '../argocd/applications.js';
 import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { readReleaseFile } from '../release/files.js';
+import { readReleaseFile } from '../config/releasefiles.js';
 import path from 'node:path';
 import { resourceId, type K8sObject } from '../core/k8s.js';
 import { renderLikeArgo } from '../argocd/argocd.js';

@@ -18,7 +18,7 @@ import type { K8sObject } from '../core/k8s.js';
 import { appTargets } from '../render/render.js';
 import { affectedTargets, changedFiles, resolveBase } from '../render/changes.js';
 import type { Finding, Severity } from '../core/finding.js';
-import { clusterRepoURL } from '../validate/checks/index.js';
+import { clusterRepoURL } from '../argocd/argocd.js';
 import { ArgoCdSim, findArgoBinaries } from './argocdsim.js';
 import { ServedRepo } from './gitserve.js';
 import type { KubeClient } from './kubeclient.js';
