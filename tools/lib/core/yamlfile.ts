@@ -206,15 +206,8 @@ export function lineOf(doc: Document, lines: LineCounter, path: (string | number
   return best >= 0 ? lines.linePos(best).line : 0;
 }
 
-/** Splits a JSON pointer ("/spec/template/0/x") into path segments, numbers for indices. */
-export function pointerToPath(pointer: string): (string | number)[] {
-  if (!pointer || pointer === '/') return [];
-  return pointer
-    .replace(/^\//, '')
-    .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-}
+// re-export while branches are in flight
+export { pointerToPath } from './pointer.js';
 
 /**
  * Replaces the value of one scalar (document `doc`, YAML `path`) in `text`, keeping every other

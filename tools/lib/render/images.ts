@@ -4,6 +4,7 @@ import { Document as YamlDocument, isAlias, isMap, isNode, isScalar, isSeq, pars
 import { assertYamlLimits } from '../core/yamlfile.js';
 import { ConfigError, GitopsError, UsageError } from '../core/errors.js';
 import type { K8sObject } from '../core/k8s.js';
+import { pointerSegments } from '../core/pointer.js';
 
 export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -271,7 +272,7 @@ export type KeySegment = string | number | { key: string; value: string };
 export const ENV_SPECIFIC_KEYS = new Set(['namespace', 'replicas', 'resources', 'components', 'secretGenerator', 'images', 'namePrefix', 'nameSuffix', 'bases']);
 
 export function parseKeyPath(key: string): KeySegment[] {
-  const raw = key.startsWith('/') ? key.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')) : key.split('.');
+  const raw = key.startsWith('/') ? pointerSegments(key) : key.split('.');
   if (!key || raw.some((s) => s === '')) throw new ConfigError('gitops.yaml', `promotion.releaseKeys: '${key}' is not a path (use /a/b/0/c or a.b.0.c)`);
   const segs = raw.map((s): KeySegment => {
     if (/^\d+$/.test(s)) return Number(s);

@@ -17,6 +17,7 @@ import { patternMatches } from './selector.js';
 import type { K8sObject } from '../core/k8s.js';
 import { parseImageRef, type Pin } from './images.js';
 import { lineOf } from '../core/yamlfile.js';
+import { pointerToPath } from '../core/pointer.js';
 
 export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
@@ -354,9 +355,7 @@ type PatchWrite =
   | { by: 'name'; container: string; image: string; path: (string | number)[] }
   | { by: 'index'; list: (string | number)[]; index: number; image: string; path: (string | number)[] };
 
-function parsePointer(p: string): (string | number)[] {
-  return p.replace(/^\//, '').split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-}
+const parsePointer = pointerToPath;
 
 function patchWrites(js: unknown): { writes: PatchWrite[]; json6902: boolean; unfollowed?: string } {
   if (Array.isArray(js)) {

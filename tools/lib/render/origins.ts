@@ -26,7 +26,8 @@ import type { Rendered } from './rendered.js';
 import { rendererSupports } from '../core/renderer.js';
 import { patternMatches } from './selector.js';
 import type { Finding } from '../core/finding.js';
-import { lineOf, parseYaml, parseYamlData, pointerToPath } from '../core/yamlfile.js';
+import { lineOf, parseYaml, parseYamlData } from '../core/yamlfile.js';
+import { pointerToPath } from '../core/pointer.js';
 
 export type Seg = string | number;
 export interface Loc {

@@ -8,6 +8,7 @@ import { resourceId, type K8sObject } from '../core/k8s.js';
 import { locate, type Rendered } from '../render/render.js';
 import type { Finding } from '../core/finding.js';
 import { scrubSecrets, secretValuesOf } from '../core/redact.js';
+import { toPointer } from '../core/pointer.js';
 
 type Seg = string | number;
 
@@ -45,9 +46,8 @@ export function fieldPath(field: string, o: unknown): Seg[] {
   return segs;
 }
 
-export function toPointer(segs: Seg[]): string {
-  return segs.length ? '/' + segs.map((s) => String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('/') : '';
-}
+// re-export while branches are in flight
+export { toPointer } from '../core/pointer.js';
 
 function dotted(segs: Seg[]): string {
   return segs.map((s, i) => (typeof s === 'number' ? `[${s}]` : `${i ? '.' : ''}${s}`)).join('');

@@ -25,6 +25,7 @@ import type { LocalApiServer } from '../server/apiserver.js';
 import { mark } from '../core/timing.js';
 import { parse as parseYamlText } from 'yaml';
 import { findKubeconform, findKustomize, REPO_ROOT, type Tool } from '../core/tools.js';
+import { pointerToDotted } from '../core/pointer.js';
 
 export interface ValidateOptions {
   cwd: string;
@@ -71,9 +72,7 @@ export interface ValidateResult {
   objects: number;
 }
 
-function dotted(pointer: string): string {
-  return pointer.replace(/^\//, '').split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
-}
+const dotted = pointerToDotted;
 
 /** What kubeconform said about one object, as cached (findings are made from it each run). */
 interface SchemaOutcome {
