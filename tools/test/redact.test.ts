@@ -56,3 +56,16 @@ test('markdown: repository text cannot close the fence, add HTML, comments, ment
   assert.doesNotMatch(outside.replace(/`[^`\n]*`/g, ''), /<img|<!--|@octocat|@team|@env|#1|\]\(https/);
   assert.match(md, /\| `a\\\|b` \|/);
 });
+
+test('one secret-name rule: what a child never gets is what output never shows', async () => {
+  const { childEnv } = await import('../lib/core/exec.js');
+  const { redactText } = await import('../lib/core/redact.js');
+  const { withoutSecrets } = await import('../lib/core/childenv.js');
+  for (const name of ['SESSION_ID', 'MY_COOKIE', 'GITOPS_REGISTRY_PASSWORD', 'API_KEY', 'NPM_AUTH']) {
+    const value = `v4lue-of-${name.toLowerCase()}-0123`;
+    const env = { PATH: '/usr/bin', [name]: value };
+    assert.equal(childEnv({ keep: [name] }, env)[name], undefined, `${name} reaches a child`);
+    assert.equal(withoutSecrets(env)[name], undefined, `${name} reaches git`);
+    assert.ok(!redactText(`x ${value} y`, env).includes(value), `${name}'s value is printed`);
+  }
+});

@@ -43,12 +43,16 @@ const TOKEN_SHAPES: RegExp[] = [
 /** A command-line flag that names a credential: the argument after it is one (`--db-password`, `x`). */
 export const CREDENTIAL_FLAG = /^--?[\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|credentials?)[\w.-]*$/i;
 
-/** Names of environment variables that hold credentials (their values are redacted verbatim). */
-const SECRET_ENV = /token|passw(or)?d|secret|credential|(^|_)key($|_)|apikey|private|auth/i;
+/**
+ * The one rule for names of environment variables that hold a credential: their values are
+ * redacted verbatim from output (below), and never passed to a child process (exec.ts childEnv,
+ * childenv.ts withoutSecrets).
+ */
+export const SECRET_NAME = /token|passw(or)?d|secret|credential|auth|(^|_)key($|_)|apikey|private|session|cookie/i;
 
 function envSecrets(env: NodeJS.ProcessEnv): string[] {
   return Object.entries(env)
-    .filter(([k, v]) => SECRET_ENV.test(k) && typeof v === 'string' && v.length >= 6)
+    .filter(([k, v]) => SECRET_NAME.test(k) && typeof v === 'string' && v.length >= 6)
     .map(([, v]) => v as string)
     .sort((a, b) => b.length - a.length);
 }
