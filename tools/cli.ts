@@ -6,6 +6,7 @@ import { COMMANDS, closest, helpText, overview, parseCommand, usageLine, wantsHe
 import { GitopsError, UsageError } from './lib/core/errors.js';
 import { FORMATS } from './lib/core/formats.js';
 import { redactText } from './lib/core/redact.js';
+import { onCleanup } from './lib/core/cleanup.js';
 
 type Handler = (argv: string[]) => Promise<void>;
 
@@ -198,14 +199,13 @@ export function register(name: string, handler: Handler): void {
   commands[name] = handler;
 }
 
-/** What the entry point does: installs the interrupt handlers, runs `main` and sets the exit code. */
+/**
+ * What the entry point does: runs `main` and sets the exit code. An interrupt (Ctrl-C, a CI
+ * cancel) runs the cleanups of core/cleanup.ts (the local API server, network git commands in
+ * process groups of their own), then exits 130 or 143.
+ */
 export async function runAsEntryPoint(argv: string[] = process.argv.slice(2)): Promise<void> {
-  // Interrupted (Ctrl-C, a CI cancel): fetches and pushes run in process groups of their own, so end them too.
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.once(sig, () => {
-      void import('./lib/remote/git.js').then(({ killNetworkChildren }) => killNetworkChildren()).finally(() => process.exit(code));
-    });
-  }
+  onCleanup(() => {}); // the handlers are in place from the start, whatever registers later
   process.exitCode = await main(argv);
 }
 

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CommandFailedError, OutputLimitError, ToolMissingError } from './errors.js';
+import { onCleanup } from './cleanup.js';
 import { SECRET_NAME } from './redact.js'; // names that hold a credential: never passed on, even when allowlisted
 // re-export while branches are in flight
 export { SECRET_NAME } from './redact.js';
@@ -66,7 +67,7 @@ export function renderEnv(opts: { network?: boolean } = {}, from: NodeJS.Process
   if (!emptyHome) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'gitops-render-home-'));
     emptyHome = dir;
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   }
   return childEnv({
     network: opts.network,

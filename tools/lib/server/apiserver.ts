@@ -15,6 +15,7 @@ import { childEnv, run } from '../core/exec.js';
 import { KubeClient, statusMessage } from './kubeclient.js';
 import type { K8sObject } from '../core/k8s.js';
 import type { ApiServerBinaries } from '../core/tools.js';
+import { onCleanup } from '../core/cleanup.js';
 
 export class ApiServerError extends GitopsError {}
 
@@ -108,24 +109,16 @@ async function tail(file: string, lines = 15): Promise<string> {
   return text.trim().split('\n').slice(-lines).join('\n');
 }
 
-/** Every live child of every server of this process, killed on SIGINT/SIGTERM/exit. */
+/** Every live server of this process, killed on SIGINT/SIGTERM/exit (core/cleanup.ts). */
 const live = new Set<LocalApiServer>();
-let handlersInstalled = false;
+let registered = false;
 
 function installSignalHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  const killAll = () => {
+  if (registered) return;
+  registered = true;
+  onCleanup(() => {
     for (const s of live) s.killNow();
-  };
-  process.on('exit', killAll);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => {
-      killAll();
-      // Default behaviour once cleaned up: exit as the signal would have.
-      process.exit(sig === 'SIGINT' ? 130 : 143);
-    });
-  }
+  });
 }
 
 const PRIORITY_HOOK = 'poststarthook/scheduling/bootstrap-system-priority-classes';

@@ -1,5 +1,6 @@
-// A small client for the Kubernetes REST API over node:https: discovery, server-side apply
-// (optionally dry run), get, delete. Enough for validate's dry run; no kubectl needed.
+// A small client for the Kubernetes REST API over node:https: discovery (resources, objectPath),
+// server-side apply (optionally dry run) and raw requests (request). Enough for validate's dry
+// run; no kubectl needed.
 import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';

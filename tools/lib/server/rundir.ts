@@ -1,6 +1,6 @@
 // The processes of a sync rehearsal: each in its own process group, on 127.0.0.1, with the
 // scrubbed child environment, logged into one temporary run folder that records every pid.
-// Stopped on success, failure, Ctrl-C and SIGTERM (exit handler); a later run reaps what a
+// Stopped on success, failure, Ctrl-C and SIGTERM (core/cleanup.ts); a later run reaps what a
 // SIGKILLed one left: the folder's name carries the owner's pid (gitops-rehearse-<pid>-*), and
 // each pids/<name> file the child's pid and binary, checked against /proc before a kill.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,6 +9,7 @@ import { cp, mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { onCleanup } from '../core/cleanup.js';
 import { childEnv } from '../core/exec.js';
 
 const PREFIX = 'gitops-rehearse-';
@@ -46,16 +47,13 @@ function killGroup(pid: number, sig: NodeJS.Signals): void {
 const live = new Set<RunDir>();
 let installed = false;
 
+/** One cleanup (core/cleanup.ts) kills what every live run folder started, on exit, Ctrl-C and SIGTERM. */
 function install(): void {
   if (installed) return;
   installed = true;
-  process.on('exit', () => {
+  onCleanup(() => {
     for (const r of live) r.killNow();
   });
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    // exit() runs the handler above; another handler (the CLI's) may exit first, same effect.
-    process.on(sig, () => process.exit(code));
-  }
 }
 
 export interface Spawned {
