@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { assertYamlLimits } from '../core/yamlfile.js';
-import { patternMatches } from './selector.js';
+import { patternMatches, selectorSelects } from './selector.js';
 import type { K8sObject } from '../core/k8s.js';
 import { parseImageRef, type Pin } from './images.js';
 import { lineOf } from '../core/yamlfile.js';
@@ -331,16 +331,8 @@ function regexMatch(pattern: string | undefined, value: string | undefined): boo
   return value === undefined ? !pattern : patternMatches(pattern, value);
 }
 
-function labelsMatch(selector: string | undefined, labels: Record<string, string>): boolean | undefined {
-  if (!selector) return true;
-  const parts = selector.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const p of parts) {
-    const m = /^([A-Za-z0-9./_-]+)\s*(==?|!=)\s*([A-Za-z0-9._-]*)$/.exec(p);
-    if (!m) return undefined; // set-based selectors: not followed
-    const has = labels[m[1]!] === m[3];
-    if (m[2] === '!=' ? has : !has) return false;
-  }
-  return true;
+function labelsMatch(selector: string | undefined, labels: Record<string, string>): boolean {
+  return selectorSelects(selector, labels);
 }
 
 function selects(s: Selector, o: SimObject): boolean | undefined {

@@ -24,7 +24,7 @@ import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import { mapLimit } from '../core/exec.js';
 import type { Rendered } from './rendered.js';
 import { rendererSupports } from '../core/renderer.js';
-import { patternMatches } from './selector.js';
+import { patternMatches, selectorSelects } from './selector.js';
 import type { Finding } from '../core/finding.js';
 import { lineOf, parseYaml, parseYamlData } from '../core/yamlfile.js';
 import { pointerToPath } from '../core/pointer.js';
@@ -232,26 +232,7 @@ export function selectorMatches(sel: unknown, o: Pick<K8sObject, 'apiVersion' | 
   const version = av.includes('/') ? av.slice(av.lastIndexOf('/') + 1) : av;
   if (!re(sel.kind, o.kind) || !re(sel.group, group) || !re(sel.version, version)) return false;
   if (typeof sel.name === 'string' && sel.name && ![...names].some((n) => re(sel.name, n))) return false;
-  return labelsMatch(sel.labelSelector, o.metadata?.labels) && labelsMatch(sel.annotationSelector, o.metadata?.annotations);
-}
-
-/** Equality-based selectors (`a=b,c!=d,e,!f`); anything richer counts as a match. */
-function labelsMatch(sel: unknown, labels: Record<string, string> | undefined): boolean {
-  if (typeof sel !== 'string' || !sel.trim()) return true;
-  const l = labels ?? {};
-  for (const term of sel.split(',').map((t) => t.trim())) {
-    let m: RegExpExecArray | null;
-    if ((m = /^([^=!\s]+)\s*!=\s*(\S*)$/.exec(term))) {
-      if (l[m[1]] === m[2]) return false;
-    } else if ((m = /^([^=!\s]+)\s*==?\s*(\S*)$/.exec(term))) {
-      if (l[m[1]] !== m[2]) return false;
-    } else if ((m = /^!([^=!\s]+)$/.exec(term))) {
-      if (m[1] in l) return false;
-    } else if ((m = /^([^=!\s()]+)$/.exec(term))) {
-      if (!(m[1] in l)) return false;
-    }
-  }
-  return true;
+  return selectorSelects(sel.labelSelector, o.metadata?.labels) && selectorSelects(sel.annotationSelector, o.metadata?.annotations);
 }
 
 /** A replacement's fieldPath (`spec.containers.[name=web].image`, `metadata.annotations.[a.b/c]`) as segments. */
