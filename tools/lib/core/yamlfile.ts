@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { Composer, LineCounter, Parser, parseAllDocuments, parseDocument, type CST, isAlias, isNode, isCollection, isScalar, Scalar, visit, type Document } from 'yaml';
 import { ConfigError } from './errors.js';
 
@@ -175,16 +174,6 @@ function firstLine(s: string): string {
   return s.split('\n')[0];
 }
 
-/** Reads and parses a YAML file; throws ConfigError naming file and line on a syntax error. */
-export async function readYaml(file: string, displayName = file): Promise<YamlFile> {
-  const { parsed, problems } = parseYaml(displayName, await readFile(file));
-  if (problems.length) {
-    const p = problems[0];
-    throw new ConfigError(`${displayName}:${p.line}:${p.col}`.replace(/^([^:]+):/, '$1:'), p.message);
-  }
-  return parsed;
-}
-
 /** 1-based line of the deepest node along `path` that exists in `doc` (0 when none). */
 export function lineOf(doc: Document, lines: LineCounter, path: (string | number)[]): number {
   let node: unknown = doc.contents;
@@ -206,7 +195,7 @@ export function lineOf(doc: Document, lines: LineCounter, path: (string | number
   return best >= 0 ? lines.linePos(best).line : 0;
 }
 
-// re-export while branches are in flight
+/** @public re-export while branches are in flight */
 export { pointerToPath } from './pointer.js';
 
 /**

@@ -1,6 +1,6 @@
 // Image references, the pins of an overlay's `images:` block, and format-preserving edits of
 // overlay kustomizations (images, replicas, release keys).
-import { Document as YamlDocument, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, Scalar, visit, YAMLMap, YAMLSeq, type Alias, type Document, type Node, type Pair } from 'yaml';
+import { Document as YamlDocument, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, Scalar, visit, YAMLMap, YAMLSeq, type Alias, type Document, type Node } from 'yaml';
 import { assertYamlLimits } from '../core/yamlfile.js';
 import { ConfigError, GitopsError, UsageError } from '../core/errors.js';
 import type { K8sObject } from '../core/k8s.js';
@@ -637,7 +637,3 @@ export function usedImageNames(objects: K8sObject[], entries: ImageEntry[]): str
   return [...names].sort();
 }
 
-/** The entry key to use for `name` among the names an app uses (Docker Hub spellings unified); undefined when unused. */
-export function matchUsedImage(name: string, used: string[]): string | undefined {
-  return used.find((u) => u === name) ?? used.find((u) => sameImage(u, name));
-}

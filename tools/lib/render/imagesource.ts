@@ -523,22 +523,8 @@ export function attributeImages(tree: KNode, rendered: K8sObject[]): ContainerIm
   return out;
 }
 
-/** Short label of an origin for tables: `images`, `patch`, `base` (a resource file). */
-export function originLabel(o: ImageOrigin | undefined, overlayFile?: string): string {
-  if (!o) return 'unknown';
-  if (o.kind === 'resource') return 'resource';
-  if (o.kind === 'patch') return o.inline ? 'inline patch' : 'patch';
-  return o.file === overlayFile ? 'overlay images' : 'images';
-}
-
 /** `file:line (what)`: where a human edits the value. */
 export function describeOrigin(o: ImageOrigin): string {
   const what = o.kind === 'images' ? `images entry ${o.entryName}` : o.kind === 'patch' ? (o.inline ? `inline patch ${o.path.join('.')}` : 'patch image:') : 'image: in the resource';
   return `${o.file}${o.line ? `:${o.line}` : ''} (${what})`;
 }
-
-/** Is `name` (an image name a user typed) the image of this container, by key, rendered name or entry name? */
-export function imageKeyOf(c: ContainerImage): string {
-  return c.key ?? c.name;
-}
-

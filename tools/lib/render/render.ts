@@ -22,7 +22,7 @@ import { scrubSecrets, secretValuesOf } from '../core/redact.js';
 import { sourceByAffixes, withOriginRequest } from './origins.js';
 import type { Rendered, SourceDoc, Target } from './rendered.js';
 
-// re-export while branches are in flight
+/** @public re-export while branches are in flight */
 export type { Rendered, SourceDoc, Target } from './rendered.js';
 
 /**

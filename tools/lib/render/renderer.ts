@@ -1,2 +1,2 @@
-// re-export while branches are in flight
+/** @public re-export while branches are in flight */
 export * from '../core/renderer.js';

@@ -2,7 +2,7 @@
 // setup builds, or a developer's cluster), with each rejection turned into a finding at the file
 // and line of the offending field.
 import { mapLimit } from '../core/exec.js';
-import { FIELD_MANAGER, type LocalApiServer } from './apiserver.js';
+import { FIELD_MANAGER } from './apiserver.js';
 import type { KubeClient, KubeStatus } from './kubeclient.js';
 import { resourceId, type K8sObject } from '../core/k8s.js';
 import { locate, type Rendered } from '../render/render.js';
@@ -46,7 +46,7 @@ export function fieldPath(field: string, o: unknown): Seg[] {
   return segs;
 }
 
-// re-export while branches are in flight
+/** @public re-export while branches are in flight */
 export { toPointer } from '../core/pointer.js';
 
 function dotted(segs: Seg[]): string {
@@ -169,4 +169,3 @@ export function isCrd(o: K8sObject): boolean {
   return o.kind === 'CustomResourceDefinition' && o.apiVersion.startsWith('apiextensions.k8s.io/');
 }
 
-export type { LocalApiServer };

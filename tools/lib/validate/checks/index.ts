@@ -29,7 +29,7 @@ import { checkScheduling } from './scheduling.js';
 import { checkServices } from './services.js';
 import { checkStorage, checkStorageClasses } from './storage.js';
 import { checkSyncWaves } from './syncwaves.js';
-// re-export while branches are in flight
+/** @public re-export while branches are in flight */
 export { clusterRepoURL } from '../../argocd/argocd.js';
 
 export { checkImmutable } from './immutable.js';
