@@ -219,7 +219,7 @@ describe('cluster facts (gitops.yaml clusters.<cluster>)', () => {
     assert.match(fs[0].message, /neither the pod spec nor ServiceAccount default names an imagePullSecret/);
     assert.match(fs[1].message, /ExternalSecret opaque-es creates \(spec\.target\.template\.type\) is of type Opaque/);
     assert.deepEqual(checkPullCredentials(view([rendered('o/x', [img('none')])])), []);
-    assert.deepEqual(['nginx', 'library/nginx:1', 'registry.example.com/a', 'localhost:5000/a', 'ghcr.io/a/b@sha256:00'].map(registryHost), ['docker.io', 'docker.io', 'registry.example.com', 'localhost:5000', 'ghcr.io']);
+    assert.deepEqual(['nginx', 'library/nginx:1', 'registry.example.com/a', 'localhost:5000/a', 'ghcr.io/a/b@sha256:00', 'index.docker.io/library/nginx', '[::1]:5000/a'].map(registryHost), ['docker.io', 'docker.io', 'registry.example.com', 'localhost:5000', 'ghcr.io', 'docker.io', '[::1]:5000']);
   });
 });
 
