@@ -2,8 +2,7 @@
 // overlays concurrently with the same kustomize API as the pinned binary, instead of one
 // kustomize process per overlay. Callers go through kustomizeBuild, which falls back to the
 // binary when the renderer is absent or declines a request.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { boundedLines } from './lines.js';
+import { AnswerTooLarge, JsonLinesClient, MAX_ANSWER_BYTES } from './jsonlines.js';
 import { YAML_LIMITS } from './yamlfile.js';
 import { renderEnv } from './exec.js';
 
@@ -14,11 +13,6 @@ export interface ReadRecord {
   refused?: Array<{ path: string; why: string }>;
 }
 export type RenderAnswer = ({ yaml: string; objects?: unknown[] } | { error: string } | { unsupported: string }) & ReadRecord;
-
-interface Pending {
-  resolve: (a: RenderAnswer) => void;
-  reject: (e: Error) => void;
-}
 
 /**
  * Build options the renderer accepts (the same flags kustomize build parses); anything else
@@ -34,89 +28,48 @@ export function rendererSupports(args: string[]): boolean {
   return true;
 }
 
+/** A renderer answer as it arrives. */
+type RawAnswer = { id: number; yaml?: string; json?: unknown[]; error?: string; unsupported?: string } & ReadRecord;
+
 export class Renderer {
-  private child?: ChildProcessWithoutNullStreams;
-  private pending = new Map<number, Pending>();
-  private nextId = 1;
+  private readonly client: JsonLinesClient<RawAnswer>;
   private broken?: Error;
 
-  constructor(readonly cmd: string, readonly jobs?: number) {}
-
-  private start(): ChildProcessWithoutNullStreams {
-    if (this.child) return this.child;
-    // The scrubbed environment of every child (exec.ts): it reads repository content, never a token.
-    const child = spawn(this.cmd, this.jobs ? ['-j', String(this.jobs)] : [], { stdio: ['pipe', 'pipe', 'pipe'], env: renderEnv() });
-    const stderr: string[] = [];
-    child.stderr.on('data', (d: Buffer) => stderr.push(d.toString('utf8')));
-    // Bounded: a render that generates more than the stream limit is an error of that request,
-    // never a line held whole in memory (the JSON line carries the YAML and the objects).
-    const answer = (id: number, a: RenderAnswer) => {
-      const p = this.pending.get(id);
-      if (!p) return;
-      this.pending.delete(id);
-      p.resolve(a);
-      this.idle();
-    };
-    boundedLines(child.stdout, 2.25 * YAML_LIMITS.maxStreamBytes, (line) => {
-      const res = JSON.parse(line) as { id: number; yaml?: string; json?: unknown[]; error?: string; unsupported?: string } & ReadRecord;
-      if (Buffer.byteLength(res.yaml ?? '') > YAML_LIMITS.maxStreamBytes) return answer(res.id, { error: tooLarge(Buffer.byteLength(res.yaml ?? '')) });
-      const p = this.pending.get(res.id);
-      if (!p) return;
-      this.pending.delete(res.id);
-      const record: ReadRecord = { ...(res.reads ? { reads: res.reads } : {}), ...(res.refused ? { refused: res.refused } : {}) };
-      p.resolve(res.unsupported ? { unsupported: res.unsupported } : res.error !== undefined ? { error: res.error, ...record } : res.json ? { yaml: res.yaml ?? '', objects: res.json, ...record } : { yaml: res.yaml ?? '', ...record });
-      this.idle();
-    }, (head, bytes) => {
-      const id = /^\{"id":(\d+)/.exec(head);
-      if (id) answer(Number(id[1]), { error: tooLarge(bytes) });
-      else child.kill('SIGKILL');
-    });
-    const fail = (e: Error) => {
-      this.broken = e;
-      this.child = undefined;
-      for (const p of this.pending.values()) p.reject(e);
-      this.pending.clear();
-    };
-    child.on('error', fail);
-    child.on('exit', (code, signal) => {
-      if (this.pending.size) fail(new Error(`renderer ${this.cmd} exited (${signal ?? code}) with requests pending: ${stderr.join('').trim()}`));
-      this.child = undefined;
-    });
-    child.stdin.on('error', () => {});
-    this.child = child;
-    return child;
-  }
-
-  /** The process keeps Node alive only while requests are pending. */
-  private idle(): void {
-    const c = this.child;
-    if (!c) return;
-    const on = this.pending.size > 0;
-    for (const s of [c.stdout, c.stderr, c.stdin] as Array<{ ref?: () => void; unref?: () => void }>) (on ? s.ref : s.unref)?.call(s);
-    if (on) c.ref();
-    else c.unref();
+  constructor(readonly cmd: string, readonly jobs?: number) {
+    // The render environment (exec.ts): it reads repository content, never a token. Answers are
+    // bounded: a render that generates more than the stream limit is an error of that request,
+    // never a line held whole in memory.
+    this.client = new JsonLinesClient({ name: `renderer ${cmd}`, cmd, args: jobs ? ['-j', String(jobs)] : [], env: () => renderEnv(), maxLineBytes: MAX_ANSWER_BYTES });
   }
 
   /**
    * Renders `dir` (absolute) with kustomize build arguments `args`; with `json`, the objects
    * parsed too. With `origins`, as if its kustomization also set `buildMetadata:
    * [originAnnotations, transformerAnnotations]` (lib/render/origins.ts); never cached with, nor
-   * mistaken for, a plain render.
+   * mistaken for, a plain render. A renderer that failed or ended with requests pending answers
+   * `unsupported` from then on (the binary renders instead).
    */
-  render(dir: string, args: string[], opts: { json?: boolean; origins?: boolean; root?: string } = {}): Promise<RenderAnswer> {
-    if (this.broken) return Promise.resolve({ unsupported: this.broken.message });
-    const child = this.start();
-    const id = this.nextId++;
-    return new Promise<RenderAnswer>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.idle();
-      child.stdin.write(JSON.stringify({ id, dir, args, json: !!opts.json, ...(opts.origins ? { origins: true } : {}), ...(opts.root ? { root: opts.root } : {}) }) + '\n');
-    }).catch((e: Error) => ({ unsupported: e.message }));
+  async render(dir: string, args: string[], opts: { json?: boolean; origins?: boolean; root?: string } = {}): Promise<RenderAnswer> {
+    if (this.broken) return { unsupported: this.broken.message };
+    let res: RawAnswer;
+    try {
+      res = await this.client.request({ dir, args, json: !!opts.json, ...(opts.origins ? { origins: true } : {}), ...(opts.root ? { root: opts.root } : {}) });
+    } catch (e) {
+      if (e instanceof AnswerTooLarge) return { error: tooLarge(e.bytes) };
+      this.broken = e as Error;
+      return { unsupported: (e as Error).message };
+    }
+    const bytes = Buffer.byteLength(res.yaml ?? '');
+    if (bytes > YAML_LIMITS.maxStreamBytes) return { error: tooLarge(bytes) };
+    const record: ReadRecord = { ...(res.reads ? { reads: res.reads } : {}), ...(res.refused ? { refused: res.refused } : {}) };
+    if (res.unsupported) return { unsupported: res.unsupported };
+    if (res.error !== undefined) return { error: res.error, ...record };
+    return res.json ? { yaml: res.yaml ?? '', objects: res.json, ...record } : { yaml: res.yaml ?? '', ...record };
   }
 
   /** Ends the process (stdin EOF); it exits once in-flight requests are answered. */
   close(): void {
-    this.child?.stdin.end();
+    this.client.close();
   }
 }
 
