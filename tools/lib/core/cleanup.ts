@@ -37,3 +37,26 @@ export function onCleanup(fn: Cleanup): () => void {
   cleanups.add(fn);
   return () => cleanups.delete(fn);
 }
+
+/**
+ * What must die with the process (local API servers, rehearsal run folders): the `killNow` of
+ * every member runs as one cleanup, registered with the first member.
+ */
+export class KillOnExit<T extends { killNow(): void }> {
+  private readonly live = new Set<T>();
+  private registered = false;
+
+  add(member: T): void {
+    if (!this.registered) {
+      this.registered = true;
+      onCleanup(() => {
+        for (const m of this.live) m.killNow();
+      });
+    }
+    this.live.add(member);
+  }
+
+  delete(member: T): void {
+    this.live.delete(member);
+  }
+}

@@ -6,7 +6,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,8 +14,9 @@ import { childEnv, run } from '../core/exec.js';
 import { KubeClient, statusMessage } from './kubeclient.js';
 import type { K8sObject } from '../core/k8s.js';
 import type { ApiServerBinaries } from '../core/tools.js';
-import { onCleanup } from '../core/cleanup.js';
+import { KillOnExit } from '../core/cleanup.js';
 import { killGroup, reapStale, recordPid } from './pidfolder.js';
+import { freePort } from './ports.js';
 
 export class ApiServerError extends GitopsError {}
 
@@ -28,18 +28,6 @@ export interface StartOptions {
   log?: (line: string) => void;
   /** Folder to make the server's temporary folder in (default: the system's; the rehearsal's run folder). */
   parentDir?: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const DIR_PREFIX = 'gitops-apiserver-';
@@ -61,16 +49,7 @@ async function tail(file: string, lines = 15): Promise<string> {
 }
 
 /** Every live server of this process, killed on SIGINT/SIGTERM/exit (core/cleanup.ts). */
-const live = new Set<LocalApiServer>();
-let registered = false;
-
-function installSignalHandlers(): void {
-  if (registered) return;
-  registered = true;
-  onCleanup(() => {
-    for (const s of live) s.killNow();
-  });
-}
+const live = new KillOnExit<LocalApiServer>();
 
 const PRIORITY_HOOK = 'poststarthook/scheduling/bootstrap-system-priority-classes';
 
@@ -94,7 +73,6 @@ export class LocalApiServer {
 
   /** Starts etcd and kube-apiserver and waits until the API server is ready. */
   static async start(bins: ApiServerBinaries, flags: string[], opts: StartOptions = {}): Promise<LocalApiServer> {
-    installSignalHandlers();
     // What a SIGKILLed run left (its handlers never ran) is reaped first; the folder's name
     // carries this process's pid so a later run can tell whether its owner is still alive.
     reapOrphans(opts.log);

@@ -8,23 +8,14 @@ import { cp, mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { onCleanup } from '../core/cleanup.js';
+import { KillOnExit } from '../core/cleanup.js';
 import { killGroup, reapFolder, reapStale as reapStaleFolders, recordedPids, recordPid, stillRuns } from './pidfolder.js';
 import { childEnv } from '../core/exec.js';
 
 const PREFIX = 'gitops-rehearse-';
 
-const live = new Set<RunDir>();
-let installed = false;
-
-/** One cleanup (core/cleanup.ts) kills what every live run folder started, on exit, Ctrl-C and SIGTERM. */
-function install(): void {
-  if (installed) return;
-  installed = true;
-  onCleanup(() => {
-    for (const r of live) r.killNow();
-  });
-}
+/** What every live run folder started is killed on exit, Ctrl-C and SIGTERM (core/cleanup.ts). */
+const live = new KillOnExit<RunDir>();
 
 export interface Spawned {
   name: string;
@@ -39,7 +30,6 @@ export class RunDir {
   private constructor(readonly dir: string) {}
 
   static async create(): Promise<RunDir> {
-    install();
     const dir = await mkdtemp(path.join(os.tmpdir(), `${PREFIX}${process.pid}-`));
     await mkdir(path.join(dir, 'pids'));
     await mkdir(path.join(dir, 'logs'));
