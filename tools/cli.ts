@@ -4,7 +4,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMMANDS, closest, helpText, overview, parseCommand, usageLine, wantsHelp, type Parsed } from './lib/cli/cliargs.js';
 import { GitopsError, UsageError } from './lib/core/errors.js';
+import { FORMATS } from './lib/core/formats.js';
 import { redactText } from './lib/core/redact.js';
+import { onCleanup } from './lib/core/cleanup.js';
 
 type Handler = (argv: string[]) => Promise<void>;
 
@@ -49,7 +51,7 @@ const commands: Record<string, Handler> = {
   },
   async validate(argv) {
     const { values, positionals } = parse('validate', argv);
-    const format = oneOf(values.format, ['text', 'json', 'github', 'sarif'] as const, '--format');
+    const format = oneOf(values.format, FORMATS.validate, '--format');
     if (values.merge) {
       if (!positionals.length) throw new UsageError('validate --merge takes the JSON reports of the shards (validate --shard i/n --format json > shard-i.json)');
       const { mergeReports } = await import('./commands/validate.js');
@@ -90,7 +92,7 @@ const commands: Record<string, Handler> = {
       app: values.app as string | undefined,
       base: values.base as string | undefined,
       changedOnly: values['changed-only'] as boolean | undefined,
-      format: oneOf(values.format, ['text', 'json', 'github', 'sarif'] as const, '--format'),
+      format: oneOf(values.format, FORMATS.rehearse, '--format'),
     });
   },
   async diff(argv) {
@@ -101,7 +103,7 @@ const commands: Record<string, Handler> = {
       cwd: (values.cwd as string) ?? process.cwd(),
       base: values.base as string | undefined,
       head: values.head as string | undefined,
-      format: oneOf(values.format, ['text', 'markdown', 'json'] as const, '--format'),
+      format: oneOf(values.format, FORMATS.diff, '--format'),
       allowRemote: values['allow-remote'] as boolean | undefined,
       progress: true,
     });
@@ -145,7 +147,7 @@ const commands: Record<string, Handler> = {
     const { values, positionals } = parse('status', argv);
     if (positionals.length) throw new UsageError(`status takes no positional arguments (got ${positionals.join(' ')})`);
     const { status } = await import('./commands/status.js');
-    await status({ cwd: (values.cwd as string) ?? process.cwd(), format: oneOf(values.format, ['text', 'json', 'html'] as const, '--format'), registry: !values['no-registry'], kubeconfig: values.kubeconfig as string | undefined });
+    await status({ cwd: (values.cwd as string) ?? process.cwd(), format: oneOf(values.format, FORMATS.status, '--format'), registry: !values['no-registry'], kubeconfig: values.kubeconfig as string | undefined });
   },
 };
 
@@ -197,14 +199,13 @@ export function register(name: string, handler: Handler): void {
   commands[name] = handler;
 }
 
-/** What the entry point does: installs the interrupt handlers, runs `main` and sets the exit code. */
+/**
+ * What the entry point does: runs `main` and sets the exit code. An interrupt (Ctrl-C, a CI
+ * cancel) runs the cleanups of core/cleanup.ts (the local API server, network git commands in
+ * process groups of their own), then exits 130 or 143.
+ */
 export async function runAsEntryPoint(argv: string[] = process.argv.slice(2)): Promise<void> {
-  // Interrupted (Ctrl-C, a CI cancel): fetches and pushes run in process groups of their own, so end them too.
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.once(sig, () => {
-      void import('./lib/remote/git.js').then(({ killNetworkChildren }) => killNetworkChildren()).finally(() => process.exit(code));
-    });
-  }
+  onCleanup(() => {}); // the handlers are in place from the start, whatever registers later
   process.exitCode = await main(argv);
 }
 

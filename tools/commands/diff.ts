@@ -1,4 +1,5 @@
 import { formatDiffText, formatMarkdown, renderedDiff, type DiffResult } from '../lib/report/diff.js';
+import type { FormatOf } from '../lib/core/formats.js';
 import { createProgress } from '../lib/core/progress.js';
 import { redactText } from '../lib/core/redact.js';
 
@@ -6,7 +7,7 @@ export interface DiffCommandOptions {
   cwd: string;
   base?: string;
   head?: string;
-  format?: 'text' | 'markdown' | 'json';
+  format?: FormatOf<'diff'>;
   write?: (text: string) => void;
   envVars?: NodeJS.ProcessEnv;
   allowRemote?: boolean;

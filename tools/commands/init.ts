@@ -16,7 +16,7 @@ import { UsageError } from '../lib/core/errors.js';
 import { findKustomize, GO_TOOLS, pinnedVersion } from '../lib/core/tools.js';
 import { parseYamlData, YAML_LIMITS } from '../lib/core/yamlfile.js';
 import { kustomizationClosure } from '../lib/render/kustomize.js';
-import { clusterRepoURL } from '../lib/validate/checks/index.js';
+import { clusterRepoURL } from '../lib/argocd/argocd.js';
 
 export interface InitOptions {
   cwd: string;

@@ -11,7 +11,7 @@ import type { Git } from '../lib/remote/git.js';
 import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
 import { allTreeFiles, appKey, checkRenderedPins, imageStates, pinPlaces, planPinEdits, renderAppImages, type PinPlace } from '../lib/release/releasestate.js';
 import { findKustomize } from '../lib/core/tools.js';
-import { readReleaseFile } from '../lib/release/files.js';
+import { readReleaseFile } from '../lib/config/releasefiles.js';
 import { createHash } from 'node:crypto';
 
 /** History key of a release file (gitops.yaml promotion.files) beside the image keys. */

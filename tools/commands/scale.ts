@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseWholeNumber } from '../lib/cli/args.js';
 import { UsageError } from '../lib/core/errors.js';
 import { editYaml, setReplicas } from '../lib/render/images.js';
-import type { K8sObject } from '../lib/render/kustomize.js';
+import type { K8sObject } from '../lib/core/k8s.js';
 import { readOverlay, release, renderApp, resolveTarget, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
 
 export interface ScaleOptions extends ReleaseCommonOptions {

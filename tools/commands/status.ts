@@ -6,6 +6,7 @@ import { appInventory } from '../lib/argocd/applications.js';
 import { getEnvironment, loadConfig } from '../lib/config/config.js';
 import { kubeconfigArg, readAppHealth } from '../lib/release/health.js';
 import { FindingsError, UsageError } from '../lib/core/errors.js';
+import type { FormatOf } from '../lib/core/formats.js';
 import { sameRelease, shortDigest, type Pin } from '../lib/render/images.js';
 import type { ImageOrigin } from '../lib/render/imagesource.js';
 import { appKey, imageStates, renderAppImages, type ImageState } from '../lib/release/releasestate.js';
@@ -13,16 +14,20 @@ import { findKustomize } from '../lib/core/tools.js';
 import { compareReleases, registryCreated, type CreatedLookup } from '../lib/release/order.js';
 import { promotionSources } from './promote.js';
 import { createHash } from 'node:crypto';
-import { readReleaseFile } from '../lib/release/files.js';
+import { readReleaseFile } from '../lib/config/releasefiles.js';
 import { formatBoardHtml, type BoardOptions, type BoardPull } from '../lib/report/board.js';
 import { Git, parseRemoteUrl, scrub } from '../lib/remote/git.js';
 import { GitHub, tokenApiUrl } from '../lib/remote/github.js';
 import { networkTimeoutMs } from '../lib/remote/network.js';
 import path from 'node:path';
+import type { AppStatus, FileView, PinView, Relation, RelationItem, SetBy, StatusReport } from '../lib/report/status.js';
+
+/** @public re-export while branches are in flight */
+export type { AppStatus, FileView, PinView, Relation, RelationItem, SetBy, StatusReport } from '../lib/report/status.js';
 
 export interface StatusOptions {
   cwd: string;
-  format?: 'text' | 'json' | 'html';
+  format?: FormatOf<'status'>;
   /** html: the time printed on the board (tests fix it). */
   now?: Date;
   /** html: Argo CD's sync and health per app and environment, when known. */
@@ -35,98 +40,9 @@ export interface StatusOptions {
   registry?: boolean;
 }
 
-export interface SetBy {
-  file: string;
-  line?: number;
-  /** `images` (an images: entry), `patch`, or `resource` (the image as written in the manifest). */
-  kind: ImageOrigin['kind'];
-  /** Whether that file is the overlay's own kustomization. */
-  overlay: boolean;
-}
-
-export interface PinView {
-  /** Image name as rendered (after any newName). */
-  name: string;
-  tag?: string;
-  digest?: string;
-  /** 12 hex characters of the digest. */
-  short?: string;
-  /** The file that sets the tag/digest; absent when it cannot be told (see `unknown`). */
-  setBy?: SetBy;
-  /** The file that sets the name, when another one than setBy (an images entry with newName). */
-  nameSetBy?: SetBy;
-  unknown?: string;
-  /** The app's containers with this image render different references (see containers). */
-  mixed?: boolean;
-  /** Every container that runs the image: object, container name, the rendered reference, and its origin. */
-  containers: Array<{ object: string; container: string; image: string; setBy?: SetBy; unknown?: string }>;
-}
-
-export interface AppStatus {
-  id: string;
-  /** Environments that have an overlay for the app. */
-  deployedTo: string[];
-  /** Overlay folder per environment. */
-  overlays: Record<string, string>;
-  /** image (the name the base writes) -> environment -> rendered image (null: not rendered there). */
-  images: Record<string, Record<string, PinView | null>>;
-  /** promotion.files (relative to the overlay) -> environment -> its content hash (null: the overlay has none). */
-  files: Record<string, Record<string, FileView | null>>;
-  /**
-   * Per promotion source that differs: `waiting` (the source is newer: promote moves forward),
-   * `ahead` (the target is newer: promoting would downgrade), `differs` (no order can be told, or
-   * parts move both ways), `behind` (a source further up the path is newer; nothing waits directly).
-   */
-  relations: Relation[];
-  /** Per promotion source whose release is newer (state waiting): the images that move. */
-  pending: Array<{ from: string; to: string; images: string[] }>;
-  /** Whether the environments that run the app run different pins. */
-  differs: boolean;
-  /** Environment -> why the app could not be rendered there. */
-  errors?: Record<string, string>;
-  /** Environment -> why the toolkit does not render the Argo CD Application deploying it there (Helm, plain directory, ...). */
-  notRendered?: Record<string, string>;
-}
-
-export interface FileView {
-  /** Repo-relative path in that environment. */
-  file: string;
-  sha256: string;
-  short: string;
-}
-
-/** One release part (an image or a release file) of a source set against the target. */
-export interface RelationItem {
-  kind: 'image' | 'file';
-  name: string;
-  from: string;
-  to: string;
-  /** How the source's part stands to the target's. */
-  relation: 'same' | 'newer' | 'older' | 'unordered';
-  by?: 'semver' | 'created';
-  why?: string;
-}
-
-export interface Relation {
-  from: string;
-  to: string;
-  state: 'waiting' | 'ahead' | 'behind' | 'differs';
-  /** Whether `from` is one of the target's own promotesFrom. */
-  direct: boolean;
-  items: RelationItem[];
-}
-
 export interface CollectOptions {
   /** Build times of digests (default: the registry, each digest once); false: never look up. */
   lookup?: CreatedLookup | false;
-}
-
-export interface StatusReport {
-  environments: Array<{ name: string; promotesFrom: string[]; requireDigests: boolean }>;
-  apps: AppStatus[];
-  pending: Array<{ app: string; from: string; to: string; images: string[] }>;
-  /** Pairs of environments and the apps (deployed to both) whose rendered images differ. */
-  differences: Array<{ envs: [string, string]; apps: string[] }>;
 }
 
 function setBy(o: ImageOrigin | undefined, overlayFile: string): SetBy | undefined {

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, FindingsError } from '../lib/core/errors.js';
 import { createProgress } from '../lib/core/progress.js';
-import { formatGithub, formatJson, formatSarif, formatText, type Finding, type Format } from '../lib/report/report.js';
+import { formatGithub, formatJson, formatSarif, formatText, type Format } from '../lib/report/report.js';
+import { type Finding } from '../lib/core/finding.js';
 import { runValidation, type ValidateOptions, type ValidateResult } from '../lib/validate/validation.js';
 
 export type { ValidateOptions, ValidateResult } from '../lib/validate/validation.js';

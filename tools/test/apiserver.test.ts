@@ -9,15 +9,15 @@ import { promisify } from 'node:util';
 import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import { stringify } from 'yaml';
 import { LocalApiServer } from '../lib/server/apiserver.js';
 import { runValidation } from '../lib/validate/validation.js';
 import { fieldPath, statusFindings } from '../lib/server/serverdryrun.js';
-import type { Finding } from '../lib/report/report.js';
+import type { Finding } from '../lib/core/finding.js';
 import { findApiServer, REPO_ROOT, type ApiServerBinaries } from '../lib/core/tools.js';
 import { commitAll, gitInit, writeFiles } from './fixtures.js';
+import { waitForProcesses } from './harness/proc.js';
 import { baseFiles, DEPLOYMENT, GITOPS_YAML, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 
 const execFileP = promisify(execFile);
@@ -372,23 +372,16 @@ spec:
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'tools/cli.ts'), 'validate', '--cwd', dir], { env: { ...testEnv, TMPDIR: tmp }, stdio: 'ignore' });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const serverDir = async () => (await readdir(tmp)).find((d) => d.startsWith('gitops-apiserver-'));
-    const deadline = Date.now() + 120_000;
-    let found: string | undefined;
-    while (!(found = await serverDir()) || !existsSync(path.join(tmp, found, 'kube-apiserver.log'))) {
-      assert.ok(Date.now() < deadline, 'the server never started');
-      await sleep(100);
-    }
-    await sleep(500);
+    // Interrupted once both servers run (seen in the process list, not guessed with a sleep).
+    const both = (list: string[]) => list.some((p) => /\betcd\b/.test(p)) && list.some((p) => /kube-apiserver/.test(p));
+    const running = await waitForProcesses(tmp, both, 120_000);
+    assert.ok(both(running), `etcd and kube-apiserver never both ran: ${running.join('; ')}`);
+    const found = await serverDir();
+    assert.ok(found);
     child.kill('SIGINT');
     assert.equal(await exited, 130);
-    const alive = (await readdir('/proc')).filter((p) => /^\d+$/.test(p)).filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(tmp);
-      } catch {
-        return false;
-      }
-    });
-    assert.deepEqual(alive, [], 'no process of the interrupted run is left');
+    // SIGKILLed process groups are gone within moments; bounded wait for the kernel to reap them.
+    assert.deepEqual(await waitForProcesses(tmp, (l) => l.length === 0, 10_000), [], 'no process of the interrupted run is left');
     assert.equal(existsSync(path.join(tmp, found)), false);
   });
 

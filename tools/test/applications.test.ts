@@ -12,7 +12,7 @@ import { appInventory, listApps, selectorMatches } from '../lib/argocd/applicati
 import { loadConfig, parseConfig } from '../lib/config/config.js';
 import { ConfigError } from '../lib/core/errors.js';
 import type { GeneratedApp } from '../lib/argocd/argocd.js';
-import type { Finding } from '../lib/report/report.js';
+import type { Finding } from '../lib/core/finding.js';
 import { findKustomize, REPO_ROOT } from '../lib/core/tools.js';
 import { baseFiles } from './repo-fixture.js';
 import { gitInit, makeRepo, removeRepo, testEnv, writeFiles } from './fixtures.js';

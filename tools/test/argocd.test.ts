@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { cp, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { expandApplications, fastPathDir, renderApplication, repoContext, repoTree, buildOptions, type GeneratedApp, type RepoTree } from '../lib/argocd/argocd.js';
-import { clusterRepoURL } from '../lib/validate/checks/index.js';
+import { clusterRepoURL } from '../lib/argocd/argocd.js';
 import { runValidation } from '../lib/validate/validation.js';
 import { loadConfig, type Config } from '../lib/config/config.js';
 import { clusterTargets, renderTargets, type Rendered } from '../lib/render/render.js';
 import { findHelm, findKustomize, REPO_ROOT } from '../lib/core/tools.js';
-import type { Finding } from '../lib/report/report.js';
-import type { K8sObject } from '../lib/render/kustomize.js';
+import type { Finding } from '../lib/core/finding.js';
+import type { K8sObject } from '../lib/core/k8s.js';
 import { argoFixture, REPO_URL } from './argocd-fixture.js';
 import { git, gitInit, makeRepo, removeRepo, testEnv, writeFiles } from './fixtures.js';
 

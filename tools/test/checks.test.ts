@@ -13,9 +13,9 @@ import { checkStorage, checkStorageClasses } from '../lib/validate/checks/storag
 import { checkPullCredentials, registryHost } from '../lib/validate/checks/registry.js';
 import { checkScheduling } from '../lib/validate/checks/scheduling.js';
 import { checkSyncWaves } from '../lib/validate/checks/syncwaves.js';
-import type { K8sObject } from '../lib/render/kustomize.js';
+import type { K8sObject } from '../lib/core/k8s.js';
 import type { Rendered } from '../lib/render/render.js';
-import type { Finding } from '../lib/report/report.js';
+import type { Finding } from '../lib/core/finding.js';
 
 type Obj = K8sObject & { metadata: { name: string } };
 
@@ -219,7 +219,7 @@ describe('cluster facts (gitops.yaml clusters.<cluster>)', () => {
     assert.match(fs[0].message, /neither the pod spec nor ServiceAccount default names an imagePullSecret/);
     assert.match(fs[1].message, /ExternalSecret opaque-es creates \(spec\.target\.template\.type\) is of type Opaque/);
     assert.deepEqual(checkPullCredentials(view([rendered('o/x', [img('none')])])), []);
-    assert.deepEqual(['nginx', 'library/nginx:1', 'registry.example.com/a', 'localhost:5000/a', 'ghcr.io/a/b@sha256:00'].map(registryHost), ['docker.io', 'docker.io', 'registry.example.com', 'localhost:5000', 'ghcr.io']);
+    assert.deepEqual(['nginx', 'library/nginx:1', 'registry.example.com/a', 'localhost:5000/a', 'ghcr.io/a/b@sha256:00', 'index.docker.io/library/nginx', '[::1]:5000/a'].map(registryHost), ['docker.io', 'docker.io', 'registry.example.com', 'localhost:5000', 'ghcr.io', 'docker.io', '[::1]:5000']);
   });
 });
 

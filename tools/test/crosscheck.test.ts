@@ -12,7 +12,7 @@ import { affectedTargets, changedFiles } from '../lib/render/changes.js';
 import { loadConfig } from '../lib/config/config.js';
 import { UsageError } from '../lib/core/errors.js';
 import { appTargets, clusterTargets } from '../lib/render/render.js';
-import type { Finding } from '../lib/report/report.js';
+import type { Finding } from '../lib/core/finding.js';
 import { REPO_ROOT } from '../lib/core/tools.js';
 import { API_DEPLOYMENT, API_HPA, API_INGRESS, API_PVC, APPLICATIONSET, application, goodRepo, role, WEB_ROUTE, widget } from './crosscheck-fixture.js';
 import { commitAll, git, gitInit, makeRepo, removeRepo, testEnv, writeFiles } from './fixtures.js';

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { diffObjects, formatDiffText, formatMarkdown, renderedDiff, type DiffResult } from '../lib/report/diff.js';
 import { REPO_ROOT } from '../lib/core/tools.js';
-import type { K8sObject } from '../lib/render/kustomize.js';
+import type { K8sObject } from '../lib/core/k8s.js';
 import { baseFiles, DEPLOYMENT, overlay, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 import { commitAll, gitInit, writeFiles } from './fixtures.js';
 

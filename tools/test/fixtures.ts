@@ -1,11 +1,9 @@
 // Generic helpers for tests that need a repository on disk: write files into a temp folder,
 // turn it into a git repository, commit, change files. Builds on repo-fixture.ts (makeRepo,
 // removeRepo, the schema mirror), which also holds the small demo repository.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 
-export { makeRepo, removeRepo, MIRROR, testEnv } from './repo-fixture.js';
+export { makeRepo, removeRepo, writeFiles, MIRROR, testEnv } from './repo-fixture.js';
 
 /** Runs git in `dir` with a fixed identity (no global config needed); returns stdout. */
 export function git(dir: string, ...args: string[]): string {
@@ -27,17 +25,4 @@ export function commitAll(dir: string, message: string): string {
   git(dir, 'add', '-A');
   git(dir, 'commit', '-q', '--allow-empty', '-m', message);
   return git(dir, 'rev-parse', 'HEAD').trim();
-}
-
-/** Writes (or, with `null`, deletes) files relative to `dir`. */
-export async function writeFiles(dir: string, files: Record<string, string | null>): Promise<void> {
-  for (const [rel, text] of Object.entries(files)) {
-    const p = path.join(dir, rel);
-    if (text === null) {
-      await rm(p, { force: true });
-      continue;
-    }
-    await mkdir(path.dirname(p), { recursive: true });
-    await writeFile(p, text);
-  }
 }

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { REPO_ROOT } from '../lib/core/tools.js';
-import type { Finding } from '../lib/report/report.js';
+import type { Finding } from '../lib/core/finding.js';
 import { describeFailure, GitHub } from '../lib/remote/github.js';
 import { PR_REPORT_MARKER } from '../lib/report/prreport.js';
 import { prComment } from '../commands/prcomment.js';

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, findKustomize } from '../lib/core/tools.js';
 import { childEnv, run } from '../lib/core/exec.js';
-import type { Finding } from '../lib/report/report.js';
+import type { Finding } from '../lib/core/finding.js';
 import { baseFiles, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 import { commitAll, gitInit, writeFiles } from './fixtures.js';
 

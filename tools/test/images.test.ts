@@ -23,7 +23,7 @@ import {
   splitRegistry,
   usedImageNames,
 } from '../lib/render/images.js';
-import type { K8sObject } from '../lib/render/kustomize.js';
+import type { K8sObject } from '../lib/core/k8s.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'ab'.repeat(32)}`;

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { attributeImages, describeOrigin, loadTree, type ContainerImage } from '../lib/render/imagesource.js';
-import { kustomizeBuild, parseStream } from '../lib/render/kustomize.js';
+import { kustomizeBuild } from '../lib/render/kustomize.js';
+import { parseStream } from '../lib/core/k8s.js';
 import { applyPinEdit, pinPlaces, imageStates, type AppImages } from '../lib/release/releasestate.js';
 import { findKustomize } from '../lib/core/tools.js';
 import { replaceScalar } from '../lib/core/yamlfile.js';

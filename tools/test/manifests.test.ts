@@ -4,7 +4,7 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { K8sObject } from '../lib/render/kustomize.js';
+import type { K8sObject } from '../lib/core/k8s.js';
 import { podSpecOf } from '../lib/validate/policies.js';
 import { runValidation } from '../lib/validate/validation.js';
 import { REPO_ROOT } from '../lib/core/tools.js';

@@ -17,8 +17,8 @@ import { loadConfig } from '../lib/config/config.js';
 import { discoverApps } from '../lib/config/apps.js';
 import { appTargets, renderTargets } from '../lib/render/render.js';
 import { findKustomize } from '../lib/core/tools.js';
-import type { Finding } from '../lib/report/report.js';
-import type { K8sObject } from '../lib/render/kustomize.js';
+import type { Finding } from '../lib/core/finding.js';
+import type { K8sObject } from '../lib/core/k8s.js';
 import { makeRepo, removeRepo, testEnv } from './fixtures.js';
 
 const dirs: string[] = [];

@@ -137,9 +137,16 @@ describe('pr-comment against the GitHub API stand-in', () => {
     assert.deepEqual(api.state.comments.map((c) => c.body), before);
   });
 
-  test('an oversized body is cut to GitHub\'s limit', async () => {
+  test('an oversized body is cut to GitHub\'s limit, keeping the marker that finds it again', async () => {
     const r = await post({ ...validation, findings: Array.from({ length: 500 }, () => ({ ...validation.findings[0]!, message: 'z'.repeat(5000) })) }, diffOf(400, 3));
-    assert.ok(api.state.comments.find((c) => c.id === r.commentId)!.body.length <= MAX_BODY_CHARS);
+    const body = api.state.comments.find((c) => c.id === r.commentId)!.body;
+    assert.ok(body.length <= MAX_BODY_CHARS);
+    assert.ok(body.startsWith(`${PR_REPORT_MARKER}
+`), body.slice(0, 80));
+    assert.match(body, /Truncated/);
+    // Found by that marker: the next report updates the same comment.
+    assert.deepEqual(await post(validation, diffOf(1)), { commentId: r.commentId, action: 'updated' });
+    assert.equal(marked().filter((c) => c.user === BOT).length, 1);
   });
 
   test('works from the command line as the workflow calls it', async () => {

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { redactText, redactValue, sensitiveKey } from '../lib/core/redact.js';
 import { diffObjects, formatMarkdown, type DiffResult } from '../lib/report/diff.js';
-import { formatGithub, formatJson, formatText, type Finding } from '../lib/report/report.js';
+import { formatGithub, formatJson, formatText } from '../lib/report/report.js';
+import { type Finding } from '../lib/core/finding.js';
 
 const TOKENS = {
   github: `ghp_${'a1B2'.repeat(9)}`,
@@ -54,4 +55,17 @@ test('markdown: repository text cannot close the fence, add HTML, comments, ment
   const outside = md.split('```diff')[0] + md.split('\n```\n')[1];
   assert.doesNotMatch(outside.replace(/`[^`\n]*`/g, ''), /<img|<!--|@octocat|@team|@env|#1|\]\(https/);
   assert.match(md, /\| `a\\\|b` \|/);
+});
+
+test('one secret-name rule: what a child never gets is what output never shows', async () => {
+  const { childEnv } = await import('../lib/core/exec.js');
+  const { redactText } = await import('../lib/core/redact.js');
+  const { withoutSecrets } = await import('../lib/core/childenv.js');
+  for (const name of ['SESSION_ID', 'MY_COOKIE', 'GITOPS_REGISTRY_PASSWORD', 'API_KEY', 'NPM_AUTH']) {
+    const value = `v4lue-of-${name.toLowerCase()}-0123`;
+    const env = { PATH: '/usr/bin', [name]: value };
+    assert.equal(childEnv({ keep: [name] }, env)[name], undefined, `${name} reaches a child`);
+    assert.equal(withoutSecrets(env)[name], undefined, `${name} reaches git`);
+    assert.ok(!redactText(`x ${value} y`, env).includes(value), `${name}'s value is printed`);
+  }
 });

@@ -14,7 +14,8 @@ import { findArgoBinaries } from '../lib/server/argocdsim.js';
 import { rehearse, type RehearsalResult } from '../lib/server/rehearsal.js';
 import { reapStale } from '../lib/server/rundir.js';
 import { rehearsalSection } from '../lib/report/prreport.js';
-import { formatSarif, type Finding } from '../lib/report/report.js';
+import { formatSarif } from '../lib/report/report.js';
+import type { Finding } from '../lib/core/finding.js';
 import { commitAll, gitInit, makeRepo, removeRepo, testEnv, writeFiles } from './fixtures.js';
 
 const sim = await findSimBinaries(testEnv);

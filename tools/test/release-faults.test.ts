@@ -2,7 +2,7 @@
 // API that never answers or is rate-limited, a push refused by a server hook.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
@@ -11,6 +11,7 @@ import { GitHubError } from '../lib/core/errors.js';
 import { PushRefusedError } from '../lib/remote/git.js';
 import { describeFailure } from '../lib/remote/github.js';
 import { REPO_ROOT } from '../lib/core/tools.js';
+import { processesMentioning } from './harness/proc.js';
 import { digestOf, finishFixture, overlayFile, startReleaseFixture, TOKEN, type ReleaseFixture } from './release-fixture.js';
 
 const DEV = overlayFile('minikube', 'nofluxo/backend');
@@ -50,17 +51,6 @@ async function silentServer(): Promise<{ url: string; port: number }> {
   servers.push(srv);
   const port = (srv.address() as AddressInfo).port;
   return { url: `http://127.0.0.1:${port}`, port };
-}
-
-/** Processes (other than ours) whose command line mentions `needle`. */
-async function processesMentioning(needle: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes(needle)) out.push(`${pid}: ${cmd.replace(/\0/g, ' ')}`);
-  }
-  return out;
 }
 
 describe('a remote that never answers', () => {

@@ -2,7 +2,7 @@
 // repository's gitops.yaml, apps/, overlays/ and clusters/ as `main` of a bare remote served by the
 // git harness with token auth, a clone of it to run the commands in, and the GitHub API harness.
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -11,7 +11,7 @@ import { REPO_ROOT } from '../lib/core/tools.js';
 import { createBareRepo, startGitServer, type GitServerHandle } from './harness/git-server.js';
 import { startGitHubApi, type GitHubApiHandle } from './harness/github-api.js';
 import { cleanGitEnv, run } from './harness/proc.js';
-import { MIRROR } from './repo-fixture.js';
+import { MIRROR, writeFiles } from './repo-fixture.js';
 
 export const OWNER = 'crianex';
 export const REPO = 'gitops';
@@ -55,14 +55,7 @@ export async function startReleaseFixture(opts: { edit?: Record<string, string>;
   const seed = path.join(tmp, 'seed');
   if (opts.files) await mkdir(seed, { recursive: true });
   else for (const p of ['gitops.yaml', 'apps', 'overlays', 'clusters']) await cp(path.join(REPO_ROOT, p), path.join(seed, p), { recursive: true });
-  for (const [file, text] of Object.entries(opts.files ?? {})) {
-    await mkdir(path.dirname(path.join(seed, file)), { recursive: true });
-    await writeFile(path.join(seed, file), text);
-  }
-  for (const [file, text] of Object.entries(opts.edit ?? {})) {
-    await mkdir(path.dirname(path.join(seed, file)), { recursive: true });
-    await writeFile(path.join(seed, file), text);
-  }
+  await writeFiles(seed, { ...opts.files, ...opts.edit });
   const remoteRoot = path.join(tmp, 'remote');
   const { path: bare } = await createBareRepo(remoteRoot, `${OWNER}/${REPO}.git`, seed);
   const gitServer = await startGitServer({ root: remoteRoot, token: TOKEN });
@@ -107,10 +100,7 @@ export async function startReleaseFixture(opts: { edit?: Record<string, string>;
     async pushToMain(files, message) {
       const other = path.join(tmp, `other-${++n}`);
       await run('git', ['-c', auth(), 'clone', '--quiet', gitServer.repoUrl(`${OWNER}/${REPO}.git`), other], { env: gitEnv(), timeoutMs: 30_000 });
-      for (const [file, text] of Object.entries(files)) {
-        await mkdir(path.dirname(path.join(other, file)), { recursive: true });
-        await writeFile(path.join(other, file), text);
-      }
+      await writeFiles(other, files);
       await git(['add', '-A'], other);
       await git(['commit', '--quiet', '-m', message], other);
       await git(['-c', auth(), 'push', '--quiet', 'origin', 'HEAD:refs/heads/main'], other);

@@ -14,7 +14,7 @@ import { promote } from '../commands/promote.js';
 import { status } from '../commands/status.js';
 import { UsageError } from '../lib/core/errors.js';
 import { findApiServer, type ApiServerBinaries } from '../lib/core/tools.js';
-import type { K8sObject } from '../lib/render/kustomize.js';
+import type { K8sObject } from '../lib/core/k8s.js';
 import { LocalApiServer } from '../lib/server/apiserver.js';
 import { capture, digestOf, finishFixture, overlayFile, startReleaseFixture, type ReleaseFixture } from './release-fixture.js';
 import { CRD_MIRROR, testEnv } from './repo-fixture.js';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { imageInventory, type ImageUse } from '../lib/render/inventory.js';
+import { imageInventory, type ImageUse } from '../lib/argocd/inventory.js';
 import { imageName } from '../lib/render/images.js';
 import { GO_TOOLS, pinnedVersion, REPO_ROOT } from '../lib/core/tools.js';
 import { gitInit, makeRepo, removeRepo, testEnv, writeFiles } from './fixtures.js';

@@ -111,14 +111,24 @@ export function baseFiles(): Record<string, string> {
 /** Writes `files` into a new temp folder (fixtures.ts gitInit makes it a repository). */
 export async function makeRepo(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gitops-fixture-'));
+  await writeFiles(dir, files);
+  return dir;
+}
+
+/** Writes (or, with `null`, deletes) files relative to `dir`. */
+export async function writeFiles(dir: string, files: Record<string, string | null>): Promise<void> {
   for (const [rel, text] of Object.entries(files)) {
     const p = path.join(dir, rel);
+    if (text === null) {
+      await rm(p, { force: true });
+      continue;
+    }
     await mkdir(path.dirname(p), { recursive: true });
     await writeFile(p, text);
   }
-  return dir;
 }
 
 export async function removeRepo(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
+

@@ -9,7 +9,8 @@ import addFormats from 'ajv-formats';
 import type { Log } from 'sarif';
 import { validate } from '../commands/validate.js';
 import { FindingsError } from '../lib/core/errors.js';
-import { formatSarif, type Finding } from '../lib/report/report.js';
+import { formatSarif } from '../lib/report/report.js';
+import { type Finding } from '../lib/core/finding.js';
 import { baseFiles, DEPLOYMENT, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 
 const require = createRequire(import.meta.url);

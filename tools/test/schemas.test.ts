@@ -8,7 +8,7 @@ import { schemas } from '../commands/schemas.js';
 import { runValidation } from '../lib/validate/validation.js';
 import { parseConfig } from '../lib/config/config.js';
 import { CRD_TEMPLATE, K8S_TEMPLATE, schemaLocations } from '../lib/validate/kubeconform.js';
-import { REPO_ROOT } from '../lib/core/tools.js';
+import { findKubeconform, REPO_ROOT } from '../lib/core/tools.js';
 import { baseFiles, makeRepo, removeRepo } from './repo-fixture.js';
 
 const dirs: string[] = [];
@@ -179,4 +179,33 @@ spec:
   assert.deepEqual(locations.slice(-2), ['default', 'https://schemas.example.com/{{.ResourceKind}}.json'], 'configured locations stay, after the mirror');
   assert.equal(locations[0], path.join(dir, '.cache/schemas', K8S_TEMPLATE), 'generated schemas first');
   assert.ok(locations.includes(path.join(mirror, CRD_TEMPLATE)));
+});
+
+test("a real cluster's /openapi/v2: int-or-string and Quantity accept numbers, as kubeconform's own conversion makes them", async () => {
+  const dir = await makeRepo({ 'gitops.yaml': 'environments:\n  - {name: dev, cluster: minikube, overlayRoot: overlays}\nkubernetes:\n  version: 1.35.4\n' });
+  dirs.push(dir);
+  await schemas({ cwd: dir, inputs: [path.join(REPO_ROOT, 'tools/test/data/openapi-v2-kube-apiserver-1.35.4.json')], out: 'schemas', log: () => {} });
+  const manifest = (targetPort: string, cpu: string) => `apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  ports:
+    - {port: 80, targetPort: ${targetPort}}
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: q}
+spec:
+  hard: {cpu: ${cpu}, memory: 1Gi}
+`;
+  const kubeconform = (await findKubeconform()).cmd;
+  const check = (text: string) => {
+    const r = spawnSync(kubeconform, ['-strict', '-summary', '-output', 'text', '-kubernetes-version', '1.35.4', '-schema-location', path.join(dir, 'schemas', K8S_TEMPLATE), '-'], { input: text, encoding: 'utf8' });
+    return `${r.stdout}${r.stderr}`.trim();
+  };
+  assert.match(check(manifest('8080', '1')), /Valid: 2, Invalid: 0, Errors: 0, Skipped: 0/);
+  assert.match(check(manifest('http', '"500m"')), /Valid: 2, Invalid: 0, Errors: 0, Skipped: 0/);
+  // The schemas do apply: a boolean is neither an int nor a string, and strict mode holds.
+  assert.match(check(manifest('true', '1')), /Service web is invalid.*targetPort/);
+  assert.match(check(manifest('8080', '1').replace('metadata: {name: q}', 'metadata: {name: q}\nextra: 1')), /ResourceQuota q is invalid.*additional properties 'extra'/);
 });

@@ -8,7 +8,7 @@ import { validate } from '../commands/validate.js';
 import { runValidation } from '../lib/validate/validation.js';
 import { FindingsError, NameError } from '../lib/core/errors.js';
 import { REPO_ROOT } from '../lib/core/tools.js';
-import type { Finding } from '../lib/report/report.js';
+import type { Finding } from '../lib/core/finding.js';
 import { baseFiles, DEPLOYMENT, DIGEST, makeRepo, overlay, removeRepo, testEnv } from './repo-fixture.js';
 
 const execFileP = promisify(execFile);

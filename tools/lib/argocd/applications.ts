@@ -12,11 +12,12 @@ import { CONFIG_FILE, type AppSelector, type Config, type Environment } from '..
 import { isValidId, KUSTOMIZATION_NAMES, normalizeId } from '../config/layout.js';
 import { lineOf, parseYaml, YAML_LIMITS } from '../core/yamlfile.js';
 import type { Tool } from '../core/tools.js';
-import { kustomizationClosure, resourceId } from '../render/kustomize.js';
+import { kustomizationClosure } from '../render/kustomize.js';
+import { resourceId } from '../core/k8s.js';
 import { clusterTargets, locate, rel, workspaceFor, type Rendered } from '../render/render.js';
 import { sha, Store, toolkitCodeHash } from '../core/workspace.js';
-import type { Finding } from '../report/report.js';
-import { clusterRepoURL } from '../validate/checks/index.js';
+import type { Finding } from '../core/finding.js';
+import { clusterRepoURL } from './argocd.js';
 import { run } from '../core/exec.js';
 import { expandApplications, renderLikeArgo, repoTree, sameRepo, tracksDefaultBranch, type GeneratedApp, type RepoTree } from './argocd.js';
 

@@ -6,11 +6,11 @@ import { readdir, readFile, realpath } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../core/exec.js';
-import { resourceId, type K8sObject } from '../render/kustomize.js';
+import { resourceId, type K8sObject } from '../core/k8s.js';
 import type { Config } from '../config/config.js';
 import { locate, renderTargets, type Rendered, type Target } from '../render/render.js';
 import { findHelm, type Tool } from '../core/tools.js';
-import type { Finding } from '../report/report.js';
+import type { Finding } from '../core/finding.js';
 import { findArgoHelper, type ClusterSecret, type RepoContext, type SourceRender } from './helper.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 
@@ -341,4 +341,22 @@ export async function renderLikeArgo(config: Config, tool: Tool, targets: Target
   for (const r of [...first, ...rest]) if (r.target.kind === 'cluster') r.findings.push(...(checked.get(r.target.cluster)?.findings ?? []).filter((f) => f.overlay === r.target.dir));
   const byTarget = new Map<Target, Rendered>([...first, ...rest].map((r) => [r.target, r]));
   return targets.map((t) => byTarget.get(t)!);
+}
+
+/**
+ * The repository Argo CD reads a cluster folder from: gitops.yaml `repoURL` when set, else the
+ * source of the Application in clusters/<cluster> that deploys (part of) that folder itself, the
+ * app of apps. The repository is written once (clusters/components/repository), so a fork
+ * changes that one file and the toolkit follows.
+ */
+export function clusterRepoURL(config: Config, entry: Rendered | undefined): string {
+  if (config.repoURL || !entry) return config.repoURL;
+  const dir = entry.target.dir;
+  for (const o of entry.objects) {
+    if (!o.apiVersion?.startsWith('argoproj.io/') || o.kind !== 'Application') continue;
+    const src = (o.spec as { source?: { repoURL?: string; path?: string } } | undefined)?.source;
+    const p = (src?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, '');
+    if (src?.repoURL && (p === dir || p.startsWith(`${dir}/`))) return src.repoURL;
+  }
+  return '';
 }

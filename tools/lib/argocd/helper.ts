@@ -2,10 +2,9 @@
 // expansion and repo-server manifest generation, linked into one long-lived process that answers
 // JSON lines. One process per run, started on first use; every request is bounded in time (a
 // request that does not answer in time ends the process, which the next request restarts).
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { childEnv } from '../core/exec.js';
+import { JsonLinesClient, MAX_ANSWER_BYTES } from '../core/jsonlines.js';
 import { ToolMissingError } from '../core/errors.js';
 import { findHelm, isExecutable, toolsDir } from '../core/tools.js';
 
@@ -63,81 +62,27 @@ function timeoutSeconds(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isFinite(n) && n > 0 ? n : 120;
 }
 
-interface Pending {
-  resolve: (a: Record<string, unknown>) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
 export class ArgoHelper {
-  private child?: ChildProcessWithoutNullStreams;
-  private pending = new Map<number, Pending>();
-  private nextId = 1;
-  private stderr: string[] = [];
+  private readonly client: JsonLinesClient<Record<string, unknown> & { id: number }>;
 
-  constructor(readonly cmd: string, readonly args: string[], readonly timeoutMs: number) {}
-
-  private start(): ChildProcessWithoutNullStreams {
-    if (this.child) return this.child;
-    // The scrubbed environment of every child: it reads repository content, never a token.
-    // GOMEMLIMIT bounds its heap (it sets 2 GiB itself when unset).
-    const child = spawn(this.cmd, this.args, { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv({ keep: ['GOMEMLIMIT'] }) });
-    this.stderr = [];
-    child.stderr.on('data', (d: Buffer) => {
-      this.stderr.push(d.toString('utf8'));
-      if (this.stderr.length > 200) this.stderr.splice(0, 100);
-    });
-    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
-      const res = JSON.parse(line) as Record<string, unknown> & { id: number };
-      const p = this.pending.get(res.id);
-      if (!p) return;
-      this.pending.delete(res.id);
-      clearTimeout(p.timer);
-      p.resolve(res);
-      this.idle();
-    });
-    const fail = (e: Error) => {
-      if (this.child === child) this.child = undefined;
-      for (const p of this.pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(e);
-      }
-      this.pending.clear();
-    };
-    child.on('error', (e: NodeJS.ErrnoException) => fail(e.code === 'ENOENT' ? new ToolMissingError(`${this.cmd}: not found`, "run 'npm run setup'") : e));
-    child.on('exit', (code, signal) => fail(new Error(`argocd-helper exited (${signal ?? code}): ${this.stderr.join('').trim().split('\n').slice(-5).join('\n')}`)));
-    child.stdin.on('error', () => {});
-    this.child = child;
-    return child;
-  }
-
-  /** The process keeps Node alive only while requests are pending. */
-  private idle(): void {
-    const c = this.child;
-    if (!c) return;
-    const on = this.pending.size > 0;
-    for (const s of [c.stdout, c.stderr, c.stdin] as Array<{ ref?: () => void; unref?: () => void }>) (on ? s.ref : s.unref)?.call(s);
-    if (on) c.ref();
-    else c.unref();
-  }
-
-  request<T>(op: string, body: Record<string, unknown>): Promise<T> {
-    const child = this.start();
-    const id = this.nextId++;
-    return new Promise<Record<string, unknown>>((resolve, reject) => {
+  constructor(readonly cmd: string, readonly args: string[], readonly timeoutMs: number) {
+    this.client = new JsonLinesClient({
+      name: 'argocd-helper',
+      cmd,
+      args,
+      // The scrubbed environment of every child: it reads repository content, never a token.
+      // GOMEMLIMIT bounds its heap (it sets 2 GiB itself when unset).
+      env: () => childEnv({ keep: ['GOMEMLIMIT'] }),
+      maxLineBytes: MAX_ANSWER_BYTES,
       // Bounded: a request that does not answer in time ends the helper (and its children).
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`argocd-helper did not answer ${op} within ${this.timeoutMs / 1000} s (GITOPS_ARGOCD_TIMEOUT)`));
-        if (this.child === child) {
-          this.child = undefined;
-          child.kill('SIGKILL');
-        }
-      }, this.timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      this.idle();
-      child.stdin.write(JSON.stringify({ ...body, id, op }) + '\n');
-    }) as Promise<T>;
+      timeoutMs,
+      timeoutHint: 'GITOPS_ARGOCD_TIMEOUT',
+      spawnError: (e) => (e.code === 'ENOENT' ? new ToolMissingError(`${cmd}: not found`, "run 'npm run setup'") : e),
+    });
+  }
+
+  private async request<T>(op: string, body: Record<string, unknown>): Promise<T> {
+    return (await this.client.request({ ...body, op }, op)) as T;
   }
 
   /** One result per ApplicationSet (same order), and the repository files the generators read. */
@@ -153,7 +98,7 @@ export class ArgoHelper {
   }
 
   close(): void {
-    this.child?.stdin.end();
+    this.client.close();
   }
 }
 

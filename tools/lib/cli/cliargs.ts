@@ -2,6 +2,7 @@
 // the workflow test (every flag a workflow passes must be declared here) all read this table.
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors.js';
+import { FORMATS } from '../core/formats.js';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -46,7 +47,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: {
       env: { type: 'string', value: 'ENV', description: 'only this environment' },
       app: { type: 'string', value: 'APP', description: 'only this app (id or unambiguous suffix)' },
-      format: { type: 'string', value: 'text|json|github|sarif', description: 'report format (github: workflow annotations; sarif: code scanning)' },
+      format: { type: 'string', value: FORMATS.validate.join('|'), description: 'report format (github: workflow annotations; sarif: code scanning)' },
       base: { type: 'string', value: 'REF', description: 'compare with this revision (immutable fields; with --changed-only, what changed)' },
       'changed-only': { type: 'boolean', description: 'only the targets whose files changed since the base' },
       'new-only': { type: 'boolean', description: 'report only findings the base revision does not already have (adoption)' },
@@ -73,7 +74,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: {
       env: { type: 'string', value: 'ENV', description: 'only the cluster of this environment' },
       app: { type: 'string', value: 'APP', description: 'report only this app (id or unambiguous suffix)' },
-      format: { type: 'string', value: 'text|json|github|sarif', description: 'report format' },
+      format: { type: 'string', value: FORMATS.rehearse.join('|'), description: 'report format' },
       base: { type: 'string', value: 'REF', description: 'revision synced first (default: the merge base with the default branch); the change is the working tree' },
       'changed-only': { type: 'boolean', description: 'only the Applications whose files changed since the base' },
     },
@@ -94,7 +95,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: {
       base: { type: 'string', value: 'REF', description: 'base revision (default: merge base with origin/<default branch>)' },
       head: { type: 'string', value: 'REF', description: 'head revision (default: the working tree)' },
-      format: { type: 'string', value: 'text|markdown|json', description: 'output format' },
+      format: { type: 'string', value: FORMATS.diff.join('|'), description: 'output format' },
       'allow-remote': { type: 'boolean', description: 'allow remote (pinned) kustomize bases, fetched over the network' },
     },
     examples: ['npm run diff', 'npm run diff -- --base origin/main --format markdown'],
@@ -144,7 +145,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     summary: 'every app by environment: tag, short digest, what waits to be promoted',
     args: '',
     options: {
-      format: { type: 'string', value: 'text|json|html', description: 'output format (html: the promotion board, one self-contained page)' },
+      format: { type: 'string', value: FORMATS.status.join('|'), description: 'output format (html: the promotion board, one self-contained page)' },
       'no-registry': { type: 'boolean', description: 'never ask a registry for build times: differing non-semver pins show as differs' },
       kubeconfig: { type: 'string', value: 'ENV=FILE[:CONTEXT],...', description: "html: read each listed environment's Argo CD Applications (read-only) to show sync and health on the board" },
     },

@@ -4,7 +4,7 @@ import type { Config, Environment } from './config.js';
 import { CONFIG_FILE, getEnvironment } from './config.js';
 import { NameError, UsageError } from '../core/errors.js';
 import { compilePattern, fillAppId, isValidId, KUSTOMIZATION_NAMES, matchPattern, normalizeId } from './layout.js';
-import type { Finding } from '../report/report.js';
+import type { Finding } from '../core/finding.js';
 
 /** One deployment of one service to one environment: an overlay folder. */
 export interface AppOverlay {

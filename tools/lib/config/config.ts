@@ -3,7 +3,8 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { ConfigError, NameError } from '../core/errors.js';
 import { layoutProblem } from './layout.js';
-import { lineOf, parseYaml, pointerToPath } from '../core/yamlfile.js';
+import { lineOf, parseYaml } from '../core/yamlfile.js';
+import { pointerToPath } from '../core/pointer.js';
 import { pinnedKubernetesVersion } from '../core/tools.js';
 import configSchema from './config.schema.json' with { type: 'json' };
 

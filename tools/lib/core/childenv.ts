@@ -1,7 +1,7 @@
 // The environment handed to the git children of the release commands: the caller's, minus
-// anything that looks like a credential (exec.ts SECRET_NAME). A git that talks to origin gets its
+// anything that looks like a credential (redact.ts SECRET_NAME). A git that talks to origin gets its
 // token separately (an http.extraHeader scoped to origin), never through these variables.
-import { SECRET_NAME } from './exec.js';
+import { SECRET_NAME } from './redact.js';
 
 /** Names that match SECRET_NAME but hold no secret (the ssh agent's socket path). */
 const KEEP = new Set(['SSH_AUTH_SOCK']);

@@ -1,5 +1,7 @@
-// Typed errors: the CLI entry point prints `message` (and `hint`) and sets the exit code;
-// nothing else in the toolkit calls process.exit.
+// Typed errors: the CLI entry point prints `message` (and `hint`) and sets the exit code.
+// process.exit is called only by the interrupt handler (core/cleanup.ts, after the cleanups),
+// by tools/run.mjs, which passes on the exit status of the toolkit it started, and by the bench
+// scripts.
 export class GitopsError extends Error {
   /** Exit code the CLI uses for this error. */
   exitCode = 2;

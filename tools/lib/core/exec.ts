@@ -3,6 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CommandFailedError, OutputLimitError, ToolMissingError } from './errors.js';
+import { onCleanup } from './cleanup.js';
+import { SECRET_NAME } from './redact.js'; // names that hold a credential: never passed on, even when allowlisted
+/** @public re-export while branches are in flight */
+export { SECRET_NAME } from './redact.js';
 
 export interface RunOptions {
   cwd?: string;
@@ -29,9 +33,6 @@ export interface RunResult {
  */
 const BASE_VARS = ['PATH', 'HOME', 'USER', 'LOGNAME', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'LANGUAGE', 'TZ', 'TERM', 'NO_COLOR', 'SYSTEMROOT', 'COMSPEC', 'PATHEXT', 'WINDIR'];
 const NETWORK_VARS = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'SSL_CERT_FILE', 'SSL_CERT_DIR'];
-
-/** Names that hold a credential whatever else they are: never passed on, even when allowlisted. */
-export const SECRET_NAME = /token|passw(or)?d|secret|credential|auth|(^|_)key($|_)|apikey|private|session|cookie/i;
 
 export interface ChildEnvOptions {
   /** Add the proxy and CA settings a child that talks to the network needs. */
@@ -66,7 +67,7 @@ export function renderEnv(opts: { network?: boolean } = {}, from: NodeJS.Process
   if (!emptyHome) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'gitops-render-home-'));
     emptyHome = dir;
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   }
   return childEnv({
     network: opts.network,

@@ -2,7 +2,7 @@
 // AppProject globs, gitops.yaml layouts) run on RE2 (re2js): linear in the input, no
 // backtracking, so `(a+)+b` or `*a*a*a*a*b` cannot hang a run. kustomize's selectors are Go
 // regexps, which are RE2 too, so the semantics are the ones kustomize applies.
-import { RE2JS } from 're2js';
+import { RE2JS, RE2JSSyntaxException } from 're2js';
 
 /** Longer patterns are refused: no glob or selector in a repository needs this many characters. */
 export const MAX_PATTERN_LENGTH = 4096;
@@ -26,8 +26,9 @@ export function re2(source: string, flags = ''): Compiled {
   if (!hit) {
     if (source.length > MAX_PATTERN_LENGTH) hit = new PatternError(`longer than ${MAX_PATTERN_LENGTH} characters`);
     else {
+      const full = `${flags ? `(?${flags})` : ''}^(?:${source})$`;
       try {
-        const rx = RE2JS.compile(`${flags ? `(?${flags})` : ''}^(?:${source})$`);
+        const rx = RE2JS.compile(full);
         hit = {
           test: (s) => rx.matches(s),
           exec: (s) => {
@@ -37,7 +38,10 @@ export function re2(source: string, flags = ''): Compiled {
           },
         };
       } catch (e) {
-        hit = new PatternError((e as Error).message.replace(/^error parsing regexp: /, ''));
+        if (!(e instanceof RE2JSSyntaxException)) throw e;
+        // RE2's description, and the offending part when it is not the whole (wrapped) pattern.
+        const part = e.getPattern();
+        hit = new PatternError(e.getDescription() + (part && part !== full ? `: \`${part}\`` : ''));
       }
     }
     if (cache.size > 10_000) cache.clear();
@@ -45,20 +49,6 @@ export function re2(source: string, flags = ''): Compiled {
   }
   if (hit instanceof PatternError) throw hit;
   return hit;
-}
-
-/**
- * kustomize's selector match (`^(?:pattern)$`, Go regexp). An empty pattern matches anything;
- * one that does not compile matches only itself (kustomize then fails the build and says why).
- */
-export function selectorMatch(pattern: string | undefined, value: string | undefined): boolean {
-  if (pattern === undefined || pattern === '') return true;
-  if (value === undefined) return false;
-  try {
-    return re2(pattern).test(value);
-  } catch {
-    return pattern === value;
-  }
 }
 
 const SPECIAL = /[\\.+*?()|[\]{}^$]/g;

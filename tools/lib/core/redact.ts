@@ -43,12 +43,16 @@ const TOKEN_SHAPES: RegExp[] = [
 /** A command-line flag that names a credential: the argument after it is one (`--db-password`, `x`). */
 export const CREDENTIAL_FLAG = /^--?[\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|credentials?)[\w.-]*$/i;
 
-/** Names of environment variables that hold credentials (their values are redacted verbatim). */
-const SECRET_ENV = /token|passw(or)?d|secret|credential|(^|_)key($|_)|apikey|private|auth/i;
+/**
+ * The one rule for names of environment variables that hold a credential: their values are
+ * redacted verbatim from output (below), and never passed to a child process (exec.ts childEnv,
+ * childenv.ts withoutSecrets).
+ */
+export const SECRET_NAME = /token|passw(or)?d|secret|credential|auth|(^|_)key($|_)|apikey|private|session|cookie/i;
 
 function envSecrets(env: NodeJS.ProcessEnv): string[] {
   return Object.entries(env)
-    .filter(([k, v]) => SECRET_ENV.test(k) && typeof v === 'string' && v.length >= 6)
+    .filter(([k, v]) => SECRET_NAME.test(k) && typeof v === 'string' && v.length >= 6)
     .map(([, v]) => v as string)
     .sort((a, b) => b.length - a.length);
 }
@@ -163,21 +167,21 @@ function redactString(value: string, extra: string[]): string {
   return redactText(value);
 }
 
-/** Every scalar replaced, keys and structure kept: a value under a sensitive key. */
-export function redactAll(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redactAll);
-  if (isObj(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactAll(v)]));
-  return value === null || value === undefined ? value : REDACTED;
-}
-
-/** Every value of a Secret's data and stringData, key names kept. */
-export function redactSecretData(o: Record<string, unknown>): Record<string, unknown> {
+/** A Secret's data and stringData values redacted, keys kept. */
+function redactSecretData(o: Record<string, unknown>): Record<string, unknown> {
   const out = { ...o };
   for (const f of ['data', 'stringData']) {
     const d = out[f];
     if (isObj(d)) out[f] = Object.fromEntries(Object.keys(d).map((k) => [k, REDACTED]));
   }
   return out;
+}
+
+/** Every scalar replaced, keys and structure kept: a value under a sensitive key. */
+export function redactAll(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactAll);
+  if (isObj(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactAll(v)]));
+  return value === null || value === undefined ? value : REDACTED;
 }
 
 /** One line, no control characters: repository text in a terminal or a markdown line. */
@@ -205,10 +209,3 @@ export function htmlText(s: string): string {
   return oneLine(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/@/g, '&#64;');
 }
 
-/**
- * Repository text for a line inside a fenced code block: one line (so it cannot start a closing
- * fence), which the caller prefixes with a marker character.
- */
-export function mdFenced(s: string): string {
-  return oneLine(s);
-}

@@ -4,7 +4,7 @@ import { constants, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToolMissingError } from './errors.js';
-import { sharedRenderer, type Renderer } from '../render/renderer.js';
+import { sharedRenderer, type Renderer } from './renderer.js';
 
 // tools/lib, or dist/tools/lib when running the compiled toolkit (tools/run.mjs).
 const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { LineCounter, parseAllDocuments, parseDocument, isAlias, isNode, isCollection, isScalar, Scalar, visit, type Document } from 'yaml';
+import { Composer, LineCounter, Parser, parseAllDocuments, parseDocument, type CST, isAlias, isNode, isCollection, isScalar, Scalar, visit, type Document } from 'yaml';
 import { ConfigError } from './errors.js';
 
 export interface YamlFile {
@@ -18,15 +17,15 @@ export interface YamlProblem {
 /**
  * Limits on every YAML text the toolkit parses (repository files, kustomize output): a pull
  * request controls them, and the parser's time and memory must stay bounded. Stated in the
- * README. Deep nesting is refused before parsing: the parser recurses and runs out of memory
- * (a fatal error, not an exception) on some ten thousand levels.
+ * README. Deep nesting is refused before composing: the composer recurses and runs out of
+ * stack or memory on some thousands of levels.
  */
 export const YAML_LIMITS = {
   /** Bytes of one repository file. */
   maxFileBytes: 4 * 1024 * 1024,
   /** Bytes of one rendered stream (kustomize output). */
   maxStreamBytes: 64 * 1024 * 1024,
-  /** Nesting of collections (block indentation levels plus flow brackets). */
+  /** Nesting of collections (block maps and sequences, flow collections). */
   maxDepth: 100,
   /** Alias expansions per document (the yaml library's resource-exhaustion guard). */
   maxAliasCount: 100,
@@ -39,54 +38,31 @@ function problemAt(file: string, text: string, index: number, message: string): 
 }
 
 /**
- * Deepest nesting of a YAML text, measured lexically (no parse): the stack of block
- * indentation levels (each `- ` counting as one more) plus open flow brackets. Block scalar
- * bodies and quoted or commented text do not count. Returns the offset where `limit` is first
- * exceeded, or -1.
+ * Where the nesting of collections (block maps and sequences, flow brackets) first exceeds
+ * `limit` in the yaml package's own concrete syntax tree, or -1. The tree comes from its
+ * parser, which keeps an explicit stack; only its composer recurses, so this runs before
+ * composing. The walk keeps its own stack too.
  */
-export function depthExceeded(text: string, limit: number): number {
-  const indents: number[] = [];
-  let flow = 0;
-  let blockScalarIndent = -1; // lines indented more than this belong to a block scalar
-  let pos = 0;
-  for (const raw of text.split('\n')) {
-    const start = pos;
-    pos += raw.length + 1;
-    const line = raw.replace(/\r$/, '');
-    const indent = line.length - line.trimStart().length;
-    const content = line.trimStart();
-    if (!content || content.startsWith('#')) continue;
-    if (blockScalarIndent >= 0) {
-      if (indent > blockScalarIndent) continue;
-      blockScalarIndent = -1;
-    }
-    if (flow === 0) {
-      if (/^(---|\.\.\.)(\s|$)/.test(content) && indent === 0) {
-        indents.length = 0;
-        continue;
+export function tokensTooDeep(tokens: Iterable<CST.Token>, limit: number): number {
+  const stack: [CST.Token, number][] = [];
+  for (const token of tokens) {
+    if (token.type === 'document' && token.value) stack.push([token.value, 0]);
+    while (stack.length) {
+      const [t, depth] = stack.pop()!;
+      if (t.type !== 'block-map' && t.type !== 'block-seq' && t.type !== 'flow-collection') continue;
+      if (depth + 1 > limit) return t.offset;
+      for (const item of t.items) {
+        if (item.value) stack.push([item.value, depth + 1]);
+        if ('key' in item && item.key) stack.push([item.key, depth + 1]);
       }
-      while (indents.length && indents[indents.length - 1] >= indent) indents.pop();
-      indents.push(indent);
-      let dashes = 0;
-      for (let i = indent; line.startsWith('- ', i) || line.slice(i) === '-'; i += 2) dashes++;
-      if (indents.length + dashes > limit) return start + indent;
-      if (/(^|[\s:-])[|>][-+0-9]*\s*(#.*)?$/.test(content)) blockScalarIndent = indent;
-    }
-    let quote = '';
-    for (let i = indent; i < line.length; i++) {
-      const c = line[i];
-      if (quote) {
-        if (c === quote) quote = '';
-        continue;
-      }
-      if (c === '#' && (i === 0 || /\s/.test(line[i - 1]))) break;
-      if ((c === '"' || c === "'") && (i === indent || /[\s:,[{-]/.test(line[i - 1]))) quote = c;
-      else if (c === '[' || c === '{') {
-        if (++flow + indents.length > limit) return start + i;
-      } else if ((c === ']' || c === '}') && flow > 0) flow--;
     }
   }
   return -1;
+}
+
+/** tokensTooDeep of a text (for callers that parse with the yaml library themselves). */
+export function depthExceeded(text: string, limit: number): number {
+  return tokensTooDeep(new Parser().parse(text), limit);
 }
 
 /**
@@ -94,6 +70,19 @@ export function depthExceeded(text: string, limit: number): number {
  * the text, or a problem naming the line.
  */
 export function decodeYaml(file: string, bytes: Buffer | string, maxBytes = YAML_LIMITS.maxFileBytes): { text?: string; problem?: YamlProblem } {
+  const { text, problem } = decodeText(file, bytes, maxBytes);
+  if (problem) return { problem };
+  const deep = depthExceeded(text!, YAML_LIMITS.maxDepth);
+  if (deep >= 0) return { problem: tooDeep(file, text!, deep) };
+  return { text };
+}
+
+function tooDeep(file: string, text: string, offset: number): YamlProblem {
+  return problemAt(file, text, offset, `nesting deeper than ${YAML_LIMITS.maxDepth} levels`);
+}
+
+/** Size, UTF-8 and byte-order mark: what must hold before the parser sees a text. */
+function decodeText(file: string, bytes: Buffer | string, maxBytes: number): { text?: string; problem?: YamlProblem } {
   const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
   if (size > maxBytes) return { problem: { file, line: 1, col: 1, message: `file is ${size} bytes, over the limit of ${maxBytes} bytes for a YAML file` } };
   let text: string;
@@ -109,8 +98,6 @@ export function decodeYaml(file: string, bytes: Buffer | string, maxBytes = YAML
   if (text.startsWith('\uFEFF')) return { problem: { file, line: 1, col: 1, message: 'file starts with a byte-order mark (BOM); save it as UTF-8 without BOM' } };
   const bom = text.indexOf('\uFEFF');
   if (bom >= 0) return { problem: problemAt(file, text, bom, 'byte-order mark (U+FEFF) inside the file; remove it') };
-  const deep = depthExceeded(text, YAML_LIMITS.maxDepth);
-  if (deep >= 0) return { problem: problemAt(file, text, deep, `nesting deeper than ${YAML_LIMITS.maxDepth} levels`) };
   return { text };
 }
 
@@ -142,10 +129,13 @@ export interface ParseOptions {
 
 function parseChecked(file: string, input: string | Buffer, opts: ParseOptions): { parsed: YamlFile; problems: YamlProblem[]; data: unknown[] } {
   const lines = new LineCounter();
-  const { text, problem } = decodeYaml(file, input, opts.maxBytes);
+  const { text, problem } = decodeText(file, input, opts.maxBytes ?? YAML_LIMITS.maxFileBytes);
   if (problem) return { parsed: { file, docs: [], lines }, problems: [problem], data: [] };
-  const docs = parseAllDocuments(text!, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, merge: !!opts.merge }) as Document.Parsed[] | Document.Parsed;
-  const list = Array.isArray(docs) ? docs : [docs];
+  // One parse: the syntax tree is measured before the (recursive) composer sees it.
+  const tokens = Array.from(new Parser(lines.addNewLine).parse(text!));
+  const deep = tokensTooDeep(tokens, YAML_LIMITS.maxDepth);
+  if (deep >= 0) return { parsed: { file, docs: [], lines }, problems: [tooDeep(file, text!, deep)], data: [] };
+  const list = Array.from(new Composer({ uniqueKeys: true, prettyErrors: false, merge: !!opts.merge }).compose(tokens)) as Document.Parsed[];
   const problems: YamlProblem[] = [];
   const data: unknown[] = [];
   for (const doc of list) {
@@ -184,16 +174,6 @@ function firstLine(s: string): string {
   return s.split('\n')[0];
 }
 
-/** Reads and parses a YAML file; throws ConfigError naming file and line on a syntax error. */
-export async function readYaml(file: string, displayName = file): Promise<YamlFile> {
-  const { parsed, problems } = parseYaml(displayName, await readFile(file));
-  if (problems.length) {
-    const p = problems[0];
-    throw new ConfigError(`${displayName}:${p.line}:${p.col}`.replace(/^([^:]+):/, '$1:'), p.message);
-  }
-  return parsed;
-}
-
 /** 1-based line of the deepest node along `path` that exists in `doc` (0 when none). */
 export function lineOf(doc: Document, lines: LineCounter, path: (string | number)[]): number {
   let node: unknown = doc.contents;
@@ -215,15 +195,8 @@ export function lineOf(doc: Document, lines: LineCounter, path: (string | number
   return best >= 0 ? lines.linePos(best).line : 0;
 }
 
-/** Splits a JSON pointer ("/spec/template/0/x") into path segments, numbers for indices. */
-export function pointerToPath(pointer: string): (string | number)[] {
-  if (!pointer || pointer === '/') return [];
-  return pointer
-    .replace(/^\//, '')
-    .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-}
+/** @public re-export while branches are in flight */
+export { pointerToPath } from './pointer.js';
 
 /**
  * Replaces the value of one scalar (document `doc`, YAML `path`) in `text`, keeping every other

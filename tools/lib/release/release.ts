@@ -16,10 +16,11 @@ import { formatMarkdown, renderedDiff } from '../report/diff.js';
 import { classifyPush, Git, GitTimeoutError, parseRemoteUrl, PushRefusedError, scrub } from '../remote/git.js';
 import { closeSuperseded, GitHub, MAX_BODY_CHARS, tokenApiUrl, upsertPull, type PullRequest } from '../remote/github.js';
 import { parseKustomization, readImageEntries, type ImageEntry } from '../render/images.js';
-import type { K8sObject } from '../render/kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
 import { appTargets, renderTargets } from '../render/render.js';
 import { formatText } from '../report/report.js';
 import { withoutSecrets } from '../core/childenv.js';
+import { mdCode } from '../core/redact.js';
 import { networkTimeoutMs } from '../remote/network.js';
 import { findKustomize } from '../core/tools.js';
 import { runValidation } from '../validate/validation.js';
@@ -279,21 +280,18 @@ async function renderedDiffMarkdown(cwd: string, base: string, overlays: string[
   }
 }
 
-function mdCode(s: string): string {
-  return `\`${s.replace(/`/g, "'")}\``;
-}
-
 function prBody(plan: ReleasePlan, app: AppOverlay, edit: Edit, validation: { warnings: number }, rendered: string): string {
   const head = [
-    `**${plan.kind}** of \`${app.id}\` in environment \`${plan.env}\` (overlay \`${app.kustomization}\`).`,
+    // Repository text only in code spans (core/redact.ts mdCode), as in the PR comment.
+    `**${plan.kind}** of ${mdCode(app.id)} in environment ${mdCode(plan.env)} (overlay ${mdCode(app.kustomization)}).`,
     '',
     '| what | from | to |',
     '| --- | --- | --- |',
     ...edit.changes.map((c) => `| ${mdCode(c.what)} | ${mdCode(c.from)} | ${mdCode(c.to)} |`),
     '',
   ];
-  if (edit.source) head.push(`${edit.source.label}: ${edit.source.sha}${edit.source.subject ? ` (${edit.source.subject.replace(/[<>]/g, '')})` : ''}`, '');
-  if (edit.notes?.length) head.push(...edit.notes.map((n) => `- ${n}`), '');
+  if (edit.source) head.push(`${edit.source.label}: ${edit.source.sha}${edit.source.subject ? ` ${mdCode(edit.source.subject)}` : ''}`, '');
+  if (edit.notes?.length) head.push(...edit.notes.map((n) => `- ${mdCode(n)}`), '');
   head.push(`Validation of the overlay: 0 errors, ${validation.warnings} warning${validation.warnings === 1 ? '' : 's'}.`, '');
   const tail = ['', prMarker(plan)];
   const fixed = head.join('\n').length + tail.join('\n').length + 1;

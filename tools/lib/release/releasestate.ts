@@ -7,7 +7,7 @@ import type { Config } from '../config/config.js';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { editYaml, parseImageRef, pinsEqual, readImageEntries, parseKustomization, sameImage, setImagePin, type Pin } from '../render/images.js';
 import { attributeImages, describeOrigin, loadTree, treeFiles, type ContainerImage, type ImageOrigin, type KNode } from '../render/imagesource.js';
-import type { K8sObject } from '../render/kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
 import { appTargets, renderTargets } from '../render/render.js';
 import type { Tool } from '../core/tools.js';
 import { replaceScalar } from '../core/yamlfile.js';

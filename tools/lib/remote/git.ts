@@ -6,6 +6,7 @@ import { simpleGit, type SimpleGit } from 'simple-git';
 import { withoutSecrets } from '../core/childenv.js';
 import { GitError } from '../core/errors.js';
 import { networkTimeoutMs } from './network.js';
+import { onCleanup } from '../core/cleanup.js';
 
 export interface RemoteInfo {
   /** The remote URL without userinfo. */
@@ -86,8 +87,9 @@ export interface GitOptions {
   timeoutMs?: number;
 }
 
-/** Process groups of network git commands still running (killed when the CLI is interrupted). */
+/** Process groups of network git commands still running (killed on an interrupt: core/cleanup.ts). */
 const liveGroups = new Set<number>();
+let cleanupRegistered = false;
 
 /** Kills every network git command still running, with its helpers (git-remote-http, ssh). */
 export function killNetworkChildren(): void {
@@ -193,7 +195,11 @@ export class Git {
         }
         liveGroups.delete(child.pid);
       };
-      if (child.pid !== undefined) liveGroups.add(child.pid);
+      if (child.pid !== undefined) {
+        if (!cleanupRegistered) onCleanup(killNetworkChildren);
+        cleanupRegistered = true;
+        liveGroups.add(child.pid);
+      }
       const timer = setTimeout(() => {
         timedOut = true;
         killGroup();

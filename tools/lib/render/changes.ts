@@ -36,16 +36,6 @@ async function baseConfigAt(cwd: string, rev: string, envVars: NodeJS.ProcessEnv
   }
 }
 
-/**
- * The render settings that widen what a render reads or fetches (render.allowRemote, and the
- * time a fetch may take), from the base revision's gitops.yaml: a pull request's own files never
- * switch remote fetching on for its own validation. The command line (--allow-remote) still can.
- * Nothing (offline, the default timeout) when the base has no readable gitops.yaml.
- */
-export async function baseRenderSettings(cwd: string, rev: string, envVars: NodeJS.ProcessEnv): Promise<Config['render']> {
-  return (await baseConfigAt(cwd, rev, envVars))?.render ?? { allowRemote: false, remoteTimeoutSeconds: 60 };
-}
-
 const sameList = (a: readonly string[] | undefined, b: readonly string[] | undefined) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
 /**

@@ -1,9 +1,10 @@
 // Image references, the pins of an overlay's `images:` block, and format-preserving edits of
 // overlay kustomizations (images, replicas, release keys).
-import { Document as YamlDocument, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, Scalar, visit, YAMLMap, YAMLSeq, type Alias, type Document, type Node, type Pair } from 'yaml';
+import { Document as YamlDocument, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, Scalar, visit, YAMLMap, YAMLSeq, type Alias, type Document, type Node } from 'yaml';
 import { assertYamlLimits } from '../core/yamlfile.js';
 import { ConfigError, GitopsError, UsageError } from '../core/errors.js';
-import type { K8sObject } from './kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
+import { pointerSegments } from '../core/pointer.js';
 
 export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -271,7 +272,7 @@ export type KeySegment = string | number | { key: string; value: string };
 export const ENV_SPECIFIC_KEYS = new Set(['namespace', 'replicas', 'resources', 'components', 'secretGenerator', 'images', 'namePrefix', 'nameSuffix', 'bases']);
 
 export function parseKeyPath(key: string): KeySegment[] {
-  const raw = key.startsWith('/') ? key.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')) : key.split('.');
+  const raw = key.startsWith('/') ? pointerSegments(key) : key.split('.');
   if (!key || raw.some((s) => s === '')) throw new ConfigError('gitops.yaml', `promotion.releaseKeys: '${key}' is not a path (use /a/b/0/c or a.b.0.c)`);
   const segs = raw.map((s): KeySegment => {
     if (/^\d+$/.test(s)) return Number(s);
@@ -636,7 +637,3 @@ export function usedImageNames(objects: K8sObject[], entries: ImageEntry[]): str
   return [...names].sort();
 }
 
-/** The entry key to use for `name` among the names an app uses (Docker Hub spellings unified); undefined when unused. */
-export function matchUsedImage(name: string, used: string[]): string | undefined {
-  return used.find((u) => u === name) ?? used.find((u) => sameImage(u, name));
-}

@@ -9,14 +9,15 @@
 // with the reason, never guessed.
 //
 // loadTree reads files; everything else here is pure.
-import { selectorMatch } from '../core/patterns.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { assertYamlLimits } from '../core/yamlfile.js';
-import type { K8sObject } from './kustomize.js';
+import { patternMatches, selectorSelects } from './selector.js';
+import type { K8sObject } from '../core/k8s.js';
 import { parseImageRef, type Pin } from './images.js';
 import { lineOf } from '../core/yamlfile.js';
+import { pointerToPath } from '../core/pointer.js';
 
 export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
@@ -326,19 +327,12 @@ function resourceObjects(f: TreeFile): SimObject[] {
   return out;
 }
 
-// kustomize's selectors are Go regexps (RE2), matched linearly: a `(a+)+b` cannot hang a run.
-const regexMatch = selectorMatch;
+function regexMatch(pattern: string | undefined, value: string | undefined): boolean {
+  return value === undefined ? !pattern : patternMatches(pattern, value);
+}
 
-function labelsMatch(selector: string | undefined, labels: Record<string, string>): boolean | undefined {
-  if (!selector) return true;
-  const parts = selector.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const p of parts) {
-    const m = /^([A-Za-z0-9./_-]+)\s*(==?|!=)\s*([A-Za-z0-9._-]*)$/.exec(p);
-    if (!m) return undefined; // set-based selectors: not followed
-    const has = labels[m[1]!] === m[3];
-    if (m[2] === '!=' ? has : !has) return false;
-  }
-  return true;
+function labelsMatch(selector: string | undefined, labels: Record<string, string>): boolean {
+  return selectorSelects(selector, labels);
 }
 
 function selects(s: Selector, o: SimObject): boolean | undefined {
@@ -353,9 +347,7 @@ type PatchWrite =
   | { by: 'name'; container: string; image: string; path: (string | number)[] }
   | { by: 'index'; list: (string | number)[]; index: number; image: string; path: (string | number)[] };
 
-function parsePointer(p: string): (string | number)[] {
-  return p.replace(/^\//, '').split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-}
+const parsePointer = pointerToPath;
 
 function patchWrites(js: unknown): { writes: PatchWrite[]; json6902: boolean; unfollowed?: string } {
   if (Array.isArray(js)) {
@@ -531,22 +523,8 @@ export function attributeImages(tree: KNode, rendered: K8sObject[]): ContainerIm
   return out;
 }
 
-/** Short label of an origin for tables: `images`, `patch`, `base` (a resource file). */
-export function originLabel(o: ImageOrigin | undefined, overlayFile?: string): string {
-  if (!o) return 'unknown';
-  if (o.kind === 'resource') return 'resource';
-  if (o.kind === 'patch') return o.inline ? 'inline patch' : 'patch';
-  return o.file === overlayFile ? 'overlay images' : 'images';
-}
-
 /** `file:line (what)`: where a human edits the value. */
 export function describeOrigin(o: ImageOrigin): string {
   const what = o.kind === 'images' ? `images entry ${o.entryName}` : o.kind === 'patch' ? (o.inline ? `inline patch ${o.path.join('.')}` : 'patch image:') : 'image: in the resource';
   return `${o.file}${o.line ? `:${o.line}` : ''} (${what})`;
 }
-
-/** Is `name` (an image name a user typed) the image of this container, by key, rendered name or entry name? */
-export function imageKeyOf(c: ContainerImage): string {
-  return c.key ?? c.name;
-}
-

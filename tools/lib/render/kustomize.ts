@@ -4,22 +4,15 @@ import path from 'node:path';
 import type { Document, LineCounter } from 'yaml';
 import { run, renderEnv } from '../core/exec.js';
 import { CommandFailedError, ConfigError, GitopsError } from '../core/errors.js';
+import { targetProblems } from './selector.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
-import { rendererSupports } from './renderer.js';
+import { rendererSupports } from '../core/renderer.js';
 import type { Workspace } from '../core/workspace.js';
 import type { Tool } from '../core/tools.js';
 import { lineOf, parseYaml, parseYamlData, YAML_LIMITS } from '../core/yamlfile.js';
-export interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
-  [k: string]: unknown;
-}
-
-/** `Kind/namespace/name` (namespace `-` for cluster-scoped or unset). */
-export function resourceId(o: Pick<K8sObject, 'kind' | 'metadata'>): string {
-  return `${o.kind}/${o.metadata?.namespace ?? '-'}/${o.metadata?.name ?? '?'}`;
-}
+import { parseStream, type K8sObject } from '../core/k8s.js';
+/** @public re-export while branches are in flight */
+export { parseStream, resourceId, type K8sObject } from '../core/k8s.js';
 
 /** Always passed to kustomize: files load only from within each kustomization's own folder. */
 export const ROOT_ONLY = ['--load-restrictor', 'LoadRestrictionsRootOnly'];
@@ -55,13 +48,6 @@ function isInlineConfig(ref: string): boolean {
   if (!/^\s*[{[]/.test(ref) && !/:\s/.test(ref)) return false;
   const { docs, problem } = parseYamlData('inline', ref);
   return !problem && docs.some((d) => d !== null && typeof d === 'object');
-}
-
-/** Objects of a rendered stream; over-large or malformed output is an error, never a crash. */
-export function parseStream(text: string): K8sObject[] {
-  const { docs, problem } = parseYamlData('kustomize output', text, { maxBytes: YAML_LIMITS.maxStreamBytes });
-  if (problem) throw new GitopsError(`kustomize output line ${problem.line}: ${problem.message}`);
-  return docs.filter((o): o is K8sObject => o !== null && typeof o === 'object' && !Array.isArray(o));
 }
 
 interface GeneratorArgs {
@@ -322,6 +308,328 @@ export function chartProblems(c: ChartEntry): Array<{ field: string; message: st
   return out;
 }
 
+/** A kustomization being visited: its folder, file, content and the line of a field. */
+interface KAt {
+  abs: string;
+  file: string;
+  k: Kustomization;
+  lineAt: (p: (string | number)[]) => { file: string; line?: number };
+}
+
+/** The walk of inspectClosure: what it found so far, and the kustomizations on its way. */
+class ClosureWalk {
+  readonly out: Closure = { files: [], issues: [], remotes: [] };
+  readonly files = new Set<string>();
+  private readonly seen = new Set<string>();
+  // Kustomizations being visited, by real path: one that includes itself (a `self -> .` symlink)
+  // is one cycle error, not a walk down self/self/self/... until the path is too long.
+  private readonly stack: string[] = [];
+  private readonly seenReal = new Set<string>();
+
+  constructor(readonly root: string, readonly realRoot: string, readonly opts: ClosureOptions) {}
+
+  /** The real path of a local reference when it may be read, else an issue and undefined. */
+  async local(from: string, ref: string, at: { file: string; line?: number }, what: string): Promise<string | undefined> {
+    const refuse = (message: string) => {
+      this.out.issues.push({ severity: 'error', rule: 'outside-repository', ...at, message: `${what} '${ref}' ${message}; nothing outside the repository is read into a render` });
+      return undefined;
+    };
+    if (path.isAbsolute(ref) || /^~/.test(ref)) return refuse('is an absolute path');
+    const resolved = path.resolve(from, ref);
+    if (!within(this.root, resolved)) return refuse('points outside the repository');
+    if (inGitDir(this.root, resolved)) return refuse("points into the repository's .git folder");
+    const real = this.opts.ws ? await this.opts.ws.memo(`realpath:${resolved}`, async () => realpathOrUndefined(resolved)) : await realpath(resolved).catch(() => undefined);
+    if (real === undefined) {
+      // Missing (kustomize reports it), unless a dangling symlink on the way could point anywhere.
+      for (let p = resolved; within(this.root, p) && p !== this.root; p = path.dirname(p)) {
+        if ((await lstat(p).catch(() => undefined))?.isSymbolicLink()) return refuse('is a symlink that does not resolve');
+      }
+      return resolved;
+    }
+    if (!within(this.realRoot, real)) return refuse('leaves the repository through a symlink');
+    if (inGitDir(this.realRoot, real)) return refuse("reaches the repository's .git folder through a symlink");
+    const canonical = path.join(this.root, path.relative(this.realRoot, real));
+    if (canonical !== resolved) {
+      // kustomize reads a symlink's target by its real path (the renderer's record says so); the
+      // symlinks on the way are part of the closure too: retargeting one changes the render.
+      for (let p = resolved; within(this.root, p) && p !== this.root; p = path.dirname(p)) {
+        if ((await lstat(p).catch(() => undefined))?.isSymbolicLink()) this.files.add(p);
+      }
+    }
+    return canonical;
+  }
+
+  remote(ref: string, at: { file: string; line?: number }, what: string): void {
+    this.out.remotes.push(ref);
+    this.files.add(REMOTE);
+    // Another repository on this machine, or a command (git's ext:: transport): never, allowed or not.
+    if (/^(git::)?(file:|ext::)/i.test(ref) || /^git::[a-z0-9+.-]*::/i.test(ref)) {
+      this.out.issues.push({ severity: 'error', rule: 'outside-repository', ...at, message: `${what} '${ref}' reads from this machine or runs a command (file:// and ext:: are always refused); nothing outside the repository is read into a render` });
+      return;
+    }
+    const pin = remotePin(ref);
+    if (!pin.pinned) {
+      this.out.issues.push({ severity: 'error', rule: 'remote-unpinned', ...at, message: `${what} '${ref}' is not pinned to an immutable ref: add ?ref=<tag or full commit id>${pin.ref ? ` ('${pin.ref}' looks like a branch)` : ''}` });
+    }
+    if (!this.opts.allowRemote) {
+      this.out.issues.push({ severity: 'error', rule: 'remote-resource', ...at, message: `${what} '${ref}' would be fetched from the network: validation and diff run offline; pass --allow-remote (or set render.allowRemote in gitops.yaml) to fetch it` });
+    } else if (pin.pinned) {
+      this.out.issues.push({ severity: 'info', rule: 'remote-fetch', ...at, message: `fetches ${what} '${ref}' from the network (remote references allowed)` });
+    }
+  }
+
+  /**
+   * Function configs and plugins never run: refuse them with the line that asks for one. A
+   * builtin HelmChartInflationGenerator config (`kdir`: the kustomization it is loaded for) is
+   * inspected like a helmCharts entry.
+   */
+  async scanPluginConfigs(docs: unknown[], at: { file: string; line?: number }, where: string, kdir: string): Promise<void> {
+    for (const d of docs) {
+      if (!d || typeof d !== 'object') continue;
+      const o = d as { apiVersion?: unknown; kind?: unknown; metadata?: { annotations?: Record<string, unknown> } };
+      const ann = o.metadata?.annotations ?? {};
+      const fn = ann['config.kubernetes.io/function'] ?? ann['config.k8s.io/function'];
+      if (fn !== undefined) {
+        const how = typeof fn === 'string' && /^\s*exec\s*:/m.test(fn) ? 'an exec' : typeof fn === 'string' && /^\s*container\s*:/m.test(fn) ? 'a container' : 'a';
+        this.out.issues.push({ severity: 'error', rule: 'krm-function', ...at, message: `${where} requests ${how} KRM function (${String(o.kind ?? '?')}): the toolkit never runs functions or plugins from the repository` });
+      } else if (o.apiVersion !== 'builtin') {
+        this.out.issues.push({ severity: 'error', rule: 'kustomize-plugin', ...at, message: `${where} configures an external plugin (${String(o.apiVersion ?? '?')} ${String(o.kind ?? '?')}): only kustomize's builtin generators and transformers run` });
+      } else if (o.kind === 'HelmChartInflationGenerator') {
+        const { apiVersion: _a, kind: _k, metadata: _m, configHome, ...fields } = d as Record<string, unknown>;
+        const refused = configHome !== undefined ? [{ field: 'configHome', why: 'sets helm\'s config home (repositories, registry logins); helm always gets a temporary one' }] : [];
+        await this.inspectChart(kdir, { fields, written: {}, refused }, () => at, `${where} (HelmChartInflationGenerator)`, 'charts');
+      }
+    }
+  }
+
+  async visit(kdir: string, at?: { file: string; line?: number }, pluginDir = false): Promise<void> {
+    const abs = path.resolve(kdir);
+    const real = await realpath(abs).catch(() => abs);
+    const where = at ?? { file: path.join(abs, KUSTOMIZATION_NAMES[0]) };
+    if (this.stack.includes(real)) {
+      this.out.issues.push({ severity: 'error', rule: 'kustomization-cycle', ...where, message: `${path.relative(this.root, abs)} is ${path.relative(this.realRoot, real) || '.'} again (through a symlink), a kustomization that includes itself: kustomize cannot build it; remove the reference or the symlink` });
+      return;
+    }
+    if (this.seenReal.has(real)) return;
+    this.seenReal.add(real);
+    // The kustomization file itself may be a symlink out of the repository.
+    for (const name of KUSTOMIZATION_NAMES) {
+      const f = await realpath(path.join(abs, name)).catch(() => undefined);
+      if (f && (!within(this.realRoot, f) || inGitDir(this.realRoot, f))) {
+        this.out.issues.push({ severity: 'error', rule: 'outside-repository', file: path.join(abs, name), message: `${path.relative(this.root, path.join(abs, name))} leaves the repository through a symlink; nothing outside the repository is read into a render` });
+        return;
+      }
+    }
+    this.stack.push(real);
+    try {
+      await this.visitOne(kdir, at, pluginDir);
+    } finally {
+      this.stack.pop();
+    }
+  }
+
+  /** One kustomization, in stages: its reference lists, resources, plugin entries, patch targets, files, Helm charts. */
+  async visitOne(kdir: string, at?: { file: string; line?: number }, pluginDir = false): Promise<void> {
+    const abs = path.resolve(kdir);
+    if (this.seen.has(abs)) return;
+    this.seen.add(abs);
+    const found = await readKustomization(abs, this.opts.ws);
+    if (!found) {
+      if (!at) throw new ConfigError(abs, 'no kustomization (kustomization.yaml, kustomization.yml or Kustomization) in this folder');
+      return;
+    }
+    this.files.add(found.file);
+    if (found.problem) {
+      this.out.issues.push({ severity: 'error', rule: 'yaml-syntax', file: found.file, line: found.problem.line, message: found.problem.message });
+      return;
+    }
+    // The line is looked up only when an issue is reported (spreading `at` reads it).
+    const lineAt = (p: (string | number)[]) => ({
+      file: found.file,
+      get line() {
+        const d = found.doc?.();
+        return (d?.doc && lineOf(d.doc, d.lines, p)) || undefined;
+      },
+    });
+    const kz: KAt = { abs, file: found.file, k: found.k, lineAt };
+    this.refListsAreStrings(kz);
+    await this.visitResources(kz, pluginDir);
+    await this.visitPluginEntries(kz);
+    this.targetProblems(kz);
+    await this.fileReferences(kz);
+    await this.helmCharts(kz);
+  }
+
+  /** A file a kustomization reads as generator, transformer or validator configs. */
+  private async scanFile(kz: KAt, target: string, at: { file: string; line?: number }, where: string): Promise<void> {
+    const bytes = await readFile(target).catch(() => undefined);
+    if (bytes === undefined) return;
+    const { docs, problem } = parseYamlData(target, bytes, { merge: true });
+    if (problem) this.out.issues.push({ severity: 'error', rule: 'yaml-syntax', file: target, line: problem.line, message: problem.message });
+    else await this.scanPluginConfigs(docs, at, where, kz.abs);
+  }
+
+  private async addFile(kz: KAt, ref: string, p: (string | number)[], what: string): Promise<string | undefined> {
+    const target = await this.local(kz.abs, ref, kz.lineAt(p), what);
+    if (target) this.files.add(target);
+    return target;
+  }
+
+  private refListsAreStrings(kz: KAt): void {
+    // A reference list the toolkit cannot read as kustomize does (not a list of strings) is refused, not skipped.
+    for (const field of ['resources', 'bases', 'components', 'generators', 'transformers', 'validators', 'crds', 'configurations', 'patchesStrategicMerge'] as const) {
+      const v = kz.k[field];
+      if (v === undefined || v === null) continue;
+      if (!Array.isArray(v)) this.out.issues.push({ severity: 'error', rule: 'yaml-ambiguous', ...kz.lineAt([field]), message: `${field} must be a list of strings` });
+      else v.forEach((x, i) => typeof x !== 'string' && this.out.issues.push({ severity: 'error', rule: 'yaml-ambiguous', ...kz.lineAt([field, i]), message: `${field} entry ${i} is ${x === null ? 'null' : typeof x}, not a string: YAML 1.1 (kustomize) and 1.2 (the toolkit) may read it differently; quote it` }));
+    }
+  }
+
+  /** resources, bases and components: remote, another kustomization (visited), or a file. */
+  private async visitResources(kz: KAt, pluginDir: boolean): Promise<void> {
+    for (const field of ['resources', 'bases', 'components'] as const) {
+      for (const [i, ref] of strings(kz.k[field]).entries()) {
+        const at = kz.lineAt([field, i]);
+        if (isRemoteRef(ref) || (HOST_LIKE.test(ref) && !(await stat(path.resolve(kz.abs, ref)).catch(() => undefined)))) {
+          this.remote(ref, at, field === 'components' ? 'component' : 'remote base');
+          continue;
+        }
+        const target = await this.local(kz.abs, ref, at, field === 'components' ? 'component' : 'resource');
+        if (!target) continue;
+        if (await readKustomization(target, this.opts.ws)) await this.visit(target, at, pluginDir);
+        else {
+          this.files.add(target);
+          if (pluginDir) await this.scanFile(kz, target, at, `${field} entry '${ref}'`);
+        }
+      }
+    }
+  }
+
+  /** generators, transformers and validators: inline configs, remote, a kustomization of plugins, or a config file. */
+  private async visitPluginEntries(kz: KAt): Promise<void> {
+    for (const field of ['generators', 'transformers', 'validators'] as const) {
+      for (const [i, ref] of strings(kz.k[field]).entries()) {
+        const at = kz.lineAt([field, i]);
+        // kustomize takes any entry that parses as objects as an inline config, one line of
+        // flow style (`{apiVersion: ..., kind: ...}`) as well as a block.
+        if (ref.includes('\n') || isInlineConfig(ref)) {
+          const { docs, problem } = parseYamlData(kz.file, ref, { merge: true });
+          if (problem) this.out.issues.push({ severity: 'error', rule: 'yaml-syntax', ...at, message: `inline ${field} entry: ${problem.message}` });
+          else await this.scanPluginConfigs(docs, at, `inline ${field} entry`, kz.abs);
+          continue;
+        }
+        if (isRemoteRef(ref)) {
+          this.remote(ref, at, `${field} entry`);
+          continue;
+        }
+        const target = await this.local(kz.abs, ref, at, `${field} entry`);
+        if (!target) continue;
+        if (await readKustomization(target, this.opts.ws)) await this.visit(target, at, true);
+        else {
+          this.files.add(target);
+          await this.scanFile(kz, target, at, `${field} entry '${ref}'`);
+        }
+      }
+    }
+  }
+
+  private targetProblems(kz: KAt): void {
+    // kustomize refuses the build on a target it cannot compile; say which field, and where.
+    for (const t of targetProblems(kz.k as Record<string, unknown>)) this.out.issues.push({ severity: 'error', rule: 'patch-target', ...kz.lineAt(t.path), message: t.message });
+  }
+
+  /** Patches, replacements, CRDs, configurations, the OpenAPI schema and generator files. */
+  private async fileReferences(kz: KAt): Promise<void> {
+    const fileRefs: Array<[string, (string | number)[], string]> = [];
+    for (const [i, p] of objects(kz.k.patches).entries()) if (typeof p.path === 'string') fileRefs.push([p.path, ['patches', i, 'path'], 'patch']);
+    for (const [i, p] of strings(kz.k.patchesStrategicMerge).entries()) if (!p.includes('\n')) fileRefs.push([p, ['patchesStrategicMerge', i], 'patch']);
+    for (const [i, p] of objects(kz.k.patchesJson6902).entries()) if (typeof p.path === 'string') fileRefs.push([p.path, ['patchesJson6902', i, 'path'], 'patch']);
+    for (const [i, p] of objects(kz.k.replacements).entries()) if (typeof p.path === 'string') fileRefs.push([p.path, ['replacements', i, 'path'], 'replacement']);
+    for (const [i, p] of strings(kz.k.crds).entries()) fileRefs.push([p, ['crds', i], 'crd']);
+    for (const [i, p] of strings(kz.k.configurations).entries()) fileRefs.push([p, ['configurations', i], 'configuration']);
+    if (typeof kz.k.openapi?.path === 'string') fileRefs.push([kz.k.openapi.path, ['openapi', 'path'], 'openapi schema']);
+    for (const field of ['configMapGenerator', 'secretGenerator'] as const) {
+      for (const [i, g] of (objects(kz.k[field]) as GeneratorArgs[]).entries()) {
+        for (const [j, f] of strings(g.files).entries()) fileRefs.push([f.includes('=') ? f.slice(f.indexOf('=') + 1) : f, [field, i, 'files', j], `${field} file`]);
+        for (const [j, f] of strings(g.envs).entries()) fileRefs.push([f, [field, i, 'envs', j], `${field} env file`]);
+        if (typeof g.env === 'string') fileRefs.push([g.env, [field, i, 'env'], `${field} env file`]);
+      }
+    }
+    for (const [ref, p, what] of fileRefs) {
+      if (isRemoteRef(ref)) this.remote(ref, kz.lineAt(p), what);
+      else await this.addFile(kz, ref, p, what);
+    }
+  }
+
+  private async helmCharts(kz: KAt): Promise<void> {
+    // Helm charts (helmCharts:, and the deprecated helmChartInflationGenerator: kustomize still
+    // runs): every value that reaches helm's argv is checked, a chart from a repository is a
+    // network fetch, a local chart must stay inside.
+    const legacy = objects(kz.k.helmChartInflationGenerator);
+    const charts = objects(kz.k.helmCharts);
+    if (charts.length || legacy.length) {
+      const configHome = kz.k.helmGlobals?.configHome;
+      if (configHome !== undefined && configHome !== null) this.out.issues.push({ severity: 'error', rule: 'helm-chart', ...kz.lineAt(['helmGlobals', 'configHome']), message: 'helmGlobals.configHome is refused: it sets helm\'s config home (repositories, registry logins); helm always gets a temporary one' });
+      // kustomize's SplitHelmParameters: the last non-empty legacy chartHome wins over helmGlobals.
+      const legacyHome = legacy.map((c) => c.chartHome).filter((h): h is string => typeof h === 'string' && !!h).pop();
+      const globalHome = typeof kz.k.helmGlobals?.chartHome === 'string' ? kz.k.helmGlobals.chartHome : undefined;
+      const home = legacyHome ?? globalHome ?? 'charts';
+      if (globalHome !== undefined) await this.local(kz.abs, globalHome, kz.lineAt(['helmGlobals', 'chartHome']), 'helmGlobals.chartHome');
+      for (const [i, c] of charts.entries()) await this.inspectChart(kz.abs, { fields: c, written: {}, refused: [] }, (f) => kz.lineAt(f ? ['helmCharts', i, f] : ['helmCharts', i]), `helmCharts[${i}]`, home);
+      for (const [i, c] of legacy.entries()) await this.inspectChart(kz.abs, legacyChart(c), (f) => kz.lineAt(f ? ['helmChartInflationGenerator', i, f] : ['helmChartInflationGenerator', i]), `helmChartInflationGenerator[${i}]`, home);
+    }
+  }
+
+  /**
+   * One Helm chart entry: argv values (chartProblems), the repository fetch, the local chart and
+   * values files. `at(field)` is the line of a field of the entry (or of the entry).
+   */
+  async inspectChart(kdir: string, c: ChartEntry, at: (field?: string) => { file: string; line?: number }, label: string, home: string): Promise<void> {
+    this.files.add(REMOTE); // helm's output is not a function of the closure alone
+    const name = typeof c.fields.name === 'string' ? c.fields.name : undefined;
+    const what = `${label}${name ? ` (chart '${name.slice(0, 80)}')` : ''}`;
+    const problems = chartProblems(c);
+    for (const p of problems) this.out.issues.push({ severity: 'error', rule: 'helm-chart', ...at(p.field), message: `${what} ${p.field} ${p.message}; the toolkit refuses it before kustomize runs` });
+    if (problems.length) return;
+    const repo = c.fields.repo;
+    const repoField = c.written.repo ?? 'repo';
+    if (typeof repo === 'string' && repo) {
+      const ref = `${repo}${name ? ` chart ${name}` : ''}`;
+      this.out.remotes.push(repo);
+      if (typeof c.fields.version !== 'string' || !c.fields.version) this.out.issues.push({ severity: 'error', rule: 'remote-unpinned', ...at(repoField), message: `Helm chart from '${ref}' has no version: pin it with ${c.written.version ?? 'version'}:` });
+      if (!this.opts.allowRemote) this.out.issues.push({ severity: 'error', rule: 'remote-resource', ...at(repoField), message: `Helm chart from '${ref}' would be fetched from the network: validation and diff run offline; pass --allow-remote (or set render.allowRemote in gitops.yaml) to fetch it` });
+      else this.out.issues.push({ severity: 'info', rule: 'remote-fetch', ...at(repoField), message: `fetches the Helm chart from '${ref}' from the network (remote references allowed)` });
+    } else if (name) {
+      const chartHome = typeof c.fields.chartHome === 'string' ? c.fields.chartHome : home;
+      const dirOk = await this.local(kdir, path.join(chartHome, name), at(), 'Helm chart');
+      if (dirOk) await this.walkChart(dirOk, at());
+    }
+    const values = [['valuesFile', c.fields.valuesFile], ...(Array.isArray(c.fields.additionalValuesFiles) ? c.fields.additionalValuesFiles : []).map((f) => ['additionalValuesFiles', f] as const)] as const;
+    for (const [field, v] of values) {
+      if (typeof v !== 'string') continue;
+      const written = c.written[field] ?? field;
+      if (isRemoteRef(v)) this.remote(v, at(written), `Helm ${written}`);
+      else {
+        const target = await this.local(kdir, v, at(written), `Helm ${written}`);
+        if (target) this.files.add(target);
+      }
+    }
+  }
+
+  /** Every file of a local chart (helm follows symlinks inside a chart). */
+  async walkChart(dir: string, at: { file: string; line?: number }, depth = 0): Promise<void> {
+    if (depth > 20) return;
+    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(dir, e.name);
+      const rel = path.relative(this.root, p);
+      const ok = await this.local(this.root, rel, at, 'Helm chart file');
+      if (!ok) continue;
+      if (e.isDirectory()) await this.walkChart(p, at, depth + 1);
+      else this.files.add(p);
+    }
+  }
+}
+
 /**
  * Walks a kustomization and everything it references, the way kustomize will read it, and
  * refuses before any render what must never reach one: a path that leaves the repository
@@ -332,287 +640,8 @@ export function chartProblems(c: ChartEntry): Array<{ field: string; message: st
 export async function inspectClosure(dir: string, opts: ClosureOptions): Promise<Closure> {
   const root = path.resolve(opts.root);
   const realRoot = await realpath(root).catch(() => root);
-  const out: Closure = { files: [], issues: [], remotes: [] };
-  const files = new Set<string>();
-  const seen = new Set<string>();
-
-  /** The real path of a local reference when it may be read, else an issue and undefined. */
-  const local = async (from: string, ref: string, at: { file: string; line?: number }, what: string): Promise<string | undefined> => {
-    const refuse = (message: string) => {
-      out.issues.push({ severity: 'error', rule: 'outside-repository', ...at, message: `${what} '${ref}' ${message}; nothing outside the repository is read into a render` });
-      return undefined;
-    };
-    if (path.isAbsolute(ref) || /^~/.test(ref)) return refuse('is an absolute path');
-    const resolved = path.resolve(from, ref);
-    if (!within(root, resolved)) return refuse('points outside the repository');
-    if (inGitDir(root, resolved)) return refuse("points into the repository's .git folder");
-    const real = opts.ws ? await opts.ws.memo(`realpath:${resolved}`, async () => realpathOrUndefined(resolved)) : await realpath(resolved).catch(() => undefined);
-    if (real === undefined) {
-      // Missing (kustomize reports it), unless a dangling symlink on the way could point anywhere.
-      for (let p = resolved; within(root, p) && p !== root; p = path.dirname(p)) {
-        if ((await lstat(p).catch(() => undefined))?.isSymbolicLink()) return refuse('is a symlink that does not resolve');
-      }
-      return resolved;
-    }
-    if (!within(realRoot, real)) return refuse('leaves the repository through a symlink');
-    if (inGitDir(realRoot, real)) return refuse("reaches the repository's .git folder through a symlink");
-    const canonical = path.join(root, path.relative(realRoot, real));
-    if (canonical !== resolved) {
-      // kustomize reads a symlink's target by its real path (the renderer's record says so); the
-      // symlinks on the way are part of the closure too: retargeting one changes the render.
-      for (let p = resolved; within(root, p) && p !== root; p = path.dirname(p)) {
-        if ((await lstat(p).catch(() => undefined))?.isSymbolicLink()) files.add(p);
-      }
-    }
-    return canonical;
-  };
-
-  const remote = (ref: string, at: { file: string; line?: number }, what: string) => {
-    out.remotes.push(ref);
-    files.add(REMOTE);
-    // Another repository on this machine, or a command (git's ext:: transport): never, allowed or not.
-    if (/^(git::)?(file:|ext::)/i.test(ref) || /^git::[a-z0-9+.-]*::/i.test(ref)) {
-      out.issues.push({ severity: 'error', rule: 'outside-repository', ...at, message: `${what} '${ref}' reads from this machine or runs a command (file:// and ext:: are always refused); nothing outside the repository is read into a render` });
-      return;
-    }
-    const pin = remotePin(ref);
-    if (!pin.pinned) {
-      out.issues.push({ severity: 'error', rule: 'remote-unpinned', ...at, message: `${what} '${ref}' is not pinned to an immutable ref: add ?ref=<tag or full commit id>${pin.ref ? ` ('${pin.ref}' looks like a branch)` : ''}` });
-    }
-    if (!opts.allowRemote) {
-      out.issues.push({ severity: 'error', rule: 'remote-resource', ...at, message: `${what} '${ref}' would be fetched from the network: validation and diff run offline; pass --allow-remote (or set render.allowRemote in gitops.yaml) to fetch it` });
-    } else if (pin.pinned) {
-      out.issues.push({ severity: 'info', rule: 'remote-fetch', ...at, message: `fetches ${what} '${ref}' from the network (remote references allowed)` });
-    }
-  };
-
-  /**
-   * Function configs and plugins never run: refuse them with the line that asks for one. A
-   * builtin HelmChartInflationGenerator config (`kdir`: the kustomization it is loaded for) is
-   * inspected like a helmCharts entry.
-   */
-  const scanPluginConfigs = async (docs: unknown[], at: { file: string; line?: number }, where: string, kdir: string) => {
-    for (const d of docs) {
-      if (!d || typeof d !== 'object') continue;
-      const o = d as { apiVersion?: unknown; kind?: unknown; metadata?: { annotations?: Record<string, unknown> } };
-      const ann = o.metadata?.annotations ?? {};
-      const fn = ann['config.kubernetes.io/function'] ?? ann['config.k8s.io/function'];
-      if (fn !== undefined) {
-        const how = typeof fn === 'string' && /^\s*exec\s*:/m.test(fn) ? 'an exec' : typeof fn === 'string' && /^\s*container\s*:/m.test(fn) ? 'a container' : 'a';
-        out.issues.push({ severity: 'error', rule: 'krm-function', ...at, message: `${where} requests ${how} KRM function (${String(o.kind ?? '?')}): the toolkit never runs functions or plugins from the repository` });
-      } else if (o.apiVersion !== 'builtin') {
-        out.issues.push({ severity: 'error', rule: 'kustomize-plugin', ...at, message: `${where} configures an external plugin (${String(o.apiVersion ?? '?')} ${String(o.kind ?? '?')}): only kustomize's builtin generators and transformers run` });
-      } else if (o.kind === 'HelmChartInflationGenerator') {
-        const { apiVersion: _a, kind: _k, metadata: _m, configHome, ...fields } = d as Record<string, unknown>;
-        const refused = configHome !== undefined ? [{ field: 'configHome', why: 'sets helm\'s config home (repositories, registry logins); helm always gets a temporary one' }] : [];
-        await inspectChart(kdir, { fields, written: {}, refused }, () => at, `${where} (HelmChartInflationGenerator)`, 'charts');
-      }
-    }
-  };
-
-  // Kustomizations being visited, by real path: one that includes itself (a `self -> .` symlink)
-  // is one cycle error, not a walk down self/self/self/... until the path is too long.
-  const stack: string[] = [];
-  const seenReal = new Set<string>();
-  const visit = async (kdir: string, at?: { file: string; line?: number }, pluginDir = false): Promise<void> => {
-    const abs = path.resolve(kdir);
-    const real = await realpath(abs).catch(() => abs);
-    const where = at ?? { file: path.join(abs, KUSTOMIZATION_NAMES[0]) };
-    if (stack.includes(real)) {
-      out.issues.push({ severity: 'error', rule: 'kustomization-cycle', ...where, message: `${path.relative(root, abs)} is ${path.relative(realRoot, real) || '.'} again (through a symlink), a kustomization that includes itself: kustomize cannot build it; remove the reference or the symlink` });
-      return;
-    }
-    if (seenReal.has(real)) return;
-    seenReal.add(real);
-    // The kustomization file itself may be a symlink out of the repository.
-    for (const name of KUSTOMIZATION_NAMES) {
-      const f = await realpath(path.join(abs, name)).catch(() => undefined);
-      if (f && (!within(realRoot, f) || inGitDir(realRoot, f))) {
-        out.issues.push({ severity: 'error', rule: 'outside-repository', file: path.join(abs, name), message: `${path.relative(root, path.join(abs, name))} leaves the repository through a symlink; nothing outside the repository is read into a render` });
-        return;
-      }
-    }
-    stack.push(real);
-    try {
-      await visitOne(kdir, at, pluginDir);
-    } finally {
-      stack.pop();
-    }
-  };
-  const visitOne = async (kdir: string, at?: { file: string; line?: number }, pluginDir = false): Promise<void> => {
-    const abs = path.resolve(kdir);
-    if (seen.has(abs)) return;
-    seen.add(abs);
-    const found = await readKustomization(abs, opts.ws);
-    if (!found) {
-      if (!at) throw new ConfigError(abs, 'no kustomization (kustomization.yaml, kustomization.yml or Kustomization) in this folder');
-      return;
-    }
-    files.add(found.file);
-    if (found.problem) {
-      out.issues.push({ severity: 'error', rule: 'yaml-syntax', file: found.file, line: found.problem.line, message: found.problem.message });
-      return;
-    }
-    const { k } = found;
-    // The line is looked up only when an issue is reported (spreading `at` reads it).
-    const lineAt = (p: (string | number)[]) => ({
-      file: found.file,
-      get line() {
-        const d = found.doc?.();
-        return (d?.doc && lineOf(d.doc, d.lines, p)) || undefined;
-      },
-    });
-
-    const addFile = async (ref: string, p: (string | number)[], what: string) => {
-      const target = await local(abs, ref, lineAt(p), what);
-      if (target) files.add(target);
-      return target;
-    };
-
-    const scanFile = async (target: string, at: { file: string; line?: number }, where: string) => {
-      const bytes = await readFile(target).catch(() => undefined);
-      if (bytes === undefined) return;
-      const { docs, problem } = parseYamlData(target, bytes, { merge: true });
-      if (problem) out.issues.push({ severity: 'error', rule: 'yaml-syntax', file: target, line: problem.line, message: problem.message });
-      else await scanPluginConfigs(docs, at, where, abs);
-    };
-
-    // A reference list the toolkit cannot read as kustomize does (not a list of strings) is refused, not skipped.
-    for (const field of ['resources', 'bases', 'components', 'generators', 'transformers', 'validators', 'crds', 'configurations', 'patchesStrategicMerge'] as const) {
-      const v = k[field];
-      if (v === undefined || v === null) continue;
-      if (!Array.isArray(v)) out.issues.push({ severity: 'error', rule: 'yaml-ambiguous', ...lineAt([field]), message: `${field} must be a list of strings` });
-      else v.forEach((x, i) => typeof x !== 'string' && out.issues.push({ severity: 'error', rule: 'yaml-ambiguous', ...lineAt([field, i]), message: `${field} entry ${i} is ${x === null ? 'null' : typeof x}, not a string: YAML 1.1 (kustomize) and 1.2 (the toolkit) may read it differently; quote it` }));
-    }
-    for (const field of ['resources', 'bases', 'components'] as const) {
-      for (const [i, ref] of strings(k[field]).entries()) {
-        const at = lineAt([field, i]);
-        if (isRemoteRef(ref) || (HOST_LIKE.test(ref) && !(await stat(path.resolve(abs, ref)).catch(() => undefined)))) {
-          remote(ref, at, field === 'components' ? 'component' : 'remote base');
-          continue;
-        }
-        const target = await local(abs, ref, at, field === 'components' ? 'component' : 'resource');
-        if (!target) continue;
-        if (await readKustomization(target, opts.ws)) await visit(target, at, pluginDir);
-        else {
-          files.add(target);
-          if (pluginDir) await scanFile(target, at, `${field} entry '${ref}'`);
-        }
-      }
-    }
-
-    for (const field of ['generators', 'transformers', 'validators'] as const) {
-      for (const [i, ref] of strings(k[field]).entries()) {
-        const at = lineAt([field, i]);
-        // kustomize takes any entry that parses as objects as an inline config, one line of
-        // flow style (`{apiVersion: ..., kind: ...}`) as well as a block.
-        if (ref.includes('\n') || isInlineConfig(ref)) {
-          const { docs, problem } = parseYamlData(found.file, ref, { merge: true });
-          if (problem) out.issues.push({ severity: 'error', rule: 'yaml-syntax', ...at, message: `inline ${field} entry: ${problem.message}` });
-          else await scanPluginConfigs(docs, at, `inline ${field} entry`, abs);
-          continue;
-        }
-        if (isRemoteRef(ref)) {
-          remote(ref, at, `${field} entry`);
-          continue;
-        }
-        const target = await local(abs, ref, at, `${field} entry`);
-        if (!target) continue;
-        if (await readKustomization(target, opts.ws)) await visit(target, at, true);
-        else {
-          files.add(target);
-          await scanFile(target, at, `${field} entry '${ref}'`);
-        }
-      }
-    }
-
-    const fileRefs: Array<[string, (string | number)[], string]> = [];
-    for (const [i, p] of objects(k.patches).entries()) if (typeof p.path === 'string') fileRefs.push([p.path, ['patches', i, 'path'], 'patch']);
-    for (const [i, p] of strings(k.patchesStrategicMerge).entries()) if (!p.includes('\n')) fileRefs.push([p, ['patchesStrategicMerge', i], 'patch']);
-    for (const [i, p] of objects(k.patchesJson6902).entries()) if (typeof p.path === 'string') fileRefs.push([p.path, ['patchesJson6902', i, 'path'], 'patch']);
-    for (const [i, p] of objects(k.replacements).entries()) if (typeof p.path === 'string') fileRefs.push([p.path, ['replacements', i, 'path'], 'replacement']);
-    for (const [i, p] of strings(k.crds).entries()) fileRefs.push([p, ['crds', i], 'crd']);
-    for (const [i, p] of strings(k.configurations).entries()) fileRefs.push([p, ['configurations', i], 'configuration']);
-    if (typeof k.openapi?.path === 'string') fileRefs.push([k.openapi.path, ['openapi', 'path'], 'openapi schema']);
-    for (const field of ['configMapGenerator', 'secretGenerator'] as const) {
-      for (const [i, g] of (objects(k[field]) as GeneratorArgs[]).entries()) {
-        for (const [j, f] of strings(g.files).entries()) fileRefs.push([f.includes('=') ? f.slice(f.indexOf('=') + 1) : f, [field, i, 'files', j], `${field} file`]);
-        for (const [j, f] of strings(g.envs).entries()) fileRefs.push([f, [field, i, 'envs', j], `${field} env file`]);
-        if (typeof g.env === 'string') fileRefs.push([g.env, [field, i, 'env'], `${field} env file`]);
-      }
-    }
-    for (const [ref, p, what] of fileRefs) {
-      if (isRemoteRef(ref)) remote(ref, lineAt(p), what);
-      else await addFile(ref, p, what);
-    }
-
-    // Helm charts (helmCharts:, and the deprecated helmChartInflationGenerator: kustomize still
-    // runs): every value that reaches helm's argv is checked, a chart from a repository is a
-    // network fetch, a local chart must stay inside.
-    const legacy = objects(k.helmChartInflationGenerator);
-    const charts = objects(k.helmCharts);
-    if (charts.length || legacy.length) {
-      const configHome = k.helmGlobals?.configHome;
-      if (configHome !== undefined && configHome !== null) out.issues.push({ severity: 'error', rule: 'helm-chart', ...lineAt(['helmGlobals', 'configHome']), message: 'helmGlobals.configHome is refused: it sets helm\'s config home (repositories, registry logins); helm always gets a temporary one' });
-      // kustomize's SplitHelmParameters: the last non-empty legacy chartHome wins over helmGlobals.
-      const legacyHome = legacy.map((c) => c.chartHome).filter((h): h is string => typeof h === 'string' && !!h).pop();
-      const globalHome = typeof k.helmGlobals?.chartHome === 'string' ? k.helmGlobals.chartHome : undefined;
-      const home = legacyHome ?? globalHome ?? 'charts';
-      if (globalHome !== undefined) await local(abs, globalHome, lineAt(['helmGlobals', 'chartHome']), 'helmGlobals.chartHome');
-      for (const [i, c] of charts.entries()) await inspectChart(abs, { fields: c, written: {}, refused: [] }, (f) => lineAt(f ? ['helmCharts', i, f] : ['helmCharts', i]), `helmCharts[${i}]`, home);
-      for (const [i, c] of legacy.entries()) await inspectChart(abs, legacyChart(c), (f) => lineAt(f ? ['helmChartInflationGenerator', i, f] : ['helmChartInflationGenerator', i]), `helmChartInflationGenerator[${i}]`, home);
-    }
-  };
-
-  /**
-   * One Helm chart entry: argv values (chartProblems), the repository fetch, the local chart and
-   * values files. `at(field)` is the line of a field of the entry (or of the entry).
-   */
-  const inspectChart = async (kdir: string, c: ChartEntry, at: (field?: string) => { file: string; line?: number }, label: string, home: string): Promise<void> => {
-    files.add(REMOTE); // helm's output is not a function of the closure alone
-    const name = typeof c.fields.name === 'string' ? c.fields.name : undefined;
-    const what = `${label}${name ? ` (chart '${name.slice(0, 80)}')` : ''}`;
-    const problems = chartProblems(c);
-    for (const p of problems) out.issues.push({ severity: 'error', rule: 'helm-chart', ...at(p.field), message: `${what} ${p.field} ${p.message}; the toolkit refuses it before kustomize runs` });
-    if (problems.length) return;
-    const repo = c.fields.repo;
-    const repoField = c.written.repo ?? 'repo';
-    if (typeof repo === 'string' && repo) {
-      const ref = `${repo}${name ? ` chart ${name}` : ''}`;
-      out.remotes.push(repo);
-      if (typeof c.fields.version !== 'string' || !c.fields.version) out.issues.push({ severity: 'error', rule: 'remote-unpinned', ...at(repoField), message: `Helm chart from '${ref}' has no version: pin it with ${c.written.version ?? 'version'}:` });
-      if (!opts.allowRemote) out.issues.push({ severity: 'error', rule: 'remote-resource', ...at(repoField), message: `Helm chart from '${ref}' would be fetched from the network: validation and diff run offline; pass --allow-remote (or set render.allowRemote in gitops.yaml) to fetch it` });
-      else out.issues.push({ severity: 'info', rule: 'remote-fetch', ...at(repoField), message: `fetches the Helm chart from '${ref}' from the network (remote references allowed)` });
-    } else if (name) {
-      const chartHome = typeof c.fields.chartHome === 'string' ? c.fields.chartHome : home;
-      const dirOk = await local(kdir, path.join(chartHome, name), at(), 'Helm chart');
-      if (dirOk) await walkChart(dirOk, at());
-    }
-    const values = [['valuesFile', c.fields.valuesFile], ...(Array.isArray(c.fields.additionalValuesFiles) ? c.fields.additionalValuesFiles : []).map((f) => ['additionalValuesFiles', f] as const)] as const;
-    for (const [field, v] of values) {
-      if (typeof v !== 'string') continue;
-      const written = c.written[field] ?? field;
-      if (isRemoteRef(v)) remote(v, at(written), `Helm ${written}`);
-      else {
-        const target = await local(kdir, v, at(written), `Helm ${written}`);
-        if (target) files.add(target);
-      }
-    }
-  };
-
-  /** Every file of a local chart (helm follows symlinks inside a chart). */
-  const walkChart = async (dir: string, at: { file: string; line?: number }, depth = 0): Promise<void> => {
-    if (depth > 20) return;
-    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-      const p = path.join(dir, e.name);
-      const rel = path.relative(root, p);
-      const ok = await local(root, rel, at, 'Helm chart file');
-      if (!ok) continue;
-      if (e.isDirectory()) await walkChart(p, at, depth + 1);
-      else files.add(p);
-    }
-  };
-
+  const walk = new ClosureWalk(root, realRoot, opts);
+  const out = walk.out;
   const top = path.resolve(dir);
   if (!within(root, top)) {
     out.issues.push({ severity: 'error', rule: 'outside-repository', file: top, message: `${top} is outside the repository` });
@@ -623,8 +652,8 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
     out.issues.push({ severity: 'error', rule: 'outside-repository', file: top, message: 'the folder leaves the repository through a symlink; nothing outside the repository is read into a render' });
     return out;
   }
-  await visit(top);
-  out.files = [...files];
+  await walk.visit(top);
+  out.files = [...walk.files];
   return out;
 }
 

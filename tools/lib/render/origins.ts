@@ -14,20 +14,20 @@
 //
 // The functions that match paths are pure (tests: origins.test.ts); the driver at the end reads
 // files and asks the renderer.
-import { selectorMatch } from '../core/patterns.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isScalar, type Document, type LineCounter } from 'yaml';
-import type { Config } from '../config/config.js';
 import { imageName } from './images.js';
-import { parseStream, ROOT_ONLY, type K8sObject } from './kustomize.js';
+import { ROOT_ONLY } from './kustomize.js';
+import { parseStream, type K8sObject } from '../core/k8s.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import { mapLimit } from '../core/exec.js';
-import type { Rendered } from './render.js';
-import { rendererSupports } from './renderer.js';
-import type { Finding } from '../report/report.js';
-import type { Tool } from '../core/tools.js';
-import { lineOf, parseYaml, parseYamlData, pointerToPath } from '../core/yamlfile.js';
+import type { Rendered } from './rendered.js';
+import { rendererSupports } from '../core/renderer.js';
+import { patternMatches, selectorSelects } from './selector.js';
+import type { Finding } from '../core/finding.js';
+import { lineOf, parseYaml, parseYamlData } from '../core/yamlfile.js';
+import { pointerToPath } from '../core/pointer.js';
 
 export type Seg = string | number;
 export interface Loc {
@@ -223,36 +223,16 @@ export function jsonOpsSetting(ops: unknown[], p: Seg[]): Array<{ index: number;
   return out;
 }
 
-/** Whether a patch's `target:` selects the object (regexes as kustomize anchors them; names: any it has had). */
+/** Whether a patch's `target:` selects the object (Go regexps as kustomize anchors them; names: any it has had). */
 export function selectorMatches(sel: unknown, o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>, names: Iterable<string>): boolean {
   if (!isObj(sel)) return true;
-  // Go regexps (RE2), matched linearly: a `(a+)+b` target cannot hang a run.
-  const re = (pat: unknown, v: string): boolean => typeof pat !== 'string' || selectorMatch(pat, v);
+  const re = patternMatches;
   const av = o.apiVersion ?? '';
   const group = av.includes('/') ? av.slice(0, av.lastIndexOf('/')) : '';
   const version = av.includes('/') ? av.slice(av.lastIndexOf('/') + 1) : av;
   if (!re(sel.kind, o.kind) || !re(sel.group, group) || !re(sel.version, version)) return false;
   if (typeof sel.name === 'string' && sel.name && ![...names].some((n) => re(sel.name, n))) return false;
-  return labelsMatch(sel.labelSelector, o.metadata?.labels) && labelsMatch(sel.annotationSelector, o.metadata?.annotations);
-}
-
-/** Equality-based selectors (`a=b,c!=d,e,!f`); anything richer counts as a match. */
-function labelsMatch(sel: unknown, labels: Record<string, string> | undefined): boolean {
-  if (typeof sel !== 'string' || !sel.trim()) return true;
-  const l = labels ?? {};
-  for (const term of sel.split(',').map((t) => t.trim())) {
-    let m: RegExpExecArray | null;
-    if ((m = /^([^=!\s]+)\s*!=\s*(\S*)$/.exec(term))) {
-      if (l[m[1]] === m[2]) return false;
-    } else if ((m = /^([^=!\s]+)\s*==?\s*(\S*)$/.exec(term))) {
-      if (l[m[1]] !== m[2]) return false;
-    } else if ((m = /^!([^=!\s]+)$/.exec(term))) {
-      if (m[1] in l) return false;
-    } else if ((m = /^([^=!\s()]+)$/.exec(term))) {
-      if (!(m[1] in l)) return false;
-    }
-  }
-  return true;
+  return selectorSelects(sel.labelSelector, o.metadata?.labels) && selectorSelects(sel.annotationSelector, o.metadata?.annotations);
 }
 
 /** A replacement's fieldPath (`spec.containers.[name=web].image`, `metadata.annotations.[a.b/c]`) as segments. */
@@ -610,31 +590,15 @@ export function withOriginRequest<T extends Loc>(at: T, req: LocateRequest): T &
   return { ...at, [LOCATE]: req };
 }
 
-interface Build {
-  config: Config;
-  tool: Tool;
-  args: string[];
-  network: boolean;
-}
-
-const builds = new WeakMap<Rendered, Build>();
-
-/** How a target was rendered (renderTargets), so its origin render uses the same options. */
-export function rememberBuild(r: Rendered, config: Config, tool: Tool, args: string[], network: boolean): void {
-  builds.set(r, { config, tool, args, network });
-}
-
-const origins = new WeakMap<Rendered, Promise<K8sObject[] | undefined>>();
-
 /**
  * The target rendered with origin annotations, once per target per run; undefined when only the
  * kustomize binary could render it (no renderer, declined options, remote bases): the quick
  * answer stays. Never written to the render cache.
  */
 export function originRender(r: Rendered): Promise<K8sObject[] | undefined> {
-  let p = origins.get(r);
+  let p = r.originObjects;
   if (!p) {
-    const b = builds.get(r);
+    const b = r.build;
     const args = [...ROOT_ONLY, ...(b?.args ?? [])];
     p = !b || b.network || !b.tool.renderer || !rendererSupports(args)
       ? Promise.resolve(undefined)
@@ -646,7 +610,7 @@ export function originRender(r: Rendered): Promise<K8sObject[] | undefined> {
             return undefined;
           }
         });
-    origins.set(r, p);
+    r.originObjects = p;
   }
   return p;
 }
@@ -703,7 +667,7 @@ export async function locateOrigins(findings: Finding[]): Promise<Finding[]> {
   }
   const loaders = new Map<string, Loader>();
   await mapLimit([...byTarget], 4, async ([r, items]) => {
-    const b = builds.get(r);
+    const b = r.build;
     if (!b) return;
     let load = loaders.get(b.config.root);
     if (!load) loaders.set(b.config.root, (load = fileLoader(b.config.root)));

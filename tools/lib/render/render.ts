@@ -4,62 +4,26 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Document, LineCounter } from 'yaml';
 import type { AppOverlay } from '../config/apps.js';
 import type { Config, Environment } from '../config/config.js';
 import { clusters, CONFIG_FILE, entryPoint } from '../config/config.js';
 import { mapLimit } from '../core/exec.js';
 import { CommandFailedError, GitopsError } from '../core/errors.js';
-import { inspectClosure, kustomizeBuildObjects, REMOTE, type K8sObject } from './kustomize.js';
+import { inspectClosure, kustomizeBuildObjects, REMOTE } from './kustomize.js';
+import { type K8sObject } from '../core/k8s.js';
 import { sha, Store, Workspace, writeAtomic } from '../core/workspace.js';
-import type { Finding } from '../report/report.js';
+import type { Finding } from '../core/finding.js';
 import { imageName } from './images.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import type { Tool } from '../core/tools.js';
-import { lineOf, parseYaml, parseYamlData, pointerToPath } from '../core/yamlfile.js';
+import { lineOf, parseYaml, parseYamlData } from '../core/yamlfile.js';
+import { pointerToPath } from '../core/pointer.js';
 import { scrubSecrets, secretValuesOf } from '../core/redact.js';
-import { rememberBuild, sourceByAffixes, withOriginRequest } from './origins.js';
+import { sourceByAffixes, withOriginRequest } from './origins.js';
+import type { Rendered, SourceDoc, Target } from './rendered.js';
 
-export interface Target {
-  /** Folder relative to the repo root: an overlay (apps.ts) or a cluster entry point (clusters/<cluster>). */
-  dir: string;
-  cluster: string;
-  kind: 'app' | 'cluster';
-  env?: Environment;
-  app?: AppOverlay;
-}
-
-interface SourceDoc {
-  file: string;
-  kind?: string;
-  name?: string;
-  doc: Document;
-  lines: LineCounter;
-}
-
-export interface Rendered {
-  target: Target;
-  objects: K8sObject[];
-  /** objectHash of each object (same order), when known. */
-  hashes?: string[];
-  /** Render cache key (closure contents, build options, binary), when cacheable. */
-  key?: string;
-  /** Files (repo-relative) the overlay reads. */
-  closure: string[];
-  /**
-   * The renderer's record of the files kustomize read (repo-relative), when the long-lived renderer
-   * built it; every one must be in `closure`, else the render is refused (unaccounted-read).
-   */
-  reads?: string[];
-  /**
-   * The renderer's record (now, or when the cache entry was written) matched `closure`: the
-   * closure is every file the render reads. Unset: a build without a record (helm, remote
-   * fetching, GITOPS_NO_RENDERER) or a failed one, so the closure is only the toolkit's reading.
-   */
-  verified?: boolean;
-  sources: SourceDoc[];
-  findings: Finding[];
-}
+/** @public re-export while branches are in flight */
+export type { Rendered, SourceDoc, Target } from './rendered.js';
 
 /**
  * What a target is across revisions and layouts: an app in an environment, or a cluster's entry
@@ -358,7 +322,7 @@ export async function renderTargets(config: Config, tool: Tool, targets: Target[
       // An entry no renderer's record vouches for is rebuilt when the renderer can now vouch.
       const cached = entry && (entry.verified || !tool.renderer) ? entry : undefined;
       const network = remote && config.render.allowRemote;
-      rememberBuild(out, config, tool, args, !!network);
+      out.build = { config, tool, args, network: !!network };
       if (cached) {
         out.objects = cached.objects;
         out.hashes = cached.hashes;

@@ -2,7 +2,7 @@
 // script, no external resource) showing each app's pipeline across its environments, what runs
 // where (tag, digest, release files), what waits, what is ahead (a promotion would downgrade it),
 // what differs, health when known, and the open release pull requests.
-import type { AppStatus, PinView, Relation, StatusReport } from '../../commands/status.js';
+import type { AppStatus, PinView, Relation, StatusReport } from './status.js';
 
 /** Argo CD's view of one app in one environment (promote --require-healthy reads the same). */
 export interface HealthView {

@@ -4,14 +4,14 @@ import { inventoryApps } from '../argocd/applications.js';
 import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { readReleaseFile } from '../release/files.js';
+import { readReleaseFile } from '../config/releasefiles.js';
 import path from 'node:path';
-import { resourceId, type K8sObject } from '../render/kustomize.js';
+import { resourceId, type K8sObject } from '../core/k8s.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
 import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
 import { appTargets, clusterTargets, targetKey, type Rendered } from '../render/render.js';
 import { findKustomize } from '../core/tools.js';
-import { CREDENTIAL_FLAG, htmlText, mdCode, oneLine, redactAll, redactSecretData, redactText, redactValue, REDACTED, sensitiveKey } from '../core/redact.js';
+import { CREDENTIAL_FLAG, htmlText, mdCode, oneLine, redactAll, redactText, redactValue, REDACTED, sensitiveKey } from '../core/redact.js';
 
 export interface FieldChange {
   /** Dotted path; list items with a `name` are addressed by it: containers[backend].image */
@@ -82,11 +82,6 @@ interface Step {
   list?: unknown[];
 }
 
-/** Field-level differences; lists of named items are matched by name, not position. */
-export function diffValues(before: unknown, after: unknown, at = ''): FieldChange[] {
-  return walkDiff(before, after, at, []).map(({ change }) => change);
-}
-
 function walkDiff(before: unknown, after: unknown, at: string, trail: Step[]): Array<{ change: FieldChange; trail: Step[] }> {
   if (isDeepStrictEqual(before, after)) return [];
   if (isObj(before) && isObj(after)) {
@@ -125,12 +120,6 @@ function redactChange(kind: string, change: FieldChange, trail: Step[], extra: s
   if ('before' in change) out.before = redact(change.before);
   if ('after' in change) out.after = redact(change.after);
   return out;
-}
-
-/** Secret values and any sensitive key never reach a PR comment (whole objects, e.g. for JSON). */
-export function redact(o: K8sObject, sensitiveKeys: string[]): K8sObject {
-  const out = redactValue(o, undefined, undefined, sensitiveKeys) as K8sObject;
-  return o.kind === 'Secret' ? (redactSecretData(out) as K8sObject) : out;
 }
 
 function idOf(o: K8sObject): string {

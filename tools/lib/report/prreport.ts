@@ -6,7 +6,7 @@ import { formatMarkdown, type DiffResult, type ObjectDiff, type OverlayDiff } fr
 import { ConfigError } from '../core/errors.js';
 import { MAX_BODY_CHARS } from '../remote/github.js';
 import { mdCode, redactText } from '../core/redact.js';
-import type { Finding } from './report.js';
+import type { Finding } from '../core/finding.js';
 
 /** Hidden first line of the sticky comment; `npm run pr-comment` finds the comment by it. */
 export const PR_REPORT_MARKER = '<!-- crianex-gitops:pr-report -->';

@@ -1,32 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Log, ReportingDescriptor, Result } from 'sarif';
-import type { Severity } from '../validate/policies.js';
+import type { Finding, Severity } from '../core/finding.js';
+import type { FormatOf } from '../core/formats.js';
 import { oneLine, plainText, redactText } from '../core/redact.js';
 
-export interface Finding {
-  severity: Severity;
-  rule: string;
-  /** Overlay or cluster entry point folder, e.g. overlays/crianex/nofluxo/backend. */
-  overlay: string;
-  /** Kind/namespace/name, or '' for findings about a file. */
-  resource: string;
-  message: string;
-  /** Source file (repo-relative) and 1-based line, when known. */
-  file?: string;
-  line?: number;
-  /** Field path in the rendered object (dotted), when known. */
-  field?: string;
-  /**
-   * Internal, never printed: target folders a finding filed under a cluster entry point is
-   * about (an ApplicationSet generator failing on an overlay's file), so that a scoped run
-   * (--app, --changed-only) selecting that folder reports it as a full run does.
-   */
-  subjects?: string[];
-  /** Internal, never printed: JSON pointer of `field` in the rendered object (to locate it again). */
-  pointer?: string;
-}
+/** @public re-export while branches are in flight */
+export type { Finding } from '../core/finding.js';
 
-export type Format = 'text' | 'json' | 'github' | 'sarif';
+/** validate's formats (core/formats.ts). */
+export type Format = FormatOf<'validate'>;
 
 const ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 

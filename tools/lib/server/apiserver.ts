@@ -4,17 +4,19 @@
 // its flags differ, since clusters share object names (AppProjects) but not their state.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { appendFileSync, closeSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GitopsError, ToolMissingError } from '../core/errors.js';
 import { childEnv, run } from '../core/exec.js';
 import { KubeClient, statusMessage } from './kubeclient.js';
-import type { K8sObject } from '../render/kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
 import type { ApiServerBinaries } from '../core/tools.js';
+import { KillOnExit } from '../core/cleanup.js';
+import { killGroup, reapStale, recordPid } from './pidfolder.js';
+import { freePort } from './ports.js';
 
 export class ApiServerError extends GitopsError {}
 
@@ -28,76 +30,14 @@ export interface StartOptions {
   parentDir?: string;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 const DIR_PREFIX = 'gitops-apiserver-';
-const PIDS_FILE = 'pids';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Removes the servers of dead runs: every `gitops-apiserver-<pid>-*` folder whose owner pid is
- * gone. The process groups it recorded (pids file: pid and binary) are killed when that pid still
- * runs that binary (/proc, so a reused pid is left alone), then the folder is removed.
+ * gone, its recorded process groups killed first (pidfolder.ts).
  */
 export function reapOrphans(log?: (line: string) => void, tmp = os.tmpdir()): number {
-  let reaped = 0;
-  let names: string[];
-  try {
-    names = readdirSync(tmp);
-  } catch {
-    return 0;
-  }
-  for (const name of names) {
-    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
-    const dir = path.join(tmp, name);
-    let pids = '';
-    try {
-      pids = readFileSync(path.join(dir, PIDS_FILE), 'utf8');
-    } catch {
-      /* no child was started */
-    }
-    for (const line of pids.split('\n')) {
-      const [pid, cmd] = [Number(line.split(' ')[0]), line.slice(line.indexOf(' ') + 1)];
-      if (!pid || !cmd) continue;
-      let exe = '';
-      try {
-        exe = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
-      } catch {
-        continue; // gone
-      }
-      if (exe !== cmd) continue;
-      try {
-        process.kill(-pid, 'SIGKILL'); // its own process group (detached)
-      } catch {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone meanwhile */
-        }
-      }
-    }
-    rmSync(dir, { recursive: true, force: true });
-    reaped++;
-  }
+  const reaped = reapStale(DIR_PREFIX, tmp).length;
   if (reaped) log?.(`removed ${reaped} local API server${reaped > 1 ? 's' : ''} left by a killed run`);
   return reaped;
 }
@@ -108,25 +48,8 @@ async function tail(file: string, lines = 15): Promise<string> {
   return text.trim().split('\n').slice(-lines).join('\n');
 }
 
-/** Every live child of every server of this process, killed on SIGINT/SIGTERM/exit. */
-const live = new Set<LocalApiServer>();
-let handlersInstalled = false;
-
-function installSignalHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  const killAll = () => {
-    for (const s of live) s.killNow();
-  };
-  process.on('exit', killAll);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => {
-      killAll();
-      // Default behaviour once cleaned up: exit as the signal would have.
-      process.exit(sig === 'SIGINT' ? 130 : 143);
-    });
-  }
-}
+/** Every live server of this process, killed on SIGINT/SIGTERM/exit (core/cleanup.ts). */
+const live = new KillOnExit<LocalApiServer>();
 
 const PRIORITY_HOOK = 'poststarthook/scheduling/bootstrap-system-priority-classes';
 
@@ -150,7 +73,6 @@ export class LocalApiServer {
 
   /** Starts etcd and kube-apiserver and waits until the API server is ready. */
   static async start(bins: ApiServerBinaries, flags: string[], opts: StartOptions = {}): Promise<LocalApiServer> {
-    installSignalHandlers();
     // What a SIGKILLed run left (its handlers never ran) is reaped first; the folder's name
     // carries this process's pid so a later run can tell whether its owner is still alive.
     reapOrphans(opts.log);
@@ -197,8 +119,9 @@ export class LocalApiServer {
       const env = childEnv({ keep: ['GOGC', 'GOMEMLIMIT'] });
       const child = spawn(cmd, args, { cwd: this.dir, detached: true, stdio: ['ignore', fd, fd], env: { GOMEMLIMIT: '300MiB', ...env } });
       child.on('error', () => {}); // reported through the exit/readiness checks
-      // The pid and binary, for reapOrphans should this process die without stopping it.
-      if (child.pid) appendFileSync(path.join(this.dir, PIDS_FILE), `${child.pid} ${cmd}\n`);
+      // The pid and binary, for reapOrphans should this process die without stopping it (a
+      // restarted kube-apiserver gets a record of its own).
+      if (child.pid) recordPid(this.dir, `${path.basename(log, '.log')}-${child.pid}`, child.pid, cmd);
       return child;
     } finally {
       closeSync(fd);
@@ -279,7 +202,7 @@ export class LocalApiServer {
   async reset(flags: string[]): Promise<void> {
     if (!this.dirty && JSON.stringify(flags) === JSON.stringify(this.flags)) return;
     this.opts.log?.(`kube-apiserver: restarting on a fresh store (${this.dirty ? 'objects stored for real' : 'different flags'})`);
-    await killGroup(this.api);
+    await killAndWait(this.api);
     await this.startApi(flags);
   }
 
@@ -379,22 +302,14 @@ export class LocalApiServer {
 
   /** Kills both processes at once (signal and exit handlers: no awaiting there). */
   killNow(): void {
-    for (const c of [this.api, this.etcd]) {
-      if (c?.pid && c.exitCode === null && c.signalCode === null) {
-        try {
-          process.kill(-c.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    }
+    for (const c of [this.api, this.etcd]) if (c?.pid && c.exitCode === null && c.signalCode === null) killGroup(c.pid, 'SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Stops both processes and removes the temporary folder. */
   async stop(): Promise<void> {
     this.client?.close();
-    await Promise.all([killGroup(this.api), killGroup(this.etcd)]);
+    await Promise.all([killAndWait(this.api), killAndWait(this.etcd)]);
     live.delete(this);
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -405,17 +320,10 @@ export class LocalApiServer {
  * scratch data in a folder about to be removed: a graceful shutdown (kube-apiserver drains for
  * about a second) buys nothing.
  */
-async function killGroup(child: ChildProcess | undefined): Promise<void> {
+async function killAndWait(child: ChildProcess | undefined): Promise<void> {
   if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, sig);
-    } catch {
-      // already gone
-    }
-  };
-  signal('SIGKILL');
+  killGroup(child.pid, 'SIGKILL');
   await gone;
 }
 

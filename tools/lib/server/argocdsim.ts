@@ -4,7 +4,6 @@
 // read the cluster through its kubeconfig (ARGOCD_FAKE_IN_CLUSTER: `https://kubernetes.default.svc`
 // is that cluster), the repo-server runs the pinned kustomize and Debian's git from PATH.
 import { symlink, mkdir, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config, CrdSet } from '../config/config.js';
@@ -14,7 +13,8 @@ import { run } from '../core/exec.js';
 import { loadCrdSet } from './crds.js';
 import { statusMessage } from './kubeclient.js';
 import type { RunDir, Spawned } from './rundir.js';
-import { freePort, type SimCluster } from './simcluster.js';
+import { freePort, listening } from './ports.js';
+import type { SimCluster } from './simcluster.js';
 
 export class ArgoCdSimError extends GitopsError {}
 
@@ -73,13 +73,7 @@ function configObjects(): Array<Record<string, unknown>> {
 async function waitPort(port: number, deadline: number, check: () => Promise<void>, what: string): Promise<void> {
   for (;;) {
     await check();
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
+    const ok = await listening(port);
     if (ok) return;
     if (Date.now() > deadline) throw new ArgoCdSimError(`${what} not listening on 127.0.0.1:${port} in time`);
     await sleep(200);

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, CrdSet } from '../config/config.js';
 import { ConfigError, GitopsError } from '../core/errors.js';
-import { parseStream, type K8sObject } from '../render/kustomize.js';
+import { parseStream, type K8sObject } from '../core/k8s.js';
 import { cachingEnabled, sha, writeAtomic } from '../core/workspace.js';
 
 /** Upstream files of the operators this repository's clusters run, at tag {version}. */

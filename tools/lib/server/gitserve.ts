@@ -10,8 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GitopsError } from '../core/errors.js';
 import { childEnv, run } from '../core/exec.js';
 import type { RunDir, Spawned } from './rundir.js';
-import { freePort } from './simcluster.js';
-import net from 'node:net';
+import { freePort, listening } from './ports.js';
 
 export class GitServeError extends GitopsError {}
 
@@ -98,13 +97,7 @@ export class ServedRepo {
     const deadline = Date.now() + 30_000;
     for (;;) {
       await this.run.check(this.daemon);
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = net.connect({ host: '127.0.0.1', port }, () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      });
+      const ok = await listening(port);
       if (ok) break;
       if (Date.now() > deadline) throw new GitServeError(`git daemon not listening on 127.0.0.1:${port} within 30 s`);
       await sleep(100);

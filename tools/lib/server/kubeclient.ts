@@ -1,12 +1,13 @@
-// A small client for the Kubernetes REST API over node:https: discovery, server-side apply
-// (optionally dry run), get, delete. Enough for validate's dry run; no kubectl needed.
+// A small client for the Kubernetes REST API over node:https: discovery (resources, objectPath),
+// server-side apply (optionally dry run) and raw requests (request). Enough for validate's dry
+// run; no kubectl needed.
 import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { ConfigError, GitopsError } from '../core/errors.js';
-import type { K8sObject } from '../render/kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
 
 export class KubeApiError extends GitopsError {}
 

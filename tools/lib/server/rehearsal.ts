@@ -13,12 +13,12 @@ import { clusters as allClusters, entryPoint, getEnvironment, loadConfig, type C
 import { discoverApps, selectApps, type AppOverlay } from '../config/apps.js';
 import { ToolMissingError } from '../core/errors.js';
 import { findKustomize } from '../core/tools.js';
-import { kustomizeBuildObjects, ROOT_ONLY, type K8sObject } from '../render/kustomize.js';
+import { kustomizeBuildObjects, ROOT_ONLY } from '../render/kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
 import { appTargets } from '../render/render.js';
 import { affectedTargets, changedFiles, resolveBase } from '../render/changes.js';
-import type { Finding } from '../report/report.js';
-import type { Severity } from '../validate/policies.js';
-import { clusterRepoURL } from '../validate/checks/index.js';
+import type { Finding, Severity } from '../core/finding.js';
+import { clusterRepoURL } from '../argocd/argocd.js';
 import { ArgoCdSim, findArgoBinaries } from './argocdsim.js';
 import { ServedRepo } from './gitserve.js';
 import type { KubeClient } from './kubeclient.js';

@@ -2,12 +2,13 @@
 // setup builds, or a developer's cluster), with each rejection turned into a finding at the file
 // and line of the offending field.
 import { mapLimit } from '../core/exec.js';
-import { FIELD_MANAGER, type LocalApiServer } from './apiserver.js';
+import { FIELD_MANAGER } from './apiserver.js';
 import type { KubeClient, KubeStatus } from './kubeclient.js';
-import { resourceId, type K8sObject } from '../render/kustomize.js';
+import { resourceId, type K8sObject } from '../core/k8s.js';
 import { locate, type Rendered } from '../render/render.js';
-import type { Finding } from '../report/report.js';
+import type { Finding } from '../core/finding.js';
 import { scrubSecrets, secretValuesOf } from '../core/redact.js';
+import { toPointer } from '../core/pointer.js';
 
 type Seg = string | number;
 
@@ -45,9 +46,8 @@ export function fieldPath(field: string, o: unknown): Seg[] {
   return segs;
 }
 
-export function toPointer(segs: Seg[]): string {
-  return segs.length ? '/' + segs.map((s) => String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('/') : '';
-}
+/** @public re-export while branches are in flight */
+export { toPointer } from '../core/pointer.js';
 
 function dotted(segs: Seg[]): string {
   return segs.map((s, i) => (typeof s === 'number' ? `[${s}]` : `${i ? '.' : ''}${s}`)).join('');
@@ -169,4 +169,3 @@ export function isCrd(o: K8sObject): boolean {
   return o.kind === 'CustomResourceDefinition' && o.apiVersion.startsWith('apiextensions.k8s.io/');
 }
 
-export type { LocalApiServer };

@@ -15,7 +15,7 @@ import type { KubeClient } from './kubeclient.js';
 import { statusMessage } from './kubeclient.js';
 import { KWOK_STAGES } from './kwokstages.js';
 import type { RunDir, Spawned } from './rundir.js';
-import net from 'node:net';
+import { freePort } from './ports.js';
 
 export class SimClusterError extends GitopsError {}
 
@@ -37,18 +37,6 @@ export async function findSimBinaries(env: NodeJS.ProcessEnv = process.env): Pro
     if (!(await isExecutable(b))) return { missing: `${path.basename(b)} not found at ${b} (build it with: npm run setup -- --rehearse)` };
   }
   return out;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Default node pool when gitops.yaml declares none. */

@@ -4,10 +4,13 @@ import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
 import { parse } from 'yaml';
 import { ConfigError } from '../core/errors.js';
 import { REDACTED, sensitiveKey } from '../core/redact.js';
-import type { K8sObject } from '../render/kustomize.js';
+import type { K8sObject } from '../core/k8s.js';
 import type { Config, Environment, PolicyLevel } from '../config/config.js';
 
-export type Severity = 'error' | 'warning' | 'info';
+import type { Severity } from '../core/finding.js';
+import { pointerSegments, toPointer } from '../core/pointer.js';
+/** @public re-export while branches are in flight */
+export type { Severity } from '../core/finding.js';
 
 export interface Policy {
   id: string;
@@ -167,7 +170,7 @@ function describe(e: ErrorObject): string {
 
 /** Whether the value at `pointer` of `o` is a Secret value or sits under a sensitive key. */
 function hiddenValue(o: K8sObject, pointer: string): boolean {
-  const segs = pointer.split('/').slice(1).map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const segs = pointerSegments(pointer);
   if (o.kind === 'Secret' && (segs[0] === 'data' || segs[0] === 'stringData')) return true;
   let parent: unknown = o;
   for (const [i, k] of segs.entries()) {
@@ -198,7 +201,7 @@ export function checkPolicies(set: PolicySet, o: K8sObject, ctx: PolicyContext):
     if (p.validate(target.spec)) continue;
     const reason = String(annotations[ctx.exemptionPrefix + p.id] ?? '').trim();
     if (reason) {
-      out.push({ rule: p.id, severity: 'info', path: `/metadata/annotations/${(ctx.exemptionPrefix + p.id).replace(/\//g, '~1')}`, message: `exempted: ${reason}`, exempted: reason });
+      out.push({ rule: p.id, severity: 'info', path: toPointer(['metadata', 'annotations', ctx.exemptionPrefix + p.id]), message: `exempted: ${reason}`, exempted: reason });
       continue;
     }
     for (const e of condense(p.validate.errors ?? [])) {
@@ -222,7 +225,7 @@ export function checkPolicies(set: PolicySet, o: K8sObject, ctx: PolicyContext):
   // would otherwise hide a finding the day the object regresses.
   for (const [key, value] of Object.entries(annotations)) {
     if (!key.startsWith(ctx.exemptionPrefix)) continue;
-    const path = `/metadata/annotations/${key.replace(/\//g, '~1')}`;
+    const path = toPointer(['metadata', 'annotations', key]);
     const policy = set.policies.find((p) => ctx.exemptionPrefix + p.id === key);
     if (!policy) out.push({ rule: 'unknown-exemption', severity: 'warning', path, message: `annotation ${key} names no known policy` });
     else if (!String(value ?? '').trim()) out.push({ rule: policy.id, severity: 'error', path, message: `exemption from ${policy.id} gives no reason: the annotation's value must say why` });

@@ -32,6 +32,7 @@ function allowNull(s: Schema): Schema {
 function inline(s: unknown, defs: Record<string, Schema>, strict: boolean, stack: string[]): unknown {
   if (Array.isArray(s)) return s.map((x) => inline(x, defs, strict, stack));
   if (!isObj(s)) return s;
+  if (s.format === 'int-or-string') return intOrString();
   if (typeof s.$ref === 'string') {
     const id = s.$ref.replace(/^#\/definitions\//, '');
     if (stack.includes(id) || !defs[id]) return { description: s.description ?? `recursive ${id}` };
@@ -54,6 +55,21 @@ function inline(s: unknown, defs: Record<string, Schema>, strict: boolean, stack
   return out;
 }
 
+/**
+ * kubeconform's openapi2jsonschema step: a cluster's OpenAPI says `{type: string, format:
+ * int-or-string}` for IntOrString, which takes `targetPort: 8080` as well as `http`.
+ */
+function intOrString(): Schema {
+  return { oneOf: [{ type: 'string' }, { type: 'integer' }] };
+}
+
+/**
+ * Quantity is `{type: string}` in a cluster's OpenAPI, yet the API server and every tool take
+ * `cpu: 1`; the published kubeconform schemas say string or number (openapi2jsonschema's
+ * --kubernetes), and so do these.
+ */
+const QUANTITY = 'io.k8s.apimachinery.pkg.api.resource.Quantity';
+
 interface Gvk {
   group: string;
   version: string;
@@ -66,7 +82,8 @@ interface Gvk {
  */
 export function convertDefinitions(input: unknown, k8sVersion: string, opts: { strict?: boolean[] } = {}): SchemaFile[] {
   if (!isObj(input)) throw new Error('expected a JSON object with OpenAPI definitions');
-  const defs = (isObj(input.definitions) ? input.definitions : input) as Record<string, Schema>;
+  const defs = { ...((isObj(input.definitions) ? input.definitions : input) as Record<string, Schema>) };
+  if (defs[QUANTITY]) defs[QUANTITY] = { oneOf: [{ type: 'string' }, { type: 'number' }] };
   const variants = opts.strict ?? [true, false];
   const version = k8sVersion.startsWith('v') || k8sVersion === 'master' ? k8sVersion : `v${k8sVersion}`;
   const files: SchemaFile[] = [];
@@ -106,9 +123,10 @@ function crdSchema(s: unknown, strict: boolean): unknown {
       out[k] = crdSchema(v, strict);
     }
   }
-  if (s['x-kubernetes-int-or-string'] === true) {
+  if (s['x-kubernetes-int-or-string'] === true || s.format === 'int-or-string') {
     delete out.type;
-    out.oneOf = [{ type: 'string' }, { type: 'integer' }];
+    delete out.format;
+    out.oneOf = intOrString().oneOf;
   }
   if (s.nullable === true) Object.assign(out, allowNull(out));
   if (strict && isObj(out.properties) && out.additionalProperties === undefined && s['x-kubernetes-preserve-unknown-fields'] !== true) {

@@ -13,23 +13,26 @@ import { changedTargets } from './changed.js';
 import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
 import { layoutRoots, unrenderedFindings } from './coverage.js';
 import { kubeconform, schemaLocations, type KcResult } from './kubeconform.js';
-import { kustomizationClosure, resourceId, type K8sObject } from '../render/kustomize.js';
+import { kustomizationClosure } from '../render/kustomize.js';
+import { resourceId, type K8sObject } from '../core/k8s.js';
 import { checkPolicies, loadPolicies, policyLevels, type PolicySet, type PolicyViolation } from './policies.js';
 import { appTargets, beginRun, clusterTargets, endRun, entryPointFindings, kustomizationOf, locate, objectHash, rel, targetKey, workspaceFor, type Rendered, type Target } from '../render/render.js';
 import { cachingEnabled, sha, Store, toolkitCodeHash } from '../core/workspace.js';
 import { locateOrigins } from '../render/origins.js';
-import type { Finding, Format } from '../report/report.js';
+import type { FormatOf } from '../core/formats.js';
+import type { Finding } from '../core/finding.js';
 import { prestartLocal, serverCheck, serverStoreFile, type ServerCheckResult, type ServerMode } from '../server/servercheck.js';
 import type { LocalApiServer } from '../server/apiserver.js';
 import { mark } from '../core/timing.js';
 import { parse as parseYamlText } from 'yaml';
 import { findKubeconform, findKustomize, REPO_ROOT, type Tool } from '../core/tools.js';
+import { pointerToDotted } from '../core/pointer.js';
 
 export interface ValidateOptions {
   cwd: string;
   env?: string;
   app?: string;
-  format?: Format;
+  format?: FormatOf<'validate'>;
   /** Folder of policy files (default tools/policies of the toolkit). */
   policiesDir?: string;
   /** Where the report goes (default stdout). */
@@ -70,9 +73,7 @@ export interface ValidateResult {
   objects: number;
 }
 
-function dotted(pointer: string): string {
-  return pointer.replace(/^\//, '').split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
-}
+const dotted = pointerToDotted;
 
 /** What kubeconform said about one object, as cached (findings are made from it each run). */
 interface SchemaOutcome {

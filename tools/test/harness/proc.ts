@@ -85,3 +85,24 @@ export async function terminate(child: ChildProcess, graceMs = 5_000): Promise<v
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+// Which processes run, for tests that check nothing is left behind: `ps` (Linux and macOS
+// alike) rather than /proc, and a listing that does not show this very process is an error,
+// never an empty answer that lets such a test pass without checking anything.
+/** Processes other than this one whose command line mentions `needle`, as `pid: command line`. */
+export async function processesMentioning(needle: string): Promise<string[]> {
+  const { stdout } = await run('ps', ['-A', '-ww', '-o', 'pid=,args='], { timeoutMs: 10_000 });
+  const rows = stdout.split('\n').map((l) => /^\s*(\d+)\s(.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
+  if (!rows.some((m) => Number(m[1]) === process.pid)) throw new Error(`ps listed ${rows.length} processes but not this one (${process.pid}): the listing proves nothing`);
+  return rows.filter((m) => Number(m[1]) !== process.pid && m[2].includes(needle) && !m[2].startsWith('ps ')).map((m) => `${m[1]}: ${m[2]}`);
+}
+
+/** Polls until `ok(list)` holds for processesMentioning(needle), at most `ms`; returns the last list. */
+export async function waitForProcesses(needle: string, ok: (list: string[]) => boolean, ms: number): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const list = await processesMentioning(needle);
+    if (ok(list) || Date.now() > deadline) return list;
+    await sleep(100);
+  }
+}

@@ -5,7 +5,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ImageUse } from '../../lib/render/inventory.js';
+import type { ImageUse } from '../../lib/argocd/inventory.js';
 import { isExecutable, renovatePaths } from '../../lib/core/tools.js';
 import { run } from './proc.js';
 

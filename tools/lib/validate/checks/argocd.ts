@@ -1,9 +1,9 @@
 // Argo CD parity: what each Application deploys, under which project, and whether every
 // overlay folder is deployed by exactly one Application.
-import { resourceId } from '../../render/kustomize.js';
+import { resourceId } from '../../core/k8s.js';
 import { sameRepo, tracksDefaultBranch, type GeneratedApp } from '../../argocd/argocd.js';
 import { locate, type Rendered } from '../../render/render.js';
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import type { ClusterView } from './common.js';
 import { glob, projectAllowsKind, type ProjectSpec } from './objects.js';
 

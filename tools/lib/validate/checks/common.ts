@@ -2,11 +2,11 @@
 // target it came from, its API group and the namespace it lands in.
 import type { GeneratedApp } from '../../argocd/argocd.js';
 import type { ClusterFacts } from '../../config/config.js';
-import { resourceId, type K8sObject } from '../../render/kustomize.js';
+import { resourceId, type K8sObject } from '../../core/k8s.js';
 import { podSpecOf } from '../policies.js';
 import { locate, type Rendered } from '../../render/render.js';
-import type { Finding } from '../../report/report.js';
-import type { Severity } from '../policies.js';
+import type { Finding, Severity } from '../../core/finding.js';
+import { pointerSegments, pointerToDotted } from '../../core/pointer.js';
 
 export interface Entry {
   o: K8sObject;
@@ -85,7 +85,7 @@ export function buildView(v: Omit<ClusterView, 'entries'>): ClusterView {
 }
 
 export function finding(e: Entry, rule: string, severity: Severity, message: string, pointer?: string): Finding {
-  const field = pointer ? pointer.replace(/^\//, '').split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') : undefined;
+  const field = pointer ? pointerToDotted(pointer) : undefined;
   return { severity, rule, overlay: e.r.target.dir, resource: resourceId(e.o), message, field, ...locate(e.r, e.o, pointer) };
 }
 
@@ -152,7 +152,7 @@ export function podTemplateOf(o: K8sObject): PodTemplate | undefined {
   const ps = podSpecOf(o);
   if (!ps) return undefined;
   // The pod spec sits at <template>/spec, the pod's labels at <template>/metadata/labels.
-  const tpl = ps.pointer.split('/').slice(1, -1).reduce<unknown>((cur, k) => (cur as Record<string, unknown> | undefined)?.[k], o) as { metadata?: { labels?: Record<string, string> } } | undefined;
+  const tpl = pointerSegments(ps.pointer).slice(0, -1).reduce<unknown>((cur, k) => (cur as Record<string, unknown> | undefined)?.[k], o) as { metadata?: { labels?: Record<string, string> } } | undefined;
   return { labels: tpl?.metadata?.labels ?? {}, spec: ps.spec as PodSpec, pointer: ps.pointer };
 }
 

@@ -1,7 +1,7 @@
 // HorizontalPodAutoscalers: target, bounds, and the replicas field Argo CD would fight over.
 import { parseYamlData } from '../../core/yamlfile.js';
-import type { K8sObject } from '../../render/kustomize.js';
-import type { Finding } from '../../report/report.js';
+import type { K8sObject } from '../../core/k8s.js';
+import type { Finding } from '../../core/finding.js';
 import { finding, groupOf, type ClusterView, type Entry } from './common.js';
 
 interface HpaSpec {

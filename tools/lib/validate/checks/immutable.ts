@@ -1,9 +1,9 @@
 // Fields the API server refuses to change in place: a sync that changes one fails until the
 // object is replaced. Compares the objects rendered at the base revision with the working tree.
 import { isDeepStrictEqual } from 'node:util';
-import type { K8sObject } from '../../render/kustomize.js';
+import type { K8sObject } from '../../core/k8s.js';
 import type { Rendered } from '../../render/render.js';
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { finding, groupOf, type Entry } from './common.js';
 
 /** Immutable fields per group/kind, as JSON pointers. */

@@ -6,15 +6,15 @@ import path from 'node:path';
 import { discoverApps } from '../../config/apps.js';
 import { KUSTOMIZATION_NAMES } from '../../config/layout.js';
 import { parseYamlData } from '../../core/yamlfile.js';
-import { buildOptions, expandApplications, fastPathDir, renderApplication, repoContext, repoTree, sameRepo, tracksDefaultBranch, type Expansion, type GeneratedApp, type RepoTree } from '../../argocd/argocd.js';
+import { buildOptions, expandApplications, fastPathDir, renderApplication, repoContext, repoTree, sameRepo, tracksDefaultBranch, type Expansion, type GeneratedApp, type RepoTree, clusterRepoURL } from '../../argocd/argocd.js';
 import type { RepoContext } from '../../argocd/helper.js';
-import { resourceId, type K8sObject } from '../../render/kustomize.js';
+import { resourceId, type K8sObject } from '../../core/k8s.js';
 import { locate } from '../../render/render.js';
 import type { Config } from '../../config/config.js';
 import { renderTargets, workspaceFor, type Rendered, type Target } from '../../render/render.js';
 import { sha, Store, toolkitCodeHash, type Workspace } from '../../core/workspace.js';
 import { locateOrigins } from '../../render/origins.js';
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { findHelm, type Tool } from '../../core/tools.js';
 import { mapLimit } from '../../core/exec.js';
 import { checkArgo, type PathFacts } from './argocd.js';
@@ -29,6 +29,8 @@ import { checkScheduling } from './scheduling.js';
 import { checkServices } from './services.js';
 import { checkStorage, checkStorageClasses } from './storage.js';
 import { checkSyncWaves } from './syncwaves.js';
+/** @public re-export while branches are in flight */
+export { clusterRepoURL } from '../../argocd/argocd.js';
 
 export { checkImmutable } from './immutable.js';
 
@@ -41,24 +43,6 @@ async function kustomizationNamespace(dir: string, read: (file: string) => Promi
     return { found: true, namespace: typeof ns === 'string' ? ns : undefined };
   }
   return { found: false };
-}
-
-/**
- * The repository Argo CD reads a cluster folder from: gitops.yaml `repoURL` when set, else the
- * source of the Application in clusters/<cluster> that deploys (part of) that folder itself, the
- * app of apps. The repository is written once (clusters/components/repository), so a fork
- * changes that one file and the toolkit follows.
- */
-export function clusterRepoURL(config: Config, entry: Rendered | undefined): string {
-  if (config.repoURL || !entry) return config.repoURL;
-  const dir = entry.target.dir;
-  for (const o of entry.objects) {
-    if (!o.apiVersion?.startsWith('argoproj.io/') || o.kind !== 'Application') continue;
-    const src = (o.spec as { source?: { repoURL?: string; path?: string } } | undefined)?.source;
-    const p = (src?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, '');
-    if (src?.repoURL && (p === dir || p.startsWith(`${dir}/`))) return src.repoURL;
-  }
-  return '';
 }
 
 /**

@@ -1,5 +1,5 @@
 // Ingress and Traefik IngressRoute backends, and host/path claims across apps of one cluster.
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { finding, type ClusterView, type Entry } from './common.js';
 
 interface ServicePort {

@@ -7,7 +7,7 @@
 // made by hand (gitops.yaml external) from the secret.env.example that lists them.
 import { lstat, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { allContainers, finding, podTemplateOf, type ClusterView, type Entry } from './common.js';
 
 /** Keys of a Secret made outside git, from the `secret.env.example` that documents it. */

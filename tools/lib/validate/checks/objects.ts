@@ -1,7 +1,7 @@
 // Object identity and placement within one cluster: duplicates across Applications, objects
 // outside the namespace their Application deploys to, cluster-scoped objects a project forbids.
 import { globMatcher } from '../../core/patterns.js';
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { finding, type ClusterView, type Entry } from './common.js';
 
 // AppProject patterns: exact, '*' (which matches the empty core group too) or a glob.

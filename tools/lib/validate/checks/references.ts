@@ -1,7 +1,7 @@
 // Secrets, ConfigMaps and PVCs that pods reference must exist in the pod's namespace:
 // rendered, produced by an ExternalSecret or SealedSecret, or declared external in gitops.yaml.
 import { globMatcher } from '../../core/patterns.js';
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { allContainers, finding, podTemplateOf, type ClusterView, type Entry } from './common.js';
 
 type RefKind = 'Secret' | 'ConfigMap' | 'PersistentVolumeClaim';

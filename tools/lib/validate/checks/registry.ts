@@ -3,17 +3,15 @@
 // ServiceAccount. Without one the pods sit in ErrImagePull. Checked where gitops.yaml declares
 // the cluster's `privateRegistries`.
 import { globMatcher } from '../../core/patterns.js';
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { allContainers, finding, podTemplateOf, type ClusterView } from './common.js';
+import { splitRegistry } from '../../render/images.js';
 
 const DOCKER_TYPES = ['kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg'];
 
-/** Registry host of an image reference (docker.io when the first segment is no host). */
+/** Registry host of an image reference, as the release commands read it (render/images.ts splitRegistry). */
 export function registryHost(image: string): string {
-  const slash = image.indexOf('/');
-  if (slash < 0) return 'docker.io';
-  const first = image.slice(0, slash);
-  return first.includes('.') || first.includes(':') || first === 'localhost' ? first.toLowerCase() : 'docker.io';
+  return splitRegistry(image).registry.toLowerCase();
 }
 
 type PullSecretState = { ok: true } | { ok: false; why: string };

@@ -2,8 +2,9 @@
 // nodes, not in git: one the cluster does not have leaves pods Pending (selector, required
 // affinity) or tolerates nothing (toleration). Checked against gitops.yaml clusters.<cluster>
 // `nodeLabels` and `taints`, each only where declared.
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { finding, podTemplateOf, type ClusterView, type NodeSelectorRequirement } from './common.js';
+import { escapeSegment } from '../../core/pointer.js';
 
 /** Labels the kubelet puts on every node (any value). */
 const WELL_KNOWN_LABELS = new Set([
@@ -35,7 +36,7 @@ export function checkScheduling(view: ClusterView): Finding[] {
     const at = t.pointer;
     if (labels) {
       for (const [key, value] of Object.entries(t.spec.nodeSelector ?? {})) {
-        const p = `${at}/nodeSelector/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+        const p = `${at}/nodeSelector/${escapeSegment(key)}`;
         if (!declared(key)) findings.push(finding(e, 'node-label', 'error', `nodeSelector ${key}=${value}: no node of cluster ${view.cluster} carries label ${key} (${labelsWhere}: ${Object.keys(labels).join(', ') || 'none'}), so the pods stay Pending`, p));
         else if (values(key) && !values(key)!.includes(value)) findings.push(finding(e, 'node-label', 'error', `nodeSelector ${key}=${value}: the nodes of cluster ${view.cluster} carry ${key} with ${list(key)} (${labelsWhere}), so the pods stay Pending`, p));
       }

@@ -1,5 +1,5 @@
 // Services against the pods they select, within one rendered cluster.
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { allContainers, finding, podTemplateOf, selects, type ClusterView, type Entry, type PodTemplate } from './common.js';
 
 interface ServiceSpec {

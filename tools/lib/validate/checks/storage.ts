@@ -1,6 +1,6 @@
 // A ReadWriteOnce volume can be mounted by the pods of one node only: several replicas of a
 // workload sharing one such claim get stuck in ContainerCreating as soon as they spread.
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { finding, podTemplateOf, type ClusterView, type Entry } from './common.js';
 import { autoscaled } from './hpa.js';
 

@@ -1,6 +1,6 @@
 // Argo CD applies sync waves in order and waits for each to be healthy: an object in an earlier
 // wave than the CRD defining its kind, or than its Namespace, fails on a fresh cluster.
-import type { Finding } from '../../report/report.js';
+import type { Finding } from '../../core/finding.js';
 import { finding, groupOf, syncWave, type ClusterView } from './common.js';
 
 /** `sync-wave-order`, within each rendered target. */

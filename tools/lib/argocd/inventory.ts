@@ -1,12 +1,12 @@
 // The image inventory: every container image of every rendered object, per overlay and cluster
 // entry point, rendered the way Argo CD renders them. What Renovate must be able to see and bump.
-import { inventoryApps } from '../argocd/applications.js';
-import { renderLikeArgo } from '../argocd/argocd.js';
+import { inventoryApps } from './applications.js';
+import { renderLikeArgo } from './argocd.js';
 import { loadConfig } from '../config/config.js';
 import { GitopsError } from '../core/errors.js';
-import { containerImages } from './images.js';
-import type { K8sObject } from './kustomize.js';
-import { appTargets, clusterTargets } from './render.js';
+import { containerImages } from '../render/images.js';
+import type { K8sObject } from '../core/k8s.js';
+import { appTargets, clusterTargets } from '../render/render.js';
 import { findKustomize } from '../core/tools.js';
 
 export interface ImageUse {
