@@ -16,7 +16,7 @@ import { kustomizationClosure, resourceId } from '../render/kustomize.js';
 import { clusterTargets, locate, rel, workspaceFor, type Rendered } from '../render/render.js';
 import { sha, Store, toolkitCodeHash } from '../core/workspace.js';
 import type { Finding } from '../report/report.js';
-import { clusterRepoURL } from '../validate/checks/index.js';
+import { clusterRepoURL } from './clusterapps.js';
 import { run } from '../core/exec.js';
 import { expandApplications, renderLikeArgo, repoTree, sameRepo, tracksDefaultBranch, type GeneratedApp, type RepoTree } from './argocd.js';
 

@@ -27,6 +27,12 @@ export interface Target {
   kind: 'app' | 'cluster';
   env?: Environment;
   app?: AppOverlay;
+  /**
+   * An Application that Argo CD's repo-server code renders (Helm, plain, jsonnet, overrides,
+   * several sources): the repository files its render reads (lib/argocd/clusterapps.ts
+   * appSourceFiles), which stand in for a kustomization closure.
+   */
+  files?: string[];
 }
 
 interface SourceDoc {
