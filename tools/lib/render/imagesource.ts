@@ -531,6 +531,24 @@ export function attributeImages(tree: KNode, rendered: K8sObject[]): ContainerIm
   return out;
 }
 
+/**
+ * The container images of objects that no kustomization tree made (rendered by Argo CD's
+ * repo-server code: Helm, plain directories, jsonnet): each keyed by its rendered name, with
+ * `unknown` saying why the file that sets it is not traced.
+ */
+export function untracedImages(rendered: K8sObject[], why: string): ContainerImage[] {
+  const out: ContainerImage[] = [];
+  for (const o of rendered) {
+    for (const c of containerLists(o)) {
+      const image = c.container.image;
+      if (typeof image !== 'string') continue;
+      const split = splitImage(image);
+      out.push({ object: `${o.kind}/${o.metadata?.name ?? ''}`, container: String(c.container.name ?? ''), pointer: `/${[...c.list, c.index, 'image'].join('/')}`, image, name: split.name, pin: split.pin, key: split.name, unknown: why });
+    }
+  }
+  return out;
+}
+
 /** Short label of an origin for tables: `images`, `patch`, `base` (a resource file). */
 export function originLabel(o: ImageOrigin | undefined, overlayFile?: string): string {
   if (!o) return 'unknown';
