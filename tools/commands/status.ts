@@ -4,7 +4,8 @@
 // checkout in --cwd; the network only for build times (--no-registry: none).
 import { appInventory } from '../lib/argocd/applications.js';
 import { renderInventoryApps, REPO_SERVER_KINDS } from '../lib/argocd/clusterapps.js';
-import { untracedImages } from '../lib/render/imagesource.js';
+import { repoTree } from '../lib/argocd/argocd.js';
+import { tracePlainImages, untracedImages } from '../lib/render/imagesource.js';
 import { getEnvironment, loadConfig } from '../lib/config/config.js';
 import { kubeconfigArg, readAppHealth } from '../lib/release/health.js';
 import { FindingsError, UsageError } from '../lib/core/errors.js';
@@ -196,7 +197,9 @@ export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = pr
   }
   // Helm, plain, jsonnet, overridden and multi-source Applications: their images as Argo CD's
   // repo-server code renders them (an overlay that Argo CD renders otherwise keeps its overlay's row).
-  for (const { item, rendered: r } of (await renderInventoryApps(config, tool, inventory, { env: envVars })).renders) {
+  // Files are read through the tree: nothing outside the repository (no symlink out).
+  const tree = await repoTree(config.root);
+  for (const { item, rendered: r } of (await renderInventoryApps(config, tool, inventory, { tree, env: envVars })).renders) {
     if (item.overlay) continue;
     const env = item.env!.name;
     const st = statusOf(item.id!);
@@ -207,6 +210,8 @@ export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = pr
     else if (!r.objects.length) (st.notRendered ??= {})[env] = r.findings.map((f) => f.message).join('; ') || `Application ${item.name} renders no object`;
     const why = `rendered by Argo CD's repo-server code (${item.source}, Application ${item.name}): the file that sets it is not traced`;
     const containers = untracedImages(r.objects, why);
+    // A plain directory's objects are documents of its files: the file and line that write each image.
+    if (item.source === 'directory') await tracePlainImages(containers, r.closure, tree.read);
     for (const [key, s] of imageStates({ app: r.target.app!, overlayFile: '', containers })) (st.images[key] ??= {})[env] = view(s, '');
   }
   for (const a of apps) {

@@ -106,7 +106,9 @@ test("status lists the Helm and plain-directory Applications with the images Arg
   const busybox = Object.entries(plain.images).find(([k]) => k.endsWith('busybox'));
   assert.ok(busybox, JSON.stringify(plain.images));
   assert.equal(busybox[1].dev?.tag, '1.36');
-  assert.match(busybox[1].dev?.unknown ?? '', /rendered by Argo CD's repo-server code \(directory, Application plain\)/);
+  // A plain file writes it: status points at the file and line a human edits.
+  assert.deepEqual(busybox[1].dev?.setBy, { file: 'plain/nested/web.yaml', line: 14, kind: 'resource', overlay: false });
+  assert.equal(busybox[1].dev?.unknown, undefined);
   // A plugin is still reported as not rendered, with the reason.
   assert.match(r.apps.find((a) => a.id === 'cmp')?.notRendered?.dev ?? '', /Config Management Plugin/);
   if (!helm) return;
@@ -117,6 +119,7 @@ test("status lists the Helm and plain-directory Applications with the images Arg
   await status({ cwd: dir, envVars: testEnv, registry: false, write: (s) => out.push(s) });
   const text = out.join('\n');
   assert.match(text, /^tiny\s+nginx\s+1\.27\.0\s+in sync$/m);
-  assert.match(text, /^plain\s+busybox\s+1\.36\s+in sync$/m);
+  assert.match(text, /^plain\s+busybox\s+1\.36 \*\s+in sync$/m);
+  assert.match(text, /^ {2}plain dev busybox: \S*busybox:1\.36 set by resource plain\/nested\/web\.yaml:14$/m);
   assert.match(text, /^ {2}tiny dev nginx: origin unknown: rendered by Argo CD's repo-server code \(sources, Application tiny\)/m);
 });

@@ -16,7 +16,7 @@ import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { assertYamlLimits } from '../core/yamlfile.js';
 import type { K8sObject } from './kustomize.js';
 import { parseImageRef, type Pin } from './images.js';
-import { lineOf } from '../core/yamlfile.js';
+import { lineOf, parseYaml } from '../core/yamlfile.js';
 
 export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
@@ -547,6 +547,44 @@ export function untracedImages(rendered: K8sObject[], why: string): ContainerIma
     }
   }
   return out;
+}
+
+/**
+ * Points images rendered from a plain directory (Argo CD's Directory source: each object is a
+ * document of one file) at the file and line that write them: the one document of `files` with
+ * the object's kind and name whose image field holds exactly the rendered value. Anything else
+ * keeps its `unknown`. `read` returns a file's text (undefined: not readable).
+ */
+export async function tracePlainImages(containers: ContainerImage[], files: string[], read: (file: string) => Promise<string | undefined>): Promise<void> {
+  if (!containers.length) return;
+  const docs = new Map<string, Array<{ file: string; index: number; doc: Document; lines: LineCounter; value: unknown }>>();
+  for (const file of files.filter((f) => /\.(ya?ml|json)$/.test(f))) {
+    const text = await read(file);
+    if (text === undefined) continue;
+    let parsed: ReturnType<typeof parseYaml>['parsed'];
+    try {
+      parsed = parseYaml(file, text).parsed;
+    } catch {
+      continue; // the render reports what does not parse
+    }
+    parsed.docs.forEach((doc, index) => {
+      const v = doc.toJS() as { kind?: unknown; metadata?: { name?: unknown } } | null;
+      if (!v || typeof v.kind !== 'string' || typeof v.metadata?.name !== 'string') return;
+      const key = `${v.kind}/${v.metadata.name}`;
+      docs.set(key, [...(docs.get(key) ?? []), { file, index, doc, lines: parsed.lines, value: v }]);
+    });
+  }
+  for (const c of containers) {
+    const at = c.pointer.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+    const get = (v: unknown) => at.reduce<unknown>((x, k) => (x && typeof x === 'object' ? (x as Record<string | number, unknown>)[k] : undefined), v);
+    const found = (docs.get(c.object) ?? []).filter((d) => get(d.value) === c.image);
+    if (found.length !== 1) continue;
+    const d = found[0]!;
+    const origin: ImageOrigin = { kind: 'resource', file: d.file, doc: d.index, path: at, line: lineOf(d.doc, d.lines, at) || undefined };
+    c.pinFrom = origin;
+    c.nameFrom = origin;
+    delete c.unknown;
+  }
 }
 
 /** Short label of an origin for tables: `images`, `patch`, `base` (a resource file). */
