@@ -71,13 +71,13 @@ test('diff: a changed $values file and a changed plain-directory file show the c
   commitAll(dir, 'new images for tiny and plain');
   const d = await renderedDiff({ cwd: dir, base: 'HEAD~1', envVars: testEnv });
   const shown = d.overlays.map((o) => ({ overlay: o.overlay, app: o.app, env: o.env, errors: o.errors, objects: o.objects }));
-  const plain = { overlay: 'plain', app: 'plain', env: 'dev', errors: [], objects: [{ resource: 'Deployment/plainweb', change: 'changed', fields: [{ path: 'spec.template.spec.containers[main].image', before: 'busybox:1.36', after: 'busybox:1.37' }] }] };
+  const plain = { overlay: 'plain', app: 'plain', env: 'dev', errors: [], objects: [{ resource: 'Deployment/-/plainweb', change: 'changed', fields: [{ path: 'spec.template.spec.containers[main].image', before: 'busybox:1.36', after: 'busybox:1.37' }] }] };
   if (!helm) {
     assert.deepEqual(shown.filter((o) => o.app === 'plain'), [plain]);
     return;
   }
   assert.deepEqual(shown, [
-    { overlay: 'charts/tiny', app: 'tiny', env: 'dev', errors: [], objects: [{ resource: 'Deployment/tiny-release', change: 'changed', fields: [{ path: 'spec.template.spec.containers[main].image', before: 'nginx:1.27.0', after: 'nginx:1.27.2' }] }] },
+    { overlay: 'charts/tiny', app: 'tiny', env: 'dev', errors: [], objects: [{ resource: 'Deployment/-/tiny-release', change: 'changed', fields: [{ path: 'spec.template.spec.containers[main].image', before: 'nginx:1.27.0', after: 'nginx:1.27.2' }] }] },
     plain,
   ]);
 });
@@ -92,7 +92,7 @@ test('diff against the working tree: only the Application whose files changed is
   await writeFiles(dir, { 'charts/tiny/templates/deployment.yaml': argoFixture()['charts/tiny/templates/deployment.yaml'].replace('replicas: {{ .Values.replicas }}', 'replicas: {{ add .Values.replicas 1 }}') });
   const d2 = await renderedDiff({ cwd: dir, base: 'HEAD', envVars: testEnv });
   assert.deepEqual(d2.overlays.map((o) => [o.overlay, o.app, o.objects.map((x) => `${x.change} ${x.resource} ${x.fields.map((f) => `${f.path}: ${String(f.before)} -> ${String(f.after)}`).join(', ')}`)]), [
-    ['charts/tiny', 'tiny', ['changed Deployment/tiny-release spec.replicas: 4 -> 5']],
+    ['charts/tiny', 'tiny', ['changed Deployment/-/tiny-release spec.replicas: 4 -> 5']],
   ]);
 });
 
