@@ -5,6 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderedDiff } from '../lib/report/diff.js';
+import { resolveTarget } from '../lib/release/release.js';
 import { collectStatus, status } from '../commands/status.js';
 import { appSourceFiles, renderClusterApps } from '../lib/argocd/clusterapps.js';
 import { repoTree } from '../lib/argocd/argocd.js';
@@ -122,4 +123,13 @@ test("status lists the Helm and plain-directory Applications with the images Arg
   assert.match(text, /^plain\s+busybox\s+1\.36 \*\s+in sync$/m);
   assert.match(text, /^ {2}plain dev busybox: \S*busybox:1\.36 set by resource plain\/nested\/web\.yaml:14$/m);
   assert.match(text, /^ {2}tiny dev nginx: origin unknown: rendered by Argo CD's repo-server code \(sources, Application tiny\)/m);
+});
+
+test('the release commands read the same inventory: a Helm Application is named with why it is not edited, not called unknown', async () => {
+  const dir = await fixture();
+  await assert.rejects(resolveTarget(dir, 'tiny', 'dev', testEnv), /app 'tiny' in environment 'dev' is Application tiny, rendered by Argo CD's repo-server code \(sources, path charts\/tiny\): the release commands edit kustomize overlays only/);
+  await assert.rejects(resolveTarget(dir, 'cmp', 'dev', testEnv), /app 'cmp' in environment 'dev' is Application cmp, not rendered \(its source uses a Config Management Plugin/);
+  await assert.rejects(resolveTarget(dir, 'nope', 'dev', testEnv), /unknown app 'nope' in environment 'dev'/);
+  // An overlay still resolves as before.
+  assert.equal((await resolveTarget(dir, 'kind-web', 'dev', testEnv)).app.dir, 'overlays/kind/web');
 });
