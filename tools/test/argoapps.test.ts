@@ -6,6 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderedDiff } from '../lib/report/diff.js';
 import { resolveTarget } from '../lib/release/release.js';
+import { runValidation } from '../lib/validate/validation.js';
 import { collectStatus, status } from '../commands/status.js';
 import { appSourceFiles, renderClusterApps } from '../lib/argocd/clusterapps.js';
 import { repoTree } from '../lib/argocd/argocd.js';
@@ -132,4 +133,18 @@ test('the release commands read the same inventory: a Helm Application is named 
   await assert.rejects(resolveTarget(dir, 'nope', 'dev', testEnv), /unknown app 'nope' in environment 'dev'/);
   // An overlay still resolves as before.
   assert.equal((await resolveTarget(dir, 'kind-web', 'dev', testEnv)).app.dir, 'overlays/kind/web');
+});
+
+test('validate --changed-only: a changed $values file selects the cluster whose Helm Application reads it', async (t) => {
+  if (!helm) return t.skip('the pinned helm is not installed (npm run setup -- --helm)');
+  const dir = await fixture();
+  await writeFiles(dir, { 'values/tiny-dev.yaml': 'message: from-values-source\nimage: nginx:latest\n' });
+  const r = await runValidation({ cwd: dir, envVars: testEnv, server: false, changedOnly: true, base: 'HEAD' });
+  assert.ok(!r.findings.some((f) => f.rule === 'nothing-changed'), r.findings.map((f) => `${f.rule} ${f.message}`).join('\n'));
+  const latest = r.findings.filter((f) => f.rule === 'no-latest-image');
+  assert.deepEqual(latest.map((f) => [f.overlay, f.resource]), [['charts/tiny', 'Deployment/-/tiny-release']]);
+  // A file no Application reads selects nothing.
+  await writeFiles(dir, { 'values/tiny-dev.yaml': null, 'notes.txt': 'x\n' });
+  const none = await runValidation({ cwd: dir, envVars: testEnv, server: false, changedOnly: true, base: 'HEAD' });
+  assert.ok(none.findings.some((f) => f.rule === 'nothing-changed'), none.findings.map((f) => `${f.rule} ${f.message}`).join('\n'));
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { selectApps } from '../config/apps.js';
 import { appInventory, fluxFindings, listApps, type AppListing } from '../argocd/applications.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
-import { REPO_SERVER_KINDS } from '../argocd/clusterapps.js';
+import { renderInventoryApps, REPO_SERVER_KINDS } from '../argocd/clusterapps.js';
 import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
 import { checkImmutable, crossChecks } from './checks/index.js';
 import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
@@ -381,7 +381,17 @@ async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'forma
     opts.app ? apps.some((a) => a.dir === f.overlay) : !allApps.some((a) => a.dir === f.overlay) || envOverlays.has(f.overlay),
   );
   const base = opts.base !== undefined || opts.changedOnly ? await resolveBase(config.root, opts.base, config.defaultBranch) : undefined;
-  if (opts.changedOnly) targets = await affectedTargets(config, targets, await changedFiles(config.root, base!), workspaceFor(config));
+  if (opts.changedOnly) {
+    const changed = await changedFiles(config.root, base!);
+    targets = await affectedTargets(config, targets, changed, workspaceFor(config));
+    // Applications Argo CD's repo-server code renders (Helm, plain, ...) are checked with their
+    // cluster's entry point: a change to the files their sources read selects it.
+    if (!opts.app) {
+      const argo = (await renderInventoryApps(config, kustomize, inventory, { select: async () => [] })).targets;
+      const hit = new Set((await affectedTargets(config, argo, changed)).map((t) => t.cluster));
+      for (const t of clusterTargets(config, envs)) if (hit.has(t.cluster) && !targets.some((x) => x.kind === 'cluster' && x.dir === t.dir)) targets.push(t);
+    }
+  }
   // A shard owns whole clusters; the targets of the others are still needed by the coverage check.
   const everyTarget = targets;
   if (opts.shard) targets = shardTargets(targets, opts.shard);
