@@ -36,16 +36,17 @@ describe('--changed-only selects by what renders read, and fails closed', () => 
     assert.ok(r.findings.some((f) => f.severity === 'error' && /top/.test(`${f.resource} ${f.message}`) && /data|string/i.test(f.message)), show(r.findings));
   });
 
-  test('the repository paths an Application reads: its source paths and the value files of a $ref source', async () => {
-    const { argoAppInputs } = await import('../lib/validate/changed.js');
+  test('the repository files an Application reads: its source path and the value files of a $ref source (not another repository\'s)', async () => {
+    const { appSourceFiles } = await import('../lib/argocd/clusterapps.js');
     const app = {
       sources: [
-        { repoURL: REPO_URL, path: './charts/tiny/', helm: { valueFiles: ['values.yaml', '$values/values/tiny-dev.yaml', '$other/x.yaml'] } },
+        { repoURL: REPO_URL, path: './charts/tiny/', helm: { valueFiles: ['values.yaml', '$values/values/tiny-dev.yaml', '$other/values/x.yaml'] } },
         { repoURL: `${REPO_URL.replace(/\.git$/, '')}/`, ref: 'values' },
-        { repoURL: 'https://elsewhere.example.com/x.git', ref: 'other', path: 'ignored' },
+        { repoURL: 'https://elsewhere.example.com/x.git', ref: 'other', path: 'values' },
       ],
     };
-    assert.deepEqual(argoAppInputs(app as never, REPO_URL).sort(), ['charts/tiny', 'values/tiny-dev.yaml']);
+    const files = ['charts/tiny/Chart.yaml', 'charts/tiny/values.yaml', 'values/tiny-dev.yaml', 'values/x.yaml', 'values/unrelated.yaml'];
+    assert.deepEqual((await appSourceFiles(app as never, REPO_URL, { root: '/nonexistent', files })).sort(), ['charts/tiny/Chart.yaml', 'charts/tiny/values.yaml', 'values/tiny-dev.yaml']);
   });
 
   test('without the renderer\'s record (GITOPS_NO_RENDERER) a change no closure names still validates every target; with it, nothing is selected', { timeout: 180_000 }, async () => {

@@ -109,6 +109,11 @@ export async function affectedTargets(config: Config, targets: Target[], changed
   if (set.has(CONFIG_FILE)) return targets;
   const out: Target[] = [];
   for (const t of targets) {
+    // An Application rendered by Argo CD's repo-server code: the files of its sources.
+    if (t.files) {
+      if (t.files.some((f) => set.has(f))) out.push(t);
+      continue;
+    }
     let closure: string[];
     try {
       closure = (await kustomizationClosure(path.join(config.root, t.dir), config.root, ws)).map((f) => rel(config, f));

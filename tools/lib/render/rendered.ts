@@ -14,6 +14,12 @@ export interface Target {
   kind: 'app' | 'cluster';
   env?: Environment;
   app?: AppOverlay;
+  /**
+   * An Application that Argo CD's repo-server code renders (Helm, plain, jsonnet, overrides,
+   * several sources): the repository files its render reads (lib/argocd/clusterapps.ts
+   * appSourceFiles), which stand in for a kustomization closure.
+   */
+  files?: string[];
 }
 
 export interface SourceDoc {

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { selectApps } from '../config/apps.js';
 import { appInventory, fluxFindings, listApps, type AppInventory, type AppListing } from '../argocd/applications.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
-import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
+import { REPO_SERVER_KINDS } from '../argocd/clusterapps.js';
+import { changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
 import { checkImmutable, crossChecks } from './checks/index.js';
 import { changedTargets } from './changed.js';
 import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
@@ -499,7 +500,7 @@ async function selectTargets(config: Config, opts: Omit<ValidateOptions, 'format
   // One inventory: the layout's overlays plus every Application the cluster entry points create.
   // Helm, plain, jsonnet, overridden and multi-source Applications are rendered by Argo CD's
   // repo-server code in the cross-checks (checks/index.ts), so they count as rendered here.
-  const inventory = await appInventory(config, kustomize, { rendersAlso: ['helm', 'directory', 'jsonnet', 'overrides', 'sources'] });
+  const inventory = await appInventory(config, kustomize, { rendersAlso: [...REPO_SERVER_KINDS] });
   const layout = inventory.layout;
   const allApps = inventory.overlays;
   const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
