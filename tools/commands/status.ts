@@ -10,7 +10,8 @@ import { sameRelease, shortDigest, type Pin } from '../lib/render/images.js';
 import type { ImageOrigin } from '../lib/render/imagesource.js';
 import { appKey, imageStates, renderAppImages, type ImageState } from '../lib/release/releasestate.js';
 import { findKustomize } from '../lib/core/tools.js';
-import { compareReleases, registryCreated, type CreatedLookup } from '../lib/release/order.js';
+import { compareReleases, compareVersions, registryCreated, type CreatedLookup } from '../lib/release/order.js';
+import { helmApps, valuesHash } from '../lib/release/helm.js';
 import { promotionSources } from './promote.js';
 import { createHash } from 'node:crypto';
 import { readReleaseFile } from '../lib/release/files.js';
@@ -86,6 +87,25 @@ export interface AppStatus {
   errors?: Record<string, string>;
   /** Environment -> why the toolkit does not render the Argo CD Application deploying it there (Helm, plain directory, ...). */
   notRendered?: Record<string, string>;
+  /** Helm apps: chart -> environment -> the chart version its Argo CD Application deploys (null: another chart, or none, there). */
+  charts?: Record<string, Record<string, ChartView | null>>;
+  /** Helm apps with promotion.helm.valueFiles: environment -> the released values files and their hash (null: none). */
+  values?: Record<string, ValuesView | null>;
+}
+
+export interface ChartView {
+  version: string;
+  repoURL: string;
+  /** The Argo CD Application, and the file declaring it. */
+  application: string;
+  file?: string;
+}
+
+export interface ValuesView {
+  /** Repo-relative values files, in the order of promotion.helm.valueFiles. */
+  files: string[];
+  sha256: string;
+  short: string;
 }
 
 export interface FileView {
@@ -97,7 +117,7 @@ export interface FileView {
 
 /** One release part (an image or a release file) of a source set against the target. */
 export interface RelationItem {
-  kind: 'image' | 'file';
+  kind: 'image' | 'file' | 'chart' | 'values';
   name: string;
   from: string;
   to: string;
@@ -183,6 +203,16 @@ export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = pr
     if (!st.deployedTo.includes(u.env!.name)) st.deployedTo.push(u.env!.name);
     (st.notRendered ??= {})[u.env!.name] = `Application ${u.name}: ${u.reason}`;
   }
+  // Helm apps: chart versions and released values files.
+  for (const h of helmApps(config, inventory)) {
+    const st = byId.get(h.id);
+    if (!st) continue;
+    if (h.chart && config.releaseHelm.chart) ((st.charts ??= {})[h.chart.name] ??= {})[h.env.name] = { version: h.chart.version, repoURL: h.chart.repoURL, application: h.name, ...(h.file ? { file: h.file } : {}) };
+    if (config.releaseHelm.valueFiles.length) {
+      const v = await valuesHash(config.root, h);
+      (st.values ??= {})[h.env.name] = v ? { files: v.files, sha256: v.sha256, short: v.sha256.slice(0, 12) } : null;
+    }
+  }
   for (const a of apps) {
     const r = rendered.get(appKey(a))!;
     const st: AppStatus = byId.get(a.id) ?? { id: a.id, deployedTo: [], overlays: {}, images: {}, files: {}, relations: [], pending: [], differs: false };
@@ -202,6 +232,7 @@ export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = pr
       for (const env of envs) if (st.deployedTo.includes(env.name)) sorted[key]![env.name] = st.images[key]![env.name] ?? null;
     }
     st.images = sorted;
+    for (const per of Object.values(st.charts ?? {})) for (const env of st.deployedTo) per[env] ??= null;
     if (config.releaseFiles.length) {
       for (const f of config.releaseFiles) {
         st.files[f] = {};
@@ -270,6 +301,8 @@ function differing(st: AppStatus, a: string, b: string): string[] {
   return [
     ...Object.entries(st.images).filter(([, per]) => !sameRelease(pinOf(per[a]), pinOf(per[b]))).map(([k]) => k),
     ...Object.entries(st.files).filter(([, per]) => (per[a]?.sha256 ?? null) !== (per[b]?.sha256 ?? null)).map(([k]) => k),
+    ...Object.entries(st.charts ?? {}).filter(([, per]) => (per[a]?.version ?? null) !== (per[b]?.version ?? null)).map(([k]) => `chart ${k}`),
+    ...(st.values && (st.values[a]?.sha256 ?? null) !== (st.values[b]?.sha256 ?? null) ? ['values'] : []),
   ];
 }
 
@@ -283,6 +316,18 @@ async function relate(st: AppStatus, from: string, to: string, lookup: CreatedLo
     if (!s || !(s.tag || s.digest) || !t) continue;
     const o = await compareReleases(s.name, pinOf(s), pinOf(t), lookup);
     items.push({ kind: 'image', name: key, from: pinText(s), to: pinText(t), relation: o.relation, ...(o.by ? { by: o.by } : {}), ...(o.why ? { why: o.why } : {}) });
+  }
+  for (const [chart, per] of Object.entries(st.charts ?? {})) {
+    const s = per[from];
+    const t = per[to];
+    if (!s || !t) continue;
+    const o = compareVersions(s.version, t.version);
+    items.push({ kind: 'chart', name: chart, from: s.version, to: t.version, relation: o.relation, ...(o.by ? { by: o.by } : {}), ...(o.why ? { why: o.why } : {}) });
+  }
+  if (st.values?.[from]) {
+    const s = st.values[from]!;
+    const t = st.values[to];
+    items.push({ kind: 'values', name: 'values', from: s.short, to: t?.short ?? '(none)', relation: s.sha256 === t?.sha256 ? 'same' : 'unordered', ...(s.sha256 === t?.sha256 ? {} : { why: 'values files are not versioned' }) });
   }
   for (const [file, per] of Object.entries(st.files)) {
     const s = per[from];
@@ -356,10 +401,14 @@ export function formatStatusText(r: StatusReport): string {
     for (const [f, per] of Object.entries(a.files)) {
       rows.push(['', `file ${f}`, ...envNames.map((e) => (!a.deployedTo.includes(e) ? '-' : per[e] ? per[e]!.short : '(none)')), '']);
     }
+    for (const [c, per] of Object.entries(a.charts ?? {})) {
+      rows.push(['', `chart ${c}`, ...envNames.map((e) => (!a.deployedTo.includes(e) ? '-' : per[e]?.version ?? '(none)')), '']);
+    }
+    if (a.values) rows.push(['', 'helm values', ...envNames.map((e) => (!a.deployedTo.includes(e) ? '-' : a.values![e]?.short ?? '(none)')), '']);
     for (const rel of a.relations) {
       for (const it of rel.items) {
         if (it.relation === 'same' || (rel.state === 'waiting' && it.relation === 'newer')) continue;
-        const what = `${it.kind === 'file' ? 'file ' : ''}${it.name.split('/').pop()}`;
+        const what = it.kind === 'values' ? 'helm values' : `${it.kind === 'file' || it.kind === 'chart' ? `${it.kind} ` : ''}${it.name.split('/').pop()}`;
         const how = it.relation === 'newer' ? `is newer in ${rel.from}` : it.relation === 'older' ? `is older in ${rel.from} (${rel.to} is ahead; promote would downgrade)` : 'cannot be ordered';
         orderNotes.push(`  ${a.id} ${rel.from} -> ${rel.to} ${what}: ${it.from} vs ${it.to} ${how}${it.by === 'semver' ? ' by semantic version' : it.by === 'created' ? ` by registry build time (${it.why})` : it.why ? ` (${it.why})` : ''}`);
       }
