@@ -38,7 +38,8 @@ const STUCK = `patches:
       - {op: replace, path: /spec/template/spec/containers/0/resources/requests/cpu, value: "64"}
 `;
 const FILES: Record<string, string> = {
-  'gitops.yaml': GITOPS_YAML,
+  // The offline CRD mirror holds Argo CD's CRDs of v3.5.0 (the rehearsal test's too).
+  'gitops.yaml': `${GITOPS_YAML}clusters:\n  minikube:\n    apiServer:\n      crds:\n        - {name: argo-cd, version: v3.5.0}\n`,
   'apps/demo/web/kustomization.yaml': BASE_KUSTOMIZATION,
   'apps/demo/web/deployment.yaml': DEPLOYMENT,
 };
@@ -121,9 +122,11 @@ describe('promote --require-healthy reads the real Argo CD', { skip }, () => {
     assert.match(f!.api.state.pulls.at(-1)!.body ?? '', /dev is Synced and Healthy at/);
   });
 
-  test('Degraded: refused, naming Argo CD\'s health and its message', { timeout: 300_000 }, async () => {
+  // Argo CD v3 keeps health messages per resource: the reason is the Degraded Deployment's, not the
+  // last sync's "successfully synced" (what the Application's own fields said before).
+  test('Degraded: refused, naming Argo CD\'s health and the unhealthy resource\'s message', { timeout: 300_000 }, async () => {
     assert.equal(health.stuck!.sync, 'Synced');
-    await assert.rejects(run('demo/stuck').p, (e: unknown) => e instanceof UsageError && /demo\/stuck in dev is not ready to be promoted \(Argo CD Application argocd\/demo-stuck\): health is Degraded, not Healthy \(.*progress deadline.*\)/.test(e.message));
+    await assert.rejects(run('demo/stuck').p, (e: unknown) => e instanceof UsageError && /demo\/stuck in dev is not ready to be promoted \(Argo CD Application argocd\/demo-stuck\): health is Degraded, not Healthy \(Deployment\/demo-stuck\/demo-web Degraded: Deployment "demo-web" exceeded its progress deadline\)/.test(e.message));
   });
 
   test('OutOfSync (no automated sync): refused, naming the sync status', { timeout: 300_000 }, async () => {
