@@ -11,7 +11,7 @@ import type { ImageOrigin } from '../lib/render/imagesource.js';
 import { appKey, imageStates, renderAppImages, type ImageState } from '../lib/release/releasestate.js';
 import { findKustomize } from '../lib/core/tools.js';
 import { compareReleases, compareVersions, registryCreated, type CreatedLookup } from '../lib/release/order.js';
-import { helmApps, valuesHash } from '../lib/release/helm.js';
+import { helmApps, releaseInventory, valuesHash } from '../lib/release/helm.js';
 import { promotionSources } from './promote.js';
 import { createHash } from 'node:crypto';
 import { readReleaseFile } from '../lib/release/files.js';
@@ -452,7 +452,8 @@ async function releasePulls(cwd: string, envVars: NodeJS.ProcessEnv): Promise<{ 
 async function readHealth(cwd: string, spec: string, envVars: NodeJS.ProcessEnv): Promise<BoardOptions['health']> {
   const config = await loadConfig(cwd, envVars);
   const out: NonNullable<BoardOptions['health']> = {};
-  const apps = (await appInventory(config, await findKustomize(envVars))).overlays;
+  // Helm apps too: their Argo CD Application is their own (lib/release/helm.ts).
+  const apps = (await releaseInventory(config, await findKustomize(envVars))).apps;
   for (const part of spec.split(',').map((x) => x.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new UsageError(`--kubeconfig ${part}: use ENV=FILE[:CONTEXT] (several joined with commas)`);

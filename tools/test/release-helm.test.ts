@@ -32,7 +32,7 @@ promotion:
     valueFiles: ["helm/*/release.yaml"]
 `;
 
-function entry(cluster: string, files: string[]): string {
+function entry(files: string[]): string {
   return `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [${files.join(', ')}]\n`;
 }
 
@@ -71,8 +71,8 @@ const V2 = '# released with the chart\nreplicaCount: 1\nui:\n  message: two\n';
 function files(dev: string, prod: string, devValues = V1, prodValues = V1): Record<string, string> {
   return {
     'gitops.yaml': CFG,
-    'clusters/minikube/kustomization.yaml': entry('minikube', ['podinfo.yaml']),
-    'clusters/crianex/kustomization.yaml': entry('crianex', ['podinfo.yaml']),
+    'clusters/minikube/kustomization.yaml': entry(['podinfo.yaml']),
+    'clusters/crianex/kustomization.yaml': entry(['podinfo.yaml']),
     [DEV_APP]: helmApp('dev', dev),
     [PROD_APP]: helmApp('prod', prod),
     'helm/podinfo/values.yaml': 'service:\n  type: ClusterIP\n',
@@ -133,7 +133,7 @@ describe('Helm releases (chart versions and values of Argo CD Helm sources)', ()
       assert.equal(await f.remoteFile(rb.branch, PROD_APP), helmApp('prod', '6.5.0'));
 
       // bump and scale edit overlays: a Helm app is refused by name.
-      await assert.rejects(bump({ cwd: f.work, app: 'podinfo', env: 'prod', image: 'x:1', envVars: f.envVars, dryRun: true, log: () => {}, write: () => {} } as Parameters<typeof bump>[0]), (e: unknown) => e instanceof UsageError && /Helm source of Argo CD Application podinfo-prod/.test(e.message));
+      await assert.rejects(bump({ cwd: f.work, app: 'podinfo', env: 'prod', image: 'x:1', envVars: f.envVars, dryRun: true, log: () => {}, write: () => {} }), (e: unknown) => e instanceof UsageError && /Helm source of Argo CD Application podinfo-prod/.test(e.message));
     } finally {
       await finishFixture(f);
     }
@@ -142,7 +142,7 @@ describe('Helm releases (chart versions and values of Argo CD Helm sources)', ()
   test('a values file another Application also reads is not written for one app', T, async () => {
     const fx = files('6.6.0', '6.6.0', V2, V1);
     // Another app of prod reads podinfo's prod release file too: writing it would move that app.
-    fx['clusters/crianex/kustomization.yaml'] = entry('crianex', ['podinfo.yaml', 'other.yaml']);
+    fx['clusters/crianex/kustomization.yaml'] = entry(['podinfo.yaml', 'other.yaml']);
     fx['clusters/crianex/other.yaml'] = helmApp('prod', '6.6.0').replace('podinfo-prod', 'other-prod').replace('namespace: podinfo', 'namespace: other');
     const f = await startReleaseFixture({ files: fx });
     try {
