@@ -200,6 +200,50 @@ spec:
     }
   });
 
+  test('a chart of this repository: its values files relative to the chart travel, the shared one stays', T, async () => {
+    const local = (env: string) => `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: web-${env}, namespace: argocd}
+spec:
+  project: default
+  source:
+    repoURL: ${REPO}
+    targetRevision: main
+    path: charts/web
+    helm:
+      valueFiles: [values.yaml, values-${env}.yaml]
+  destination: {server: https://kubernetes.default.svc, namespace: web}
+`;
+    const f = await startReleaseFixture({
+      files: {
+        'gitops.yaml': CFG.replace('["helm/*/release.yaml"]', '["charts/web/values-*.yaml"]'),
+        'clusters/minikube/kustomization.yaml': entry(['web.yaml']),
+        'clusters/crianex/kustomization.yaml': entry(['web.yaml']),
+        'clusters/minikube/web.yaml': local('dev'),
+        'clusters/crianex/web.yaml': local('prod'),
+        'charts/web/Chart.yaml': 'apiVersion: v2\nname: web\nversion: 0.1.0\n',
+        'charts/web/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {message: "{{ .Values.message }}"}\n',
+        'charts/web/values.yaml': 'message: base\n',
+        'charts/web/values-dev.yaml': 'message: two\n',
+        'charts/web/values-prod.yaml': 'message: one\n',
+      },
+    });
+    try {
+      const st = await collectStatus(f.work, f.envVars, { lookup: false });
+      const web = st.apps.find((a) => a.id === 'web')!;
+      assert.equal(web.charts, undefined, 'a chart of this repository has no version of its own to promote');
+      assert.deepEqual([web.values?.dev?.files, web.values?.prod?.files], [['charts/web/values-dev.yaml'], ['charts/web/values-prod.yaml']]);
+      assert.deepEqual(web.relations.map((r) => [r.from, r.to, r.state]), [['dev', 'prod', 'differs']]);
+      const c = capture();
+      const r = await promote({ cwd: f.work, app: 'web', env: 'prod', envVars: f.envVars, dryRun: true, log: c.log, write: c.write });
+      assert.equal(r.status, 'dry-run', [...c.err, ...c.out].join('\n'));
+      assert.deepEqual(r.changes?.map((x) => x.what), ['values charts/web/values-prod.yaml']);
+      assert.deepEqual(r.fileDiff!.split('\n').filter((l) => /^[-+][^-+]/.test(l)), ['-message: one', '+message: two']);
+    } finally {
+      await finishFixture(f);
+    }
+  });
+
   test('promotion.helm is checked: valueFiles are repo-relative globs that stay in the repository', () => {
     assert.deepEqual(parseConfig('/tmp/x', CFG, {}).releaseHelm, { chart: true, valueFiles: ['helm/*/release.yaml'] });
     assert.deepEqual(parseConfig('/tmp/x', GITOPS_YAML, {}).releaseHelm, { chart: true, valueFiles: [] });
