@@ -22,7 +22,7 @@ export interface BumpOptions extends ReleaseCommonOptions {
 export async function bump(opts: BumpOptions): Promise<ReleaseResult> {
   const envVars = opts.envVars ?? process.env;
   const ref = parseImageRef(opts.image);
-  const { app } = await resolveTarget(opts.cwd, opts.app, opts.env, envVars);
+  const { app } = await resolveTarget(opts.cwd, opts.app, opts.env, envVars, { command: 'bump' });
   if (app.env.requireDigests && !ref.digest && opts.resolve === false) {
     throw new UsageError(`environment '${app.env.name}' requires digests (gitops.yaml requireDigests) and '${opts.image}' has a tag only`, `drop --no-resolve to look the digest up, or pass ${ref.name}:${ref.tag}@sha256:<digest>`);
   }

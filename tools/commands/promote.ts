@@ -5,12 +5,15 @@
 // Environment-specific settings (names, replicas, namespaces) are never copied.
 import type { Config, Environment } from '../lib/config/config.js';
 import { getEnvironment } from '../lib/config/config.js';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, NameError, UsageError } from '../lib/core/errors.js';
 import { copyKey, editYaml, formatPin, getKey, parseKeyPath, parseKustomization, type Pin } from '../lib/render/images.js';
 import { resolveDigest, type RegistryOptions } from '../lib/remote/registry.js';
-import { release, resolveTarget, type Change, type EditContext, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
+import { release, resolveTarget, type Change, type Edit, type EditContext, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
+import { checkValuesOwner, checkValuesText, findChartPlace, ownObject, releaseInventory, writeChartVersion } from '../lib/release/helm.js';
+import { sameRepo } from '../lib/argocd/argocd.js';
+import { targetLabel, targetsReading } from '../lib/release/inventory.js';
 import type { AppOverlay } from '../lib/config/apps.js';
 import { kubeconfigArg, readAppHealth } from '../lib/release/health.js';
 import { kustomizationClosure } from '../lib/render/kustomize.js';
@@ -20,7 +23,7 @@ import { readReleaseFile } from '../lib/release/files.js';
 import { createHash } from 'node:crypto';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-import { compareReleases, describeOrdering, registryCreated } from '../lib/release/order.js';
+import { compareReleases, compareVersions, describeOrdering, registryCreated } from '../lib/release/order.js';
 
 export interface PromoteOptions extends ReleaseCommonOptions {
   app: string;
@@ -53,7 +56,9 @@ async function requireHealthy(ctx: EditContext, srcApp: AppOverlay, source: stri
   else if (!(await ctx.git.revParse(h.revision))) problems.push(`it is synced to ${h.revision.slice(0, 12)}, which origin's history does not have`);
   else {
     const closure = (await kustomizationClosure(path.join(ctx.root, srcApp.dir), ctx.root)).filter((f) => path.isAbsolute(f) && !path.relative(ctx.root, f).startsWith("..")).map((f) => path.relative(ctx.root, f).split(path.sep).join('/'));
-    const files = [...new Set([...closure, ...ctx.config.releaseFiles.map((f) => path.posix.join(srcApp.dir, f))])].map(ctx.repoPath);
+    // A Helm app's release also lives in the values files its Application reads.
+    const values = srcApp.helm ? (await releaseInventory(ctx.config, await findKustomize(ctx.envVars))).helm.find((h) => h.id === srcApp.id && h.env.name === srcApp.env.name)?.valueFiles ?? [] : [];
+    const files = [...new Set([...closure, ...values, ...ctx.config.releaseFiles.map((f) => path.posix.join(srcApp.dir, f))])].map(ctx.repoPath);
     const changed = (await ctx.git.run(['diff', '--name-only', h.revision, ctx.base, '--', ...files])).trim();
     if (changed) problems.push(`it is synced to ${h.revision.slice(0, 12)}, but the release on origin/${ctx.config.defaultBranch} (${ctx.base.slice(0, 12)}) changed ${changed.split('\n').join(', ')} since: that release has not been seen running`);
   }
@@ -64,6 +69,79 @@ async function requireHealthy(ctx: EditContext, srcApp: AppOverlay, source: stri
     );
   }
   return `${source} is Synced and Healthy at ${h.revision!.slice(0, 12)} (Argo CD Application ${h.application})`;
+}
+
+/**
+ * Promotes a Helm app: the chart version of its Application's chart source (refusing a downgrade)
+ * and the values files promotion.helm.valueFiles names, copied whole from the source's.
+ */
+async function promoteHelm(ctx: EditContext, srcApp: AppOverlay, source: string, opts: { allowDowngrade?: boolean; notes: string[] }): Promise<Edit | null> {
+  const target = ctx.app.env.name;
+  const tool = await findKustomize(ctx.envVars);
+  const { helm: all } = await releaseInventory(ctx.config, tool);
+  const find = (env: string) => all.find((h) => h.id === ctx.app.id && h.env.name === env);
+  const src = find(source);
+  const dst = find(target);
+  if (!src || !dst) {
+    const [what, where] = !src ? [srcApp, source] : [ctx.app, target];
+    throw new UsageError(`${ctx.app.id} is deployed by a Helm source in ${!src ? target : source} but by overlay ${what.dir} in ${where}; promote cannot carry one into the other`, 'deploy it the same way in both environments');
+  }
+  for (const h of [src, dst]) if (h.problem) throw new UsageError(`${h.id} in ${h.env.name} (Argo CD Application ${h.name}): ${h.problem}`);
+  const notes = [...opts.notes];
+  const changes: Change[] = [];
+  const files: Record<string, string> = {};
+  const own: NonNullable<Edit['own']> = [];
+  // The chart version, ordered like an image tag.
+  if (ctx.config.releaseHelm.chart && src.chart && dst.chart && src.chart.version !== dst.chart.version) {
+    if (src.chart.name !== dst.chart.name || !sameRepo(src.chart.repoURL, dst.chart.repoURL)) {
+      throw new UsageError(`${ctx.app.id} deploys chart ${src.chart.name} from ${src.chart.repoURL} in ${source} but ${dst.chart.name} from ${dst.chart.repoURL} in ${target}; promote carries a version, not another chart`);
+    }
+    const o = compareVersions(src.chart.version, dst.chart.version);
+    const what = `chart ${dst.chart.name}`;
+    if (o.relation === 'older') {
+      const d = `${what}: ${target} runs ${dst.chart.version}, ${source} has the older ${src.chart.version} (${describeOrdering(o)})`;
+      if (!opts.allowDowngrade) throw new UsageError(`promoting ${ctx.app.id} from ${source} to ${target} would downgrade it:\n  ${d}`, `pass --allow-downgrade to promote the older release anyway, or move ${source} forward first`);
+      notes.push(`downgrade (--allow-downgrade): ${d}`);
+    } else if (o.relation === 'unordered') notes.push(`${what}: ${src.chart.version} (${source}) and ${dst.chart.version} (${target}) ${describeOrdering(o)}`);
+    ctx.log(`finding where the chart version of Argo CD Application ${dst.name} is written`);
+    const place = await findChartPlace(ctx.config, tool, dst);
+    const w = await writeChartVersion(ctx.config, tool, dst, place, src.chart.version);
+    files[w.file] = w.text;
+    own.push(ownObject(dst));
+    changes.push({ what, from: dst.chart.version, to: src.chart.version });
+    if (w.file !== dst.file) notes.push(`${what} of ${dst.name} is set in ${w.file} (${place.path.join('.')})`);
+  } else if (src.chart && !dst.chart) notes.push(`${source} deploys chart ${src.chart.name} from a chart repository, ${target} a chart of this repository (${dst.localChart}); chart version not promoted`);
+  // Released values files travel whole.
+  for (const { pattern, file } of src.released) {
+    const to = dst.released.find((r) => r.pattern === pattern);
+    if (!to) {
+      notes.push(`values file ${file} (promotion.helm.valueFiles '${pattern}') has no counterpart in ${target}'s Application ${dst.name}; not promoted`);
+      continue;
+    }
+    if (to.file === file) continue; // one file both read: nothing travels
+    const text = await readRepoFile(ctx.root, file);
+    const before = await readFile(path.join(ctx.root, to.file)).catch(() => undefined);
+    if (before?.equals(Buffer.from(text))) continue;
+    checkValuesText(file, text);
+    checkValuesOwner(all, dst, to.file);
+    const readers = await targetsReading(ctx.config, [to.file]);
+    if (readers.length) throw new UsageError(`values file ${to.file} of ${ctx.app.id} in ${target} is also read by ${readers.map(targetLabel).join(', ')}; nothing was committed`, `give ${target}'s Application a values file of its own`);
+    files[to.file] = text;
+    changes.push({ what: `values ${to.file}`, from: before === undefined ? '(none)' : `sha256:${sha256(before).slice(0, 12)}`, to: `sha256:${sha256(Buffer.from(text)).slice(0, 12)} (${file})` });
+  }
+  if (!changes.length) return null;
+  const srcFiles = [...new Set([src.file ?? src.entryDir, ...src.released.map((r) => r.file)])];
+  const sha = (await ctx.git.run(['log', '-1', '--format=%H%x00%s', ctx.base, '--', ...srcFiles.map(ctx.repoPath)])).trim();
+  const [srcSha, subject] = sha.split('\0');
+  const chart = changes.find((c) => c.what.startsWith('chart '));
+  return {
+    files,
+    title: `promote ${ctx.app.id} ${source} -> ${target}: ${chart && changes.length === 1 ? `${chart.what.slice('chart '.length)} ${chart.to}` : `${changes.length} changes`}`,
+    changes,
+    notes,
+    own,
+    source: srcSha ? { label: `source: ${source} (Argo CD Application ${src.name}) at commit`, sha: srcSha, subject } : undefined,
+  };
 }
 
 /** Environments a target may be promoted from: its promotesFrom sources and theirs, nearest first. */
@@ -107,7 +185,7 @@ function show(v: unknown): string {
 
 export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
   const envVars = opts.envVars ?? process.env;
-  const { config, app } = await resolveTarget(opts.cwd, opts.app, opts.env, envVars);
+  const { config, app } = await resolveTarget(opts.cwd, opts.app, opts.env, envVars, { helm: true });
   const target = app.env;
   const source = chooseSource(config, target, opts.from, app.id);
   const releaseKeys = config.releaseKeys.map((k) => ({ key: k, segs: parseKeyPath(k) }));
@@ -129,6 +207,7 @@ export async function promote(opts: PromoteOptions): Promise<ReleaseResult> {
           ctx.log(`reading the Argo CD Application of ${srcApp.id} in ${source}`);
           healthNote = await requireHealthy(ctx, srcApp, source, opts.kubeconfig, envVars);
         }
+        if (ctx.app.helm || srcApp.helm) return promoteHelm(ctx, srcApp, source, { allowDowngrade: opts.allowDowngrade, notes: healthNote ? [healthNote] : [] });
         // What each environment renders, not what its overlay's images: block says.
         const tool = await findKustomize(ctx.envVars);
         const rendered = await renderAppImages(ctx.config, tool, [srcApp, ctx.app]);

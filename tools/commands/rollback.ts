@@ -8,7 +8,8 @@ import { parseWholeNumber } from '../lib/cli/args.js';
 import { ConfigError, UsageError, NameError } from '../lib/core/errors.js';
 import { formatPin, parseImageRef, parseKustomization, readImageEntries, sameImage, shortDigest, type Pin } from '../lib/render/images.js';
 import type { Git } from '../lib/remote/git.js';
-import { release, resolveTarget, type Change, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
+import { release, resolveTarget, type Change, type Edit, type EditContext, type ReleaseCommonOptions, type ReleaseResult } from '../lib/release/release.js';
+import { chartVersionAt, checkValuesOwner, contentHash, findChartPlace, ownObject, releaseInventory, writeChartVersion, type ChartPlace } from '../lib/release/helm.js';
 import { allTreeFiles, appKey, checkRenderedPins, imageStates, pinPlaces, planPinEdits, renderAppImages, type PinPlace } from '../lib/release/releasestate.js';
 import { findKustomize } from '../lib/core/tools.js';
 import { readReleaseFile } from '../lib/config/releasefiles.js';
@@ -105,6 +106,59 @@ export async function pinHistory(git: Git, rev: string, sources: PinSource[]): P
   return { current, states };
 }
 
+/**
+ * Rolls a Helm app back to an earlier state of its chart version (where it is written, found as
+ * promote finds it) and its released values files, from their git history.
+ */
+async function rollbackHelm(ctx: EditContext, steps: number): Promise<Edit | null> {
+  const tool = await findKustomize(ctx.envVars);
+  const { helm: all } = await releaseInventory(ctx.config, tool);
+  const h = all.find((x) => x.id === ctx.app.id && x.env.name === ctx.app.env.name);
+  if (!h) throw new UsageError(`${ctx.app.id} in ${ctx.app.env.name} is not deployed by a Helm source`);
+  if (h.problem) throw new UsageError(`${h.id} in ${h.env.name} (Argo CD Application ${h.name}): ${h.problem}`);
+  const sources: PinSource[] = [];
+  let place: ChartPlace | undefined;
+  if (ctx.config.releaseHelm.chart && h.chart) {
+    place = await findChartPlace(ctx.config, tool, h);
+    const at = place;
+    sources.push({ key: 'chart', file: ctx.repoPath(at.file), read: (text) => { const v = chartVersionAt(at, text); return v === undefined ? undefined : { tag: v }; } });
+  }
+  for (const r of h.released) sources.push({ key: `${FILE_KEY}${r.file}`, file: ctx.repoPath(r.file), read: (text) => ({ tag: contentHash(text).slice(0, 12) }) });
+  if (!sources.length) throw new UsageError(`${h.id} in ${h.env.name} (Argo CD Application ${h.name}) has no chart version from a chart repository and no values file promotion.helm.valueFiles names: nothing to roll back`);
+  const where = [...new Set(sources.map((s) => s.file))].join(', ');
+  const { current, states } = await pinHistory(ctx.git, ctx.base, sources);
+  if (states.length < steps) throw new UsageError(`${where} has ${states.length} earlier Helm release${states.length === 1 ? '' : 's'} of ${h.name} in its history; cannot go back ${steps}`, states.length ? `use --steps ${states.length} or less` : undefined);
+  const from = states[steps - 1]!;
+  const files: Record<string, string> = {};
+  const changes: Change[] = [];
+  const own: NonNullable<Edit['own']> = [];
+  const old = from.pins.get('chart')?.tag;
+  if (place && old !== undefined && old !== current.get('chart')?.tag) {
+    const w = await writeChartVersion(ctx.config, tool, h, place, old);
+    files[w.file] = w.text;
+    own.push(ownObject(h));
+    changes.push({ what: `chart ${h.chart!.name}`, from: current.get('chart')?.tag ?? '(unset)', to: old });
+  }
+  for (const r of h.released) {
+    const was = from.pins.get(`${FILE_KEY}${r.file}`)?.tag;
+    const now = current.get(`${FILE_KEY}${r.file}`)?.tag;
+    const text = await ctx.git.show(from.commit, ctx.repoPath(r.file));
+    if (text === undefined || was === now) continue;
+    checkValuesOwner(all, h, r.file);
+    files[r.file] = text;
+    changes.push({ what: `values ${r.file}`, from: now ? `sha256:${now}` : '(none)', to: `sha256:${was}` });
+  }
+  if (!changes.length) return null;
+  const one = changes.length === 1 ? changes[0]! : undefined;
+  return {
+    files,
+    title: `rollback ${h.id} in ${h.env.name}: ${one ? `${one.what} ${one.from} -> ${one.to}` : `Helm release to ${from.commit.slice(0, 12)}`}`,
+    changes,
+    own,
+    source: { label: 'restores the Helm release of commit', sha: from.commit, subject: from.subject },
+  };
+}
+
 export async function rollback(opts: RollbackOptions): Promise<ReleaseResult> {
   const envVars = opts.envVars ?? process.env;
   if (opts.to !== undefined && opts.steps !== undefined) throw new UsageError('pass either --to or --steps, not both');
@@ -114,7 +168,7 @@ export async function rollback(opts: RollbackOptions): Promise<ReleaseResult> {
     prefix = opts.to.trim().replace(/^sha256:/, '').toLowerCase();
     if (!/^[a-f0-9]{4,64}$/.test(prefix)) throw new UsageError(`--to must be a digest or a prefix of at least 4 hex characters (got '${opts.to}')`);
   }
-  const { app } = await resolveTarget(opts.cwd, opts.app, opts.env, envVars);
+  const { app } = await resolveTarget(opts.cwd, opts.app, opts.env, envVars, { helm: true });
 
   return release(
     {
@@ -122,6 +176,10 @@ export async function rollback(opts: RollbackOptions): Promise<ReleaseResult> {
       appId: app.id,
       env: app.env.name,
       async edit(ctx) {
+        if (ctx.app.helm) {
+          if (prefix !== undefined) throw new UsageError(`--to names an image digest; ${ctx.app.id} in ${ctx.app.env.name} is a Helm release (chart version and values files): use --steps`);
+          return rollbackHelm(ctx, steps);
+        }
         // The history that matters is that of the files deciding each image for this environment.
         const tool = await findKustomize(ctx.envVars);
         const target = (await renderAppImages(ctx.config, tool, [ctx.app])).get(appKey(ctx.app))!;

@@ -34,7 +34,7 @@ export function parseReplicas(value: number | string): number {
 export async function scale(opts: ScaleOptions): Promise<ReleaseResult> {
   const envVars = opts.envVars ?? process.env;
   const count = parseReplicas(opts.replicas);
-  const { app } = await resolveTarget(opts.cwd, opts.app, opts.env, envVars);
+  const { app } = await resolveTarget(opts.cwd, opts.app, opts.env, envVars, { command: 'scale' });
   return release(
     {
       kind: 'scale',

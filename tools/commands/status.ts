@@ -14,7 +14,8 @@ import { sameRelease, shortDigest, type Pin } from '../lib/render/images.js';
 import type { ImageOrigin } from '../lib/render/imagesource.js';
 import { appKey, imageStates, renderAppImages, type ImageState } from '../lib/release/releasestate.js';
 import { findKustomize } from '../lib/core/tools.js';
-import { compareReleases, registryCreated, type CreatedLookup } from '../lib/release/order.js';
+import { compareReleases, compareVersions, registryCreated, type CreatedLookup } from '../lib/release/order.js';
+import { helmApps, releaseInventory, valuesHash } from '../lib/release/helm.js';
 import { promotionSources } from './promote.js';
 import { createHash } from 'node:crypto';
 import { readReleaseFile } from '../lib/config/releasefiles.js';
@@ -125,6 +126,16 @@ export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = pr
     if (item.source === 'directory') await tracePlainImages(containers, r.closure, tree.read);
     for (const [key, s] of imageStates({ app: r.target.app!, overlayFile: '', containers })) (st.images[key] ??= {})[env] = view(s, '');
   }
+  // Helm apps: chart versions and released values files.
+  for (const h of helmApps(config, inventory)) {
+    const st = byId.get(h.id);
+    if (!st) continue;
+    if (h.chart && config.releaseHelm.chart) ((st.charts ??= {})[h.chart.name] ??= {})[h.env.name] = { version: h.chart.version, repoURL: h.chart.repoURL, application: h.name, ...(h.file ? { file: h.file } : {}) };
+    if (config.releaseHelm.valueFiles.length) {
+      const v = await valuesHash(config.root, h);
+      (st.values ??= {})[h.env.name] = v ? { files: v.files, sha256: v.sha256, short: v.sha256.slice(0, 12) } : null;
+    }
+  }
   for (const a of apps) {
     const r = rendered.get(appKey(a))!;
     const st = statusOf(a.id);
@@ -143,6 +154,7 @@ export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = pr
       for (const env of envs) if (st.deployedTo.includes(env.name)) sorted[key]![env.name] = st.images[key]![env.name] ?? null;
     }
     st.images = sorted;
+    for (const per of Object.values(st.charts ?? {})) for (const env of st.deployedTo) per[env] ??= null;
     if (config.releaseFiles.length && Object.keys(st.overlays).length) {
       for (const f of config.releaseFiles) {
         st.files[f] = {};
@@ -212,6 +224,8 @@ function differing(st: AppStatus, a: string, b: string): string[] {
   return [
     ...Object.entries(st.images).filter(([, per]) => !sameRelease(pinOf(per[a]), pinOf(per[b]))).map(([k]) => k),
     ...Object.entries(st.files).filter(([, per]) => (per[a]?.sha256 ?? null) !== (per[b]?.sha256 ?? null)).map(([k]) => k),
+    ...Object.entries(st.charts ?? {}).filter(([, per]) => (per[a]?.version ?? null) !== (per[b]?.version ?? null)).map(([k]) => `chart ${k}`),
+    ...(st.values && (st.values[a]?.sha256 ?? null) !== (st.values[b]?.sha256 ?? null) ? ['values'] : []),
   ];
 }
 
@@ -225,6 +239,18 @@ async function relate(st: AppStatus, from: string, to: string, lookup: CreatedLo
     if (!s || !(s.tag || s.digest) || !t) continue;
     const o = await compareReleases(s.name, pinOf(s), pinOf(t), lookup);
     items.push({ kind: 'image', name: key, from: pinText(s), to: pinText(t), relation: o.relation, ...(o.by ? { by: o.by } : {}), ...(o.why ? { why: o.why } : {}) });
+  }
+  for (const [chart, per] of Object.entries(st.charts ?? {})) {
+    const s = per[from];
+    const t = per[to];
+    if (!s || !t) continue;
+    const o = compareVersions(s.version, t.version);
+    items.push({ kind: 'chart', name: chart, from: s.version, to: t.version, relation: o.relation, ...(o.by ? { by: o.by } : {}), ...(o.why ? { why: o.why } : {}) });
+  }
+  if (st.values?.[from]) {
+    const s = st.values[from]!;
+    const t = st.values[to];
+    items.push({ kind: 'values', name: 'values', from: s.short, to: t?.short ?? '(none)', relation: s.sha256 === t?.sha256 ? 'same' : 'unordered', ...(s.sha256 === t?.sha256 ? {} : { why: 'values files are not versioned' }) });
   }
   for (const [file, per] of Object.entries(st.files)) {
     const s = per[from];
@@ -298,10 +324,14 @@ export function formatStatusText(r: StatusReport): string {
     for (const [f, per] of Object.entries(a.files)) {
       rows.push(['', `file ${f}`, ...envNames.map((e) => (!a.deployedTo.includes(e) ? '-' : per[e] ? per[e]!.short : '(none)')), '']);
     }
+    for (const [c, per] of Object.entries(a.charts ?? {})) {
+      rows.push(['', `chart ${c}`, ...envNames.map((e) => (!a.deployedTo.includes(e) ? '-' : per[e]?.version ?? '(none)')), '']);
+    }
+    if (a.values) rows.push(['', 'helm values', ...envNames.map((e) => (!a.deployedTo.includes(e) ? '-' : a.values![e]?.short ?? '(none)')), '']);
     for (const rel of a.relations) {
       for (const it of rel.items) {
         if (it.relation === 'same' || (rel.state === 'waiting' && it.relation === 'newer')) continue;
-        const what = `${it.kind === 'file' ? 'file ' : ''}${it.name.split('/').pop()}`;
+        const what = it.kind === 'values' ? 'helm values' : `${it.kind === 'file' || it.kind === 'chart' ? `${it.kind} ` : ''}${it.name.split('/').pop()}`;
         const how = it.relation === 'newer' ? `is newer in ${rel.from}` : it.relation === 'older' ? `is older in ${rel.from} (${rel.to} is ahead; promote would downgrade)` : 'cannot be ordered';
         orderNotes.push(`  ${a.id} ${rel.from} -> ${rel.to} ${what}: ${it.from} vs ${it.to} ${how}${it.by === 'semver' ? ' by semantic version' : it.by === 'created' ? ` by registry build time (${it.why})` : it.why ? ` (${it.why})` : ''}`);
       }
@@ -345,7 +375,8 @@ async function releasePulls(cwd: string, envVars: NodeJS.ProcessEnv): Promise<{ 
 async function readHealth(cwd: string, spec: string, envVars: NodeJS.ProcessEnv): Promise<BoardOptions['health']> {
   const config = await loadConfig(cwd, envVars);
   const out: NonNullable<BoardOptions['health']> = {};
-  const apps = (await appInventory(config, await findKustomize(envVars))).overlays;
+  // Helm apps too: their Argo CD Application is their own (lib/release/helm.ts).
+  const apps = (await releaseInventory(config, await findKustomize(envVars))).apps;
   for (const part of spec.split(',').map((x) => x.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new UsageError(`--kubeconfig ${part}: use ENV=FILE[:CONTEXT] (several joined with commas)`);

@@ -24,6 +24,8 @@ export interface AppOverlay {
   normalizedFrom?: string;
   /** The Argo CD Application this app comes from, when no overlays pattern declares the folder (lib/argocd/applications.ts). */
   application?: string;
+  /** Deployed by that Application's Helm source (lib/release/helm.ts): `dir` is then its cluster entry point folder. */
+  helm?: boolean;
 }
 
 export function slugOf(id: string): string {

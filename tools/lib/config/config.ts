@@ -140,6 +140,8 @@ export interface Config {
   releaseKeys: string[];
   /** promotion.files: files (relative to each overlay folder) that are part of a release, copied whole by promote. */
   releaseFiles: string[];
+  /** promotion.helm: chart versions of Argo CD Helm chart sources (default on) and the values files that travel with a release (globs). */
+  releaseHelm: { chart: boolean; valueFiles: string[] };
   maxPushAttempts: number;
   /**
    * gitops.yaml `github.apiUrl` as written (repository content): never where the token goes, only
@@ -166,7 +168,7 @@ interface RawConfig {
   external?: Record<string, string[]>;
   clusters?: Record<string, ClusterFacts>;
   diff?: { sensitiveKeys?: string[] };
-  promotion?: { labels?: string[]; releaseKeys?: string[]; files?: string[]; maxPushAttempts?: number };
+  promotion?: { labels?: string[]; releaseKeys?: string[]; files?: string[]; maxPushAttempts?: number; helm?: { chart?: boolean; valueFiles?: string[] } };
   github?: { apiUrl?: string };
   render?: { allowRemote?: boolean; remoteTimeoutSeconds?: number };
 }
@@ -281,6 +283,7 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     promotionLabels: raw.promotion?.labels ?? [],
     releaseKeys: raw.promotion?.releaseKeys ?? [],
     releaseFiles: raw.promotion?.files ?? [],
+    releaseHelm: { chart: raw.promotion?.helm?.chart ?? true, valueFiles: raw.promotion?.helm?.valueFiles ?? [] },
     maxPushAttempts: raw.promotion?.maxPushAttempts ?? 3,
     githubApiUrl: raw.github?.apiUrl,
     apiServers: Object.fromEntries(

@@ -25,6 +25,20 @@ export function kubeconfigArg(arg: string | undefined, envVars: NodeJS.ProcessEn
   return { file: first ?? path.join(envVars.HOME ?? os.homedir(), '.kube', 'config') };
 }
 
+/**
+ * Why an Application is not Healthy: its own health message (Argo CD v2), else the resources that
+ * are not Healthy with theirs (v3 keeps health per resource, in the Application with
+ * --persist-resource-health). Never the last sync's message: a sync can succeed into a Degraded app.
+ */
+function healthReason(st: { health?: { status?: string; message?: string }; resources?: Array<{ kind?: string; namespace?: string; name?: string; health?: { status?: string; message?: string } }> }): string | undefined {
+  if (st.health?.message) return st.health.message;
+  if (!st.health?.status || st.health.status === 'Healthy') return undefined;
+  const bad = (st.resources ?? []).filter((r) => r.health?.status && r.health.status !== 'Healthy');
+  const worst = bad.filter((r) => r.health!.status === st.health!.status);
+  const list = (worst.length ? worst : bad).slice(0, 3).map((r) => `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name} ${r.health!.status}${r.health!.message ? `: ${r.health!.message}` : ''}`);
+  return list.length ? list.join('; ') : undefined;
+}
+
 /** Reads one Application's status. A missing Application or CRD is a UsageError naming it. */
 export async function readAppHealth(app: AppOverlay, kubeconfig: { file: string; context?: string }): Promise<AppHealth> {
   const { creds, context } = await loadKubeconfig(kubeconfig.file, kubeconfig.context);
@@ -32,7 +46,7 @@ export async function readAppHealth(app: AppOverlay, kubeconfig: { file: string;
   const client = new KubeClient(creds);
   try {
     const url = `/apis/argoproj.io/v1alpha1/namespaces/${encodeURIComponent(namespace)}/applications/${encodeURIComponent(name)}`;
-    const res = await client.request<{ status?: { sync?: { status?: string; revision?: string }; health?: { status?: string; message?: string }; operationState?: { message?: string } } }>('GET', url);
+    const res = await client.request<{ status?: { sync?: { status?: string; revision?: string }; health?: { status?: string; message?: string }; resources?: Array<{ kind?: string; namespace?: string; name?: string; health?: { status?: string; message?: string } }> } }>('GET', url);
     if (res.status === 404) {
       throw new UsageError(`Argo CD Application ${namespace}/${name} (${app.id} in ${app.env.name}) not found in context '${context}' of ${kubeconfig.file}`, `is that the kubeconfig of the ${app.env.name} cluster (${app.env.cluster})? pass --kubeconfig FILE[:CONTEXT]`);
     }
@@ -43,7 +57,7 @@ export async function readAppHealth(app: AppOverlay, kubeconfig: { file: string;
       ...(st.sync?.status ? { sync: st.sync.status } : {}),
       ...(st.health?.status ? { health: st.health.status } : {}),
       ...(st.sync?.revision ? { revision: st.sync.revision } : {}),
-      ...(st.health?.message || st.operationState?.message ? { message: st.health?.message ?? st.operationState?.message } : {}),
+      ...(healthReason(st) ? { message: healthReason(st) } : {}),
     };
   } finally {
     client.close();

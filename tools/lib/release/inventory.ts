@@ -28,5 +28,5 @@ export function targetLabel(t: Target): string {
  * `<system>-<service>` (the slug) in namespace `argocd`.
  */
 export function applicationOf(app: AppOverlay): { namespace: string; name: string } {
-  return { namespace: 'argocd', name: app.slug };
+  return { namespace: 'argocd', name: app.helm && app.application ? app.application : app.slug };
 }

@@ -80,6 +80,16 @@ export async function compareReleases(name: string, a: Pin | undefined, b: Pin |
   return { relation: ta > tb ? 'newer' : 'older', by: 'created', why: `built ${ca.created} vs ${cb.created}` };
 }
 
+/** Orders two version strings (Helm chart versions): by semver, else unordered. */
+export function compareVersions(a: string, b: string): Ordering {
+  if (a === b) return { relation: 'same' };
+  const va = semverOf(a);
+  const vb = semverOf(b);
+  if (va && vb && semver.compare(va, vb) !== 0) return { relation: semver.compare(va, vb) > 0 ? 'newer' : 'older', by: 'semver' };
+  const not = [a, b].filter((v) => !semverOf(v));
+  return { relation: 'unordered', why: va && vb ? `both are version ${va.version}` : `${not.join(' and ')} ${not.length === 1 ? 'is' : 'are'} not semver` };
+}
+
 /** `1.2.0 (semver)` style explanation of an ordering, for messages. */
 export function describeOrdering(o: Ordering): string {
   if (o.by === 'semver') return 'by semantic version';

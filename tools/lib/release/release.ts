@@ -27,6 +27,7 @@ import { findKustomize } from '../core/tools.js';
 import { runValidation } from '../validate/validation.js';
 import { diffObjects } from '../report/diff.js';
 import { targetLabel, targetsReading } from './inventory.js';
+import { releaseInventory } from './helm.js';
 
 export type ReleaseKind = 'bump' | 'promote' | 'scale' | 'rollback';
 
@@ -68,6 +69,11 @@ export interface Edit {
   notes?: string[];
   /** Where the release comes from (promote: the source environment's commit). */
   source?: { label: string; sha: string; subject?: string };
+  /**
+   * Objects of other render targets whose change is the target's own (a Helm app's Application in
+   * its cluster entry point), already proved by the plan to move only the target.
+   */
+  own?: Array<{ dir: string; resource: string }>;
 }
 
 export interface EditContext {
@@ -128,20 +134,21 @@ async function checkoutApps(config: Config, envVars: NodeJS.ProcessEnv, found: (
   } catch {
     // not among the overlays: an app only an Application names
   }
-  return inventoryApps(config, await findKustomize(envVars));
+  return (await releaseInventory(config, await findKustomize(envVars))).apps;
 }
 
 /** Config, environment and app of a command line, checked before anything touches git or the network. */
-export async function resolveTarget(cwd: string, appName: string, envName: string, envVars: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; app: AppOverlay; apps: AppOverlay[] }> {
+export async function resolveTarget(cwd: string, appName: string, envName: string, envVars: NodeJS.ProcessEnv = process.env, opts: { helm?: boolean; command?: string } = {}): Promise<{ config: Config; app: AppOverlay; apps: AppOverlay[] }> {
   const config = await loadConfig(cwd, envVars);
   getEnvironment(config, envName);
   const apps = await checkoutApps(config, envVars, (list) => resolveApp(config, list, appName, envName));
+  let app: AppOverlay;
   try {
-    return { config, app: resolveApp(config, apps, appName, envName), apps };
+    app = resolveApp(config, apps, appName, envName);
   } catch (e) {
     if (!(e instanceof NameError)) throw e;
     // The same inventory diff and status read: an app whose Application Argo CD's repo-server
-    // code renders (Helm, plain directory, ...) exists, but has no overlay to edit.
+    // code renders (plain directory, jsonnet, ...) exists, but has no overlay or chart to edit.
     const inv = await appInventory(config, await findKustomize(envVars), { rendersAlso: [...REPO_SERVER_KINDS] });
     const hit = inv.applications.find((a) => a.env?.name === envName && !a.overlay && (a.state === 'rendered' || a.state === 'not-rendered') && (a.id === appName || a.id?.endsWith(`/${appName}`)));
     if (hit) {
@@ -149,6 +156,9 @@ export async function resolveTarget(cwd: string, appName: string, envName: strin
     }
     throw e;
   }
+  // bump and scale edit an overlay; a Helm app's release is its chart version and values (promote, rollback).
+  if (app.helm && !opts.helm) throw new UsageError(`${app.id} in ${envName} is deployed by the Helm source of Argo CD Application ${app.application} (${app.kustomization}), not by an overlay: ${opts.command ?? 'this command'} edits overlays`, 'change its values file or chart version by pull request; promote and rollback carry Helm releases');
+  return { config, app, apps };
 }
 
 /** Reads and parses an overlay kustomization of a checkout. */
@@ -446,7 +456,8 @@ interface Checked {
  */
 async function checkEdit(plan: ReleasePlan, app: AppOverlay, root: string, base: string, s: Session, log: (l: string) => void, write: (t: string) => void, dryRun = false): Promise<Checked> {
   log(`validating ${app.dir}`);
-  const v = await runValidation({ cwd: root, env: plan.env, app: app.id, envVars: s.childEnv, warn: log });
+  // A Helm app is an Application of its cluster entry point, not an overlay: its environment is validated.
+  const v = await runValidation({ cwd: root, env: plan.env, ...(app.helm ? {} : { app: app.id }), envVars: s.childEnv, warn: log });
   const errors = v.findings.filter((f) => f.severity === 'error');
   let blocked: Checked['blocked'];
   if (errors.length) {
@@ -470,7 +481,7 @@ async function checkEdit(plan: ReleasePlan, app: AppOverlay, root: string, base:
  * the release, named with what would change. The files are put back as they were at `base`
  * for the "before" render, then rewritten.
  */
-export async function checkOnlyTarget(config: Config, app: AppOverlay, files: Record<string, string>, base: string, repoPath: (f: string) => string, wtGit: Git, envVars: NodeJS.ProcessEnv, log: (l: string) => void): Promise<void> {
+export async function checkOnlyTarget(config: Config, app: AppOverlay, files: Record<string, string>, base: string, repoPath: (f: string) => string, wtGit: Git, envVars: NodeJS.ProcessEnv, log: (l: string) => void, own: Edit['own'] = []): Promise<void> {
   const edited = Object.keys(files);
   const others = (await targetsReading(config, edited)).filter((t) => !(t.app?.id === app.id && t.env?.name === app.env.name));
   if (!others.length) return;
@@ -494,7 +505,7 @@ export async function checkOnlyTarget(config: Config, app: AppOverlay, files: Re
     const b = before[i]!;
     const a = after[i]!;
     const errs = (r: typeof a) => r.findings.filter((f) => f.severity === 'error').map((f) => f.message).join('\n');
-    const changes = diffObjects(b.objects, a.objects, config.sensitiveKeys);
+    const changes = diffObjects(b.objects, a.objects, config.sensitiveKeys).filter((c) => !own.some((o) => o.dir === t.dir && o.resource === c.resource));
     if (errs(a) && errs(a) !== errs(b)) moved.push(`${targetLabel(t)}: no longer renders (${errs(a).split('\n')[0]})`);
     else if (changes.length) {
       const what = changes.slice(0, 3).map((c) => `${c.resource}${c.fields.length ? ` ${c.fields.slice(0, 2).map((f) => f.path).join(', ')}` : ` ${c.change}`}`).join('; ');
@@ -633,7 +644,7 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
         await writeFile(path.join(root, CONFIG_FILE), localConfig);
       }
       const wtConfig = await loadConfig(root, s.childEnv);
-      const apps = await inventoryApps(wtConfig, await findKustomize(s.childEnv));
+      const { apps } = await releaseInventory(wtConfig, await findKustomize(s.childEnv));
       const app = apps.find((a) => a.id === plan.appId && a.env.name === plan.env);
       if (!app) throw new ConfigError(s.overlayDir, `overlay does not exist on origin/${config.defaultBranch}; push the overlay first`);
       const prefix = s.sub.split(path.sep).join('/');
@@ -645,7 +656,7 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
       }
       for (const [file, text] of Object.entries(edit.files)) await writeFile(path.join(root, file), text);
       faultPoint('edited', s.envVars);
-      await checkOnlyTarget(wtConfig, app, edit.files, base, repoPath, new Git(wt, { envVars: s.childEnv }), s.childEnv, log);
+      await checkOnlyTarget(wtConfig, app, edit.files, base, repoPath, new Git(wt, { envVars: s.childEnv }), s.childEnv, log, edit.own);
 
       const cacheKey = `${base}\0${JSON.stringify(edit.files)}`;
       const checked = checks.get(cacheKey) ?? (await checkEdit(plan, app, root, base, s, log, write, opts.dryRun));

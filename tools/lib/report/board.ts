@@ -80,6 +80,15 @@ function envColumn(a: AppStatus, env: { name: string }, r: StatusReport, opts: B
     const v = per[env.name];
     return `<li class="file"><span class="name">${esc(f)}</span> ${v ? `<code class="digest" title="sha256:${esc(v.sha256)}">${esc(v.short)}</code>` : '<span class="muted">none</span>'}</li>`;
   });
+  // Helm: the chart version the Application deploys, and the hash of its released values files.
+  for (const [c, per] of Object.entries(a.charts ?? {})) {
+    const v = per[env.name];
+    files.push(`<li class="chart"><span class="name">chart ${esc(c)}</span> ${v ? `<code title="${esc(v.repoURL)} (Argo CD Application ${esc(v.application)})">${esc(v.version)}</code>` : '<span class="muted">none</span>'}</li>`);
+  }
+  if (a.values) {
+    const v = a.values[env.name];
+    files.push(`<li class="values"><span class="name">helm values</span> ${v ? `<code class="digest" title="${esc(v.files.join(', '))} sha256:${esc(v.sha256)}">${esc(v.short)}</code>` : '<span class="muted">none</span>'}</li>`);
+  }
   const err = a.errors?.[env.name];
   const health = healthBadge(opts.health?.[a.id]?.[env.name]);
   return `<section class="env" data-env="${esc(env.name)}"><h4>${esc(env.name)}${e?.requireDigests ? ' <span class="muted small">digests required</span>' : ''}${health ? ` ${health}` : ''}</h4><p class="overlay"><code>${esc(a.overlays[env.name] ?? (a.applications?.[env.name] ? `${a.applications[env.name]!.path} (Application ${a.applications[env.name]!.name}, ${a.applications[env.name]!.source})` : ''))}</code></p>${imgs.length || files.length ? `<ul class="parts">${imgs.join('')}${files.join('')}</ul>` : '<p class="muted">no images</p>'}${err ? `<p class="error">render failed: ${esc(err.length > 300 ? `${err.slice(0, 297)}...` : err)}</p>` : ''}</section>`;
@@ -99,7 +108,7 @@ function relationDetails(a: AppStatus): string {
   for (const rel of a.relations) {
     for (const it of rel.items) {
       if (it.relation === 'same') continue;
-      const what = `${it.kind === 'file' ? 'file ' : ''}${short(it.name)}`;
+      const what = it.kind === 'values' ? 'helm values' : `${it.kind === 'file' || it.kind === 'chart' ? `${it.kind} ` : ''}${short(it.name)}`;
       const how =
         it.relation === 'newer' ? `newer in ${rel.from}` : it.relation === 'older' ? `older in ${rel.from}: promoting would downgrade ${rel.to}` : `cannot be ordered${it.why ? ` (${it.why})` : ''}`;
       const by = it.by === 'semver' ? ' — by semantic version' : it.by === 'created' ? ` — by registry build time` : '';

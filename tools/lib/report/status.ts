@@ -58,6 +58,25 @@ export interface AppStatus {
    * plain directory, jsonnet, kustomize overrides, several sources): its images come from that render.
    */
   applications?: Record<string, { name: string; source: string; path: string }>;
+  /** Helm apps: chart -> environment -> the chart version its Argo CD Application deploys (null: another chart, or none, there). */
+  charts?: Record<string, Record<string, ChartView | null>>;
+  /** Helm apps with promotion.helm.valueFiles: environment -> the released values files and their hash (null: none). */
+  values?: Record<string, ValuesView | null>;
+}
+
+export interface ChartView {
+  version: string;
+  repoURL: string;
+  /** The Argo CD Application, and the file declaring it. */
+  application: string;
+  file?: string;
+}
+
+export interface ValuesView {
+  /** Repo-relative values files, in the order of promotion.helm.valueFiles. */
+  files: string[];
+  sha256: string;
+  short: string;
 }
 
 export interface FileView {
@@ -69,7 +88,7 @@ export interface FileView {
 
 /** One release part (an image or a release file) of a source set against the target. */
 export interface RelationItem {
-  kind: 'image' | 'file';
+  kind: 'image' | 'file' | 'chart' | 'values';
   name: string;
   from: string;
   to: string;
