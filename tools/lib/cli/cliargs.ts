@@ -69,15 +69,17 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   rehearse: {
     summary: 'the real Argo CD syncs the base, then the change, into simulated copies of the clusters: sync, health, hooks, waves, prunes, unschedulable Pods per Application',
-    args: '',
+    args: '[SHARD.json... with --merge]',
     options: {
       env: { type: 'string', value: 'ENV', description: 'only the cluster of this environment' },
-      app: { type: 'string', value: 'APP', description: 'report only this app (id or unambiguous suffix)' },
+      app: { type: 'string', value: 'APP', description: 'rehearse only this app (id or unambiguous suffix): no other Application is created' },
       format: { type: 'string', value: 'text|json|github|sarif', description: 'report format' },
       base: { type: 'string', value: 'REF', description: 'revision synced first (default: the merge base with the default branch); the change is the working tree' },
       'changed-only': { type: 'boolean', description: 'only the Applications whose files changed since the base' },
+      shard: { type: 'string', value: 'i/n', description: "only shard i of n of the Applications (a CI matrix; node capacity is then per shard)" },
+      merge: { type: 'boolean', description: "print one report from the shards' JSON reports given as arguments, exit 1 on any error" },
     },
-    examples: ['npm run rehearse', 'npm run rehearse -- --env dev --app nofluxo/backend', 'npm run rehearse -- --base origin/main --changed-only --format sarif > rehearse.sarif'],
+    examples: ['npm run rehearse', 'npm run rehearse -- --shard 1/2 --format json > rehearse-1.json', 'npm run rehearse -- --merge rehearse-1.json rehearse-2.json', 'npm run rehearse -- --env dev --app nofluxo/backend', 'npm run rehearse -- --base origin/main --changed-only --format sarif > rehearse.sarif'],
   },
   schemas: {
     summary: "convert an OpenAPI document or CRD manifests into kubeconform's schema layout (.cache/schemas)",
