@@ -192,8 +192,8 @@ export function scopeEntryObjects(objects: K8sObject[], keep: Set<string>, other
  */
 export function shardApps(apps: AppOverlay[], shard: { index: number; count: number }): AppOverlay[] {
   const sorted = [...apps].sort((a, b) => a.env.cluster.localeCompare(b.env.cluster) || a.dir.localeCompare(b.dir));
-  const from = Math.floor(((shard.index - 1) * sorted.length) / shard.count);
-  const to = Math.floor((shard.index * sorted.length) / shard.count);
+  const from = Math.ceil(((shard.index - 1) * sorted.length) / shard.count);
+  const to = Math.ceil((shard.index * sorted.length) / shard.count);
   return sorted.slice(from, to);
 }
 
@@ -214,7 +214,10 @@ async function applyObjects(client: KubeClient, objects: K8sObject[]): Promise<s
   return problems;
 }
 
-function appSettled(a: App, rev: string, now: number, graceMs: number): boolean {
+/** An HPA Degraded for lack of metrics while a metrics API is served: it may still read them. */
+const hpaWaiting = (a: App): boolean => (a.status?.resources ?? []).some((r) => r.kind === 'HorizontalPodAutoscaler' && r.health?.status === 'Degraded');
+
+function appSettled(a: App, rev: string, now: number, graceMs: number, metricsServed = false): boolean {
   const st = a.status ?? {};
   const op = st.operationState;
   if (a.operation) return false;
@@ -228,12 +231,12 @@ function appSettled(a: App, rev: string, now: number, graceMs: number): boolean 
   }
   if (op && opAtRev && (op.phase === 'Failed' || op.phase === 'Error')) return true;
   const since = op?.finishedAt ? now - Date.parse(op.finishedAt) : graceMs + 1;
-  if (st.health?.status === 'Progressing' || st.sync?.status === 'OutOfSync' || !st.health?.status) return since > graceMs;
+  if (st.health?.status === 'Progressing' || st.sync?.status === 'OutOfSync' || !st.health?.status || (metricsServed && hpaWaiting(a))) return since > graceMs;
   return true;
 }
 
 /** Polls until the ApplicationSets generated and every Application synced at `rev` and settled. */
-async function settle(client: KubeClient, rev: string, deadline: number, graceMs: number, check: () => Promise<void>, log: (l: string) => void, want: (a: App) => boolean = () => true): Promise<string[]> {
+async function settle(client: KubeClient, rev: string, deadline: number, graceMs: number, check: () => Promise<void>, log: (l: string) => void, want: (a: App) => boolean = () => true, metricsServed = false): Promise<string[]> {
   let lastNames = '';
   let stable = 0;
   for (;;) {
@@ -242,7 +245,7 @@ async function settle(client: KubeClient, rev: string, deadline: number, graceMs
     const apps = (appsRes.body?.items ?? []).filter(want);
     const setsDone = (setsRes.body?.items ?? []).every((s) => !s.metadata.annotations?.['argocd.argoproj.io/application-set-refresh'] && (s.status?.conditions ?? []).some((c) => (c.type === 'ResourcesUpToDate' && c.status === 'True') || (c.type === 'ErrorOccurred' && c.status === 'True')));
     const now = Date.now();
-    const pending = apps.filter((a) => !appSettled(a, rev, now, graceMs)).map((a) => a.metadata.name);
+    const pending = apps.filter((a) => !appSettled(a, rev, now, graceMs, metricsServed)).map((a) => a.metadata.name);
     const names = apps.map((a) => a.metadata.name).sort().join(',');
     stable = names === lastNames ? stable + 1 : 0;
     lastNames = names;
@@ -407,7 +410,12 @@ export function rehearsalFindings(config: Config, reports: ClusterReport[], sele
       for (const t of a.terminating) at('error', 'rehearsal-prune-in-use', t.resource, `pruned, but still in use: it stays Terminating (finalizers: ${t.finalizers.join(', ') || 'none'})`);
       for (const u of a.unhealthy) {
         if (u.expected) at('info', 'rehearsal-unhealthy-expected', u.resource, `${u.status}${u.message ? ` (${u.message})` : ''}: expected in the rehearsal, ${u.expected} (gitops.yaml clusters.${a.cluster}.rehearsal.expectUnhealthy)`);
-        else at(u.status === 'Suspended' ? 'warning' : 'error', 'rehearsal-unhealthy', u.resource, `${u.status} after the sync${u.message ? `: ${u.message}` : ''}`);
+        else {
+          // An HPA without metrics: say which declaration the cluster is missing.
+          const noMetrics = u.resource.startsWith('HorizontalPodAutoscaler/') && !config.clusters[a.cluster]?.rehearsal?.addons?.includes('metrics')
+            ? ` (the rehearsal serves no metrics API: declare gitops.yaml clusters.${a.cluster}.rehearsal.addons: [metrics] if the cluster runs metrics-server, else expectUnhealthy)` : '';
+          at(u.status === 'Suspended' ? 'warning' : 'error', 'rehearsal-unhealthy', u.resource, `${u.status} after the sync${u.message ? `: ${u.message}` : ''}${noMetrics}`);
+        }
       }
       if (!a.unhealthy.length && a.health.status !== 'Healthy' && a.health.status !== 'Unknown') at('error', 'rehearsal-unhealthy', `Application/argocd/${a.name}`, `health ${a.health.status}${a.health.message ? `: ${a.health.message}` : ''}`);
       if (a.sync.status === 'OutOfSync' && op?.phase === 'Succeeded') at('error', 'rehearsal-out-of-sync', `Application/argocd/${a.name}`, `OutOfSync right after a successful sync (another manager changes it back, or a mutating default): ${a.outOfSync.join(', ') || 'see Argo CD'}`);
@@ -533,7 +541,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
           }
           // A scoped run (--app, --changed-only) waits for its Applications only.
           const want = (a: App) => !scoped || selectedDirs.has((a.spec.source?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, ''));
-          const unsettled = hasEntry ? await settle(sim.client, commit, Date.now() + timeoutMs, graceMs, check, log, want) : [];
+          const unsettled = hasEntry ? await settle(sim.client, commit, Date.now() + timeoutMs, graceMs, check, log, want, sim.facts.rehearsal?.addons?.includes('metrics')) : [];
           report.timings[`${label}SyncMs`] = Date.now() - ts;
           log(`rehearse: ${cluster}: ${label} synced in ${((Date.now() - ts) / 1000).toFixed(1)} s${unsettled.length ? ` (${unsettled.length} not settled)` : ''}`);
           return { unsettled, rendered: tree };
