@@ -18,6 +18,7 @@ import { scopeEntryObjects, shardApps, type AppReport, type RehearsalResult } fr
 import { mergeRehearsals, rehearse } from '../commands/rehearse.js';
 import type { AppOverlay } from '../lib/config/apps.js';
 import type { Finding } from '../lib/report/report.js';
+import { rehearsalSection } from '../lib/report/prreport.js';
 import { gitInit, makeRepo, removeRepo, testEnv } from './fixtures.js';
 
 const sim = await findSimBinaries(testEnv);
@@ -176,6 +177,8 @@ describe('rehearsal scope, shards and the metrics add-on', { skip }, () => {
     assert.deepEqual(per(doc), per(runs.full));
     assert.equal(merged.findings[0].rule, 'rehearsal-scope');
     assert.match(merged.findings[0].message, /^merged from 2 shard reports: 2 of 2 Applications rehearsed; each shard ran its own simulated clusters, so node capacity shared by Applications of different shards/);
+    // The PR comment says it too.
+    assert.match(rehearsalSection(merged.findings).join('\n'), /^_merged from 2 shard reports: 2 of 2 Applications rehearsed;/m);
     // Nothing one shard skipped is left "skipped" when the other rehearsed it.
     assert.deepEqual(doc.rehearsal.clusters[0].excluded, []);
     // A missing shard is an error.
