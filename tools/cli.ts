@@ -165,8 +165,9 @@ const commands: Record<string, Handler> = {
   },
 };
 
-function releaseFlags(values: Record<string, unknown>): { dryRun: boolean; noPr: boolean } {
-  return { dryRun: values['dry-run'] === true, noPr: values['no-pr'] === true };
+function releaseFlags(values: Record<string, unknown>): { dryRun: boolean; noPr: boolean; rehearse?: boolean } {
+  if (values.rehearse === true && values['dry-run'] !== true) throw new UsageError('--rehearse goes with --dry-run (it rehearses the edit the dry run prepares)');
+  return { dryRun: values['dry-run'] === true, noPr: values['no-pr'] === true, ...(values.rehearse === true ? { rehearse: true } : {}) };
 }
 
 function positionalArgs(command: string, positionals: string[], names: string[]): string[] {

@@ -21,6 +21,7 @@ export interface CommandSpec {
 const RELEASE: Record<string, OptionSpec> = {
   'dry-run': { type: 'boolean', description: 'print the change and the pull request it would open; touch nothing' },
   'no-pr': { type: 'boolean', description: 'commit on a local branch only: no push, no pull request' },
+  rehearse: { type: 'boolean', description: 'with --dry-run: also rehearse the sync of the edit (npm run rehearse, that app only)' },
 };
 
 /** Accepted by every command. */
@@ -118,7 +119,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       'allow-downgrade': { type: 'boolean', description: 'promote even when the source runs an older release than the target (semver, else registry build time)' },
       ...RELEASE,
     },
-    examples: ['npm run promote -- nofluxo/backend prod', 'npm run promote -- backend prod --dry-run'],
+    examples: ['npm run promote -- nofluxo/backend prod', 'npm run promote -- backend prod --dry-run', 'npm run promote -- backend prod --dry-run --rehearse'],
   },
   scale: {
     summary: "set a workload's replicas in an environment's overlay, as a pull request",
