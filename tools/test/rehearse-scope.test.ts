@@ -20,6 +20,9 @@ import type { AppOverlay } from '../lib/config/apps.js';
 import type { Finding } from '../lib/report/report.js';
 import { rehearsalSection } from '../lib/report/prreport.js';
 import { gitInit, makeRepo, removeRepo, testEnv } from './fixtures.js';
+import { CRD_MIRROR } from './repo-fixture.js';
+import { capture, finishFixture, startReleaseFixture } from './release-fixture.js';
+import { scale } from '../commands/scale.js';
 
 const sim = await findSimBinaries(testEnv);
 const argo = await findArgoBinaries(testEnv);
@@ -184,6 +187,26 @@ describe('rehearsal scope, shards and the metrics add-on', { skip }, () => {
     // A missing shard is an error.
     await assert.rejects(mergeRehearsals({ cwd: out, files: ['shard-1.json'], format: 'json', write: (t) => (text = t) }), /sync rehearsal failed: 1 error/);
     assert.match(text, /shards 2 of 2 missing/);
+  });
+});
+
+describe('a release dry run rehearses its edit', { skip }, () => {
+  test('scale --dry-run --rehearse: the edited Application alone, synced by the real Argo CD; the report follows the dry run', { timeout: 600_000 }, async () => {
+    const f = await startReleaseFixture({ files: FILES });
+    try {
+      const refs = await f.remoteRefs();
+      const c = capture();
+      const r = await scale({ cwd: f.work, app: 'fx/api', env: 'dev', replicas: 2, dryRun: true, rehearse: true, envVars: { ...f.envVars, ...(CRD_MIRROR ? { GITOPS_CRD_MIRROR: CRD_MIRROR } : {}) }, log: c.log, write: c.write });
+      assert.equal(r.status, 'dry-run');
+      const out = c.out.join('\n');
+      assert.match(out, /dry run: nothing was committed, pushed or opened\n\nsync rehearsal of the edit \(the real Argo CD, a simulated minikube\):\n/, out);
+      assert.match(out, /minikube: Application fx-api: sync Succeeded \("successfully synced \(all tasks run\)"\); Synced at [0-9a-f]{7}; health Healthy\. Ran: Sync wave 0: Deployment\/api Synced/, out);
+      assert.doesNotMatch(out, /Application fx-web:/);
+      // Still a dry run: nothing pushed.
+      assert.deepEqual(await f.remoteRefs(), refs);
+    } finally {
+      await finishFixture(f);
+    }
   });
 });
 
