@@ -181,7 +181,7 @@ describe('rehearsal scope, shards and the metrics add-on', { skip }, () => {
     assert.equal(merged.findings[0].rule, 'rehearsal-scope');
     assert.match(merged.findings[0].message, /^merged from 2 shard reports: 2 of 2 Applications rehearsed; each shard ran its own simulated clusters, so node capacity shared by Applications of different shards/);
     // The PR comment says it too.
-    assert.match(rehearsalSection(merged.findings).join('\n'), /^_merged from 2 shard reports: 2 of 2 Applications rehearsed;/m);
+    assert.match(rehearsalSection(merged.findings).join('\n'), /^Scope: `merged from 2 shard reports: 2 of 2 Applications rehearsed;/m);
     // Nothing one shard skipped is left "skipped" when the other rehearsed it.
     assert.deepEqual(doc.rehearsal.clusters[0].excluded, []);
     // A missing shard is an error.
