@@ -21,6 +21,14 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], flag: st
   return value as T;
 }
 
+/** `--shard i/n` (1 <= i <= n), as validate and rehearse take it. */
+function shardOf(value: unknown): { index: number; count: number } | undefined {
+  if (value === undefined) return undefined;
+  const m = /^([1-9][0-9]*)\/([1-9][0-9]*)$/.exec(value as string);
+  if (!m || +m[1] > +m[2]) throw new UsageError(`--shard must be i/n with 1 <= i <= n (got '${value}')`);
+  return { index: +m[1], count: +m[2] };
+}
+
 const commands: Record<string, Handler> = {
   async 'pr-report'(argv) {
     const { values, positionals } = parse('pr-report', argv);
@@ -84,15 +92,23 @@ const commands: Record<string, Handler> = {
   },
   async rehearse(argv) {
     const { values, positionals } = parse('rehearse', argv);
+    const format = oneOf(values.format, FORMATS.rehearse, '--format');
+    if (values.merge) {
+      if (!positionals.length) throw new UsageError('rehearse --merge takes the JSON reports of the shards (rehearse --shard i/n --format json > shard-i.json)');
+      const { mergeRehearsals } = await import('./commands/rehearse.js');
+      await mergeRehearsals({ files: positionals, format, cwd: (values.cwd as string) ?? process.cwd() });
+      return;
+    }
     if (positionals.length) throw new UsageError(`rehearse takes no positional arguments (got ${positionals.join(' ')})`);
     const { rehearse } = await import('./commands/rehearse.js');
     await rehearse({
+      shard: shardOf(values.shard),
       cwd: (values.cwd as string) ?? process.cwd(),
       env: values.env as string | undefined,
       app: values.app as string | undefined,
       base: values.base as string | undefined,
       changedOnly: values['changed-only'] as boolean | undefined,
-      format: oneOf(values.format, FORMATS.rehearse, '--format'),
+      format,
     });
   },
   async diff(argv) {
@@ -151,8 +167,9 @@ const commands: Record<string, Handler> = {
   },
 };
 
-function releaseFlags(values: Record<string, unknown>): { dryRun: boolean; noPr: boolean } {
-  return { dryRun: values['dry-run'] === true, noPr: values['no-pr'] === true };
+function releaseFlags(values: Record<string, unknown>): { dryRun: boolean; noPr: boolean; rehearse?: boolean } {
+  if (values.rehearse === true && values['dry-run'] !== true) throw new UsageError('--rehearse goes with --dry-run (it rehearses the edit the dry run prepares)');
+  return { dryRun: values['dry-run'] === true, noPr: values['no-pr'] === true, ...(values.rehearse === true ? { rehearse: true } : {}) };
 }
 
 function positionalArgs(command: string, positionals: string[], names: string[]): string[] {

@@ -22,6 +22,7 @@ export interface CommandSpec {
 const RELEASE: Record<string, OptionSpec> = {
   'dry-run': { type: 'boolean', description: 'print the change and the pull request it would open; touch nothing' },
   'no-pr': { type: 'boolean', description: 'commit on a local branch only: no push, no pull request' },
+  rehearse: { type: 'boolean', description: 'with --dry-run: also rehearse the sync of the edit (npm run rehearse, that app only)' },
 };
 
 /** Accepted by every command. */
@@ -71,15 +72,17 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   rehearse: {
     summary: 'the real Argo CD syncs the base, then the change, into simulated copies of the clusters: sync, health, hooks, waves, prunes, unschedulable Pods per Application',
-    args: '',
+    args: '[SHARD.json... with --merge]',
     options: {
       env: { type: 'string', value: 'ENV', description: 'only the cluster of this environment' },
-      app: { type: 'string', value: 'APP', description: 'report only this app (id or unambiguous suffix)' },
+      app: { type: 'string', value: 'APP', description: 'rehearse only this app (id or unambiguous suffix): no other Application is created' },
       format: { type: 'string', value: FORMATS.rehearse.join('|'), description: 'report format' },
       base: { type: 'string', value: 'REF', description: 'revision synced first (default: the merge base with the default branch); the change is the working tree' },
       'changed-only': { type: 'boolean', description: 'only the Applications whose files changed since the base' },
+      shard: { type: 'string', value: 'i/n', description: "only shard i of n of the Applications (a CI matrix; node capacity is then per shard)" },
+      merge: { type: 'boolean', description: "print one report from the shards' JSON reports given as arguments, exit 1 on any error" },
     },
-    examples: ['npm run rehearse', 'npm run rehearse -- --env dev --app nofluxo/backend', 'npm run rehearse -- --base origin/main --changed-only --format sarif > rehearse.sarif'],
+    examples: ['npm run rehearse', 'npm run rehearse -- --shard 1/2 --format json > rehearse-1.json', 'npm run rehearse -- --merge rehearse-1.json rehearse-2.json', 'npm run rehearse -- --env dev --app nofluxo/backend', 'npm run rehearse -- --base origin/main --changed-only --format sarif > rehearse.sarif'],
   },
   schemas: {
     summary: "convert an OpenAPI document or CRD manifests into kubeconform's schema layout (.cache/schemas)",
@@ -118,7 +121,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       'allow-downgrade': { type: 'boolean', description: 'promote even when the source runs an older release than the target (semver, else registry build time)' },
       ...RELEASE,
     },
-    examples: ['npm run promote -- nofluxo/backend prod', 'npm run promote -- backend prod --dry-run'],
+    examples: ['npm run promote -- nofluxo/backend prod', 'npm run promote -- backend prod --dry-run', 'npm run promote -- backend prod --dry-run --rehearse'],
   },
   scale: {
     summary: "set a workload's replicas in an environment's overlay, as a pull request",

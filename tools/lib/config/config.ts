@@ -110,6 +110,11 @@ export interface NodePool {
 export interface RehearsalFacts {
   /** IngressClasses served by a controller git does not deploy (a simulated one gives their Ingresses an address). */
   ingressClasses?: string[];
+  /**
+   * Add-ons the cluster runs that the rehearsal stands in for: `metrics` serves the metrics API
+   * (metrics.k8s.io) from a stand-in, so the real HPA controller finds metrics (named simulated).
+   */
+  addons?: Array<'metrics'>;
   /** Objects expected not to be Healthy in the rehearsal, and why. */
   expectUnhealthy?: Array<{ kind: string; name?: string; reason: string }>;
   timeoutSeconds?: number;

@@ -44,6 +44,8 @@ export interface ReleaseCommonOptions {
   dryRun?: boolean;
   /** Stop after the local commit on the branch (no push, no pull request). */
   noPr?: boolean;
+  /** Dry run only: also rehearse the sync of the edit (lib/server/rehearsal.ts) on the prepared worktree. */
+  rehearse?: boolean;
   envVars?: NodeJS.ProcessEnv;
   /** Progress lines (default stderr). */
   log?: (line: string) => void;
@@ -599,6 +601,20 @@ async function openPullRequest(s: Session, plan: ReleasePlan, app: AppOverlay, e
   return { pr, created, superseded: await closeSuperseded(gh, older, pr) };
 }
 
+/**
+ * `--dry-run --rehearse`: the sync rehearsal of the edited worktree (the change) against `base`,
+ * the edited app's Application only; its report is printed, and an error finding fails the dry run.
+ */
+async function rehearseEdit(root: string, env: string, appId: string, base: string, envVars: NodeJS.ProcessEnv, log: (l: string) => void, write: (t: string) => void): Promise<void> {
+  log(`rehearsing the sync of ${appId} in ${env}`);
+  const { rehearse } = await import('../server/rehearsal.js');
+  const r = await rehearse({ cwd: root, env, app: appId, base, envVars, log });
+  const apps = r.clusters.reduce((n, c) => n + c.apps.length, 0);
+  write(`\nsync rehearsal of the edit (the real Argo CD, a simulated ${r.clusters.map((c) => c.cluster).join(', ') || 'cluster'}):\n${formatText(r.findings, { overlays: apps, objects: r.clusters.reduce((n, c) => n + c.apps.reduce((m, a) => m + a.tasks.length, 0), 0) })}`);
+  const errors = r.findings.filter((f) => f.severity === 'error').length;
+  if (errors) throw new FindingsError(`the sync rehearsal of this edit found ${errors} error${errors === 1 ? '' : 's'}; a real run would not check it (dry run: nothing was committed)`);
+}
+
 export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Promise<ReleaseResult> {
   const log = opts.log ?? defaultLog;
   const write = opts.write ?? defaultWrite;
@@ -674,6 +690,7 @@ export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Pr
           write(`\nvalidation would block this ${plan.kind}:\n${checked.blocked.report}`);
           throw new FindingsError(checked.blocked.message.replace('; nothing was committed', '; a real run would stop here (dry run: nothing was committed)'));
         }
+        if (opts.rehearse) await rehearseEdit(root, plan.env, app.id, base, s.childEnv, log, write);
         return result;
       }
 

@@ -147,6 +147,9 @@ export function rehearsalSection(findings: Finding[]): string[] {
   const out = ['## Sync rehearsal', ''];
   const errors = rh.filter((f) => f.severity === 'error').length;
   out.push(`${errors ? '❌' : '✅'} the real Argo CD synced the change into simulated clusters: **${errors} errors**, ${rh.filter((f) => f.severity === 'warning').length} warnings`, '');
+  // What the run did not rehearse (--app, --changed-only, a shard) and what shards cannot see
+  // (a code span: the message comes from a report read as untrusted data).
+  for (const f of rh.filter((x) => x.rule === 'rehearsal-scope')) out.push(`Scope: ${cell(f.message)}`, '');
   const apps = rh.filter((f) => f.rule === 'rehearsal-sync');
   if (apps.length) {
     out.push('| Application | result |', '| --- | --- |');

@@ -34,6 +34,8 @@ export interface RehearseOptions {
   base?: string;
   /** Only the Applications whose files changed since the base. */
   changedOnly?: boolean;
+  /** Shard `index` of `count` of the selected Applications (a CI job matrix); see shardApps. */
+  shard?: { index: number; count: number };
   envVars?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
 }
@@ -81,6 +83,14 @@ export interface ClusterReport {
   /** Applications that never settled within the bound. */
   unsettled: string[];
   bootstrap: string[];
+  /**
+   * A scoped run (--app, --changed-only, --shard): the entry point's Applications not created
+   * (name -> source path), and Applications created anyway (a generator the rehearsal cannot narrow).
+   */
+  skipped?: Array<{ name: string; path: string }>;
+  /** Overlay folders excluded from the ApplicationSets' git generators. */
+  excluded?: string[];
+  unscoped?: string[];
 }
 
 export interface RehearsalResult {
@@ -89,6 +99,8 @@ export interface RehearsalResult {
   timings: Record<string, number>;
   peakRssMiB: number;
   notes: string[];
+  /** The run's scope: what it rehearsed of what the selection (env, app, changed-only) holds. */
+  scope?: { shard?: { index: number; count: number }; apps: string[]; of: number };
 }
 
 type App = {
@@ -135,6 +147,56 @@ function followedBranches(objects: K8sObject[], defaultBranch: string): string[]
   return [...out];
 }
 
+const normPath = (p: string | undefined): string => (p ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, '');
+
+/**
+ * A scoped run creates only the selected Applications: the entry point's other Applications are
+ * left out (an app of apps too: it would bring the rest back), and every git generator of its
+ * ApplicationSets excludes the other overlay folders (Argo CD's own `exclude`), so their
+ * Applications are never generated. Everything else (AppProjects, namespaces, argocd-cm, CRDs,
+ * the cluster's infrastructure) is applied as it is: the selected Applications depend on it.
+ */
+export function scopeEntryObjects(objects: K8sObject[], keep: Set<string>, others: string[]): { objects: K8sObject[]; skipped: Array<{ name: string; path: string }> } {
+  const skipped: Array<{ name: string; path: string }> = [];
+  const out: K8sObject[] = [];
+  type Gen = { git?: { files?: Array<{ path: string; exclude?: boolean }>; directories?: Array<{ path: string; exclude?: boolean }> }; matrix?: { generators?: Gen[] }; merge?: { generators?: Gen[] } };
+  const narrow = (g: Gen): void => {
+    if (g.git?.files) g.git.files.push(...others.map((d) => ({ path: `${d}/*`, exclude: true })));
+    if (g.git?.directories) g.git.directories.push(...others.map((d) => ({ path: d, exclude: true })));
+    for (const c of [...(g.matrix?.generators ?? []), ...(g.merge?.generators ?? [])]) narrow(c);
+  };
+  for (const o of objects) {
+    if (o.apiVersion?.startsWith('argoproj.io/') && o.kind === 'Application') {
+      const spec = (o.spec ?? {}) as { source?: { path?: string }; sources?: Array<{ path?: string }> };
+      const paths = [spec.source?.path, ...(spec.sources ?? []).map((x) => x.path)].filter((x): x is string => x !== undefined).map(normPath);
+      if (!paths.some((p) => keep.has(p))) {
+        skipped.push({ name: o.metadata?.name ?? '', path: paths.join(', ') });
+        continue;
+      }
+    } else if (o.apiVersion?.startsWith('argoproj.io/') && o.kind === 'ApplicationSet' && others.length) {
+      const copy = structuredClone(o) as K8sObject & { spec?: { generators?: Gen[] } };
+      for (const g of copy.spec?.generators ?? []) narrow(g);
+      out.push(copy);
+      continue;
+    }
+    out.push(o);
+  }
+  return { objects: out, skipped };
+}
+
+/**
+ * The Applications of shard `index` of `count`: sorted by cluster then folder and cut into
+ * contiguous runs of (nearly) equal length, so that a shard starts as few simulated clusters as
+ * it can; every job of a CI matrix computes the same split. More shards than Applications leave
+ * the last shards empty.
+ */
+export function shardApps(apps: AppOverlay[], shard: { index: number; count: number }): AppOverlay[] {
+  const sorted = [...apps].sort((a, b) => a.env.cluster.localeCompare(b.env.cluster) || a.dir.localeCompare(b.dir));
+  const from = Math.ceil(((shard.index - 1) * sorted.length) / shard.count);
+  const to = Math.ceil((shard.index * sorted.length) / shard.count);
+  return sorted.slice(from, to);
+}
+
 /** Server-side applies the entry point's objects (namespaces first), as `kubectl apply -k` would. */
 async function applyObjects(client: KubeClient, objects: K8sObject[]): Promise<string[]> {
   const problems: string[] = [];
@@ -152,7 +214,10 @@ async function applyObjects(client: KubeClient, objects: K8sObject[]): Promise<s
   return problems;
 }
 
-function appSettled(a: App, rev: string, now: number, graceMs: number): boolean {
+/** An HPA Degraded for lack of metrics while a metrics API is served: it may still read them. */
+const hpaWaiting = (a: App): boolean => (a.status?.resources ?? []).some((r) => r.kind === 'HorizontalPodAutoscaler' && r.health?.status === 'Degraded');
+
+function appSettled(a: App, rev: string, now: number, graceMs: number, metricsServed = false): boolean {
   const st = a.status ?? {};
   const op = st.operationState;
   if (a.operation) return false;
@@ -166,12 +231,12 @@ function appSettled(a: App, rev: string, now: number, graceMs: number): boolean 
   }
   if (op && opAtRev && (op.phase === 'Failed' || op.phase === 'Error')) return true;
   const since = op?.finishedAt ? now - Date.parse(op.finishedAt) : graceMs + 1;
-  if (st.health?.status === 'Progressing' || st.sync?.status === 'OutOfSync' || !st.health?.status) return since > graceMs;
+  if (st.health?.status === 'Progressing' || st.sync?.status === 'OutOfSync' || !st.health?.status || (metricsServed && hpaWaiting(a))) return since > graceMs;
   return true;
 }
 
 /** Polls until the ApplicationSets generated and every Application synced at `rev` and settled. */
-async function settle(client: KubeClient, rev: string, deadline: number, graceMs: number, check: () => Promise<void>, log: (l: string) => void, want: (a: App) => boolean = () => true): Promise<string[]> {
+async function settle(client: KubeClient, rev: string, deadline: number, graceMs: number, check: () => Promise<void>, log: (l: string) => void, want: (a: App) => boolean = () => true, metricsServed = false): Promise<string[]> {
   let lastNames = '';
   let stable = 0;
   for (;;) {
@@ -180,7 +245,7 @@ async function settle(client: KubeClient, rev: string, deadline: number, graceMs
     const apps = (appsRes.body?.items ?? []).filter(want);
     const setsDone = (setsRes.body?.items ?? []).every((s) => !s.metadata.annotations?.['argocd.argoproj.io/application-set-refresh'] && (s.status?.conditions ?? []).some((c) => (c.type === 'ResourcesUpToDate' && c.status === 'True') || (c.type === 'ErrorOccurred' && c.status === 'True')));
     const now = Date.now();
-    const pending = apps.filter((a) => !appSettled(a, rev, now, graceMs)).map((a) => a.metadata.name);
+    const pending = apps.filter((a) => !appSettled(a, rev, now, graceMs, metricsServed)).map((a) => a.metadata.name);
     const names = apps.map((a) => a.metadata.name).sort().join(',');
     stable = names === lastNames ? stable + 1 : 0;
     lastNames = names;
@@ -308,6 +373,11 @@ export function rehearsalFindings(config: Config, reports: ClusterReport[], sele
   for (const c of reports) {
     const entry = entryPoint(config, c.cluster) ?? '.';
     for (const b of c.bootstrap) out.push({ severity: 'error', rule: 'rehearsal-bootstrap', overlay: entry, resource: '', message: `applying ${entry} to the simulated ${c.cluster} failed: ${b}` });
+    if (c.skipped?.length || c.excluded?.length) {
+      const what = [...(c.skipped ?? []).map((k) => `Application ${k.name}${k.path ? ` (${k.path})` : ''}`), ...(c.excluded?.length ? [`the Applications of ${c.excluded.join(', ')} (excluded from the ApplicationSets' git generators)`] : [])];
+      out.push({ severity: 'info', rule: 'rehearsal-scope', overlay: entry, resource: '', message: `${c.cluster}: not rehearsed, outside the selection and never created in the simulated cluster: ${what.join('; ')}` });
+    }
+    if (c.unscoped?.length) out.push({ severity: 'info', rule: 'rehearsal-scope', overlay: entry, resource: '', message: `${c.cluster}: created although outside the selection (a generator the rehearsal cannot narrow), synced but not reported: ${c.unscoped.join(', ')}` });
     for (const u of c.unsettled) out.push({ severity: 'error', rule: 'rehearsal-timeout', overlay: entry, resource: u === '(ApplicationSets not generated)' ? '' : `Application/argocd/${u}`, message: `${u === '(ApplicationSets not generated)' ? 'the ApplicationSets did not generate their Applications' : `Application ${u} did not finish syncing and settle`} within the rehearsal's bound on ${c.cluster} (gitops.yaml clusters.${c.cluster}.rehearsal.timeoutSeconds)` });
     for (const a of c.apps) {
       if (selected && !selected(a)) continue;
@@ -340,7 +410,12 @@ export function rehearsalFindings(config: Config, reports: ClusterReport[], sele
       for (const t of a.terminating) at('error', 'rehearsal-prune-in-use', t.resource, `pruned, but still in use: it stays Terminating (finalizers: ${t.finalizers.join(', ') || 'none'})`);
       for (const u of a.unhealthy) {
         if (u.expected) at('info', 'rehearsal-unhealthy-expected', u.resource, `${u.status}${u.message ? ` (${u.message})` : ''}: expected in the rehearsal, ${u.expected} (gitops.yaml clusters.${a.cluster}.rehearsal.expectUnhealthy)`);
-        else at(u.status === 'Suspended' ? 'warning' : 'error', 'rehearsal-unhealthy', u.resource, `${u.status} after the sync${u.message ? `: ${u.message}` : ''}`);
+        else {
+          // An HPA without metrics: say which declaration the cluster is missing.
+          const noMetrics = u.resource.startsWith('HorizontalPodAutoscaler/') && !config.clusters[a.cluster]?.rehearsal?.addons?.includes('metrics')
+            ? ` (the rehearsal serves no metrics API: declare gitops.yaml clusters.${a.cluster}.rehearsal.addons: [metrics] if the cluster runs metrics-server, else expectUnhealthy)` : '';
+          at(u.status === 'Suspended' ? 'warning' : 'error', 'rehearsal-unhealthy', u.resource, `${u.status} after the sync${u.message ? `: ${u.message}` : ''}${noMetrics}`);
+        }
       }
       if (!a.unhealthy.length && a.health.status !== 'Healthy' && a.health.status !== 'Unknown') at('error', 'rehearsal-unhealthy', `Application/argocd/${a.name}`, `health ${a.health.status}${a.health.message ? `: ${a.health.message}` : ''}`);
       if (a.sync.status === 'OutOfSync' && op?.phase === 'Succeeded') at('error', 'rehearsal-out-of-sync', `Application/argocd/${a.name}`, `OutOfSync right after a successful sync (another manager changes it back, or a mutating default): ${a.outOfSync.join(', ') || 'see Argo CD'}`);
@@ -382,8 +457,15 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
     const affected = new Set((await affectedTargets(config, appTargets(apps), changed)).map((t) => t.dir));
     apps = apps.filter((a) => affected.has(a.dir));
   }
+  const selectionSize = apps.length;
+  if (opts.shard) apps = shardApps(apps, opts.shard);
   const selectedDirs = new Set(apps.map((a) => a.dir));
-  const scoped = opts.app !== undefined || opts.changedOnly === true;
+  const scoped = opts.app !== undefined || opts.changedOnly === true || opts.shard !== undefined;
+  const scope: RehearsalResult['scope'] = scoped ? { ...(opts.shard ? { shard: opts.shard } : {}), apps: apps.map((a) => `${a.env.name}:${a.id}`), of: selectionSize } : undefined;
+  if (opts.shard) {
+    // Each shard runs its own simulated clusters: what Applications share there is not seen.
+    notes.push(`shard ${opts.shard.index}/${opts.shard.count}: ${apps.length} of ${selectionSize} Applications${apps.length ? ` (${apps.map((a) => `${a.env.cluster}:${a.dir}`).join(', ')})` : ''}; node capacity is per shard: the Pods of other shards' Applications are not on its simulated nodes, so capacity the Applications share, and objects two Applications of different shards both manage, are not checked (run unsharded to see them)`);
+  }
   const clusterNames = allClusters(config).filter((c) => envs.some((e) => e.cluster === c) && (!scoped || apps.some((a) => a.env.cluster === c)));
   const kustomize = await findKustomize(envVars);
   const rd = await RunDir.create();
@@ -392,8 +474,8 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
   let peak = 0;
   try {
     const repo = await ServedRepo.create(rd, opts.cwd);
-    const url = await repo.serve();
-    notes.push(`Argo CD pulled this repository from ${url} (a git daemon on 127.0.0.1): every file naming the repository's URL names that one instead`);
+    const url = clusterNames.length ? await repo.serve() : '';
+    if (url) notes.push(`Argo CD pulled this repository from ${url} (a git daemon on 127.0.0.1): every file naming the repository's URL names that one instead`);
     for (const cluster of clusterNames) {
       const dir = entryPoint(config, cluster);
       if (dir === null || !existsSync(path.join(opts.cwd, dir))) {
@@ -412,7 +494,8 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
       log(`rehearse: ${cluster}: starting the simulated cluster`);
       const sim = await SimCluster.startApi({ config, cluster, bins: simBins, run: rd, log });
       let argo: ArgoCdSim | undefined;
-      const report: ClusterReport = { cluster, base: baseCommit, head, timings: {}, apps: [], unsettled: [], bootstrap: [] };
+      const report: ClusterReport = { cluster, base: baseCommit, head, timings: {}, apps: [], unsettled: [], bootstrap: [], ...(scoped ? { skipped: [], excluded: [], unscoped: [] } : {}) };
+      const clusterEnvs = config.environments.filter((e) => e.cluster === cluster);
       try {
         // Argo CD needs only the API server: it starts while the controllers and nodes come up.
         const started = await Promise.allSettled([sim.startNodes(), ArgoCdSim.start({ config, cluster: sim, run: rd, bins: argoBins })]);
@@ -433,12 +516,21 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
           await repo.checkout(commit, tree);
           let hasEntry = existsSync(path.join(tree, dir));
           if (hasEntry) {
-            const objects = await kustomizeBuildObjects(kustomize, path.join(tree, dir), ROOT_ONLY).then((r) => r.objects, (e: Error) => {
+            let objects = await kustomizeBuildObjects(kustomize, path.join(tree, dir), ROOT_ONLY).then((r) => r.objects, (e: Error) => {
               if (label === 'change') report.bootstrap.push(`kustomize build ${dir}: ${e.message.split('\n').slice(0, 3).join(' ')}`);
               return [] as K8sObject[];
             });
             // Nothing to wait for when the entry point makes no Application.
             hasEntry = objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'));
+            if (scoped) {
+              // The other overlays of this revision's tree: their Applications are not created.
+              const inTree = await discoverApps({ ...config, root: tree }, clusterEnvs).catch(() => [] as AppOverlay[]);
+              const others = [...new Set(inTree.map((a) => a.dir).filter((d) => !selectedDirs.has(d)))].sort();
+              const narrowed = scopeEntryObjects(objects, selectedDirs, others);
+              objects = narrowed.objects;
+              for (const k of narrowed.skipped) if (!report.skipped!.some((x) => x.name === k.name)) report.skipped!.push(k);
+              report.excluded = [...new Set([...report.excluded!, ...others])].sort();
+            }
             const problems = await applyObjects(sim.client, objects);
             if (label === 'change') report.bootstrap.push(...problems);
             await sim.createIngressClasses();
@@ -449,7 +541,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
           }
           // A scoped run (--app, --changed-only) waits for its Applications only.
           const want = (a: App) => !scoped || selectedDirs.has((a.spec.source?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, ''));
-          const unsettled = hasEntry ? await settle(sim.client, commit, Date.now() + timeoutMs, graceMs, check, log, want) : [];
+          const unsettled = hasEntry ? await settle(sim.client, commit, Date.now() + timeoutMs, graceMs, check, log, want, sim.facts.rehearsal?.addons?.includes('metrics')) : [];
           report.timings[`${label}SyncMs`] = Date.now() - ts;
           log(`rehearse: ${cluster}: ${label} synced in ${((Date.now() - ts) / 1000).toFixed(1)} s${unsettled.length ? ` (${unsettled.length} not settled)` : ''}`);
           return { unsettled, rendered: tree };
@@ -464,6 +556,8 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
           rendered.set(a.dir, objs);
         }
         report.apps = await collect(sim, rendered, config);
+        // Generated anyway (a generator other than git's, or a folder outside the layout).
+        if (scoped) report.unscoped = report.apps.filter((a) => !selectedDirs.has(a.path)).map((a) => a.name);
         peak = Math.max(peak, rd.peakRssKiB());
       } finally {
         await argo?.stop();
@@ -479,5 +573,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
   timings.totalMs = Date.now() - t0;
   const isSelected = (a: AppReport): boolean => (scoped ? selectedDirs.has(a.path) : true);
   const findings = rehearsalFindings(config, reports, isSelected);
-  return { config, clusters: reports, findings, timings, peakRssMiB: Math.round((peak + process.resourceUsage().maxRSS) / 1024), notes };
+  if (opts.shard) findings.unshift({ severity: 'info', rule: 'rehearsal-scope', overlay: '.', resource: '', message: notes.find((n) => n.startsWith('shard '))! });
+  if (scope && !clusterNames.length) notes.push(opts.shard ? `shard ${opts.shard.index}/${opts.shard.count} has no Application to rehearse` : 'no Application selected: nothing rehearsed');
+  return { config, clusters: reports, findings, timings, peakRssMiB: Math.round((peak + process.resourceUsage().maxRSS) / 1024), notes, ...(scope ? { scope } : {}) };
 }

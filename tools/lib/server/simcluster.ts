@@ -14,6 +14,7 @@ import { LocalApiServer } from './apiserver.js';
 import type { KubeClient } from './kubeclient.js';
 import { statusMessage } from './kubeclient.js';
 import { KWOK_STAGES } from './kwokstages.js';
+import { MetricsStandIn } from './metricsaddon.js';
 import type { RunDir, Spawned } from './rundir.js';
 import { freePort } from './ports.js';
 
@@ -64,6 +65,7 @@ export class SimCluster {
   private t0 = 0;
   private stopping = false;
   private readonly procs: Spawned[] = [];
+  private metrics?: MetricsStandIn;
 
   private constructor(readonly name: string, readonly facts: ClusterFacts, readonly api: LocalApiServer, readonly kubeconfig: string, private readonly opts: SimClusterOptions) {}
 
@@ -106,6 +108,10 @@ export class SimCluster {
       await this.api.podsReady();
       await this.createNodes();
       await this.createStorageClasses();
+      if (this.facts.rehearsal?.addons?.includes('metrics')) {
+        this.metrics = new MetricsStandIn(this.client, this.name, (r, effect) => this.simulated.set(r, effect));
+        await this.metrics.install();
+      }
       this.timings.upMs = Date.now() - this.t0;
       this.standIns = this.runStandIns();
     } catch (e) {
@@ -122,7 +128,10 @@ export class SimCluster {
     // No cloud, no node IPAM, no volume attach or expand (nothing mounts on a fake node); the
     // persistent-volume binder and the claim protection stay, so claims bind and a claim in use
     // outlives its deletion as on a real cluster.
-    this.procs.push(run.spawn(`${this.name}-kube-controller-manager`, bins.controllerManager, [...auth, `--secure-port=${await freePort()}`,
+    // With a metrics API (rehearsal.addons), HPAs are read again every 5 s (15 s by default), so
+    // one that found no metrics at its creation recovers within the rehearsal's health grace.
+    const hpa = this.facts.rehearsal?.addons?.includes('metrics') ? ['--horizontal-pod-autoscaler-sync-period=5s'] : [];
+    this.procs.push(run.spawn(`${this.name}-kube-controller-manager`, bins.controllerManager, [...auth, ...hpa, `--secure-port=${await freePort()}`,
       `--service-account-private-key-file=${path.join(pki, 'sa.key')}`, `--root-ca-file=${path.join(pki, 'serving.crt')}`,
       '--use-service-account-credentials=false',
       '--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle-controller,-attachdetach,-persistentvolume-expander',
@@ -213,6 +222,7 @@ export class SimCluster {
       try {
         if (classes.size) await this.provision(classes);
         if (ingressClasses.size) await this.addressIngresses(ingressClasses);
+        if (this.metrics) await this.metrics.round();
       } catch {
         // the API server is stopping, or a transient error: the next round retries
       }
