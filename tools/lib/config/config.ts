@@ -172,41 +172,57 @@ interface RawConfig {
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validateRaw = ajv.compile<RawConfig>(configSchema);
 
+/** `gitops.yaml:<line>` of a field, for errors. */
+type At = (p: (string | number)[]) => string;
+type RawEnvironment = RawConfig['environments'][number];
+
 /** Parses and checks gitops.yaml text. Pure apart from reading `env`. */
 export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv = process.env): Config {
   const { parsed, problems } = parseYaml(CONFIG_FILE, text);
   if (problems.length) throw new ConfigError(`${CONFIG_FILE}:${problems[0].line}`, problems[0].message);
   const doc = parsed.docs[0];
+  const at: At = (p) => `${CONFIG_FILE}:${lineOf(doc, parsed.lines, p)}`;
   const raw = (doc?.toJS() ?? {}) as RawConfig;
   if (!validateRaw(raw)) {
     const e = validateRaw.errors![0];
-    const p = pointerToPath(e.instancePath);
-    const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, p)}`;
     const field = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
     const extra = e.keyword === 'additionalProperties' ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'` : '';
-    throw new ConfigError(where, `${field}: ${e.message}${extra}`);
+    throw new ConfigError(at(pointerToPath(e.instancePath)), `${field}: ${e.message}${extra}`);
   }
+  const names = checkEnvironments(raw, at);
+  checkPromotion(raw, names, at);
+  checkClusters(raw, at);
+  return toConfig(root, raw, env);
+}
+
+/** Environments: unique names, one way of naming overlays, a valid layout. Returns the names. */
+function checkEnvironments(raw: RawConfig, at: At): Set<string> {
   const names = new Set<string>();
   for (const [i, e] of raw.environments.entries()) {
-    const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i])}`;
+    const where = at(['environments', i]);
     if (names.has(e.name)) throw new ConfigError(where, `environments.${i}.name: duplicate environment '${e.name}'`);
     names.add(e.name);
     if (e.overlayRoot !== undefined && e.overlays !== undefined) throw new ConfigError(where, `environments.${i}: set either overlayRoot (the <root>/<system>/<service> shorthand) or overlays, not both`);
     if (e.overlayRoot !== undefined && e.appId !== undefined) throw new ConfigError(where, `environments.${i}.appId: goes with overlays; overlayRoot always derives {1}/{2}`);
     const problem = layoutProblem(e.overlays ?? [], e.appId);
-    if (problem) throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i, problem.field])}`, `environments.${i}.${problem.field}: ${problem.message}`);
+    if (problem) throw new ConfigError(at(['environments', i, problem.field]), `environments.${i}.${problem.field}: ${problem.message}`);
   }
-  const sources = (e: RawConfig['environments'][number]): string[] => (e.promotesFrom === undefined ? [] : typeof e.promotesFrom === 'string' ? [e.promotesFrom] : e.promotesFrom);
+  return names;
+}
+
+const sources = (e: RawEnvironment): string[] => (e.promotesFrom === undefined ? [] : typeof e.promotesFrom === 'string' ? [e.promotesFrom] : e.promotesFrom);
+
+/** promotesFrom: known environments, not itself, and no cycle (dev <- staging <- prod must end). */
+function checkPromotion(raw: RawConfig, names: Set<string>, at: At): void {
   for (const [i, e] of raw.environments.entries()) {
     for (const [j, from] of sources(e).entries()) {
-      const at = typeof e.promotesFrom === 'string' ? ['environments', i, 'promotesFrom'] : ['environments', i, 'promotesFrom', j];
-      const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, at)}`;
-      const field = typeof e.promotesFrom === 'string' ? `environments.${i}.promotesFrom` : `environments.${i}.promotesFrom.${j}`;
+      const one = typeof e.promotesFrom === 'string';
+      const where = at(one ? ['environments', i, 'promotesFrom'] : ['environments', i, 'promotesFrom', j]);
+      const field = one ? `environments.${i}.promotesFrom` : `environments.${i}.promotesFrom.${j}`;
       if (!names.has(from)) throw new ConfigError(where, `${field}: unknown environment '${from}' (known: ${[...names].join(', ')})`);
       if (from === e.name) throw new ConfigError(where, `${field}: '${e.name}' cannot promote from itself`);
     }
   }
-  // Promotion must end: dev <- staging <- prod (or several sources), never a loop.
   const byName = new Map(raw.environments.map((e) => [e.name, sources(e)]));
   const done = new Set<string>();
   const visit = (name: string, path: string[]): void => {
@@ -216,23 +232,27 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
     done.add(name);
   };
   for (const e of raw.environments) visit(e.name, []);
+}
+
+/** Clusters named by applications selectors and clusters: run by an environment; one default storage class at most. */
+function checkClusters(raw: RawConfig, at: At): void {
   const known = new Set(raw.environments.map((e) => e.cluster));
   for (const [i, e] of raw.environments.entries()) {
     for (const [j, sel] of (e.applications ?? []).entries()) {
       if (sel.cluster !== undefined && !known.has(sel.cluster)) {
-        throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['environments', i, 'applications', j, 'cluster'])}`, `environments.${i}.applications.${j}.cluster: no environment runs on cluster '${sel.cluster}' (known: ${[...known].join(', ')})`);
+        throw new ConfigError(at(['environments', i, 'applications', j, 'cluster']), `environments.${i}.applications.${j}.cluster: no environment runs on cluster '${sel.cluster}' (known: ${[...known].join(', ')})`);
       }
     }
   }
   for (const [name, c] of Object.entries(raw.clusters ?? {})) {
-    if (!known.has(name)) {
-      throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['clusters', name])}`, `clusters.${name}: no environment runs on cluster '${name}' (known: ${[...known].join(', ')})`);
-    }
+    if (!known.has(name)) throw new ConfigError(at(['clusters', name]), `clusters.${name}: no environment runs on cluster '${name}' (known: ${[...known].join(', ')})`);
     const defaults = (c.storageClasses ?? []).flatMap((s, i) => (s.default ? [i] : []));
-    if (defaults.length > 1) {
-      throw new ConfigError(`${CONFIG_FILE}:${lineOf(doc, parsed.lines, ['clusters', name, 'storageClasses', defaults[1]])}`, `clusters.${name}.storageClasses: ${defaults.length} default classes; a cluster has at most one`);
-    }
+    if (defaults.length > 1) throw new ConfigError(at(['clusters', name, 'storageClasses', defaults[1]]), `clusters.${name}.storageClasses: ${defaults.length} default classes; a cluster has at most one`);
   }
+}
+
+/** The checked gitops.yaml with every default filled in and the environment's overrides applied. */
+function toConfig(root: string, raw: RawConfig, env: NodeJS.ProcessEnv): Config {
   const envLocations = env.GITOPS_SCHEMA_LOCATIONS?.split(',').map((s) => s.trim()).filter(Boolean);
   return {
     root,
