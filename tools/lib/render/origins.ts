@@ -365,103 +365,142 @@ interface Step {
   names: Set<string>;
 }
 
-/** Where each step writes `p`, in the order kustomize applied them. */
-function writesOf(step: Step, load: Loader, o: K8sObject, p: Seg[], find?: SourceFinder): Loc[] {
+/** Where one step writes `p`. */
+type Writer = (step: Step, load: Loader, o: K8sObject, p: Seg[], find?: SourceFinder) => Loc[];
+
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+/** patches and patchesJson6902: the entry's patch, when its target selects the object. */
+const patchWrites: Writer = (step, load, o, p, find) => {
   const { kf, index, names } = step;
   const k = kf.k;
-  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-  switch (step.kind) {
-    case 'PatchTransformer':
-    case 'PatchJson6902Transformer': {
-      const field = step.kind === 'PatchTransformer' ? 'patches' : 'patchesJson6902';
-      const e = list(k[field])[index];
-      if (!isObj(e)) return [];
-      if (e.target !== undefined && !selectorMatches(e.target, o, names)) return [];
-      const t = patchText(load, kf, [field, index, 'patch'], e);
-      if (!t) return [];
-      if (field === 'patchesJson6902' || isJsonPatch(t)) return jsonWrites(t, o, p);
-      return smpDocs(t, o, names, e.target !== undefined).flatMap((d) => smpWrites(t, d, o, p) ?? []);
-    }
-    case 'PatchStrategicMergeTransformer':
-      return list(k.patchesStrategicMerge).flatMap((e, i) => {
-        if (typeof e !== 'string') return [];
-        const t = patchText(load, kf, ['patchesStrategicMerge', i], e.includes('\n') ? { patch: e } : { path: e });
-        return t ? smpDocs(t, o, names, false).flatMap((d) => smpWrites(t, d, o, p) ?? []) : [];
-      });
-    case 'ImageTagTransformer': {
-      const images = [...list(k.images), ...list(k.imageTags)];
-      const e = images[index];
-      const image = valueAt(o, p).value;
-      if (!isObj(e) || typeof image !== 'string' || !/^(containers|initContainers|ephemeralContainers)$/.test(String(p[p.length - 3])) || p[p.length - 1] !== 'image') return [];
-      let name: string;
-      try {
-        name = imageName(image);
-      } catch {
-        return [];
-      }
-      if ((str(e.newName) ?? str(e.name)) !== name) return [];
-      const at = index < list(k.images).length ? ['images', index] : ['imageTags', index - list(k.images).length];
-      return [{ file: kf.file, line: lineOf(kf.doc, kf.lines, at) || undefined }];
-    }
-    case 'LabelTransformer':
-    case 'AnnotationsTransformer': {
-      // Every entry is checked (kustomize records these per kustomization, not per entry).
-      const key = String(p[p.length - 1]);
-      const where = p.slice(0, -1).join('/');
-      const own = where === 'metadata/labels' || where === 'metadata/annotations';
-      const selector = /(^|\/)(selector|matchLabels)$/.test(where);
-      // Pod templates, volumeClaimTemplates, a CronJob's jobTemplate: metadata below the object's own.
-      const template = !own && /\/metadata\/(labels|annotations)$/.test(where);
-      const hits: Loc[] = [];
-      const hit = (at: Seg[]) => hits.push({ file: kf.file, line: lineOf(kf.doc, kf.lines, at) || undefined });
-      if (step.kind === 'AnnotationsTransformer') {
-        if ((own || template) && where.endsWith('annotations') && isObj(k.commonAnnotations) && key in k.commonAnnotations) hit(['commonAnnotations', key]);
-        return hits;
-      }
-      if (!where.endsWith('labels') && !selector) return [];
-      if (isObj(k.commonLabels) && key in k.commonLabels) hit(['commonLabels', key]);
-      list(k.labels).forEach((e, i) => {
-        if (!isObj(e) || !isObj(e.pairs) || !(key in e.pairs)) return;
-        if (own || (selector && e.includeSelectors === true) || (template && (e.includeSelectors === true || e.includeTemplates === true))) hit(['labels', i, 'pairs', key]);
-      });
-      return hits;
-    }
-    case 'ReplacementTransformer': {
-      // One transformer for all of a kustomization's replacements: the last one that writes p
-      // took its value from its source, where a human changes it.
-      const entries: unknown[] = [];
-      for (const e of list(k.replacements)) {
-        if (isObj(e) && typeof e.path === 'string') {
-          for (const d of load(path.posix.join(kf.dir, e.path))?.docs ?? []) {
-            const js = d.toJS() as unknown;
-            entries.push(...(Array.isArray(js) ? js : [js]));
-          }
-        } else entries.push(e);
-      }
-      const hits: Loc[] = [];
-      for (const e of entries) {
-        if (!isObj(e) || !isObj(e.source)) continue;
-        const writes = list(e.targets).some((t) => isObj(t)
-          && selectorMatches(t.select ?? {}, o, names)
-          && !list(t.reject).some((rj) => isObj(rj) && Object.keys(rj).length > 0 && selectorMatches(rj, o, names))
-          && list(t.fieldPaths).some((fp) => typeof fp === 'string' && !!resolveFieldPath(fp, o, p)));
-        if (!writes) continue;
-        const src = find?.(String(e.source.kind ?? ''), String(e.source.name ?? ''));
-        if (!src) continue;
-        const at = resolveFieldPath(typeof e.source.fieldPath === 'string' ? e.source.fieldPath : 'metadata.name', src.doc.toJS());
-        hits.push({ file: src.file, line: lineOf(src.doc, src.lines, at ?? []) || undefined });
-      }
-      return hits;
-    }
-    case 'NamespaceTransformer':
-      return p.join('/') === 'metadata/namespace' && typeof k.namespace === 'string' ? [{ file: kf.file, line: lineOf(kf.doc, kf.lines, ['namespace']) || undefined }] : [];
-    case 'ReplicaCountTransformer': {
-      const e = list(k.replicas)[index];
-      return p.join('/') === 'spec/replicas' && isObj(e) && names.has(String(e.name)) ? [{ file: kf.file, line: lineOf(kf.doc, kf.lines, ['replicas', index]) || undefined }] : [];
-    }
-    default:
-      return [];
+  const field = step.kind === 'PatchTransformer' ? 'patches' : 'patchesJson6902';
+  const e = list(k[field])[index];
+  if (!isObj(e)) return [];
+  if (e.target !== undefined && !selectorMatches(e.target, o, names)) return [];
+  const t = patchText(load, kf, [field, index, 'patch'], e);
+  if (!t) return [];
+  if (field === 'patchesJson6902' || isJsonPatch(t)) return jsonWrites(t, o, p);
+  return smpDocs(t, o, names, e.target !== undefined).flatMap((d) => smpWrites(t, d, o, p) ?? []);
+};
+
+/** patchesStrategicMerge: every entry (kustomize records them as one transformer). */
+const strategicMergeWrites: Writer = (step, load, o, p, find) => {
+  const { kf, names } = step;
+  const k = kf.k;
+  return list(k.patchesStrategicMerge).flatMap((e, i) => {
+    if (typeof e !== 'string') return [];
+    const t = patchText(load, kf, ['patchesStrategicMerge', i], e.includes('\n') ? { patch: e } : { path: e });
+    return t ? smpDocs(t, o, names, false).flatMap((d) => smpWrites(t, d, o, p) ?? []) : [];
+  });
+};
+
+/** images (and imageTags): the entry naming the container's image. */
+const imageWrites: Writer = (step, load, o, p, find) => {
+  const { kf, index } = step;
+  const k = kf.k;
+  const images = [...list(k.images), ...list(k.imageTags)];
+  const e = images[index];
+  const image = valueAt(o, p).value;
+  if (!isObj(e) || typeof image !== 'string' || !/^(containers|initContainers|ephemeralContainers)$/.test(String(p[p.length - 3])) || p[p.length - 1] !== 'image') return [];
+  let name: string;
+  try {
+    name = imageName(image);
+  } catch {
+    return [];
   }
+  if ((str(e.newName) ?? str(e.name)) !== name) return [];
+  const at = index < list(k.images).length ? ['images', index] : ['imageTags', index - list(k.images).length];
+  return [{ file: kf.file, line: lineOf(kf.doc, kf.lines, at) || undefined }];
+};
+
+/** commonLabels, labels and commonAnnotations: every entry setting the key where it applies. */
+const labelWrites: Writer = (step, load, o, p, find) => {
+  const { kf } = step;
+  const k = kf.k;
+  // Every entry is checked (kustomize records these per kustomization, not per entry).
+  const key = String(p[p.length - 1]);
+  const where = p.slice(0, -1).join('/');
+  const own = where === 'metadata/labels' || where === 'metadata/annotations';
+  const selector = /(^|\/)(selector|matchLabels)$/.test(where);
+  // Pod templates, volumeClaimTemplates, a CronJob's jobTemplate: metadata below the object's own.
+  const template = !own && /\/metadata\/(labels|annotations)$/.test(where);
+  const hits: Loc[] = [];
+  const hit = (at: Seg[]) => hits.push({ file: kf.file, line: lineOf(kf.doc, kf.lines, at) || undefined });
+  if (step.kind === 'AnnotationsTransformer') {
+    if ((own || template) && where.endsWith('annotations') && isObj(k.commonAnnotations) && key in k.commonAnnotations) hit(['commonAnnotations', key]);
+    return hits;
+  }
+  if (!where.endsWith('labels') && !selector) return [];
+  if (isObj(k.commonLabels) && key in k.commonLabels) hit(['commonLabels', key]);
+  list(k.labels).forEach((e, i) => {
+    if (!isObj(e) || !isObj(e.pairs) || !(key in e.pairs)) return;
+    if (own || (selector && e.includeSelectors === true) || (template && (e.includeSelectors === true || e.includeTemplates === true))) hit(['labels', i, 'pairs', key]);
+  });
+  return hits;
+};
+
+/** replacements: the source of each one that writes `p` (where a human changes the value). */
+const replacementWrites: Writer = (step, load, o, p, find) => {
+  const { kf, names } = step;
+  const k = kf.k;
+  // One transformer for all of a kustomization's replacements: the last one that writes p
+  // took its value from its source, where a human changes it.
+  const entries: unknown[] = [];
+  for (const e of list(k.replacements)) {
+    if (isObj(e) && typeof e.path === 'string') {
+      for (const d of load(path.posix.join(kf.dir, e.path))?.docs ?? []) {
+        const js = d.toJS() as unknown;
+        entries.push(...(Array.isArray(js) ? js : [js]));
+      }
+    } else entries.push(e);
+  }
+  const hits: Loc[] = [];
+  for (const e of entries) {
+    if (!isObj(e) || !isObj(e.source)) continue;
+    const writes = list(e.targets).some((t) => isObj(t)
+      && selectorMatches(t.select ?? {}, o, names)
+      && !list(t.reject).some((rj) => isObj(rj) && Object.keys(rj).length > 0 && selectorMatches(rj, o, names))
+      && list(t.fieldPaths).some((fp) => typeof fp === 'string' && !!resolveFieldPath(fp, o, p)));
+    if (!writes) continue;
+    const src = find?.(String(e.source.kind ?? ''), String(e.source.name ?? ''));
+    if (!src) continue;
+    const at = resolveFieldPath(typeof e.source.fieldPath === 'string' ? e.source.fieldPath : 'metadata.name', src.doc.toJS());
+    hits.push({ file: src.file, line: lineOf(src.doc, src.lines, at ?? []) || undefined });
+  }
+  return hits;
+};
+
+/** namespace: the kustomization's own namespace field. */
+const namespaceWrites: Writer = (step, load, o, p, find) => {
+  const { kf } = step;
+  const k = kf.k;
+  return p.join('/') === 'metadata/namespace' && typeof k.namespace === 'string' ? [{ file: kf.file, line: lineOf(kf.doc, kf.lines, ['namespace']) || undefined }] : [];
+};
+
+/** replicas: the entry naming the object. */
+const replicaWrites: Writer = (step, load, o, p, find) => {
+  const { kf, index, names } = step;
+  const k = kf.k;
+  const e = list(k.replicas)[index];
+  return p.join('/') === 'spec/replicas' && isObj(e) && names.has(String(e.name)) ? [{ file: kf.file, line: lineOf(kf.doc, kf.lines, ['replicas', index]) || undefined }] : [];
+};
+
+const WRITERS: Record<string, Writer> = {
+  PatchTransformer: patchWrites,
+  PatchJson6902Transformer: patchWrites,
+  PatchStrategicMergeTransformer: strategicMergeWrites,
+  ImageTagTransformer: imageWrites,
+  LabelTransformer: labelWrites,
+  AnnotationsTransformer: labelWrites,
+  ReplacementTransformer: replacementWrites,
+  NamespaceTransformer: namespaceWrites,
+  ReplicaCountTransformer: replicaWrites,
+};
+
+/** Where each step writes `p`, in the order kustomize applied them. */
+function writesOf(step: Step, load: Loader, o: K8sObject, p: Seg[], find?: SourceFinder): Loc[] {
+  return WRITERS[step.kind]?.(step, load, o, p, find) ?? [];
 }
 
 const GENERATORS: Record<string, string> = { ConfigMapGenerator: 'configMapGenerator', SecretGenerator: 'secretGenerator' };
