@@ -538,9 +538,36 @@ export function originLocation(inp: OriginInput): Loc | undefined {
     if (!kcache.has(f)) kcache.set(f, loadKustomization(load, f));
     return kcache.get(f);
   };
-  const trans = parseTransformations(inp.transformations);
+  const generator = GENERATORS[origin.configuredBy?.kind ?? ''];
+  const replay = replayNames(o, parseTransformations(inp.transformations), kfile, !!generator);
 
-  // The name before each step: strip the recorded prefixes and suffixes backwards, then replay.
+  // The field as rendered: a missing one is looked up as its deepest existing parent.
+  let q = inp.pointer;
+  while (q.length && !valueAt(o, q).found) q = q.slice(0, -1);
+  const value = valueAt(o, q).value;
+  const builtin = isBuiltinApi(o.apiVersion);
+  const element = Array.isArray(valueAt(o, q.slice(0, -1)).value) && !!mergeKey(q[q.length - 2], value, builtin);
+  const whole = isObj(value) || element || (Array.isArray(value) && !!mergeKey(q[q.length - 1], value[0], builtin));
+
+  const home = generator && origin.configuredIn
+    ? generatorHome(kfile(origin.configuredIn), generator, replay)
+    : origin.path ? fileHome(inp, rel(origin.path), replay, builtin) : undefined;
+  const writes = replay.steps.flatMap((s) => writesOf(s, load, o, q, inp.find));
+  const at = (l: Loc | undefined): Loc | undefined => (l ? { file: l.file, line: l.line } : undefined);
+  if (!whole) return at(writes[writes.length - 1] ?? home);
+  const homeHas = !!home?.doc && mapPath(home.doc.js, o, q, builtin).complete;
+  return at(homeHas || !writes.length ? home : writes[0]);
+}
+
+/** The object's name as its source file writes it, every name it had on the way, and kustomize's steps with those names. */
+interface Replay {
+  orig: string;
+  names: Set<string>;
+  steps: Step[];
+}
+
+/** The name before each step: the recorded prefixes and suffixes stripped backwards, then replayed. */
+function replayNames(o: K8sObject, trans: Transformation[], kfile: (configuredIn: string) => KFile | undefined, generated: boolean): Replay {
   const rendered = o.metadata?.name ?? '';
   const affix = (t: Transformation): { prefix?: string; suffix?: string } => {
     const k = t.kind === 'PrefixTransformer' || t.kind === 'SuffixTransformer' ? kfile(t.configuredIn)?.k : undefined;
@@ -554,8 +581,7 @@ export function originLocation(inp: OriginInput): Loc | undefined {
     }
     return n;
   };
-  const generator = GENERATORS[origin.configuredBy?.kind ?? ''];
-  const hashless = generator ? rendered.replace(/-[a-z0-9]{10}$/, '') : rendered;
+  const hashless = generated ? rendered.replace(/-[a-z0-9]{10}$/, '') : rendered;
   const orig = strip(hashless);
   let name = orig;
   const names = new Set([name]);
@@ -573,43 +599,30 @@ export function originLocation(inp: OriginInput): Loc | undefined {
     if (kf) steps.push({ kind: t.kind, kf, index, names: new Set(names) });
   }
   if (name !== hashless) names.add(hashless).add(rendered); // an order the replay got wrong: match the rendered name too
+  return { orig, names, steps };
+}
 
-  // The field as rendered: a missing one is looked up as its deepest existing parent.
-  let q = inp.pointer;
-  while (q.length && !valueAt(o, q).found) q = q.slice(0, -1);
-  const value = valueAt(o, q).value;
-  const builtin = isBuiltinApi(o.apiVersion);
-  const element = Array.isArray(valueAt(o, q.slice(0, -1)).value) && !!mergeKey(q[q.length - 2], value, builtin);
-  const whole = isObj(value) || element || (Array.isArray(value) && !!mergeKey(q[q.length - 1], value[0], builtin));
+type Home = Loc & { doc?: { js: unknown; d: Document; lines: LineCounter } };
 
-  // The file the object came from, and its document.
-  let home: (Loc & { doc?: { js: unknown; d: Document; lines: LineCounter } }) | undefined;
-  if (generator && origin.configuredIn) {
-    const kf = kfile(origin.configuredIn);
-    const gens = Array.isArray(kf?.k[generator]) ? (kf!.k[generator] as unknown[]) : [];
-    const i = gens.findIndex((g) => isObj(g) && (g.name === orig || names.has(String(g.name))));
-    if (kf) home = { file: kf.file, line: lineOf(kf.doc, kf.lines, i >= 0 ? [generator, i] : [generator]) || undefined };
-  } else if (origin.path) {
-    const file = rel(origin.path);
-    const y = load(file);
-    if (y) {
-      const docs = y.docs.map((d) => ({ d, js: d.toJS() as unknown }));
-      const pick = docs.find(({ js }) => isObj(js) && js.kind === o.kind && (js.metadata as Obj | undefined)?.name === orig)
-        ?? docs.find(({ js }) => isObj(js) && js.kind === o.kind && names.has(String((js.metadata as Obj | undefined)?.name)))
-        ?? (docs.length === 1 ? docs[0] : undefined);
-      home = { file };
-      if (pick) {
-        home.doc = { ...pick, lines: y.lines };
-        home.line = lineOf(pick.d, y.lines, mapPath(pick.js, o, inp.pointer, builtin).path) || undefined;
-      }
-    } else home = { file };
-  }
+/** A generated object's home: its generator entry in the kustomization that configured it. */
+function generatorHome(kf: KFile | undefined, generator: string, replay: Replay): Home | undefined {
+  if (!kf) return undefined;
+  const gens = Array.isArray(kf.k[generator]) ? (kf.k[generator] as unknown[]) : [];
+  const i = gens.findIndex((g) => isObj(g) && (g.name === replay.orig || replay.names.has(String(g.name))));
+  return { file: kf.file, line: lineOf(kf.doc, kf.lines, i >= 0 ? [generator, i] : [generator]) || undefined };
+}
 
-  const writes = steps.flatMap((s) => writesOf(s, load, o, q, inp.find));
-  const at = (l: Loc | undefined): Loc | undefined => (l ? { file: l.file, line: l.line } : undefined);
-  if (!whole) return at(writes[writes.length - 1] ?? home);
-  const homeHas = !!home?.doc && mapPath(home.doc.js, o, q, builtin).complete;
-  return at(homeHas || !writes.length ? home : writes[0]);
+/** A resource's home: its document in the file it came from, and the line of the field there. */
+function fileHome(inp: OriginInput, file: string, replay: Replay, builtin: boolean): Home {
+  const o = inp.object;
+  const y = inp.load(file);
+  if (!y) return { file };
+  const docs = y.docs.map((d) => ({ d, js: d.toJS() as unknown }));
+  const pick = docs.find(({ js }) => isObj(js) && js.kind === o.kind && (js.metadata as Obj | undefined)?.name === replay.orig)
+    ?? docs.find(({ js }) => isObj(js) && js.kind === o.kind && replay.names.has(String((js.metadata as Obj | undefined)?.name)))
+    ?? (docs.length === 1 ? docs[0] : undefined);
+  if (!pick) return { file };
+  return { file, doc: { ...pick, lines: y.lines }, line: lineOf(pick.d, y.lines, mapPath(pick.js, o, inp.pointer, builtin).path) || undefined };
 }
 
 // ---------------------------------------------------------------------------------------------
