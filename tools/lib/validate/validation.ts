@@ -116,52 +116,65 @@ async function schemaFindings(config: Config, rendered: Rendered[], envVars: Nod
     else todo.set(it.hash, it.o);
   }
   if (todo.size) {
-    const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-validate-'));
-    try {
-      // One kubeconform per core, each given whole kinds: a process compiles the schema of every
-      // kind it sees, so splitting by kind (not by object) compiles each schema once.
-      const groups = new Map<string, Array<[string, K8sObject]>>();
-      for (const e of todo) {
-        const kind = `${e[1].apiVersion}/${e[1].kind}`;
-        if (!groups.has(kind)) groups.set(kind, []);
-        groups.get(kind)!.push(e);
-      }
-      const bins = Array.from({ length: Math.max(1, Math.min(os.availableParallelism(), groups.size, 4)) }, () => [] as Array<[string, K8sObject]>);
-      for (const g of [...groups.values()].sort((a, b) => b.length - a.length)) bins.reduce((min, b) => (b.length < min.length ? b : min)).push(...g);
-      const results = await Promise.all(bins.filter((b) => b.length).map(async (bin, bi) => {
-        // JSON, not YAML: kubeconform reads YAML 1.1, where an unquoted `yes` would turn boolean.
-        // Several documents per file; kubeconform (one worker) reports them in file order.
-        const dir = path.join(tmp, String(bi));
-        await mkdir(dir);
-        const files = new Map<string, Array<[string, K8sObject]>>();
-        for (let n = 0; n * DOCS_PER_FILE < bin.length; n++) {
-          const batch = bin.slice(n * DOCS_PER_FILE, (n + 1) * DOCS_PER_FILE);
-          const file = path.join(dir, `${String(n).padStart(5, '0')}.yaml`);
-          files.set(file, batch);
-          await writeFile(file, batch.map(([, o]) => JSON.stringify(o)).join('\n---\n') + '\n');
-        }
-        return { files, results: await kubeconform(tool, [dir], { locations, kubernetesVersion: config.kubernetesVersion, cacheDir: path.join(config.root, '.cache', 'kubeconform') }) };
-      }));
-      for (const { files, results: rs } of results) {
-        const seen = new Map<string, number>();
-        for (const res of rs) {
-          const batch = files.get(res.filename);
-          if (!batch) continue;
-          const i = seen.get(res.filename) ?? 0;
-          seen.set(res.filename, i + 1);
-          const [hash, o] = batch[i] ?? [];
-          if (!o || (res.kind && res.kind !== o.kind) || (res.name && res.name !== (o.metadata?.name ?? ''))) throw new Error(`kubeconform reported ${res.kind} ${res.name} where ${o?.kind} ${o?.metadata?.name} was expected (${res.filename})`);
-          const outcome: SchemaOutcome = { status: res.status, msg: res.msg || undefined, errors: res.validationErrors };
-          outcomes.set(hash!, outcome);
-          // A download that failed (offline, rate-limited) says nothing lasting about the object.
-          if (!/^failed downloading schema/.test(res.msg ?? '')) store.set(hash!, outcome);
-        }
-      }
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
-    }
+    await runKubeconform(config, tool, locations, todo, (hash, outcome) => {
+      outcomes.set(hash, outcome);
+      // A download that failed (offline, rate-limited) says nothing lasting about the object.
+      if (!/^failed downloading schema/.test(outcome.msg ?? '')) store.set(hash, outcome);
+    });
     await store.save();
   }
+  return outcomeFindings(config, items, outcomes);
+}
+
+/**
+ * One kubeconform per core, each given whole kinds: a process compiles the schema of every kind
+ * it sees, so splitting by kind (not by object) compiles each schema once. `done` gets each
+ * object's outcome, by hash.
+ */
+async function runKubeconform(config: Config, tool: Tool, locations: string[], todo: Map<string, K8sObject>, done: (hash: string, outcome: SchemaOutcome) => void): Promise<void> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-validate-'));
+  try {
+    const groups = new Map<string, Array<[string, K8sObject]>>();
+    for (const e of todo) {
+      const kind = `${e[1].apiVersion}/${e[1].kind}`;
+      if (!groups.has(kind)) groups.set(kind, []);
+      groups.get(kind)!.push(e);
+    }
+    const bins = Array.from({ length: Math.max(1, Math.min(os.availableParallelism(), groups.size, 4)) }, () => [] as Array<[string, K8sObject]>);
+    for (const g of [...groups.values()].sort((a, b) => b.length - a.length)) bins.reduce((min, b) => (b.length < min.length ? b : min)).push(...g);
+    const results = await Promise.all(bins.filter((b) => b.length).map(async (bin, bi) => {
+      // JSON, not YAML: kubeconform reads YAML 1.1, where an unquoted `yes` would turn boolean.
+      // Several documents per file; kubeconform (one worker) reports them in file order.
+      const dir = path.join(tmp, String(bi));
+      await mkdir(dir);
+      const files = new Map<string, Array<[string, K8sObject]>>();
+      for (let n = 0; n * DOCS_PER_FILE < bin.length; n++) {
+        const batch = bin.slice(n * DOCS_PER_FILE, (n + 1) * DOCS_PER_FILE);
+        const file = path.join(dir, `${String(n).padStart(5, '0')}.yaml`);
+        files.set(file, batch);
+        await writeFile(file, batch.map(([, o]) => JSON.stringify(o)).join('\n---\n') + '\n');
+      }
+      return { files, results: await kubeconform(tool, [dir], { locations, kubernetesVersion: config.kubernetesVersion, cacheDir: path.join(config.root, '.cache', 'kubeconform') }) };
+    }));
+    for (const { files, results: rs } of results) {
+      const seen = new Map<string, number>();
+      for (const res of rs) {
+        const batch = files.get(res.filename);
+        if (!batch) continue;
+        const i = seen.get(res.filename) ?? 0;
+        seen.set(res.filename, i + 1);
+        const [hash, o] = batch[i] ?? [];
+        if (!o || (res.kind && res.kind !== o.kind) || (res.name && res.name !== (o.metadata?.name ?? ''))) throw new Error(`kubeconform reported ${res.kind} ${res.name} where ${o?.kind} ${o?.metadata?.name} was expected (${res.filename})`);
+        done(hash!, { status: res.status, msg: res.msg || undefined, errors: res.validationErrors });
+      }
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** The findings of the schema outcomes: invalid objects, and schemas missing (allowed or not). */
+function outcomeFindings(config: Config, items: Array<{ r: Rendered; o: K8sObject; hash: string }>, outcomes: Map<string, SchemaOutcome>): Finding[] {
   const findings: Finding[] = [];
   for (const { r, o, hash } of items) {
     const res = outcomes.get(hash);
