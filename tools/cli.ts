@@ -47,7 +47,7 @@ const commands: Record<string, Handler> = {
   async setup(argv) {
     const { values } = parse('setup', argv);
     const { setup } = await import('./commands/setup.js');
-    await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined, helm: values.helm as boolean | undefined, rehearse: values.rehearse as boolean | undefined });
+    await setup({ cwd: (values.cwd as string) ?? process.cwd(), testDeps: values['test-deps'] as boolean | undefined, helm: values.helm as boolean | undefined, rehearse: values.rehearse as boolean | undefined, argocdBinary: values['argocd-binary'] as string | undefined });
   },
   async validate(argv) {
     const { values, positionals } = parse('validate', argv);

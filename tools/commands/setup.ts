@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { chmod, copyFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { childEnv, run } from '../lib/core/exec.js';
-import { ToolMissingError } from '../lib/core/errors.js';
+import { ConfigError, ToolMissingError, UsageError } from '../lib/core/errors.js';
 import { GO_TOOLS, GO_TOOLS_DIR, isExecutable, pinnedVersion, RENOVATE_DIR, renovatePaths, toolsDir, type GoTool } from '../lib/core/tools.js';
 
 export interface SetupOptions {
@@ -13,6 +14,12 @@ export interface SetupOptions {
   helm?: boolean;
   /** Also build the sync rehearsal's simulated-cluster binaries (controllers, kwok); --test-deps implies it. */
   rehearse?: boolean;
+  /**
+   * A released `argocd` binary of the pinned version (argocd-linux-amd64 from Argo CD's release
+   * page) to install instead of building it, accepted only with the sha256 that
+   * tools/go/argocd/release-checksums.txt pins for this platform. argocd-helper is still built.
+   */
+  argocdBinary?: string;
   log?: (line: string) => void;
   envVars?: NodeJS.ProcessEnv;
 }
@@ -43,6 +50,10 @@ async function buildTool(tool: GoTool, dir: string, env: NodeJS.ProcessEnv, log:
     throw e;
   })).stdout.trim();
   const stamp = await buildStamp(tool, goVersion);
+  if (tool.name === 'argocd' && (await releasedArgocdCurrent(bin, version))) {
+    log(`${tool.name} ${version}: the released binary installed by --argocd-binary (sha256 verified)`);
+    return;
+  }
   if ((await isExecutable(bin)) && (await readFile(stampFile, 'utf8').catch(() => '')) === stamp) {
     log(`${tool.name} ${version}: already built`);
     return;
@@ -59,6 +70,77 @@ async function buildTool(tool: GoTool, dir: string, env: NodeJS.ProcessEnv, log:
   });
   await rename(`${bin}.tmp`, bin); // atomic: an interrupted build never leaves a half binary behind
   await writeFile(stampFile, stamp);
+}
+
+/** Pinned sha256 of the released argocd binaries (Argo CD's cli_checksums.txt of the pinned version). */
+export const ARGOCD_CHECKSUMS = path.join(GO_TOOLS_DIR, 'argocd', 'release-checksums.txt');
+
+/** The release asset name of this platform's binary (argocd-linux-amd64, ...). */
+export function argocdAssetName(platform: string = process.platform, arch: string = process.arch): string {
+  const a = arch === 'x64' ? 'amd64' : arch;
+  return `argocd-${platform}-${a}${platform === 'win32' ? '.exe' : ''}`.replace('win32', 'windows');
+}
+
+async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** The pinned checksums: the `# version: vX` line and `<sha256>  <asset>` lines (cli_checksums.txt's format). */
+export async function readArgocdChecksums(file: string = ARGOCD_CHECKSUMS): Promise<{ version?: string; sums: Map<string, string> }> {
+  const text = await readFile(file, 'utf8');
+  const sums = new Map<string, string>();
+  let version: string | undefined;
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    const v = /^#\s*version:\s*(\S+)\s*$/.exec(line);
+    if (v) version = v[1];
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([0-9a-f]{64})\s+\*?(\S+)$/.exec(line);
+    if (!m) throw new ConfigError(path.relative(GO_TOOLS_DIR, file), `line ${i + 1}: expected '<sha256>  <asset name>'`);
+    sums.set(m[2]!, m[1]!);
+  }
+  return { version, sums };
+}
+
+/**
+ * Installs a released `argocd` binary as .tools/bin/argocd when its sha256 is the one pinned for
+ * this platform and the pinned version (go.mod's); anything else is refused and nothing is
+ * installed. The stamp records version and checksum, so a later setup keeps it while both hold.
+ */
+export async function installReleasedArgocd(opts: { binary: string; dir: string; checksums?: string; log?: (l: string) => void; platform?: string; arch?: string }): Promise<void> {
+  const tool = GO_TOOLS.find((t) => t.name === 'argocd')!;
+  const version = await pinnedVersion(tool);
+  const listFile = opts.checksums ?? ARGOCD_CHECKSUMS;
+  const shown = path.relative(process.cwd(), listFile) || listFile;
+  const { version: listed, sums } = await readArgocdChecksums(listFile);
+  if (listed !== version) throw new ConfigError(shown, `the checksums are for ${listed ?? 'no version (no "# version:" line)'}, but tools/go/argocd/go.mod pins Argo CD ${version}: copy the release's cli_checksums.txt of ${version} into it`);
+  const asset = argocdAssetName(opts.platform, opts.arch);
+  const want = sums.get(asset);
+  if (!want) throw new ConfigError(shown, `no checksum pinned for ${asset} ${version}: copy it from https://github.com/argoproj/argo-cd/releases/download/${version}/cli_checksums.txt (the binary is never installed unverified)`);
+  const got = await sha256File(opts.binary).catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(`--argocd-binary ${opts.binary}: ${e.code === 'ENOENT' ? 'not found' : e.message}`);
+  });
+  if (got !== want) throw new UsageError(`--argocd-binary ${opts.binary}: sha256 ${got} is not the pinned ${want} of ${asset} ${version} (${shown}); it is not installed`);
+  const bin = path.join(opts.dir, tool.name);
+  await mkdir(opts.dir, { recursive: true });
+  await copyFile(opts.binary, `${bin}.tmp`);
+  await chmod(`${bin}.tmp`, 0o755);
+  // Checked again after the copy: the file may have changed between the two reads.
+  if ((await sha256File(`${bin}.tmp`)) !== want) throw new UsageError(`--argocd-binary ${opts.binary}: changed while it was copied; it is not installed`);
+  await rename(`${bin}.tmp`, bin);
+  await writeFile(`${bin}.stamp`, releasedStamp(version, want));
+  (opts.log ?? (() => {}))(`argocd ${version}: the released ${asset} (sha256 ${want.slice(0, 12)}, pinned in ${shown})`);
+}
+
+const releasedStamp = (version: string, sha: string) => `released ${version} ${sha}`;
+
+/** Whether .tools/bin/argocd is a released binary installed by --argocd-binary that still matches its stamp and the pinned version. */
+async function releasedArgocdCurrent(bin: string, version: string): Promise<boolean> {
+  const stamp = (await readFile(`${bin}.stamp`, 'utf8').catch(() => '')).trim().split(' ');
+  if (stamp[0] !== 'released' || stamp[1] !== version || !(await isExecutable(bin))) return false;
+  return (await sha256File(bin).catch(() => '')) === stamp[2];
 }
 
 /** Debian packages the release-command tests need (pinned to the versions they were written against). */
@@ -145,6 +227,7 @@ export async function setup(opts: SetupOptions): Promise<void> {
   await mkdir(dir, { recursive: true });
   // The tests render Helm Applications: --test-deps builds helm too.
   const helm = opts.helm || opts.testDeps || (await helmEnabled(opts.cwd));
+  if (opts.argocdBinary) await installReleasedArgocd({ binary: opts.argocdBinary, dir, log });
   for (const tool of GO_TOOLS) {
     if (tool.optional === 'helm' && !helm) continue;
     if (tool.optional === 'rehearse' && !(opts.rehearse || opts.testDeps)) continue;

@@ -3,6 +3,9 @@
 // differ, and in which direction (semver, else the registry's build time of each digest). Reads the
 // checkout in --cwd; the network only for build times (--no-registry: none).
 import { appInventory } from '../lib/argocd/applications.js';
+import { renderInventoryApps, REPO_SERVER_KINDS } from '../lib/argocd/clusterapps.js';
+import { repoTree } from '../lib/argocd/argocd.js';
+import { tracePlainImages, untracedImages } from '../lib/render/imagesource.js';
 import { getEnvironment, loadConfig } from '../lib/config/config.js';
 import { kubeconfigArg, readAppHealth } from '../lib/release/health.js';
 import { FindingsError, UsageError } from '../lib/core/errors.js';
@@ -88,21 +91,43 @@ export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = pr
   const config = await loadConfig(cwd, envVars);
   const tool = await findKustomize(envVars);
   // The inventory validate reads: overlays plus every Application mapped to an environment.
-  const inventory = await appInventory(config, tool);
+  const inventory = await appInventory(config, tool, { rendersAlso: [...REPO_SERVER_KINDS] });
   const apps = inventory.overlays;
   const envs = config.environments;
   const rendered = await renderAppImages(config, tool, apps);
   const byId = new Map<string, AppStatus>();
+  const statusOf = (id: string): AppStatus => {
+    const st: AppStatus = byId.get(id) ?? { id, deployedTo: [], overlays: {}, images: {}, files: {}, relations: [], pending: [], differs: false };
+    byId.set(id, st);
+    return st;
+  };
   for (const u of inventory.uncovered) {
-    const st: AppStatus = byId.get(u.id!) ?? { id: u.id!, deployedTo: [], overlays: {}, images: {}, files: {}, relations: [], pending: [], differs: false };
-    byId.set(u.id!, st);
+    const st = statusOf(u.id!);
     if (!st.deployedTo.includes(u.env!.name)) st.deployedTo.push(u.env!.name);
     (st.notRendered ??= {})[u.env!.name] = `Application ${u.name}: ${u.reason}`;
   }
+  // Helm, plain, jsonnet, overridden and multi-source Applications: their images as Argo CD's
+  // repo-server code renders them (an overlay that Argo CD renders otherwise keeps its overlay's row).
+  // Files are read through the tree: nothing outside the repository (no symlink out).
+  const tree = await repoTree(config.root);
+  for (const { item, rendered: r } of (await renderInventoryApps(config, tool, inventory, { tree, env: envVars })).renders) {
+    if (item.overlay) continue;
+    const env = item.env!.name;
+    const st = statusOf(item.id!);
+    if (!st.deployedTo.includes(env)) st.deployedTo.push(env);
+    (st.applications ??= {})[env] = { name: item.name, source: item.source ?? '?', path: item.generated.path ?? '' };
+    const err = r.findings.find((f) => f.severity === 'error');
+    if (err) (st.errors ??= {})[env] = `${err.file ?? r.target.dir}${err.line ? `:${err.line}` : ''}: ${err.message}`;
+    else if (!r.objects.length) (st.notRendered ??= {})[env] = r.findings.map((f) => f.message).join('; ') || `Application ${item.name} renders no object`;
+    const why = `rendered by Argo CD's repo-server code (${item.source}, Application ${item.name}): the file that sets it is not traced`;
+    const containers = untracedImages(r.objects, why);
+    // A plain directory's objects are documents of its files: the file and line that write each image.
+    if (item.source === 'directory') await tracePlainImages(containers, r.closure, tree.read);
+    for (const [key, s] of imageStates({ app: r.target.app!, overlayFile: '', containers })) (st.images[key] ??= {})[env] = view(s, '');
+  }
   for (const a of apps) {
     const r = rendered.get(appKey(a))!;
-    const st: AppStatus = byId.get(a.id) ?? { id: a.id, deployedTo: [], overlays: {}, images: {}, files: {}, relations: [], pending: [], differs: false };
-    byId.set(a.id, st);
+    const st = statusOf(a.id);
     st.deployedTo.push(a.env.name);
     st.overlays[a.env.name] = a.dir;
     if (r.error) (st.errors ??= {})[a.env.name] = r.error;
@@ -118,11 +143,12 @@ export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = pr
       for (const env of envs) if (st.deployedTo.includes(env.name)) sorted[key]![env.name] = st.images[key]![env.name] ?? null;
     }
     st.images = sorted;
-    if (config.releaseFiles.length) {
+    if (config.releaseFiles.length && Object.keys(st.overlays).length) {
       for (const f of config.releaseFiles) {
         st.files[f] = {};
         for (const env of envs) {
-          if (!st.deployedTo.includes(env.name)) continue;
+          // Release files live in overlay folders (an Application without one has none).
+          if (!st.deployedTo.includes(env.name) || st.overlays[env.name] === undefined) continue;
           let bytes: Buffer | undefined;
           try {
             bytes = await readReleaseFile(config.root, st.overlays[env.name]!, f);

@@ -227,7 +227,10 @@ spec:
   const fromValidate = r.apps!.map((a) => `${a.env}:${a.id}`).sort();
   assert.deepEqual(fromStatus, fromValidate);
   assert.deepEqual(fromValidate, ['dev:chart', 'dev:cmp', 'dev:demo/web', 'dev:escape', 'dev:jsonnet', 'dev:linked', 'dev:patched', 'dev:plain', 'dev:remote', 'prod:demo/web']);
-  assert.match(st.apps.find((a) => a.id === 'chart')!.notRendered!.dev!, /Application chart: its source path charts\/chart is a Helm chart/);
+  // status reads the renders of Argo CD's repo-server code: the Helm app is listed with its Application, not as not rendered.
+  assert.deepEqual(st.apps.find((a) => a.id === 'chart')!.applications, { dev: { name: 'chart', source: 'helm', path: 'charts/chart' } });
+  assert.equal(st.apps.find((a) => a.id === 'chart')!.notRendered, undefined);
+  assert.match(st.apps.find((a) => a.id === 'cmp')!.notRendered!.dev!, /Application cmp: its source uses a Config Management Plugin/);
 });
 
 test('validate and status list the same apps on the shipped repository', async () => {

@@ -38,8 +38,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
       'test-deps': { type: 'boolean', description: "also install the tests' Debian packages (as root)" },
       helm: { type: 'boolean', description: 'also build the pinned helm (built anyway when an argocd-cm enables helm)' },
       rehearse: { type: 'boolean', description: "also build the sync rehearsal's kube-controller-manager, kube-scheduler and kwok" },
+      'argocd-binary': { type: 'string', value: 'FILE', description: "install this released argocd binary (the pinned version, sha256 checked against tools/go/argocd/release-checksums.txt) instead of building it; argocd-helper is still built" },
     },
-    examples: ['npm run setup', 'npm run setup -- --test-deps', 'npm run setup -- --helm', 'npm run setup -- --rehearse'],
+    examples: ['npm run setup', 'npm run setup -- --test-deps', 'npm run setup -- --helm', 'npm run setup -- --rehearse', 'npm run setup -- --argocd-binary ~/Downloads/argocd-linux-amd64'],
   },
   validate: {
     summary: 'render every overlay and cluster entry point and check schemas, policies and cross-resource rules',

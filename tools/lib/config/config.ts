@@ -51,6 +51,8 @@ export interface CrdSet {
   version: string;
   /** Upstream files; {version} is replaced. Undefined: the known default of `name` (lib/server/crds.ts). */
   urls?: string[];
+  /** The head's urls were refused against a base revision (render/changes.ts trustRenderSettings). */
+  urlsRefused?: boolean;
 }
 
 /** How validate's local API server stands in for one cluster. */
@@ -172,31 +174,14 @@ interface RawConfig {
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validateRaw = ajv.compile<RawConfig>(configSchema);
 
-/** `gitops.yaml:<line>` of a field, for errors. */
-type At = (p: (string | number)[]) => string;
+type At = (p: Array<string | number>) => string;
 type RawEnvironment = RawConfig['environments'][number];
 
-/** Parses and checks gitops.yaml text. Pure apart from reading `env`. */
-export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv = process.env): Config {
-  const { parsed, problems } = parseYaml(CONFIG_FILE, text);
-  if (problems.length) throw new ConfigError(`${CONFIG_FILE}:${problems[0].line}`, problems[0].message);
-  const doc = parsed.docs[0];
-  const at: At = (p) => `${CONFIG_FILE}:${lineOf(doc, parsed.lines, p)}`;
-  const raw = (doc?.toJS() ?? {}) as RawConfig;
-  if (!validateRaw(raw)) {
-    const e = validateRaw.errors![0];
-    const field = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
-    const extra = e.keyword === 'additionalProperties' ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'` : '';
-    throw new ConfigError(at(pointerToPath(e.instancePath)), `${field}: ${e.message}${extra}`);
-  }
-  const names = checkEnvironments(raw, at);
-  checkPromotion(raw, names, at);
-  checkClusters(raw, at);
-  return toConfig(root, raw, env);
-}
+/** The environments an environment promotes from (promotesFrom: one name or a list). */
+const sourcesOf = (e: RawEnvironment): string[] => (e.promotesFrom === undefined ? [] : typeof e.promotesFrom === 'string' ? [e.promotesFrom] : e.promotesFrom);
 
-/** Environments: unique names, one way of naming overlays, a valid layout. Returns the names. */
-function checkEnvironments(raw: RawConfig, at: At): Set<string> {
+/** Unique names; overlayRoot or overlays (with appId); a layout the overlays patterns can serve. */
+function checkEnvironments(raw: RawConfig, at: At): void {
   const names = new Set<string>();
   for (const [i, e] of raw.environments.entries()) {
     const where = at(['environments', i]);
@@ -207,15 +192,13 @@ function checkEnvironments(raw: RawConfig, at: At): Set<string> {
     const problem = layoutProblem(e.overlays ?? [], e.appId);
     if (problem) throw new ConfigError(at(['environments', i, problem.field]), `environments.${i}.${problem.field}: ${problem.message}`);
   }
-  return names;
 }
 
-const sources = (e: RawEnvironment): string[] => (e.promotesFrom === undefined ? [] : typeof e.promotesFrom === 'string' ? [e.promotesFrom] : e.promotesFrom);
-
-/** promotesFrom: known environments, not itself, and no cycle (dev <- staging <- prod must end). */
-function checkPromotion(raw: RawConfig, names: Set<string>, at: At): void {
+/** Promotion sources name other, known environments, and promotion ends: never a loop. */
+function checkPromotion(raw: RawConfig, at: At): void {
+  const names = new Set(raw.environments.map((e) => e.name));
   for (const [i, e] of raw.environments.entries()) {
-    for (const [j, from] of sources(e).entries()) {
+    for (const [j, from] of sourcesOf(e).entries()) {
       const one = typeof e.promotesFrom === 'string';
       const where = at(one ? ['environments', i, 'promotesFrom'] : ['environments', i, 'promotesFrom', j]);
       const field = one ? `environments.${i}.promotesFrom` : `environments.${i}.promotesFrom.${j}`;
@@ -223,7 +206,8 @@ function checkPromotion(raw: RawConfig, names: Set<string>, at: At): void {
       if (from === e.name) throw new ConfigError(where, `${field}: '${e.name}' cannot promote from itself`);
     }
   }
-  const byName = new Map(raw.environments.map((e) => [e.name, sources(e)]));
+  // dev <- staging <- prod (or several sources), never a loop.
+  const byName = new Map(raw.environments.map((e) => [e.name, sourcesOf(e)]));
   const done = new Set<string>();
   const visit = (name: string, path: string[]): void => {
     if (path.includes(name)) throw new ConfigError(CONFIG_FILE, `environments: promotion cycle through '${name}' (${[...path.slice(path.indexOf(name)), name].join(' <- ')})`);
@@ -234,7 +218,7 @@ function checkPromotion(raw: RawConfig, names: Set<string>, at: At): void {
   for (const e of raw.environments) visit(e.name, []);
 }
 
-/** Clusters named by applications selectors and clusters: run by an environment; one default storage class at most. */
+/** Clusters (in selectors and under clusters:) are ones an environment runs on; one default storage class at most. */
 function checkClusters(raw: RawConfig, at: At): void {
   const known = new Set(raw.environments.map((e) => e.cluster));
   for (const [i, e] of raw.environments.entries()) {
@@ -247,12 +231,30 @@ function checkClusters(raw: RawConfig, at: At): void {
   for (const [name, c] of Object.entries(raw.clusters ?? {})) {
     if (!known.has(name)) throw new ConfigError(at(['clusters', name]), `clusters.${name}: no environment runs on cluster '${name}' (known: ${[...known].join(', ')})`);
     const defaults = (c.storageClasses ?? []).flatMap((s, i) => (s.default ? [i] : []));
-    if (defaults.length > 1) throw new ConfigError(at(['clusters', name, 'storageClasses', defaults[1]]), `clusters.${name}.storageClasses: ${defaults.length} default classes; a cluster has at most one`);
+    if (defaults.length > 1) {
+      throw new ConfigError(at(['clusters', name, 'storageClasses', defaults[1]!]), `clusters.${name}.storageClasses: ${defaults.length} default classes; a cluster has at most one`);
+    }
   }
 }
 
-/** The checked gitops.yaml with every default filled in and the environment's overrides applied. */
-function toConfig(root: string, raw: RawConfig, env: NodeJS.ProcessEnv): Config {
+/** Parses and checks gitops.yaml text. Pure apart from reading `env`. */
+export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const { parsed, problems } = parseYaml(CONFIG_FILE, text);
+  if (problems.length) throw new ConfigError(`${CONFIG_FILE}:${problems[0].line}`, problems[0].message);
+  const doc = parsed.docs[0];
+  const raw = (doc?.toJS() ?? {}) as RawConfig;
+  if (!validateRaw(raw)) {
+    const e = validateRaw.errors![0];
+    const p = pointerToPath(e.instancePath);
+    const where = `${CONFIG_FILE}:${lineOf(doc, parsed.lines, p)}`;
+    const field = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
+    const extra = e.keyword === 'additionalProperties' ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'` : '';
+    throw new ConfigError(where, `${field}: ${e.message}${extra}`);
+  }
+  const at = (p: Array<string | number>) => `${CONFIG_FILE}:${lineOf(doc, parsed.lines, p)}`;
+  checkEnvironments(raw, at);
+  checkPromotion(raw, at);
+  checkClusters(raw, at);
   const envLocations = env.GITOPS_SCHEMA_LOCATIONS?.split(',').map((s) => s.trim()).filter(Boolean);
   return {
     root,
@@ -262,7 +264,7 @@ function toConfig(root: string, raw: RawConfig, env: NodeJS.ProcessEnv): Config 
       ...e,
       overlays: e.overlays ?? (e.overlayRoot !== undefined ? [`${e.overlayRoot.replace(/\/+$/, '')}/*/*`] : []),
       appId: e.overlayRoot !== undefined ? '{1}/{2}' : e.appId,
-      promotesFrom: sources(e),
+      promotesFrom: sourcesOf(e),
       requireDigests: e.requireDigests ?? false,
     })),
     // Unset: the minor of the pinned kube-apiserver, so schemas and the server dry run agree.

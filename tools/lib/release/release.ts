@@ -9,9 +9,10 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { discoverApps, resolveApp, type AppOverlay } from '../config/apps.js';
-import { inventoryApps } from '../argocd/applications.js';
+import { appInventory, describeApp, inventoryApps } from '../argocd/applications.js';
+import { REPO_SERVER_KINDS } from '../argocd/clusterapps.js';
 import { CONFIG_FILE, getEnvironment, loadConfig, type Config } from '../config/config.js';
-import { ConfigError, FindingsError, GitError, GitopsError, UsageError } from '../core/errors.js';
+import { ConfigError, FindingsError, GitError, GitopsError, NameError, UsageError } from '../core/errors.js';
 import { formatMarkdown, renderedDiff } from '../report/diff.js';
 import { classifyPush, Git, GitTimeoutError, parseRemoteUrl, PushRefusedError, scrub } from '../remote/git.js';
 import { closeSuperseded, GitHub, MAX_BODY_CHARS, tokenApiUrl, upsertPull, type PullRequest } from '../remote/github.js';
@@ -135,7 +136,19 @@ export async function resolveTarget(cwd: string, appName: string, envName: strin
   const config = await loadConfig(cwd, envVars);
   getEnvironment(config, envName);
   const apps = await checkoutApps(config, envVars, (list) => resolveApp(config, list, appName, envName));
-  return { config, app: resolveApp(config, apps, appName, envName), apps };
+  try {
+    return { config, app: resolveApp(config, apps, appName, envName), apps };
+  } catch (e) {
+    if (!(e instanceof NameError)) throw e;
+    // The same inventory diff and status read: an app whose Application Argo CD's repo-server
+    // code renders (Helm, plain directory, ...) exists, but has no overlay to edit.
+    const inv = await appInventory(config, await findKustomize(envVars), { rendersAlso: [...REPO_SERVER_KINDS] });
+    const hit = inv.applications.find((a) => a.env?.name === envName && !a.overlay && (a.state === 'rendered' || a.state === 'not-rendered') && (a.id === appName || a.id?.endsWith(`/${appName}`)));
+    if (hit) {
+      throw new UsageError(`app '${hit.id}' in environment '${envName}' is ${describeApp(hit.generated)}, ${hit.state === 'rendered' ? `rendered by Argo CD's repo-server code (${hit.source}, path ${hit.generated.path ?? '?'})` : `not rendered (${hit.reason})`}: the release commands edit kustomize overlays only`, hit.state === 'rendered' ? "change its values or files by hand; 'npm run diff' and 'npm run status' show what it renders" : undefined);
+    }
+    throw e;
+  }
 }
 
 /** Reads and parses an overlay kustomization of a checkout. */

@@ -22,29 +22,54 @@ async function commitExists(cwd: string, ref: string): Promise<boolean> {
 }
 
 /**
- * The render settings that widen what a render reads or fetches (render.allowRemote, and the
- * time a fetch may take), from the base revision's gitops.yaml: a pull request's own files never
- * switch remote fetching on for its own validation. The command line (--allow-remote) still can.
- * Nothing (offline, the default timeout) when the base has no readable gitops.yaml.
+ * The base revision's configuration, for the settings a pull request must not choose for its own
+ * validation. Undefined when the base has no gitops.yaml this toolkit can read.
  */
-export async function baseRenderSettings(cwd: string, rev: string, envVars: NodeJS.ProcessEnv): Promise<Config['render']> {
+async function baseConfigAt(cwd: string, rev: string, envVars: NodeJS.ProcessEnv): Promise<Config | undefined> {
   const shown = await run('git', ['show', `${rev}:./${CONFIG_FILE}`], { cwd, allowFailure: true });
-  if (shown.code === 0) {
-    try {
-      return parseConfig(cwd, shown.stdout, envVars).render;
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-    }
+  if (shown.code !== 0) return undefined;
+  try {
+    return parseConfig(cwd, shown.stdout, envVars);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    return undefined;
   }
-  return { allowRemote: false, remoteTimeoutSeconds: 60 };
 }
 
-/** `config.render` as the base revision and the command line set it (baseRenderSettings); a note when the head asked for more. */
-export async function trustRenderSettings(config: Config, rev: string, envVars: NodeJS.ProcessEnv, allowRemote?: boolean): Promise<string | undefined> {
-  const base = await baseRenderSettings(config.root, rev, envVars);
-  const asked = config.render.allowRemote && !base.allowRemote && !allowRemote;
-  config.render = { allowRemote: !!allowRemote || base.allowRemote, remoteTimeoutSeconds: base.remoteTimeoutSeconds };
-  return asked ? `${CONFIG_FILE} render.allowRemote: true is not used against base ${rev.slice(0, 12)}: settings that widen what a render reads or fetches come from the base revision or the command line (--allow-remote), never from the change itself` : undefined;
+const sameList = (a: readonly string[] | undefined, b: readonly string[] | undefined) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+/**
+ * Against a base revision (a pull request), every setting that decides what is fetched, or from
+ * where the rules that judge the change come, is the base revision's (or the command line's):
+ * render.allowRemote and its timeout, schemas.locations (a permissive schema host would pass
+ * anything) and the `urls` of the API server's CRD sets. Changes the head makes to them are not
+ * used, and each is named in a note. A CRD set the base does not have keeps its known upstream
+ * location (without one it is not loaded, and its kinds are reported as not served).
+ */
+export async function trustRenderSettings(config: Config, rev: string, envVars: NodeJS.ProcessEnv, allowRemote?: boolean): Promise<string[]> {
+  const base = await baseConfigAt(config.root, rev, envVars);
+  const notes: string[] = [];
+  const against = `against base ${rev.slice(0, 12)}`;
+  const why = 'settings that widen what is read or fetched, or choose the rules a change is judged by, come from the base revision or the command line, never from the change itself';
+  const render = base?.render ?? { allowRemote: false, remoteTimeoutSeconds: 60 };
+  if (config.render.allowRemote && !render.allowRemote && !allowRemote) notes.push(`${CONFIG_FILE} render.allowRemote: true is not used ${against} (--allow-remote on the command line can): ${why}`);
+  config.render = { allowRemote: !!allowRemote || render.allowRemote, remoteTimeoutSeconds: render.remoteTimeoutSeconds };
+  const locations = base?.schemaLocations ?? ['default'];
+  if (!sameList(config.schemaLocations, locations)) {
+    notes.push(`${CONFIG_FILE} schemas.locations (${config.schemaLocations.join(', ')}) is not used ${against}; the base's (${locations.join(', ')}) is: ${why}`);
+    config.schemaLocations = [...locations];
+  }
+  for (const [cluster, server] of Object.entries(config.apiServers)) {
+    server.crds = server.crds.map((set) => {
+      if (set.urls === undefined) return set;
+      const was = base?.apiServers[cluster]?.crds.find((b) => b.name === set.name);
+      if (was && sameList(was.urls, set.urls)) return set;
+      const { urls: _ignored, ...rest } = set;
+      notes.push(`${CONFIG_FILE} clusters.${cluster}.apiServer.crds '${set.name}' urls are not used ${against}; ${was?.urls ? "the base's urls are" : 'its known upstream location is, if it has one'}: ${why}`);
+      return was?.urls ? { ...rest, urls: was.urls } : { ...rest, urlsRefused: true };
+    });
+  }
+  return notes;
 }
 
 /**
@@ -84,6 +109,11 @@ export async function affectedTargets(config: Config, targets: Target[], changed
   if (set.has(CONFIG_FILE)) return targets;
   const out: Target[] = [];
   for (const t of targets) {
+    // An Application rendered by Argo CD's repo-server code: the files of its sources.
+    if (t.files) {
+      if (t.files.some((f) => set.has(f))) out.push(t);
+      continue;
+    }
     let closure: string[];
     try {
       closure = (await kustomizationClosure(path.join(config.root, t.dir), config.root, ws)).map((f) => rel(config, f));

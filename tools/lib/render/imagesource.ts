@@ -16,7 +16,7 @@ import { assertYamlLimits } from '../core/yamlfile.js';
 import { patternMatches, selectorSelects } from './selector.js';
 import type { K8sObject } from '../core/k8s.js';
 import { parseImageRef, type Pin } from './images.js';
-import { lineOf } from '../core/yamlfile.js';
+import { lineOf, parseYaml } from '../core/yamlfile.js';
 import { pointerToPath } from '../core/pointer.js';
 
 export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
@@ -521,6 +521,62 @@ export function attributeImages(tree: KNode, rendered: K8sObject[]): ContainerIm
     }
   }
   return out;
+}
+
+/**
+ * The container images of objects that no kustomization tree made (rendered by Argo CD's
+ * repo-server code: Helm, plain directories, jsonnet): each keyed by its rendered name, with
+ * `unknown` saying why the file that sets it is not traced.
+ */
+export function untracedImages(rendered: K8sObject[], why: string): ContainerImage[] {
+  const out: ContainerImage[] = [];
+  for (const o of rendered) {
+    for (const c of containerLists(o)) {
+      const image = c.container.image;
+      if (typeof image !== 'string') continue;
+      const split = splitImage(image);
+      out.push({ object: `${o.kind}/${o.metadata?.name ?? ''}`, container: String(c.container.name ?? ''), pointer: `/${[...c.list, c.index, 'image'].join('/')}`, image, name: split.name, pin: split.pin, key: split.name, unknown: why });
+    }
+  }
+  return out;
+}
+
+/**
+ * Points images rendered from a plain directory (Argo CD's Directory source: each object is a
+ * document of one file) at the file and line that write them: the one document of `files` with
+ * the object's kind and name whose image field holds exactly the rendered value. Anything else
+ * keeps its `unknown`. `read` returns a file's text (undefined: not readable).
+ */
+export async function tracePlainImages(containers: ContainerImage[], files: string[], read: (file: string) => Promise<string | undefined>): Promise<void> {
+  if (!containers.length) return;
+  const docs = new Map<string, Array<{ file: string; index: number; doc: Document; lines: LineCounter; value: unknown }>>();
+  for (const file of files.filter((f) => /\.(ya?ml|json)$/.test(f))) {
+    const text = await read(file);
+    if (text === undefined) continue;
+    let parsed: ReturnType<typeof parseYaml>['parsed'];
+    try {
+      parsed = parseYaml(file, text).parsed;
+    } catch {
+      continue; // the render reports what does not parse
+    }
+    parsed.docs.forEach((doc, index) => {
+      const v = doc.toJS() as { kind?: unknown; metadata?: { name?: unknown } } | null;
+      if (!v || typeof v.kind !== 'string' || typeof v.metadata?.name !== 'string') return;
+      const key = `${v.kind}/${v.metadata.name}`;
+      docs.set(key, [...(docs.get(key) ?? []), { file, index, doc, lines: parsed.lines, value: v }]);
+    });
+  }
+  for (const c of containers) {
+    const at = c.pointer.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+    const get = (v: unknown) => at.reduce<unknown>((x, k) => (x && typeof x === 'object' ? (x as Record<string | number, unknown>)[k] : undefined), v);
+    const found = (docs.get(c.object) ?? []).filter((d) => get(d.value) === c.image);
+    if (found.length !== 1) continue;
+    const d = found[0]!;
+    const origin: ImageOrigin = { kind: 'resource', file: d.file, doc: d.index, path: at, line: lineOf(d.doc, d.lines, at) || undefined };
+    c.pinFrom = origin;
+    c.nameFrom = origin;
+    delete c.unknown;
+  }
 }
 
 /** `file:line (what)`: where a human edits the value. */

@@ -279,11 +279,13 @@ async function cacheKey(config: Config, ctx: RenderContext, tool: Tool, closure:
 
 // 2: the cache holds the parsed objects (JSON) and their hashes instead of the YAML stream.
 // 3: entries are written only after the renderer's record of reads matched the closure.
-const CACHE_VERSION = 3;
+// 4: entries say whether that record existed (verified).
+const CACHE_VERSION = 4;
 
 interface CacheEntry {
   objects: K8sObject[];
   hashes: string[];
+  verified?: boolean;
 }
 
 /** Hash of one rendered object: the key of its schema and policy outcomes. */
@@ -316,12 +318,15 @@ export async function renderTargets(config: Config, tool: Tool, targets: Target[
       const args = opts.buildArgs?.(target) ?? [];
       const key = await cacheKey(config, ctx, tool, closure, args);
       const file = key ? path.join(renderCache(config), `${key}.json`) : undefined;
-      const cached = file ? await readFile(file, 'utf8').then((t) => JSON.parse(t) as CacheEntry, () => undefined) : undefined;
+      const entry = file ? await readFile(file, 'utf8').then((t) => JSON.parse(t) as CacheEntry, () => undefined) : undefined;
+      // An entry no renderer's record vouches for is rebuilt when the renderer can now vouch.
+      const cached = entry && (entry.verified || !tool.renderer) ? entry : undefined;
       const network = remote && config.render.allowRemote;
       out.build = { config, tool, args, network: !!network };
       if (cached) {
         out.objects = cached.objects;
         out.hashes = cached.hashes;
+        if (cached.verified) out.verified = true;
       } else {
         const built = await kustomizeBuildObjects(tool, path.join(config.root, target.dir), args, network ? { network, timeoutMs: config.render.remoteTimeoutSeconds * 1000 } : { root: config.root });
         if (built.reads) {
@@ -335,10 +340,11 @@ export async function renderTargets(config: Config, tool: Tool, targets: Target[
             for (const f of unaccounted) out.findings.push({ severity: 'error', rule: 'unaccounted-read', overlay: target.dir, resource: '', file: kustomizationOf(out), message: `kustomize read ${f}, which the toolkit's reading of the kustomizations does not account for (YAML that kustomize and the toolkit read differently?); the render is refused` });
             return out;
           }
+          out.verified = true;
         }
         out.objects = built.objects;
         out.hashes = out.objects.map(objectHash);
-        if (file) await writeAtomic(file, JSON.stringify({ objects: out.objects, hashes: out.hashes } satisfies CacheEntry));
+        if (file) await writeAtomic(file, JSON.stringify({ objects: out.objects, hashes: out.hashes, ...(out.verified ? { verified: true } : {}) } satisfies CacheEntry));
       }
       out.key = key;
     } catch (e) {

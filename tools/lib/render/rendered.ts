@@ -14,6 +14,12 @@ export interface Target {
   kind: 'app' | 'cluster';
   env?: Environment;
   app?: AppOverlay;
+  /**
+   * An Application that Argo CD's repo-server code renders (Helm, plain, jsonnet, overrides,
+   * several sources): the repository files its render reads (lib/argocd/clusterapps.ts
+   * appSourceFiles), which stand in for a kustomization closure.
+   */
+  files?: string[];
 }
 
 export interface SourceDoc {
@@ -38,6 +44,12 @@ export interface Rendered {
    * built it; every one must be in `closure`, else the render is refused (unaccounted-read).
    */
   reads?: string[];
+  /**
+   * The renderer's record (now, or when the cache entry was written) matched `closure`: the
+   * closure is every file the render reads. Unset: a build without a record (helm, remote
+   * fetching, GITOPS_NO_RENDERER) or a failed one, so the closure is only the toolkit's reading.
+   */
+  verified?: boolean;
   sources: SourceDoc[];
   findings: Finding[];
   /** How it was built (set by renderTargets), so an origin render uses the same options. */

@@ -82,7 +82,7 @@ function envColumn(a: AppStatus, env: { name: string }, r: StatusReport, opts: B
   });
   const err = a.errors?.[env.name];
   const health = healthBadge(opts.health?.[a.id]?.[env.name]);
-  return `<section class="env" data-env="${esc(env.name)}"><h4>${esc(env.name)}${e?.requireDigests ? ' <span class="muted small">digests required</span>' : ''}${health ? ` ${health}` : ''}</h4><p class="overlay"><code>${esc(a.overlays[env.name] ?? '')}</code></p>${imgs.length || files.length ? `<ul class="parts">${imgs.join('')}${files.join('')}</ul>` : '<p class="muted">no images</p>'}${err ? `<p class="error">render failed: ${esc(err.length > 300 ? `${err.slice(0, 297)}...` : err)}</p>` : ''}</section>`;
+  return `<section class="env" data-env="${esc(env.name)}"><h4>${esc(env.name)}${e?.requireDigests ? ' <span class="muted small">digests required</span>' : ''}${health ? ` ${health}` : ''}</h4><p class="overlay"><code>${esc(a.overlays[env.name] ?? (a.applications?.[env.name] ? `${a.applications[env.name]!.path} (Application ${a.applications[env.name]!.name}, ${a.applications[env.name]!.source})` : ''))}</code></p>${imgs.length || files.length ? `<ul class="parts">${imgs.join('')}${files.join('')}</ul>` : '<p class="muted">no images</p>'}${err ? `<p class="error">render failed: ${esc(err.length > 300 ? `${err.slice(0, 297)}...` : err)}</p>` : ''}</section>`;
 }
 
 function arrow(a: AppStatus, from: string, to: string, promotes: boolean): string {

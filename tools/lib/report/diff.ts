@@ -1,6 +1,7 @@
 // Rendered diff between two revisions: what Argo CD would change, per app and object.
 import { isDeepStrictEqual } from 'node:util';
-import { inventoryApps } from '../argocd/applications.js';
+import { appInventory } from '../argocd/applications.js';
+import { renderInventoryApps, REPO_SERVER_KINDS } from '../argocd/clusterapps.js';
 import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -9,7 +10,7 @@ import path from 'node:path';
 import { resourceId, type K8sObject } from '../core/k8s.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
 import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
-import { appTargets, clusterTargets, targetKey, type Rendered } from '../render/render.js';
+import { appTargets, clusterTargets, targetKey, type Rendered, type Target } from '../render/render.js';
 import { findKustomize } from '../core/tools.js';
 import { CREDENTIAL_FLAG, htmlText, mdCode, oneLine, redactAll, redactText, redactValue, REDACTED, sensitiveKey } from '../core/redact.js';
 
@@ -190,8 +191,9 @@ async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?
   // The head's render settings that widen what is fetched come from the base revision (or --allow-remote).
   if (!base && baseRev) await trustRenderSettings(config, baseRev, envVars, allowRemote);
   const tool = await findKustomize(envVars);
-  const apps = await inventoryApps(config, tool);
-  const all = [...appTargets(apps), ...clusterTargets(config, config.environments)];
+  // The one inventory (validate's): overlays, plus the Applications Argo CD's repo-server code renders.
+  const inventory = await appInventory(config, tool, { rendersAlso: [...REPO_SERVER_KINDS] });
+  const all = [...appTargets(inventory.overlays), ...clusterTargets(config, config.environments)];
   const wanted = changed ? new Set(await affectedTargets(config, all, changed)) : new Set(all);
   // A release file the render does not read is still part of the release: its overlay counts as affected.
   if (changed) for (const t of all) if (t.app && config.releaseFiles.some((f) => changed.includes(path.posix.join(t.dir, f)))) wanted.add(t);
@@ -205,9 +207,14 @@ async function renderAffected(root: string, envVars: NodeJS.ProcessEnv, changed?
     }
     files.set(targetKey(t), per);
   }
+  // Helm, plain, jsonnet, overridden and multi-source Applications: rendered by Argo CD's
+  // repo-server code, matched by app id and environment; selected by the files their sources read.
+  const argo = await renderInventoryApps(config, tool, inventory, { env: envVars, ...(changed ? { select: (ts: Target[]) => affectedTargets(config, ts, changed) } : {}) });
+  // Where Argo CD renders an overlay otherwise (its Application's settings), its render stands in.
+  const argoKeys = new Set(argo.targets.map(targetKey));
   // Cluster entry points are always rendered: they carry the build options for their overlays.
-  const rendered = await renderLikeArgo(config, tool, all.filter((t) => wanted.has(t) || t.kind === 'cluster'));
-  return { config, rendered: rendered.filter((r) => wanted.has(r.target)), files, ...(note ? { note } : {}) };
+  const rendered = await renderLikeArgo(config, tool, all.filter((t) => (wanted.has(t) && !argoKeys.has(targetKey(t))) || t.kind === 'cluster'));
+  return { config, rendered: [...rendered.filter((r) => wanted.has(r.target) && !argoKeys.has(targetKey(r.target))), ...argo.renders.map((x) => x.rendered)], files, ...(note ? { note } : {}) };
 }
 
 export interface DiffOptions {

@@ -51,8 +51,13 @@ export interface AppStatus {
   differs: boolean;
   /** Environment -> why the app could not be rendered there. */
   errors?: Record<string, string>;
-  /** Environment -> why the toolkit does not render the Argo CD Application deploying it there (Helm, plain directory, ...). */
+  /** Environment -> why the toolkit does not render the Argo CD Application deploying it there (a plugin, a chart repository, ...). */
   notRendered?: Record<string, string>;
+  /**
+   * Environment -> the Argo CD Application that Argo CD's repo-server code renders for it (Helm,
+   * plain directory, jsonnet, kustomize overrides, several sources): its images come from that render.
+   */
+  applications?: Record<string, { name: string; source: string; path: string }>;
 }
 
 export interface FileView {

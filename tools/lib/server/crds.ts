@@ -29,6 +29,7 @@ export class CrdError extends GitopsError {}
 
 export function crdUrls(set: CrdSet): string[] {
   const urls = set.urls ?? KNOWN_CRDS[set.name];
+  if (!urls && set.urlsRefused) throw new CrdError(`CRD set '${set.name}': its urls come from the change under validation, which does not choose what is fetched for its own validation, and it has no known upstream location`, 'declare the CRD set (with its urls) on the default branch first, or validate with GITOPS_CRD_MIRROR pointing at a folder holding it');
   if (!urls) throw new ConfigError('gitops.yaml', `clusters.*.apiServer.crds: '${set.name}' has no known upstream location; give its urls`);
   return urls.map((u) => u.replaceAll('{version}', set.version));
 }

@@ -130,17 +130,41 @@ export async function serverCheck(config: Config, opts: ServerCheckOptions): Pro
   }
 }
 
+type Skip = { skip: ServerCheckResult };
+
 async function check(config: Config, opts: ServerCheckOptions, started: LocalApiServer | undefined): Promise<ServerCheckResult> {
   const timings: ServerTimings = { startMs: 0, crdsMs: 0, dryRunMs: 0 };
   if (!opts.rendered.length) return { findings: [], note: 'server dry run: nothing to check', ran: false, timings };
   if (typeof opts.mode === 'object') return remoteCheck(config, opts, opts.mode.kubeconfig, timings);
+  const server = opts.server ?? started;
+  const bins = await ourBinaries(config, opts, server, timings);
+  if (bins && 'skip' in bins) return bins.skip;
+  const present = clusters(config).filter((c) => opts.rendered.some((r) => r.target.cluster === c));
+  const crdsOf = await clusterCrds(config, opts, present, timings);
+  if ('skip' in crdsOf) return crdsOf.skip;
+  const serverSig = bins ? await binSig(bins) : `reused:${opts.server!.version}`;
+  const known = await knownOutcomes(config, opts, present, crdsOf, serverSig);
+  const objects = opts.rendered.reduce((n, r) => n + r.objects.length, 0);
+  const cachedNote = (n: number) => (n ? `; ${n} of them unchanged since an earlier run, their outcome from .cache/findings` : '');
+  if (!known.todo.size) {
+    const version = server?.version ?? (await cachedVersion(config, bins!, opts.envVars));
+    return { findings: known.findings, ran: true, timings, note: `server dry run: ${objects} objects against kube-apiserver ${version} (${present.join(', ')})${cachedNote(objects)}` };
+  }
+  const name = await dryRunOnServer(config, opts, { server, bins, crdsOf, known, timings });
+  const checked = [...known.todo.values()].reduce((n, x) => n + x.length, 0);
+  return { findings: known.findings, ran: true, timings, note: `server dry run: ${objects} objects against ${name} (${present.join(', ')})${opts.base ? ', base revision applied first' : ''}${cachedNote(objects - checked)}` };
+}
 
-  let server = opts.server ?? started;
+/**
+ * The pinned binaries when the run starts its own server (undefined: the caller's server); a
+ * skip outside CI when they are missing; an error when their version is not gitops.yaml's.
+ */
+async function ourBinaries(config: Config, opts: ServerCheckOptions, server: LocalApiServer | undefined, timings: ServerTimings): Promise<ApiServerBinaries | Skip | undefined> {
   // Ours (prestarted or still to start) is known by its binaries; a server the caller runs, by its version.
   const found = opts.server ? undefined : await findApiServer(opts.envVars);
   if (found && 'missing' in found) {
     const why = `${found.missing}; 'npm run setup' builds the pinned kube-apiserver and etcd (or set GITOPS_KUBE_APISERVER and GITOPS_ETCD, e.g. to setup-envtest binaries)`;
-    if (opts.mode === 'auto' && !opts.envVars.CI) return { findings: [], note: `server dry run skipped: ${why}; --no-server silences this`, ran: false, timings };
+    if (opts.mode === 'auto' && !opts.envVars.CI) return { skip: { findings: [], note: `server dry run skipped: ${why}; --no-server silences this`, ran: false, timings } };
     throw new ToolMissingError(`server dry run: ${found.missing}`, opts.envVars.CI ? "CI must run 'npm run setup' before validate (or pass --no-server)" : why);
   }
   const bins = found as ApiServerBinaries | undefined;
@@ -153,8 +177,11 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
       );
     }
   }
+  return bins;
+}
 
-  const present = clusters(config).filter((c) => opts.rendered.some((r) => r.target.cluster === c));
+/** Per cluster, the CRDs its server needs: of the pinned sets, those of kinds its objects use, and those it renders. */
+async function clusterCrds(config: Config, opts: ServerCheckOptions, present: string[], timings: ServerTimings): Promise<Map<string, K8sObject[]> | Skip> {
   const crdsOf = new Map<string, K8sObject[]>();
   for (const c of present) {
     const crds: K8sObject[] = [];
@@ -164,7 +191,7 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
       } catch (e) {
         // Offline without a mirror: like missing binaries, a skip outside CI, an error in it.
         if (!(e instanceof CrdError) || opts.mode !== 'auto' || opts.envVars.CI) throw e;
-        return { findings: [], note: `server dry run skipped: ${e.message}${e.hint ? ` (${e.hint})` : ''}`, ran: false, timings };
+        return { skip: { findings: [], note: `server dry run skipped: ${e.message}${e.hint ? ` (${e.hint})` : ''}`, ran: false, timings } };
       }
     }
     // Of the pinned sets, only the CRDs of kinds the cluster's objects use (6 of 34 here): the
@@ -175,22 +202,35 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
     const rendered = items(opts.all.filter((r) => r.target.cluster === c)).map((i) => i.o).filter(isCrd);
     crdsOf.set(c, [...pinned, ...rendered.filter((x) => !pinned.some((p) => p.metadata.name === x.metadata.name))]);
   }
-  // A dry run (dryRun=All, on a store that holds nothing but namespaces) depends only on the
-  // object and on the cluster's server: binaries, flags and CRDs. Its outcome is kept by object
-  // hash under that key, so a run that changed nothing starts no server. Not with a base applied
-  // for real first (the outcome then depends on what is stored).
+  return crdsOf;
+}
+
+interface KnownOutcomes {
+  /** Findings of the objects whose outcome is cached (the dry run adds the rest). */
+  findings: Finding[];
+  store?: Store<CachedFinding[]>;
+  keyOf: Map<DryRunItem, string>;
+  /** Per cluster, the objects still to dry-run. */
+  todo: Map<string, DryRunItem[]>;
+}
+
+/**
+ * A dry run (dryRun=All, on a store that holds nothing but namespaces) depends only on the
+ * object and on the cluster's server: binaries, flags and CRDs. Its outcome is kept by object
+ * hash under that key, so a run that changed nothing starts no server. Not with a base applied
+ * for real first (the outcome then depends on what is stored).
+ */
+async function knownOutcomes(config: Config, opts: ServerCheckOptions, present: string[], crdsOf: Map<string, K8sObject[]>, serverSig: string): Promise<KnownOutcomes> {
   const findings: Finding[] = [];
   const store = !opts.base && cachingEnabled(opts.envVars)
     ? await Store.open<CachedFinding[]>(config.root, 'server', `${SERVER_CHECK_VERSION}:${toolkitCodeHash()}`, opts.envVars)
     : undefined;
-  const serverSig = bins ? await binSig(bins) : `reused:${opts.server!.version}`;
   const keyOf = new Map<DryRunItem, string>();
   const todo = new Map<string, DryRunItem[]>();
   for (const c of present) {
     const clusterKey = sha(JSON.stringify([c, serverSig, config.apiServers[c]?.flags ?? [], crdsOf.get(c)]));
-    const head = items(opts.rendered.filter((r) => r.target.cluster === c));
     const miss: DryRunItem[] = [];
-    for (const item of head) {
+    for (const item of items(opts.rendered.filter((r) => r.target.cluster === c))) {
       const i = item.r.objects.indexOf(item.o);
       const k = sha(`${clusterKey}\0${item.r.hashes?.[i] ?? objectHash(item.o)}`);
       keyOf.set(item, k);
@@ -200,72 +240,78 @@ async function check(config: Config, opts: ServerCheckOptions, started: LocalApi
     }
     if (miss.length) todo.set(c, miss);
   }
-  const objects = opts.rendered.reduce((n, r) => n + r.objects.length, 0);
-  const cachedNote = (n: number) => (n ? `; ${n} of them unchanged since an earlier run, their outcome from .cache/findings` : '');
-  if (!todo.size) {
-    const version = server?.version ?? (await cachedVersion(config, bins!, opts.envVars));
-    return { findings, ran: true, timings, note: `server dry run: ${objects} objects against kube-apiserver ${version} (${present.join(', ')})${cachedNote(objects)}` };
-  }
+  return { findings, store, keyOf, todo };
+}
+
+/**
+ * Dry-runs what is still to check, cluster by cluster, on one server (started here unless the
+ * run has one), and keeps the outcomes; returns the server's name for the note.
+ */
+async function dryRunOnServer(config: Config, opts: ServerCheckOptions, run: { server?: LocalApiServer; bins?: ApiServerBinaries; crdsOf: Map<string, K8sObject[]>; known: KnownOutcomes; timings: ServerTimings }): Promise<string> {
+  const { crdsOf, known, timings } = run;
   // Installed: the CRDs of the kinds the objects still to check use (each CRD costs the server a
   // second or more until Established; the outcome of any other object does not depend on it),
   // and those the repository renders when it renders objects of them.
   const needed = new Map<string, K8sObject[]>();
-  for (const [c, miss] of todo) {
+  for (const [c, miss] of known.todo) {
     const base = items((opts.base ?? []).filter((r) => r.target.cluster === c));
     needed.set(c, crdsFor(crdsOf.get(c)!, new Set([...miss, ...base].map((i) => groupKind(i.o)))));
   }
+  let server = run.server;
   // A reused server keeps the CRDs of its last cluster: start with the one that needs them most.
   const installed = new Set(server?.crds.keys() ?? []);
   const overlap = (c: string) => needed.get(c)!.filter((x) => installed.has(x.metadata.name!)).length;
-  const order = [...todo.keys()].sort((a, b) => overlap(b) - overlap(a));
+  const order = [...known.todo.keys()].sort((a, b) => overlap(b) - overlap(a));
   const own = !server; // (a prestarted server is stopped by serverCheck)
-  let t = performance.now();
+  const t = performance.now();
   try {
-    server ??= await LocalApiServer.start(bins!, config.apiServers[order[0]]?.flags ?? [], { log: opts.log });
+    server ??= await LocalApiServer.start(run.bins!, config.apiServers[order[0]]?.flags ?? [], { log: opts.log });
     timings.startMs += performance.now() - t;
     const name = `kube-apiserver ${server.version}`;
-    for (const cluster of order) {
-      const settings = config.apiServers[cluster] ?? { flags: [], crds: [] };
-      t = performance.now();
-      await server.reset(settings.flags);
-      timings.startMs += performance.now() - t;
-
-      t = performance.now();
-      await server.applyCrds(needed.get(cluster)!);
-      timings.crdsMs += performance.now() - t;
-
-      t = performance.now();
-      const head = todo.get(cluster)!;
-      const base = items((opts.base ?? []).filter((r) => r.target.cluster === cluster));
-      // The namespaces the render needs exist in the cluster (Argo CD's CreateNamespace, or made once).
-      for (const ns of (await namespacesOf(server.client, [...base, ...head])).keys()) await server.ensureNamespace(ns);
-      const isPod = (i: DryRunItem) => i.o.kind === 'Pod' && i.o.apiVersion === 'v1';
-      if (head.some(isPod)) {
-        await server.podsReady();
-        // A Pod is admitted only if its ServiceAccount exists: the ones the cluster's render
-        // holds are stored for real first (a Pod's outcome depends on them: never cached).
-        server.dirty = true;
-        const accounts = items([...opts.all, ...opts.rendered].filter((r) => r.target.cluster === cluster)).filter((i) => i.o.kind === 'ServiceAccount' && i.o.apiVersion === 'v1');
-        await applyAll(server.client, [...new Map(accounts.map((i) => [resourceId(i.o), i])).values()], { serverName: name, dryRun: false });
-      }
-      if (base.length) {
-        // What is deployed now, stored for real, so that the change is checked as an update.
-        server.dirty = true;
-        await applyAll(server.client, base, { serverName: name, dryRun: false });
-      }
-      const each = await applyEach(server.client, head, { serverName: name, dryRun: true });
-      each.forEach((fs, i) => {
-        findings.push(...fs);
-        if (!isPod(head[i])) store?.set(keyOf.get(head[i])!, fs.map(({ overlay: _o, resource: _r, file: _f, line: _l, ...f }) => f));
-      });
-      timings.dryRunMs += performance.now() - t;
-    }
-    await store?.save();
-    const checked = [...todo.values()].reduce((n, x) => n + x.length, 0);
-    return { findings, ran: true, timings, note: `server dry run: ${objects} objects against ${name} (${present.join(', ')})${opts.base ? ', base revision applied first' : ''}${cachedNote(objects - checked)}` };
+    for (const cluster of order) await dryRunCluster(config, opts, { server, name, cluster, crds: needed.get(cluster)!, known, timings });
+    await known.store?.save();
+    return name;
   } finally {
     if (own) await server?.stop();
   }
+}
+
+/** One cluster on the server: its flags and CRDs, its namespaces (and ServiceAccounts for Pods), the base applied for real, then the dry run. */
+async function dryRunCluster(config: Config, opts: ServerCheckOptions, c: { server: LocalApiServer; name: string; cluster: string; crds: K8sObject[]; known: KnownOutcomes; timings: ServerTimings }): Promise<void> {
+  const { server, name, cluster, known, timings } = c;
+  let t = performance.now();
+  await server.reset((config.apiServers[cluster] ?? { flags: [] }).flags);
+  timings.startMs += performance.now() - t;
+
+  t = performance.now();
+  await server.applyCrds(c.crds);
+  timings.crdsMs += performance.now() - t;
+
+  t = performance.now();
+  const head = known.todo.get(cluster)!;
+  const base = items((opts.base ?? []).filter((r) => r.target.cluster === cluster));
+  // The namespaces the render needs exist in the cluster (Argo CD's CreateNamespace, or made once).
+  for (const ns of (await namespacesOf(server.client, [...base, ...head])).keys()) await server.ensureNamespace(ns);
+  const isPod = (i: DryRunItem) => i.o.kind === 'Pod' && i.o.apiVersion === 'v1';
+  if (head.some(isPod)) {
+    await server.podsReady();
+    // A Pod is admitted only if its ServiceAccount exists: the ones the cluster's render
+    // holds are stored for real first (a Pod's outcome depends on them: never cached).
+    server.dirty = true;
+    const accounts = items([...opts.all, ...opts.rendered].filter((r) => r.target.cluster === cluster)).filter((i) => i.o.kind === 'ServiceAccount' && i.o.apiVersion === 'v1');
+    await applyAll(server.client, [...new Map(accounts.map((i) => [resourceId(i.o), i])).values()], { serverName: name, dryRun: false });
+  }
+  if (base.length) {
+    // What is deployed now, stored for real, so that the change is checked as an update.
+    server.dirty = true;
+    await applyAll(server.client, base, { serverName: name, dryRun: false });
+  }
+  const each = await applyEach(server.client, head, { serverName: name, dryRun: true });
+  each.forEach((fs, i) => {
+    known.findings.push(...fs);
+    if (!isPod(head[i])) known.store?.set(known.keyOf.get(head[i])!, fs.map(({ overlay: _o, resource: _r, file: _f, line: _l, ...f }) => f));
+  });
+  timings.dryRunMs += performance.now() - t;
 }
 
 /** `kube-apiserver --version`, kept by the binaries' signature (a process start saved per run). */

@@ -36,7 +36,7 @@ export function layoutRoots(config: Config, envs: Environment[], apps: AppOverla
  * rendered target reads: a resource nobody listed, a patch nobody applies, Argo CD objects
  * beside an entry point that does not include them.
  */
-export async function unrenderedFindings(config: Config, roots: string[], rendered: Rendered[]): Promise<Finding[]> {
+export async function unrenderedFindings(config: Config, roots: string[], rendered: Array<Pick<Rendered, 'closure'>>): Promise<Finding[]> {
   if (!roots.length) return [];
   const read = new Set(rendered.flatMap((r) => r.closure).filter((f) => f !== REMOTE));
   const under = (f: string) => roots.some((r) => f === r || f.startsWith(`${r}/`));

@@ -5,10 +5,12 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { selectApps } from '../config/apps.js';
-import { appInventory, fluxFindings, listApps, type AppListing } from '../argocd/applications.js';
+import { appInventory, fluxFindings, listApps, type AppInventory, type AppListing } from '../argocd/applications.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
-import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
+import { REPO_SERVER_KINDS } from '../argocd/clusterapps.js';
+import { changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
 import { checkImmutable, crossChecks } from './checks/index.js';
+import { changedTargets } from './changed.js';
 import { CONFIG_FILE, loadConfig, type Config } from '../config/config.js';
 import { layoutRoots, unrenderedFindings } from './coverage.js';
 import { kubeconform, schemaLocations, type KcResult } from './kubeconform.js';
@@ -98,12 +100,14 @@ async function schemaChecksKey(tool: Tool, locations: string[], kubernetesVersio
 /** Objects per kubeconform input file: one file per object costs a write each. */
 const DOCS_PER_FILE = 200;
 
+type SchemaItem = { r: Rendered; o: K8sObject; hash: string };
+
 /**
  * Schema checks for every rendered object: one kubeconform process for every object not checked
  * before (outcomes are cached by object hash and checks key, see schemaChecksKey).
  */
 async function schemaFindings(config: Config, rendered: Rendered[], envVars: NodeJS.ProcessEnv): Promise<Finding[]> {
-  const items = rendered.flatMap((r) => r.objects.map((o, i) => ({ r, o, hash: r.hashes?.[i] ?? objectHash(o) })));
+  const items: SchemaItem[] = rendered.flatMap((r) => r.objects.map((o, i) => ({ r, o, hash: r.hashes?.[i] ?? objectHash(o) })));
   if (!items.length) return [];
   const tool = await findKubeconform(envVars);
   const locations = await schemaLocations(config);
@@ -116,32 +120,35 @@ async function schemaFindings(config: Config, rendered: Rendered[], envVars: Nod
     else todo.set(it.hash, it.o);
   }
   if (todo.size) {
-    await runKubeconform(config, tool, locations, todo, (hash, outcome) => {
+    for (const [hash, outcome] of await runKubeconform(config, tool, locations, todo)) {
       outcomes.set(hash, outcome);
       // A download that failed (offline, rate-limited) says nothing lasting about the object.
       if (!/^failed downloading schema/.test(outcome.msg ?? '')) store.set(hash, outcome);
-    });
+    }
     await store.save();
   }
-  return outcomeFindings(config, items, outcomes);
+  return items.flatMap((it) => {
+    const res = outcomes.get(it.hash);
+    return res ? outcomeFindings(config, it, res) : [];
+  });
 }
 
 /**
  * One kubeconform per core, each given whole kinds: a process compiles the schema of every kind
- * it sees, so splitting by kind (not by object) compiles each schema once. `done` gets each
- * object's outcome, by hash.
+ * it sees, so splitting by kind (not by object) compiles each schema once. Outcomes by object hash.
  */
-async function runKubeconform(config: Config, tool: Tool, locations: string[], todo: Map<string, K8sObject>, done: (hash: string, outcome: SchemaOutcome) => void): Promise<void> {
+async function runKubeconform(config: Config, tool: Tool, locations: string[], todo: Map<string, K8sObject>): Promise<Map<string, SchemaOutcome>> {
+  const groups = new Map<string, Array<[string, K8sObject]>>();
+  for (const e of todo) {
+    const kind = `${e[1].apiVersion}/${e[1].kind}`;
+    if (!groups.has(kind)) groups.set(kind, []);
+    groups.get(kind)!.push(e);
+  }
+  const bins = Array.from({ length: Math.max(1, Math.min(os.availableParallelism(), groups.size, 4)) }, () => [] as Array<[string, K8sObject]>);
+  for (const g of [...groups.values()].sort((a, b) => b.length - a.length)) bins.reduce((min, b) => (b.length < min.length ? b : min)).push(...g);
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'gitops-validate-'));
+  const outcomes = new Map<string, SchemaOutcome>();
   try {
-    const groups = new Map<string, Array<[string, K8sObject]>>();
-    for (const e of todo) {
-      const kind = `${e[1].apiVersion}/${e[1].kind}`;
-      if (!groups.has(kind)) groups.set(kind, []);
-      groups.get(kind)!.push(e);
-    }
-    const bins = Array.from({ length: Math.max(1, Math.min(os.availableParallelism(), groups.size, 4)) }, () => [] as Array<[string, K8sObject]>);
-    for (const g of [...groups.values()].sort((a, b) => b.length - a.length)) bins.reduce((min, b) => (b.length < min.length ? b : min)).push(...g);
     const results = await Promise.all(bins.filter((b) => b.length).map(async (bin, bi) => {
       // JSON, not YAML: kubeconform reads YAML 1.1, where an unquoted `yes` would turn boolean.
       // Several documents per file; kubeconform (one worker) reports them in file order.
@@ -165,46 +172,39 @@ async function runKubeconform(config: Config, tool: Tool, locations: string[], t
         seen.set(res.filename, i + 1);
         const [hash, o] = batch[i] ?? [];
         if (!o || (res.kind && res.kind !== o.kind) || (res.name && res.name !== (o.metadata?.name ?? ''))) throw new Error(`kubeconform reported ${res.kind} ${res.name} where ${o?.kind} ${o?.metadata?.name} was expected (${res.filename})`);
-        done(hash!, { status: res.status, msg: res.msg || undefined, errors: res.validationErrors });
+        outcomes.set(hash!, { status: res.status, msg: res.msg || undefined, errors: res.validationErrors });
       }
     }
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+  return outcomes;
 }
 
-/** The findings of the schema outcomes: invalid objects, and schemas missing (allowed or not). */
-function outcomeFindings(config: Config, items: Array<{ r: Rendered; o: K8sObject; hash: string }>, outcomes: Map<string, SchemaOutcome>): Finding[] {
-  const findings: Finding[] = [];
-  for (const { r, o, hash } of items) {
-    const res = outcomes.get(hash);
-    if (!res) continue;
-    const base = { overlay: r.target.dir, resource: resourceId(o) };
-    if (res.status === 'statusInvalid') {
-      for (const e of res.errors ?? [{ path: '', msg: res.msg ?? 'invalid' }]) {
-        findings.push({ ...base, severity: 'error', rule: 'schema', field: dotted(e.path), message: e.msg, ...locate(r, o, e.path) });
-      }
-    } else if (res.status === 'statusError') {
-      // A remote location that cannot be reached (offline, with a mirror that lacks the kind) is
-      // a missing schema too, with the reason.
-      const unreachable = /^failed downloading schema at (\S+?):/.exec(res.msg ?? '');
-      const missing = /could not find schema/.test(res.msg ?? '') || !!unreachable;
-      const why = unreachable ? ` (${unreachable[1].replace(/^(https?:\/\/[^/]+).*/, '$1')} could not be reached)` : '';
-      const allowed = config.allowMissingSchemas.includes(o.kind) || config.allowMissingSchemas.includes(`${o.apiVersion}/${o.kind}`);
-      findings.push({
-        ...base,
-        severity: missing && allowed ? 'info' : 'error',
-        rule: missing ? 'schema-missing' : 'schema',
-        message: missing
-          ? allowed
-            ? `no schema for ${o.apiVersion} ${o.kind}${why}; allowed by gitops.yaml schemas.allowMissing, so it was not checked`
-            : `no schema for ${o.apiVersion} ${o.kind} in any schema location${why}; add its CRD schema (npm run schemas -- <crd.yaml>) or list the kind in gitops.yaml schemas.allowMissing`
-          : res.msg ?? 'schema error',
-        ...locate(r, o),
-      });
-    }
+/** The findings of one object's schema outcome: each validation error at its field, or the missing schema. */
+function outcomeFindings(config: Config, { r, o }: SchemaItem, res: SchemaOutcome): Finding[] {
+  const base = { overlay: r.target.dir, resource: resourceId(o) };
+  if (res.status === 'statusInvalid') {
+    return (res.errors ?? [{ path: '', msg: res.msg ?? 'invalid' }]).map((e) => ({ ...base, severity: 'error' as const, rule: 'schema', field: dotted(e.path), message: e.msg, ...locate(r, o, e.path) }));
   }
-  return findings;
+  if (res.status !== 'statusError') return [];
+  // A remote location that cannot be reached (offline, with a mirror that lacks the kind) is
+  // a missing schema too, with the reason.
+  const unreachable = /^failed downloading schema at (\S+?):/.exec(res.msg ?? '');
+  const missing = /could not find schema/.test(res.msg ?? '') || !!unreachable;
+  const why = unreachable ? ` (${unreachable[1].replace(/^(https?:\/\/[^/]+).*/, '$1')} could not be reached)` : '';
+  const allowed = config.allowMissingSchemas.includes(o.kind) || config.allowMissingSchemas.includes(`${o.apiVersion}/${o.kind}`);
+  return [{
+    ...base,
+    severity: missing && allowed ? 'info' : 'error',
+    rule: missing ? 'schema-missing' : 'schema',
+    message: missing
+      ? allowed
+        ? `no schema for ${o.apiVersion} ${o.kind}${why}; allowed by gitops.yaml schemas.allowMissing, so it was not checked`
+        : `no schema for ${o.apiVersion} ${o.kind} in any schema location${why}; add its CRD schema (npm run schemas -- <crd.yaml>) or list the kind in gitops.yaml schemas.allowMissing`
+      : res.msg ?? 'schema error',
+    ...locate(r, o),
+  }];
 }
 
 /**
@@ -338,11 +338,11 @@ async function validateTree(opts: Omit<ValidateOptions, 'format' | 'write'>): Pr
   const config = await loadConfig(opts.cwd, envVars);
   if (opts.allowRemote) config.render.allowRemote = true;
   // Against a base revision (a pull request), what a render may fetch is the base's setting.
-  const trustNote = opts.base !== undefined || opts.changedOnly || opts.newOnly ? await trustRenderSettings(config, await resolveBase(config.root, opts.base, config.defaultBranch), envVars, opts.allowRemote) : undefined;
+  const trustNotes = opts.base !== undefined || opts.changedOnly || opts.newOnly ? await trustRenderSettings(config, await resolveBase(config.root, opts.base, config.defaultBranch), envVars, opts.allowRemote) : [];
   beginRun(config);
   try {
     const r = await validateRun(config, opts, envVars);
-    if (trustNote) r.findings.push({ severity: 'info', rule: 'untrusted-setting', overlay: '.', resource: '', file: CONFIG_FILE, message: trustNote });
+    for (const message of trustNotes) r.findings.push({ severity: 'info', rule: 'untrusted-setting', overlay: '.', resource: '', file: CONFIG_FILE, message });
     return r;
   } finally {
     await endRun(config);
@@ -377,50 +377,30 @@ async function validateRun(config: Config, opts: Omit<ValidateOptions, 'format' 
   }
 }
 
-async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, envVars: NodeJS.ProcessEnv, handOver: () => Promise<LocalApiServer | undefined> | undefined): Promise<ValidateResult & { config: Config; targets: Target[] }> {
+type CheckResult = ValidateResult & { config: Config; targets: Target[] };
+
+/** What a run checks: the inventory, the selected targets (--env, --app, --changed-only, --shard) and the layout and mapping findings about them. */
+interface Selection {
+  inventory: AppInventory;
+  envs: Config['environments'];
+  targets: Target[];
+  /** The targets of every shard (the coverage check reads them all). */
+  everyTarget: Target[];
+  base?: string;
+  layoutFindings: Finding[];
+}
+
+async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, envVars: NodeJS.ProcessEnv, handOver: () => Promise<LocalApiServer | undefined> | undefined): Promise<CheckResult> {
   const kustomize = await findKustomize(envVars);
-  // One inventory: the layout's overlays plus every Application the cluster entry points create.
-  // Helm, plain, jsonnet, overridden and multi-source Applications are rendered by Argo CD's
-  // repo-server code in the cross-checks (checks/index.ts), so they count as rendered here.
-  const inventory = await appInventory(config, kustomize, { rendersAlso: ['helm', 'directory', 'jsonnet', 'overrides', 'sources'] });
-  const layout = inventory.layout;
-  const allApps = inventory.overlays;
-  const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
-  const envs = opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments;
-  let targets = [...appTargets(apps), ...(opts.app ? [] : clusterTargets(config, envs))];
-  // Layout problems of the selected environments (with --app, only those of the selected overlays).
-  const envOverlays = new Set(envs.flatMap((e) => allApps.filter((a) => a.env === e).map((a) => a.dir)));
-  const layoutFindings = [...layout.findings, ...(await entryPointFindings(config, envs))].filter((f) =>
-    opts.app ? apps.some((a) => a.dir === f.overlay) : !allApps.some((a) => a.dir === f.overlay) || envOverlays.has(f.overlay),
-  );
-  const base = opts.base !== undefined || opts.changedOnly ? await resolveBase(config.root, opts.base, config.defaultBranch) : undefined;
-  if (opts.changedOnly) targets = await affectedTargets(config, targets, await changedFiles(config.root, base!), workspaceFor(config));
-  // A shard owns whole clusters; the targets of the others are still needed by the coverage check.
-  const everyTarget = targets;
-  if (opts.shard) targets = shardTargets(targets, opts.shard);
-  // The mapping's findings: for the clusters this run checks (with --app, those about its folders).
-  const runClusters = new Set(targets.map((t) => t.cluster));
-  const selectedDirs = new Set(targets.map((t) => t.dir));
-  const mappingFindings: Finding[] = inventory.findings.slice(layout.findings.length)
-    .filter((f) => (!opts.app && (f.cluster === undefined ? !opts.shard || opts.shard.index === 1 : runClusters.has(f.cluster))) || f.subjects?.some((d) => selectedDirs.has(d)))
-    .map(({ cluster: _c, ...f }) => f);
-  layoutFindings.push(...mappingFindings);
-  if (!targets.length) {
-    // A shard that owns nothing (more shards than clusters) has nothing to report.
-    if (opts.shard && everyTarget.length) return { config, targets: [], findings: [], rendered: [], overlays: 0, objects: 0 };
-    // Nothing to render: say why instead of reporting "0 overlays, 0 objects" as a success.
-    const what = opts.app ? `app '${opts.app}'` : opts.env ? `environment ${opts.env}` : 'the configured environments';
-    const finding: Finding = opts.changedOnly
-      ? { severity: 'info', rule: 'nothing-changed', overlay: '.', resource: '', message: `no overlay or cluster entry point of ${what} reads a file changed since ${base!.slice(0, 12)}: nothing to validate` }
-      : { severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', file: CONFIG_FILE, message: `no overlay or cluster entry point selected for ${what}: check the environments' overlays patterns and clusters.<name>.entryPoint in ${CONFIG_FILE}` };
-    return { config, targets: [], apps: listApps(inventory), findings: [...layoutFindings, finding], rendered: [], overlays: 0, objects: 0 };
-  }
+  const sel = await selectTargets(config, opts, kustomize);
+  if (!sel.targets.length) return nothingSelected(config, opts, sel);
   if (kustomize.warning) (opts.warn ?? ((t) => process.stderr.write(`warning: ${t}\n`)))(kustomize.warning);
+  const { inventory, targets, base } = sel;
+  const allApps = inventory.overlays;
 
   // Cross-resource checks need whole clusters: render every target of the clusters the selected
   // targets deploy to, and report only what concerns the selection.
   const clusterNames = new Set(targets.map((t) => t.cluster));
-  const wantServer = wantsServer(opts);
   const contextTargets = [
     ...appTargets(allApps.filter((a) => clusterNames.has(a.env.cluster))),
     ...clusterTargets(config, config.environments.filter((e) => clusterNames.has(e.cluster))),
@@ -440,51 +420,16 @@ async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'forma
   const selected = new Set(targets.map((t) => t.dir));
   const rendered = all.filter((r) => selected.has(r.target.dir));
 
-  const findings: Finding[] = [...layoutFindings, ...rendered.flatMap((r) => r.findings)];
+  const findings: Finding[] = [...sel.layoutFindings, ...rendered.flatMap((r) => r.findings)];
   // The server dry run needs only the renders: without a base to apply first it runs alongside
   // the schema, policy and cross-checks (the API server's start and CRDs are mostly waiting).
-  const warn = opts.warn ?? ((t: string) => process.stderr.write(`${t}\n`));
+  const wantServer = wantsServer(opts);
   const serverOpts = { mode: opts.server || ('local' as const), rendered, all, server: opts.apiServer, env: opts.env, envVars, log: opts.warn };
   const early = wantServer && !base ? serverCheck(config, { ...serverOpts, starting: handOver() }) : undefined;
   early?.catch(() => {}); // awaited below; until then a failure must not count as unhandled
-  step(`checking the schemas of ${rendered.reduce((n, r) => n + r.objects.length, 0)} objects`);
-  findings.push(...(await schemaFindings(config, rendered, envVars)));
-  mark('schema');
-  step('applying policies');
-  findings.push(...(await policyFindings(config, rendered, opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), envVars)));
-  mark('policies');
-  // Folders that Applications deploy but that are no known overlay belong to the cluster entry point.
-  const known = new Set(contextTargets.map((t) => t.dir));
-  const entrySelected = targets.some((t) => t.kind === 'cluster');
   const argoRendered: Rendered[] = [];
-  step('cross-resource checks');
-  // A finding filed under a cluster entry point that is about a selected folder (a generator
-  // failing on its file) is reported with it, as a full run reports it.
-  findings.push(...(await crossChecks(config, kustomize, all, argoRendered)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay)) || f.subjects?.some((d) => selected.has(d))));
-  mark('cross-checks');
-  // What Applications deploy beyond the known overlays (Helm charts, plain and jsonnet folders,
-  // kustomize with the Application's overrides, rendered by Argo CD's repo-server code): their
-  // objects get the schema and policy checks too, reported with the cluster entry point.
-  const argoChecked = entrySelected ? argoRendered.filter((r) => !known.has(r.target.dir)) : [];
-  if (argoChecked.length) {
-    findings.push(...(await schemaFindings(config, argoChecked, envVars)));
-    findings.push(...(await policyFindings(config, argoChecked, opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies'), envVars)));
-  }
-  for (const r of rendered) {
-    if (!r.objects.length && !r.findings.some((f) => f.severity === 'error')) {
-      findings.push({ severity: 'warning', rule: 'empty-render', overlay: r.target.dir, resource: '', file: kustomizationOf(r), message: `${r.target.dir} renders no object: nothing of it is deployed or checked` });
-    }
-  }
-  if (rendered.length && !rendered.some((r) => r.objects.length) && !findings.some((f) => f.severity === 'error')) {
-    findings.push({ severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', message: `${rendered.length} target(s) rendered, but no object: nothing was checked` });
-  }
-  // Whole-repository runs only: a partial selection reads only part of the roots. Of a sharded
-  // run, shard 1 reports it, from the closures of every shard's targets (no render needed).
-  if (!opts.app && !opts.changedOnly && (!opts.shard || opts.shard.index === 1)) {
-    const others = opts.shard ? await Promise.all(everyTarget.filter((t) => !selected.has(t.dir)).map(async (t) => ({ closure: await kustomizationClosure(path.join(config.root, t.dir), config.root, workspaceFor(config)).then((c) => c.map((f) => rel(config, f)), () => []) }) as unknown as Rendered)) : [];
-    findings.push(...(await unrenderedFindings(config, layoutRoots(config, envs, allApps), [...all, ...argoRendered, ...others])));
-    findings.push(...(await fluxFindings(config)));
-  }
+  findings.push(...(await localFindings(config, opts, { kustomize, targets, contextTargets, all, rendered, argoRendered })));
+  findings.push(...(await coverage(config, opts, sel, rendered, [...all, ...argoRendered], findings)));
   let baseRendered: Rendered[] | undefined;
   if (base && rendered.length) {
     step(`immutable fields against ${base.slice(0, 12)}`);
@@ -496,17 +441,123 @@ async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'forma
   }
   let server: ServerCheckResult | undefined;
   if (opts.server === false) {
-    warn('server dry run skipped: --no-server');
+    (opts.warn ?? ((t: string) => process.stderr.write(`${t}\n`)))('server dry run skipped: --no-server');
   } else if (wantServer) {
     step('server-side dry run');
     server = await (early ?? serverCheck(config, { ...serverOpts, base: baseRendered, starting: handOver() }));
-    // The local checks already name an immutable field that changed; keep one finding for it.
-    const immutable = new Set(findings.filter((f) => f.rule === 'immutable-field').map((f) => f.resource));
-    findings.push(...server.findings.filter((f) => !(f.rule === 'server-immutable-field' && immutable.has(f.resource))));
-    warn(server.note);
+    findings.push(...serverFindings(findings, server));
+    (opts.warn ?? ((t: string) => process.stderr.write(`${t}\n`)))(server.note);
     mark(`server (start ${server.timings.startMs.toFixed(0)} ms, CRDs ${server.timings.crdsMs.toFixed(0)} ms, dry runs ${server.timings.dryRunMs.toFixed(0)} ms)`);
   }
   mark('end');
   return { config, server, apps: listApps(inventory), targets: rendered.map((r) => r.target), findings: findings.map(({ subjects: _s, pointer: _p, ...f }) => f), rendered, overlays: rendered.length, objects: rendered.reduce((n, r) => n + r.objects.length, 0) };
+}
+
+/**
+ * The checks that need no server: schemas and policies of the selected renders, the cross-resource
+ * and Argo CD checks over their clusters, and schemas and policies of what Argo CD's repo-server
+ * code renders (`argoRendered` receives those renders).
+ */
+async function localFindings(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, run: { kustomize: Tool; targets: Target[]; contextTargets: Target[]; all: Rendered[]; rendered: Rendered[]; argoRendered: Rendered[] }): Promise<Finding[]> {
+  const { kustomize, targets, contextTargets, all, rendered, argoRendered } = run;
+  const envVars = opts.envVars ?? process.env;
+  const step = opts.onProgress ?? (() => {});
+  const selected = new Set(targets.map((t) => t.dir));
+  const findings: Finding[] = [];
+  const policiesDir = opts.policiesDir ?? path.join(REPO_ROOT, 'tools', 'policies');
+  step(`checking the schemas of ${rendered.reduce((n, r) => n + r.objects.length, 0)} objects`);
+  findings.push(...(await schemaFindings(config, rendered, envVars)));
+  mark('schema');
+  step('applying policies');
+  findings.push(...(await policyFindings(config, rendered, policiesDir, envVars)));
+  mark('policies');
+  // Folders that Applications deploy but that are no known overlay belong to the cluster entry point.
+  const known = new Set(contextTargets.map((t) => t.dir));
+  const entrySelected = targets.some((t) => t.kind === 'cluster');
+  step('cross-resource checks');
+  // A finding filed under a cluster entry point that is about a selected folder (a generator
+  // failing on its file) is reported with it, as a full run reports it.
+  findings.push(...(await crossChecks(config, kustomize, all, argoRendered)).filter((f) => selected.has(f.overlay) || (entrySelected && !known.has(f.overlay)) || f.subjects?.some((d) => selected.has(d))));
+  mark('cross-checks');
+  // What Applications deploy beyond the known overlays (Helm charts, plain and jsonnet folders,
+  // kustomize with the Application's overrides, rendered by Argo CD's repo-server code): their
+  // objects get the schema and policy checks too, reported with the cluster entry point.
+  const argoChecked = entrySelected ? argoRendered.filter((r) => !known.has(r.target.dir)) : [];
+  if (argoChecked.length) {
+    findings.push(...(await schemaFindings(config, argoChecked, envVars)));
+    findings.push(...(await policyFindings(config, argoChecked, policiesDir, envVars)));
+  }
+  return findings;
+}
+
+/** The local checks already name an immutable field that changed; the server's finding for it is not repeated. */
+function serverFindings(findings: Finding[], server: ServerCheckResult): Finding[] {
+  const immutable = new Set(findings.filter((f) => f.rule === 'immutable-field').map((f) => f.resource));
+  return server.findings.filter((f) => !(f.rule === 'server-immutable-field' && immutable.has(f.resource)));
+}
+
+async function selectTargets(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, kustomize: Tool): Promise<Selection> {
+  // One inventory: the layout's overlays plus every Application the cluster entry points create.
+  // Helm, plain, jsonnet, overridden and multi-source Applications are rendered by Argo CD's
+  // repo-server code in the cross-checks (checks/index.ts), so they count as rendered here.
+  const inventory = await appInventory(config, kustomize, { rendersAlso: [...REPO_SERVER_KINDS] });
+  const layout = inventory.layout;
+  const allApps = inventory.overlays;
+  const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
+  const envs = opts.env ? config.environments.filter((e) => e.name === opts.env) : config.environments;
+  let targets = [...appTargets(apps), ...(opts.app ? [] : clusterTargets(config, envs))];
+  // Layout problems of the selected environments (with --app, only those of the selected overlays).
+  const envOverlays = new Set(envs.flatMap((e) => allApps.filter((a) => a.env === e).map((a) => a.dir)));
+  const layoutFindings = [...layout.findings, ...(await entryPointFindings(config, envs))].filter((f) =>
+    opts.app ? apps.some((a) => a.dir === f.overlay) : !allApps.some((a) => a.dir === f.overlay) || envOverlays.has(f.overlay),
+  );
+  const base = opts.base !== undefined || opts.changedOnly ? await resolveBase(config.root, opts.base, config.defaultBranch) : undefined;
+  if (opts.changedOnly) targets = await changedTargets(config, kustomize, inventory, targets, await changedFiles(config.root, base!), workspaceFor(config));
+  // A shard owns whole clusters; the targets of the others are still needed by the coverage check.
+  const everyTarget = targets;
+  if (opts.shard) targets = shardTargets(targets, opts.shard);
+  // The mapping's findings: for the clusters this run checks (with --app, those about its folders).
+  const runClusters = new Set(targets.map((t) => t.cluster));
+  const selectedDirs = new Set(targets.map((t) => t.dir));
+  layoutFindings.push(...inventory.findings.slice(layout.findings.length)
+    .filter((f) => (!opts.app && (f.cluster === undefined ? !opts.shard || opts.shard.index === 1 : runClusters.has(f.cluster))) || f.subjects?.some((d) => selectedDirs.has(d)))
+    .map(({ cluster: _c, ...f }) => f));
+  return { inventory, envs, targets, everyTarget, base, layoutFindings };
+}
+
+/** Nothing to render: say why instead of reporting "0 overlays, 0 objects" as a success. */
+function nothingSelected(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, sel: Selection): CheckResult {
+  // A shard that owns nothing (more shards than clusters) has nothing to report.
+  if (opts.shard && sel.everyTarget.length) return { config, targets: [], findings: [], rendered: [], overlays: 0, objects: 0 };
+  const what = opts.app ? `app '${opts.app}'` : opts.env ? `environment ${opts.env}` : 'the configured environments';
+  const finding: Finding = opts.changedOnly
+    ? { severity: 'info', rule: 'nothing-changed', overlay: '.', resource: '', message: `no overlay or cluster entry point of ${what} reads a file changed since ${sel.base!.slice(0, 12)}: nothing to validate` }
+    : { severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', file: CONFIG_FILE, message: `no overlay or cluster entry point selected for ${what}: check the environments' overlays patterns and clusters.<name>.entryPoint in ${CONFIG_FILE}` };
+  return { config, targets: [], apps: listApps(sel.inventory), findings: [...sel.layoutFindings, finding], rendered: [], overlays: 0, objects: 0 };
+}
+
+/**
+ * What renders nothing, and (whole-repository runs only: a partial selection reads only part of
+ * the roots) manifests no render reads and Flux objects. Of a sharded run, shard 1 reports the
+ * roots, from the closures of every shard's targets (no render needed).
+ */
+async function coverage(config: Config, opts: Omit<ValidateOptions, 'format' | 'write'>, sel: Selection, rendered: Rendered[], read: Rendered[], findings: Finding[]): Promise<Finding[]> {
+  const out: Finding[] = [];
+  for (const r of rendered) {
+    if (!r.objects.length && !r.findings.some((f) => f.severity === 'error')) {
+      out.push({ severity: 'warning', rule: 'empty-render', overlay: r.target.dir, resource: '', file: kustomizationOf(r), message: `${r.target.dir} renders no object: nothing of it is deployed or checked` });
+    }
+  }
+  if (rendered.length && !rendered.some((r) => r.objects.length) && ![...findings, ...out].some((f) => f.severity === 'error')) {
+    out.push({ severity: 'error', rule: 'nothing-checked', overlay: '.', resource: '', message: `${rendered.length} target(s) rendered, but no object: nothing was checked` });
+  }
+  if (opts.app || opts.changedOnly || (opts.shard && opts.shard.index !== 1)) return out;
+  const selected = new Set(sel.targets.map((t) => t.dir));
+  const others = opts.shard
+    ? await Promise.all(sel.everyTarget.filter((t) => !selected.has(t.dir)).map(async (t) => ({ closure: await kustomizationClosure(path.join(config.root, t.dir), config.root, workspaceFor(config)).then((c) => c.map((f) => rel(config, f)), () => []) })))
+    : [];
+  out.push(...(await unrenderedFindings(config, layoutRoots(config, sel.envs, sel.inventory.overlays), [...read, ...others])));
+  out.push(...(await fluxFindings(config)));
+  return out;
 }
 
