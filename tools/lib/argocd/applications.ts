@@ -184,13 +184,8 @@ export async function appInventory(config: Config, tool: Tool, opts: { tree?: Re
   const applications: InventoryApp[] = [];
   const byDir = new Map(layout.apps.map((a) => [`${a.env.name}\0${a.dir}`, a]));
   const overlayOf = new Map(layout.apps.map((a) => [a.dir, a]));
-  const entryDirs = entries.map((e) => e.target.dir);
   const tree = opts.tree ?? (entries.length ? await repoTree(config.root) : { root: config.root, files: [], read: async () => undefined });
-  const closures = new Map<string, Promise<string[] | undefined>>();
-  const closureOf = (dir: string) => {
-    if (!closures.has(dir)) closures.set(dir, kustomizationClosure(path.join(config.root, dir), config.root).then((c) => c.map((f) => rel(config, f)), () => undefined));
-    return closures.get(dir)!;
-  };
+  const closureOf = closureReader(config);
   for (const entry of entries) {
     const cluster = entry.target.cluster;
     const repoURL = clusterRepoURL(config, entry);
@@ -198,41 +193,18 @@ export async function appInventory(config: Config, tool: Tool, opts: { tree?: Re
     for (const g of await cachedExpansion(config, entry, repoURL, tree)) {
       const item: InventoryApp = { name: g.name, cluster, state: 'unmapped', generated: g };
       applications.push(item);
-      const at = (rule: string, severity: Finding['severity'], message: string, subjects?: string[]): InventoryFinding => {
-        // Where it is declared: looked up only for a finding (it parses the entry point's sources).
-        const where = locate(g.origin.r, g.origin.o);
-        if (where.file) item.file = where.file;
-        if (where.line) item.line = where.line;
-        return { severity, rule, overlay: entry.target.dir, resource: resourceId(g.origin.o), message: `${describeApp(g)}: ${message}`, ...where, cluster, ...(subjects ? { subjects } : {}) };
-      };
+      const at = findingAbout(entry, item);
       const ours = sameRepo(g.repoURL, repoURL) && tracksDefaultBranch(g, config.defaultBranch) && g.path !== undefined;
       // Deploys (part of) a cluster entry point: checked with that entry point's render.
-      if (ours) {
-        const inEntry = entryDirs.find((d) => g.path === d || g.path!.startsWith(`${d}/`));
-        if (inEntry !== undefined) {
-          const own = g.path === inEntry ? undefined : await closureOf(g.path!);
-          const entryClosure = entries.find((e) => e.target.dir === inEntry)!.closure;
-          if (g.path === inEntry || (own && own.filter((f) => !KUSTOMIZATION_NAMES.includes(path.posix.basename(f))).every((f) => entryClosure.includes(f)))) {
-            item.state = 'entry';
-            continue;
-          }
-        }
-      }
-      // Which environment: its selectors, else the one whose overlay it deploys, else the only environment of the cluster.
-      const explicit = config.environments.filter((e) => e.applications?.some((s) => selectorMatches(s, e, cluster, g)));
-      if (explicit.length > 1) {
-        item.reason = `environments ${explicit.map((e) => e.name).join(' and ')} both select it`;
-        findings.push(at('app-environment', 'error', `${item.reason} in ${CONFIG_FILE} environments[].applications: narrow one selector`));
+      if (ours && (await deploysEntry(g, entries, closureOf))) {
+        item.state = 'entry';
         continue;
       }
-      let env: Environment | undefined = explicit[0];
-      if (!env && ours) {
-        const o = overlayOf.get(g.path!);
-        if (o && !o.env.applications) env = o.env;
-      }
-      if (!env) {
-        const onCluster = config.environments.filter((e) => e.cluster === cluster);
-        if (onCluster.length === 1 && !onCluster[0]!.applications) env = onCluster[0];
+      const { env, selectedBy } = environmentOf(config, g, cluster, ours ? overlayOf.get(g.path!) : undefined);
+      if (selectedBy.length > 1) {
+        item.reason = `environments ${selectedBy.map((e) => e.name).join(' and ')} both select it`;
+        findings.push(at('app-environment', 'error', `${item.reason} in ${CONFIG_FILE} environments[].applications: narrow one selector`));
+        continue;
       }
       if (!env) {
         item.reason = 'no environment covers it';
@@ -262,28 +234,86 @@ export async function appInventory(config: Config, tool: Tool, opts: { tree?: Re
         continue;
       }
       const other = overlayOf.get(g.path!);
-      if (other) {
-        // Two settings disagree: the overlay globs say one environment, the mapping another.
-        findings.push(at('app-environment', 'error', `deploys ${g.path}, an overlay of environment ${other.env.name}, but ${CONFIG_FILE} maps it to environment ${env.name}: fix environments[].applications or the overlays patterns`, [g.path!]));
-      } else if (env.overlays.length && layout.apps.some((a) => a.env === env)) {
-        findings.push(at('app-environment', 'error', `deploys ${g.path}, which no overlays pattern of environment ${env.name} (${env.overlayRoot ?? env.overlays.join(', ')}) matches: fix the pattern in ${CONFIG_FILE} (it is checked as an app of ${env.name} meanwhile)`, [g.path!]));
-      }
+      // Two settings disagree: the overlay globs say one environment (or none), the mapping another.
+      const mismatch = other
+        ? `deploys ${g.path}, an overlay of environment ${other.env.name}, but ${CONFIG_FILE} maps it to environment ${env.name}: fix environments[].applications or the overlays patterns`
+        : env.overlays.length && layout.apps.some((a) => a.env === env) ? `deploys ${g.path}, which no overlays pattern of environment ${env.name} (${env.overlayRoot ?? env.overlays.join(', ')}) matches: fix the pattern in ${CONFIG_FILE} (it is checked as an app of ${env.name} meanwhile)` : undefined;
+      if (mismatch) findings.push(at('app-environment', 'error', mismatch, [g.path!]));
       const id = isValidId(item.id) && item.id ? item.id : slugOf(normalizeId(g.path!.split('/').join('-')));
       if (overlays.some((a) => a.env === env && a.id === id)) {
         findings.push(at('app-id', 'error', `app id '${id}' in environment ${env.name} is also the id of another app: rename the Application or set environments[].overlays/appId in ${CONFIG_FILE}`, [g.path!]));
         continue;
       }
-      const parts = id.split('/');
-      const kustomization = KUSTOMIZATION_NAMES.map((n) => path.posix.join(g.path!, n)).find((f) => existsSync(path.join(config.root, f)))!;
-      const overlay: AppOverlay = { id, system: parts[0]!, service: parts[parts.length - 1]!, slug: slugOf(id), env, dir: g.path!, kustomization, application: g.name };
+      const overlay = overlayOfApp(config, g, env, id);
       item.id = id;
       item.overlay = overlay;
       overlays.push(overlay);
       byDir.set(`${env.name}\0${g.path!}`, overlay);
     }
   }
-  // An environment whose overlays patterns match nothing while Applications are mapped to it:
-  // the patterns are wrong (a typo in overlayRoot), not the Applications.
+  findings.push(...emptyPatternFindings(config, layout, applications));
+  return { overlays, applications, uncovered: applications.filter((a) => a.state === 'not-rendered'), findings, layout, entries };
+}
+
+/** The closure (repo-relative files) of a folder, each read once; undefined when it cannot be read. */
+function closureReader(config: Config): (dir: string) => Promise<string[] | undefined> {
+  const closures = new Map<string, Promise<string[] | undefined>>();
+  return (dir) => {
+    if (!closures.has(dir)) closures.set(dir, kustomizationClosure(path.join(config.root, dir), config.root).then((c) => c.map((f) => rel(config, f)), () => undefined));
+    return closures.get(dir)!;
+  };
+}
+
+/** A finding about a generated Application, at the line that declares it (which the item then records too). */
+function findingAbout(entry: Rendered, item: InventoryApp) {
+  const g = item.generated;
+  return (rule: string, severity: Finding['severity'], message: string, subjects?: string[]): InventoryFinding => {
+    // Where it is declared: looked up only for a finding (it parses the entry point's sources).
+    const where = locate(g.origin.r, g.origin.o);
+    if (where.file) item.file = where.file;
+    if (where.line) item.line = where.line;
+    return { severity, rule, overlay: entry.target.dir, resource: resourceId(g.origin.o), message: `${describeApp(g)}: ${message}`, ...where, cluster: item.cluster, ...(subjects ? { subjects } : {}) };
+  };
+}
+
+/** The overlay an Application of this repository deploys, as the layout would list it. */
+function overlayOfApp(config: Config, g: GeneratedApp, env: Environment, id: string): AppOverlay {
+  const parts = id.split('/');
+  const kustomization = KUSTOMIZATION_NAMES.map((n) => path.posix.join(g.path!, n)).find((f) => existsSync(path.join(config.root, f)))!;
+  return { id, system: parts[0]!, service: parts[parts.length - 1]!, slug: slugOf(id), env, dir: g.path!, kustomization, application: g.name };
+}
+
+/**
+ * Whether an Application of this repository deploys a cluster entry point or a folder inside it
+ * that reads nothing the entry point does not (then it is checked with the entry point's render).
+ */
+async function deploysEntry(g: GeneratedApp, entries: Rendered[], closureOf: (dir: string) => Promise<string[] | undefined>): Promise<boolean> {
+  const entry = entries.find((e) => g.path === e.target.dir || g.path!.startsWith(`${e.target.dir}/`));
+  if (!entry) return false;
+  if (g.path === entry.target.dir) return true;
+  const own = await closureOf(g.path!);
+  return !!own && own.filter((f) => !KUSTOMIZATION_NAMES.includes(path.posix.basename(f))).every((f) => entry.closure.includes(f));
+}
+
+/**
+ * An Application's environment: the one whose selectors pick it (`selectedBy`: more than one is
+ * an error), else the one whose overlay it deploys (`overlay`), else the only environment of its
+ * cluster; those two only when the environment has no selectors of its own.
+ */
+function environmentOf(config: Config, g: GeneratedApp, cluster: string, overlay: AppOverlay | undefined): { env?: Environment; selectedBy: Environment[] } {
+  const selectedBy = config.environments.filter((e) => e.applications?.some((s) => selectorMatches(s, e, cluster, g)));
+  if (selectedBy.length) return { env: selectedBy.length === 1 ? selectedBy[0] : undefined, selectedBy };
+  if (overlay && !overlay.env.applications) return { env: overlay.env, selectedBy };
+  const onCluster = config.environments.filter((e) => e.cluster === cluster);
+  return { env: onCluster.length === 1 && !onCluster[0]!.applications ? onCluster[0] : undefined, selectedBy };
+}
+
+/**
+ * An environment whose overlays patterns match nothing while Applications are mapped to it: the
+ * patterns are wrong (a typo in overlayRoot), not the Applications.
+ */
+function emptyPatternFindings(config: Config, layout: { apps: AppOverlay[] }, applications: InventoryApp[]): InventoryFinding[] {
+  const findings: InventoryFinding[] = [];
   for (const env of config.environments) {
     const mapped = applications.filter((a) => a.env === env);
     if (!env.overlays.length || !mapped.length || layout.apps.some((a) => a.env === env)) continue;
@@ -293,7 +323,7 @@ export async function appInventory(config: Config, tool: Tool, opts: { tree?: Re
       message: `environment ${env.name}: ${shown} matches no overlay, yet ${mapped.length} Application${mapped.length === 1 ? '' : 's'} of cluster ${env.cluster} deploy to it (${mapped.slice(0, 5).map((a) => `${a.name} from ${a.generated.path ?? '?'}`).join(', ')}${mapped.length > 5 ? ', ...' : ''}): fix the ${env.overlayRoot !== undefined ? 'overlayRoot' : 'overlays'} of ${env.name} in ${CONFIG_FILE}`,
     });
   }
-  return { overlays, applications, uncovered: applications.filter((a) => a.state === 'not-rendered'), findings, layout, entries };
+  return findings;
 }
 
 // With the hash of the toolkit's code, the key of cached expansions.

@@ -365,103 +365,142 @@ interface Step {
   names: Set<string>;
 }
 
-/** Where each step writes `p`, in the order kustomize applied them. */
-function writesOf(step: Step, load: Loader, o: K8sObject, p: Seg[], find?: SourceFinder): Loc[] {
+/** Where one step writes `p`. */
+type Writer = (step: Step, load: Loader, o: K8sObject, p: Seg[], find?: SourceFinder) => Loc[];
+
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+/** patches and patchesJson6902: the entry's patch, when its target selects the object. */
+const patchWrites: Writer = (step, load, o, p, find) => {
   const { kf, index, names } = step;
   const k = kf.k;
-  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-  switch (step.kind) {
-    case 'PatchTransformer':
-    case 'PatchJson6902Transformer': {
-      const field = step.kind === 'PatchTransformer' ? 'patches' : 'patchesJson6902';
-      const e = list(k[field])[index];
-      if (!isObj(e)) return [];
-      if (e.target !== undefined && !selectorMatches(e.target, o, names)) return [];
-      const t = patchText(load, kf, [field, index, 'patch'], e);
-      if (!t) return [];
-      if (field === 'patchesJson6902' || isJsonPatch(t)) return jsonWrites(t, o, p);
-      return smpDocs(t, o, names, e.target !== undefined).flatMap((d) => smpWrites(t, d, o, p) ?? []);
-    }
-    case 'PatchStrategicMergeTransformer':
-      return list(k.patchesStrategicMerge).flatMap((e, i) => {
-        if (typeof e !== 'string') return [];
-        const t = patchText(load, kf, ['patchesStrategicMerge', i], e.includes('\n') ? { patch: e } : { path: e });
-        return t ? smpDocs(t, o, names, false).flatMap((d) => smpWrites(t, d, o, p) ?? []) : [];
-      });
-    case 'ImageTagTransformer': {
-      const images = [...list(k.images), ...list(k.imageTags)];
-      const e = images[index];
-      const image = valueAt(o, p).value;
-      if (!isObj(e) || typeof image !== 'string' || !/^(containers|initContainers|ephemeralContainers)$/.test(String(p[p.length - 3])) || p[p.length - 1] !== 'image') return [];
-      let name: string;
-      try {
-        name = imageName(image);
-      } catch {
-        return [];
-      }
-      if ((str(e.newName) ?? str(e.name)) !== name) return [];
-      const at = index < list(k.images).length ? ['images', index] : ['imageTags', index - list(k.images).length];
-      return [{ file: kf.file, line: lineOf(kf.doc, kf.lines, at) || undefined }];
-    }
-    case 'LabelTransformer':
-    case 'AnnotationsTransformer': {
-      // Every entry is checked (kustomize records these per kustomization, not per entry).
-      const key = String(p[p.length - 1]);
-      const where = p.slice(0, -1).join('/');
-      const own = where === 'metadata/labels' || where === 'metadata/annotations';
-      const selector = /(^|\/)(selector|matchLabels)$/.test(where);
-      // Pod templates, volumeClaimTemplates, a CronJob's jobTemplate: metadata below the object's own.
-      const template = !own && /\/metadata\/(labels|annotations)$/.test(where);
-      const hits: Loc[] = [];
-      const hit = (at: Seg[]) => hits.push({ file: kf.file, line: lineOf(kf.doc, kf.lines, at) || undefined });
-      if (step.kind === 'AnnotationsTransformer') {
-        if ((own || template) && where.endsWith('annotations') && isObj(k.commonAnnotations) && key in k.commonAnnotations) hit(['commonAnnotations', key]);
-        return hits;
-      }
-      if (!where.endsWith('labels') && !selector) return [];
-      if (isObj(k.commonLabels) && key in k.commonLabels) hit(['commonLabels', key]);
-      list(k.labels).forEach((e, i) => {
-        if (!isObj(e) || !isObj(e.pairs) || !(key in e.pairs)) return;
-        if (own || (selector && e.includeSelectors === true) || (template && (e.includeSelectors === true || e.includeTemplates === true))) hit(['labels', i, 'pairs', key]);
-      });
-      return hits;
-    }
-    case 'ReplacementTransformer': {
-      // One transformer for all of a kustomization's replacements: the last one that writes p
-      // took its value from its source, where a human changes it.
-      const entries: unknown[] = [];
-      for (const e of list(k.replacements)) {
-        if (isObj(e) && typeof e.path === 'string') {
-          for (const d of load(path.posix.join(kf.dir, e.path))?.docs ?? []) {
-            const js = d.toJS() as unknown;
-            entries.push(...(Array.isArray(js) ? js : [js]));
-          }
-        } else entries.push(e);
-      }
-      const hits: Loc[] = [];
-      for (const e of entries) {
-        if (!isObj(e) || !isObj(e.source)) continue;
-        const writes = list(e.targets).some((t) => isObj(t)
-          && selectorMatches(t.select ?? {}, o, names)
-          && !list(t.reject).some((rj) => isObj(rj) && Object.keys(rj).length > 0 && selectorMatches(rj, o, names))
-          && list(t.fieldPaths).some((fp) => typeof fp === 'string' && !!resolveFieldPath(fp, o, p)));
-        if (!writes) continue;
-        const src = find?.(String(e.source.kind ?? ''), String(e.source.name ?? ''));
-        if (!src) continue;
-        const at = resolveFieldPath(typeof e.source.fieldPath === 'string' ? e.source.fieldPath : 'metadata.name', src.doc.toJS());
-        hits.push({ file: src.file, line: lineOf(src.doc, src.lines, at ?? []) || undefined });
-      }
-      return hits;
-    }
-    case 'NamespaceTransformer':
-      return p.join('/') === 'metadata/namespace' && typeof k.namespace === 'string' ? [{ file: kf.file, line: lineOf(kf.doc, kf.lines, ['namespace']) || undefined }] : [];
-    case 'ReplicaCountTransformer': {
-      const e = list(k.replicas)[index];
-      return p.join('/') === 'spec/replicas' && isObj(e) && names.has(String(e.name)) ? [{ file: kf.file, line: lineOf(kf.doc, kf.lines, ['replicas', index]) || undefined }] : [];
-    }
-    default:
-      return [];
+  const field = step.kind === 'PatchTransformer' ? 'patches' : 'patchesJson6902';
+  const e = list(k[field])[index];
+  if (!isObj(e)) return [];
+  if (e.target !== undefined && !selectorMatches(e.target, o, names)) return [];
+  const t = patchText(load, kf, [field, index, 'patch'], e);
+  if (!t) return [];
+  if (field === 'patchesJson6902' || isJsonPatch(t)) return jsonWrites(t, o, p);
+  return smpDocs(t, o, names, e.target !== undefined).flatMap((d) => smpWrites(t, d, o, p) ?? []);
+};
+
+/** patchesStrategicMerge: every entry (kustomize records them as one transformer). */
+const strategicMergeWrites: Writer = (step, load, o, p, find) => {
+  const { kf, names } = step;
+  const k = kf.k;
+  return list(k.patchesStrategicMerge).flatMap((e, i) => {
+    if (typeof e !== 'string') return [];
+    const t = patchText(load, kf, ['patchesStrategicMerge', i], e.includes('\n') ? { patch: e } : { path: e });
+    return t ? smpDocs(t, o, names, false).flatMap((d) => smpWrites(t, d, o, p) ?? []) : [];
+  });
+};
+
+/** images (and imageTags): the entry naming the container's image. */
+const imageWrites: Writer = (step, load, o, p, find) => {
+  const { kf, index } = step;
+  const k = kf.k;
+  const images = [...list(k.images), ...list(k.imageTags)];
+  const e = images[index];
+  const image = valueAt(o, p).value;
+  if (!isObj(e) || typeof image !== 'string' || !/^(containers|initContainers|ephemeralContainers)$/.test(String(p[p.length - 3])) || p[p.length - 1] !== 'image') return [];
+  let name: string;
+  try {
+    name = imageName(image);
+  } catch {
+    return [];
   }
+  if ((str(e.newName) ?? str(e.name)) !== name) return [];
+  const at = index < list(k.images).length ? ['images', index] : ['imageTags', index - list(k.images).length];
+  return [{ file: kf.file, line: lineOf(kf.doc, kf.lines, at) || undefined }];
+};
+
+/** commonLabels, labels and commonAnnotations: every entry setting the key where it applies. */
+const labelWrites: Writer = (step, load, o, p, find) => {
+  const { kf } = step;
+  const k = kf.k;
+  // Every entry is checked (kustomize records these per kustomization, not per entry).
+  const key = String(p[p.length - 1]);
+  const where = p.slice(0, -1).join('/');
+  const own = where === 'metadata/labels' || where === 'metadata/annotations';
+  const selector = /(^|\/)(selector|matchLabels)$/.test(where);
+  // Pod templates, volumeClaimTemplates, a CronJob's jobTemplate: metadata below the object's own.
+  const template = !own && /\/metadata\/(labels|annotations)$/.test(where);
+  const hits: Loc[] = [];
+  const hit = (at: Seg[]) => hits.push({ file: kf.file, line: lineOf(kf.doc, kf.lines, at) || undefined });
+  if (step.kind === 'AnnotationsTransformer') {
+    if ((own || template) && where.endsWith('annotations') && isObj(k.commonAnnotations) && key in k.commonAnnotations) hit(['commonAnnotations', key]);
+    return hits;
+  }
+  if (!where.endsWith('labels') && !selector) return [];
+  if (isObj(k.commonLabels) && key in k.commonLabels) hit(['commonLabels', key]);
+  list(k.labels).forEach((e, i) => {
+    if (!isObj(e) || !isObj(e.pairs) || !(key in e.pairs)) return;
+    if (own || (selector && e.includeSelectors === true) || (template && (e.includeSelectors === true || e.includeTemplates === true))) hit(['labels', i, 'pairs', key]);
+  });
+  return hits;
+};
+
+/** replacements: the source of each one that writes `p` (where a human changes the value). */
+const replacementWrites: Writer = (step, load, o, p, find) => {
+  const { kf, names } = step;
+  const k = kf.k;
+  // One transformer for all of a kustomization's replacements: the last one that writes p
+  // took its value from its source, where a human changes it.
+  const entries: unknown[] = [];
+  for (const e of list(k.replacements)) {
+    if (isObj(e) && typeof e.path === 'string') {
+      for (const d of load(path.posix.join(kf.dir, e.path))?.docs ?? []) {
+        const js = d.toJS() as unknown;
+        entries.push(...(Array.isArray(js) ? js : [js]));
+      }
+    } else entries.push(e);
+  }
+  const hits: Loc[] = [];
+  for (const e of entries) {
+    if (!isObj(e) || !isObj(e.source)) continue;
+    const writes = list(e.targets).some((t) => isObj(t)
+      && selectorMatches(t.select ?? {}, o, names)
+      && !list(t.reject).some((rj) => isObj(rj) && Object.keys(rj).length > 0 && selectorMatches(rj, o, names))
+      && list(t.fieldPaths).some((fp) => typeof fp === 'string' && !!resolveFieldPath(fp, o, p)));
+    if (!writes) continue;
+    const src = find?.(String(e.source.kind ?? ''), String(e.source.name ?? ''));
+    if (!src) continue;
+    const at = resolveFieldPath(typeof e.source.fieldPath === 'string' ? e.source.fieldPath : 'metadata.name', src.doc.toJS());
+    hits.push({ file: src.file, line: lineOf(src.doc, src.lines, at ?? []) || undefined });
+  }
+  return hits;
+};
+
+/** namespace: the kustomization's own namespace field. */
+const namespaceWrites: Writer = (step, load, o, p, find) => {
+  const { kf } = step;
+  const k = kf.k;
+  return p.join('/') === 'metadata/namespace' && typeof k.namespace === 'string' ? [{ file: kf.file, line: lineOf(kf.doc, kf.lines, ['namespace']) || undefined }] : [];
+};
+
+/** replicas: the entry naming the object. */
+const replicaWrites: Writer = (step, load, o, p, find) => {
+  const { kf, index, names } = step;
+  const k = kf.k;
+  const e = list(k.replicas)[index];
+  return p.join('/') === 'spec/replicas' && isObj(e) && names.has(String(e.name)) ? [{ file: kf.file, line: lineOf(kf.doc, kf.lines, ['replicas', index]) || undefined }] : [];
+};
+
+const WRITERS: Record<string, Writer> = {
+  PatchTransformer: patchWrites,
+  PatchJson6902Transformer: patchWrites,
+  PatchStrategicMergeTransformer: strategicMergeWrites,
+  ImageTagTransformer: imageWrites,
+  LabelTransformer: labelWrites,
+  AnnotationsTransformer: labelWrites,
+  ReplacementTransformer: replacementWrites,
+  NamespaceTransformer: namespaceWrites,
+  ReplicaCountTransformer: replicaWrites,
+};
+
+/** Where each step writes `p`, in the order kustomize applied them. */
+function writesOf(step: Step, load: Loader, o: K8sObject, p: Seg[], find?: SourceFinder): Loc[] {
+  return WRITERS[step.kind]?.(step, load, o, p, find) ?? [];
 }
 
 const GENERATORS: Record<string, string> = { ConfigMapGenerator: 'configMapGenerator', SecretGenerator: 'secretGenerator' };
@@ -499,9 +538,36 @@ export function originLocation(inp: OriginInput): Loc | undefined {
     if (!kcache.has(f)) kcache.set(f, loadKustomization(load, f));
     return kcache.get(f);
   };
-  const trans = parseTransformations(inp.transformations);
+  const generator = GENERATORS[origin.configuredBy?.kind ?? ''];
+  const replay = replayNames(o, parseTransformations(inp.transformations), kfile, !!generator);
 
-  // The name before each step: strip the recorded prefixes and suffixes backwards, then replay.
+  // The field as rendered: a missing one is looked up as its deepest existing parent.
+  let q = inp.pointer;
+  while (q.length && !valueAt(o, q).found) q = q.slice(0, -1);
+  const value = valueAt(o, q).value;
+  const builtin = isBuiltinApi(o.apiVersion);
+  const element = Array.isArray(valueAt(o, q.slice(0, -1)).value) && !!mergeKey(q[q.length - 2], value, builtin);
+  const whole = isObj(value) || element || (Array.isArray(value) && !!mergeKey(q[q.length - 1], value[0], builtin));
+
+  const home = generator && origin.configuredIn
+    ? generatorHome(kfile(origin.configuredIn), generator, replay)
+    : origin.path ? fileHome(inp, rel(origin.path), replay, builtin) : undefined;
+  const writes = replay.steps.flatMap((s) => writesOf(s, load, o, q, inp.find));
+  const at = (l: Loc | undefined): Loc | undefined => (l ? { file: l.file, line: l.line } : undefined);
+  if (!whole) return at(writes[writes.length - 1] ?? home);
+  const homeHas = !!home?.doc && mapPath(home.doc.js, o, q, builtin).complete;
+  return at(homeHas || !writes.length ? home : writes[0]);
+}
+
+/** The object's name as its source file writes it, every name it had on the way, and kustomize's steps with those names. */
+interface Replay {
+  orig: string;
+  names: Set<string>;
+  steps: Step[];
+}
+
+/** The name before each step: the recorded prefixes and suffixes stripped backwards, then replayed. */
+function replayNames(o: K8sObject, trans: Transformation[], kfile: (configuredIn: string) => KFile | undefined, generated: boolean): Replay {
   const rendered = o.metadata?.name ?? '';
   const affix = (t: Transformation): { prefix?: string; suffix?: string } => {
     const k = t.kind === 'PrefixTransformer' || t.kind === 'SuffixTransformer' ? kfile(t.configuredIn)?.k : undefined;
@@ -515,8 +581,7 @@ export function originLocation(inp: OriginInput): Loc | undefined {
     }
     return n;
   };
-  const generator = GENERATORS[origin.configuredBy?.kind ?? ''];
-  const hashless = generator ? rendered.replace(/-[a-z0-9]{10}$/, '') : rendered;
+  const hashless = generated ? rendered.replace(/-[a-z0-9]{10}$/, '') : rendered;
   const orig = strip(hashless);
   let name = orig;
   const names = new Set([name]);
@@ -534,43 +599,30 @@ export function originLocation(inp: OriginInput): Loc | undefined {
     if (kf) steps.push({ kind: t.kind, kf, index, names: new Set(names) });
   }
   if (name !== hashless) names.add(hashless).add(rendered); // an order the replay got wrong: match the rendered name too
+  return { orig, names, steps };
+}
 
-  // The field as rendered: a missing one is looked up as its deepest existing parent.
-  let q = inp.pointer;
-  while (q.length && !valueAt(o, q).found) q = q.slice(0, -1);
-  const value = valueAt(o, q).value;
-  const builtin = isBuiltinApi(o.apiVersion);
-  const element = Array.isArray(valueAt(o, q.slice(0, -1)).value) && !!mergeKey(q[q.length - 2], value, builtin);
-  const whole = isObj(value) || element || (Array.isArray(value) && !!mergeKey(q[q.length - 1], value[0], builtin));
+type Home = Loc & { doc?: { js: unknown; d: Document; lines: LineCounter } };
 
-  // The file the object came from, and its document.
-  let home: (Loc & { doc?: { js: unknown; d: Document; lines: LineCounter } }) | undefined;
-  if (generator && origin.configuredIn) {
-    const kf = kfile(origin.configuredIn);
-    const gens = Array.isArray(kf?.k[generator]) ? (kf!.k[generator] as unknown[]) : [];
-    const i = gens.findIndex((g) => isObj(g) && (g.name === orig || names.has(String(g.name))));
-    if (kf) home = { file: kf.file, line: lineOf(kf.doc, kf.lines, i >= 0 ? [generator, i] : [generator]) || undefined };
-  } else if (origin.path) {
-    const file = rel(origin.path);
-    const y = load(file);
-    if (y) {
-      const docs = y.docs.map((d) => ({ d, js: d.toJS() as unknown }));
-      const pick = docs.find(({ js }) => isObj(js) && js.kind === o.kind && (js.metadata as Obj | undefined)?.name === orig)
-        ?? docs.find(({ js }) => isObj(js) && js.kind === o.kind && names.has(String((js.metadata as Obj | undefined)?.name)))
-        ?? (docs.length === 1 ? docs[0] : undefined);
-      home = { file };
-      if (pick) {
-        home.doc = { ...pick, lines: y.lines };
-        home.line = lineOf(pick.d, y.lines, mapPath(pick.js, o, inp.pointer, builtin).path) || undefined;
-      }
-    } else home = { file };
-  }
+/** A generated object's home: its generator entry in the kustomization that configured it. */
+function generatorHome(kf: KFile | undefined, generator: string, replay: Replay): Home | undefined {
+  if (!kf) return undefined;
+  const gens = Array.isArray(kf.k[generator]) ? (kf.k[generator] as unknown[]) : [];
+  const i = gens.findIndex((g) => isObj(g) && (g.name === replay.orig || replay.names.has(String(g.name))));
+  return { file: kf.file, line: lineOf(kf.doc, kf.lines, i >= 0 ? [generator, i] : [generator]) || undefined };
+}
 
-  const writes = steps.flatMap((s) => writesOf(s, load, o, q, inp.find));
-  const at = (l: Loc | undefined): Loc | undefined => (l ? { file: l.file, line: l.line } : undefined);
-  if (!whole) return at(writes[writes.length - 1] ?? home);
-  const homeHas = !!home?.doc && mapPath(home.doc.js, o, q, builtin).complete;
-  return at(homeHas || !writes.length ? home : writes[0]);
+/** A resource's home: its document in the file it came from, and the line of the field there. */
+function fileHome(inp: OriginInput, file: string, replay: Replay, builtin: boolean): Home {
+  const o = inp.object;
+  const y = inp.load(file);
+  if (!y) return { file };
+  const docs = y.docs.map((d) => ({ d, js: d.toJS() as unknown }));
+  const pick = docs.find(({ js }) => isObj(js) && js.kind === o.kind && (js.metadata as Obj | undefined)?.name === replay.orig)
+    ?? docs.find(({ js }) => isObj(js) && js.kind === o.kind && replay.names.has(String((js.metadata as Obj | undefined)?.name)))
+    ?? (docs.length === 1 ? docs[0] : undefined);
+  if (!pick) return { file };
+  return { file, doc: { ...pick, lines: y.lines }, line: lineOf(pick.d, y.lines, mapPath(pick.js, o, inp.pointer, builtin).path) || undefined };
 }
 
 // ---------------------------------------------------------------------------------------------
