@@ -12,19 +12,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { clusters as allClusters, entryPoint, getEnvironment, loadConfig, type Config } from '../config/config.js';
 import { discoverApps, selectApps, type AppOverlay } from '../config/apps.js';
 import { ToolMissingError } from '../core/errors.js';
-import { findKustomize } from '../core/tools.js';
+import { findKustomize, type Tool } from '../core/tools.js';
 import { kustomizeBuildObjects, ROOT_ONLY } from '../render/kustomize.js';
 import type { K8sObject } from '../core/k8s.js';
 import { appTargets } from '../render/render.js';
 import { affectedTargets, changedFiles, resolveBase } from '../render/changes.js';
 import type { Finding, Severity } from '../core/finding.js';
 import { clusterRepoURL } from '../argocd/argocd.js';
-import { ArgoCdSim, findArgoBinaries } from './argocdsim.js';
+import { ArgoCdSim, findArgoBinaries, type ArgoBinaries } from './argocdsim.js';
 import { ServedRepo } from './gitserve.js';
 import type { KubeClient } from './kubeclient.js';
 import { statusMessage } from './kubeclient.js';
 import { reapStale, RunDir } from './rundir.js';
-import { findSimBinaries, SimCluster } from './simcluster.js';
+import { findSimBinaries, SimCluster, type SimBinaries } from './simcluster.js';
 
 export interface RehearseOptions {
   cwd: string;
@@ -265,14 +265,15 @@ type Owned = { metadata: { name: string; namespace?: string; ownerReferences?: A
 type Pod = Owned & { status?: { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> } };
 type Event = { involvedObject: { kind: string; namespace?: string; name: string }; type?: string; reason?: string; message?: string; count?: number };
 
-/** Reads back what Argo CD and the cluster say about each Application. */
-async function collect(sim: SimCluster, rendered: Map<string, K8sObject[]>, config: Config): Promise<AppReport[]> {
-  const client = sim.client;
-  const apps = await list<App>(client, APPS);
-  const out: AppReport[] = [];
-  const expect = sim.facts.rehearsal?.expectUnhealthy ?? [];
-  const byNs = new Map<string, { pods: Pod[]; owners: Map<string, Owned>; events: Event[] }>();
-  const nsData = async (ns: string) => {
+type NsData = { pods: Pod[]; owners: Map<string, Owned>; events: Event[] };
+type OperationState = NonNullable<NonNullable<App['status']>['operationState']>;
+type AppResource = NonNullable<NonNullable<App['status']>['resources']>[number];
+type ExpectUnhealthy = Array<{ kind: string; name?: string; reason: string }>;
+
+/** A per-namespace cache of Pods, their owners and events: Applications sharing a namespace read it once. */
+function namespaceReader(client: KubeClient): (ns: string) => Promise<NsData> {
+  const byNs = new Map<string, NsData>();
+  return async (ns: string) => {
     if (!byNs.has(ns)) {
       const [pods, rs, jobs, events] = await Promise.all([
         list<Pod>(client, `/api/v1/namespaces/${ns}/pods`), list<Owned>(client, `/apis/apps/v1/namespaces/${ns}/replicasets`),
@@ -285,80 +286,113 @@ async function collect(sim: SimCluster, rendered: Map<string, K8sObject[]>, conf
     }
     return byNs.get(ns)!;
   };
-  for (const a of apps) {
-    const st = a.status ?? {};
-    const op = st.operationState;
-    const appPath = (a.spec.source?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, '');
-    const resources = st.resources ?? [];
-    const own = new Set(resources.map((r) => key(r.kind, r.namespace, r.name)));
-    const waves = new Map<string, number>();
-    for (const o of rendered.get(appPath) ?? []) {
-      const w = Number(o.metadata?.annotations?.['argocd.argoproj.io/sync-wave'] ?? 0);
-      waves.set(`${o.kind}/${o.metadata?.name}`, Number.isFinite(w) ? w : 0);
-    }
-    const tasks: Task[] = (op?.syncResult?.resources ?? []).map((r) => ({
-      apiVersion: r.group ? `${r.group}/${r.version ?? 'v1'}` : r.version ?? 'v1',
-      phase: r.syncPhase ?? 'Sync', wave: waves.get(`${r.kind}/${r.name}`) ?? 0, kind: r.kind, namespace: r.namespace ?? '', name: r.name,
-      status: r.status, hookType: r.hookType, hookPhase: r.hookPhase, message: r.message,
-    }));
-    for (const t of tasks) if (t.hookType) own.add(key(t.kind, t.namespace, t.name));
-    // Phases run in order, waves in order within a phase (the objects of one wave together).
-    const order = tasks.map((t, i) => ({ t, i })).sort((x, y) => PHASES.indexOf(x.t.phase) - PHASES.indexOf(y.t.phase) || x.t.wave - y.t.wave || x.i - y.i).map((x) => x.t);
-    const namespaces = [...new Set([...resources.map((r) => r.namespace), a.spec.destination?.namespace].filter((n): n is string => !!n))];
-    const unschedulable: AppReport['unschedulable'] = [];
-    const events: AppReport['events'] = [];
-    for (const ns of namespaces) {
-      const d = await nsData(ns);
-      const belongs = (o: Owned, kind: string, depth = 0): boolean => {
-        if (own.has(key(kind, ns, o.metadata.name))) return true;
-        if (depth > 3) return false;
-        return (o.metadata.ownerReferences ?? []).some((r) => {
-          if (own.has(key(r.kind, ns, r.name))) return true;
-          const parent = d.owners.get(key(r.kind, ns, r.name));
-          return !!parent && belongs(parent, r.kind, depth + 1);
-        });
-      };
-      const podsOf = d.pods.filter((p) => belongs(p, 'Pod'));
-      for (const p of podsOf) {
-        const c = p.status?.conditions?.find((x) => x.type === 'PodScheduled' && x.status === 'False');
-        if (c) unschedulable.push({ pod: key('Pod', ns, p.metadata.name), message: c.message ?? c.reason ?? 'not scheduled' });
-      }
-      for (const e of d.events) {
-        if (e.type !== 'Warning' || e.reason === 'FailedScheduling') continue;
-        const io = e.involvedObject;
-        const obj = io.kind === 'Pod' ? d.pods.find((p) => p.metadata.name === io.name) : d.owners.get(key(io.kind, ns, io.name));
-        const ev = { resource: key(io.kind, ns, io.name), reason: e.reason ?? '', message: e.message ?? '' };
-        const dup = events.some((x) => x.resource === ev.resource && x.reason === ev.reason && x.message === ev.message);
-        if (!dup && (own.has(ev.resource) || (obj && belongs(obj, io.kind)))) events.push(ev);
-      }
-    }
-    const pruned = tasks.filter((t) => t.status === 'Pruned').map((t) => key(t.kind, t.namespace, t.name));
-    const terminating: AppReport['terminating'] = [];
-    for (const r of tasks.filter((t) => t.status === 'Pruned')) {
-      const p = await client.objectPath({ apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, namespace: r.namespace } }, r.namespace);
-      if (!p) continue;
-      const live = await client.request<Owned>('GET', p.path);
-      if (live.status === 200 && live.body.metadata.deletionTimestamp) terminating.push({ resource: key(r.kind, r.namespace, r.name), finalizers: live.body.metadata.finalizers ?? [] });
-    }
-    const unhealthy: AppReport['unhealthy'] = [];
-    for (const r of resources) {
-      const h = r.health?.status;
-      if (!h || h === 'Healthy') continue;
-      const exp = expect.find((e) => e.kind === r.kind && (!e.name || e.name === r.name));
-      unhealthy.push({ resource: key(r.kind, r.namespace, r.name), status: h, message: r.health?.message, expected: exp?.reason });
-    }
-    const simulated = [...sim.simulated].filter(([k]) => own.has(k)).map(([resource, effect]) => ({ resource, effect }));
-    out.push({
-      cluster: sim.name, name: a.metadata.name, path: appPath,
-      sync: { status: st.sync?.status ?? 'Unknown', revision: st.sync?.revision ?? '' },
-      operation: op ? { phase: op.phase, message: op.message ?? '', retryCount: op.retryCount ?? 0 } : undefined,
-      health: { status: st.health?.status ?? 'Unknown', message: st.health?.message },
-      tasks: order, unschedulable, conditions: (st.conditions ?? []).map((c) => ({ type: c.type, message: c.message })),
-      pruned, wouldPrune: resources.filter((r) => r.requiresPruning).map((r) => key(r.kind, r.namespace, r.name)),
-      terminating, unhealthy, outOfSync: resources.filter((r) => r.status === 'OutOfSync' && !r.requiresPruning).map((r) => key(r.kind, r.namespace, r.name)),
-      events, simulated,
-    });
+}
+
+/** The sync's tasks with their waves (from the Application's own render: Argo CD does not report them), in the order they ran. */
+function syncTasks(op: OperationState | undefined, rendered: K8sObject[]): { tasks: Task[]; order: Task[] } {
+  const waves = new Map<string, number>();
+  for (const o of rendered) {
+    const w = Number(o.metadata?.annotations?.['argocd.argoproj.io/sync-wave'] ?? 0);
+    waves.set(`${o.kind}/${o.metadata?.name}`, Number.isFinite(w) ? w : 0);
   }
+  const tasks: Task[] = (op?.syncResult?.resources ?? []).map((r) => ({
+    apiVersion: r.group ? `${r.group}/${r.version ?? 'v1'}` : r.version ?? 'v1',
+    phase: r.syncPhase ?? 'Sync', wave: waves.get(`${r.kind}/${r.name}`) ?? 0, kind: r.kind, namespace: r.namespace ?? '', name: r.name,
+    status: r.status, hookType: r.hookType, hookPhase: r.hookPhase, message: r.message,
+  }));
+  // Phases run in order, waves in order within a phase (the objects of one wave together).
+  const order = tasks.map((t, i) => ({ t, i })).sort((x, y) => PHASES.indexOf(x.t.phase) - PHASES.indexOf(y.t.phase) || x.t.wave - y.t.wave || x.i - y.i).map((x) => x.t);
+  return { tasks, order };
+}
+
+/** The Application's Pods the scheduler cannot place and its objects' warning events, per namespace (ownership followed through ReplicaSets and Jobs). */
+async function podsAndEvents(nsData: (ns: string) => Promise<NsData>, namespaces: string[], own: Set<string>): Promise<Pick<AppReport, 'unschedulable' | 'events'>> {
+  const unschedulable: AppReport['unschedulable'] = [];
+  const events: AppReport['events'] = [];
+  for (const ns of namespaces) {
+    const d = await nsData(ns);
+    const belongs = (o: Owned, kind: string, depth = 0): boolean => {
+      if (own.has(key(kind, ns, o.metadata.name))) return true;
+      if (depth > 3) return false;
+      return (o.metadata.ownerReferences ?? []).some((r) => {
+        if (own.has(key(r.kind, ns, r.name))) return true;
+        const parent = d.owners.get(key(r.kind, ns, r.name));
+        return !!parent && belongs(parent, r.kind, depth + 1);
+      });
+    };
+    const podsOf = d.pods.filter((p) => belongs(p, 'Pod'));
+    for (const p of podsOf) {
+      const c = p.status?.conditions?.find((x) => x.type === 'PodScheduled' && x.status === 'False');
+      if (c) unschedulable.push({ pod: key('Pod', ns, p.metadata.name), message: c.message ?? c.reason ?? 'not scheduled' });
+    }
+    for (const e of d.events) {
+      if (e.type !== 'Warning' || e.reason === 'FailedScheduling') continue;
+      const io = e.involvedObject;
+      const obj = io.kind === 'Pod' ? d.pods.find((p) => p.metadata.name === io.name) : d.owners.get(key(io.kind, ns, io.name));
+      const ev = { resource: key(io.kind, ns, io.name), reason: e.reason ?? '', message: e.message ?? '' };
+      const dup = events.some((x) => x.resource === ev.resource && x.reason === ev.reason && x.message === ev.message);
+      if (!dup && (own.has(ev.resource) || (obj && belongs(obj, io.kind)))) events.push(ev);
+    }
+  }
+  return { unschedulable, events };
+}
+
+/** The pruned objects still there with a deletion timestamp: a finalizer holds them (still in use). */
+async function terminatingPruned(client: KubeClient, tasks: Task[]): Promise<AppReport['terminating']> {
+  const terminating: AppReport['terminating'] = [];
+  for (const r of tasks.filter((t) => t.status === 'Pruned')) {
+    const p = await client.objectPath({ apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, namespace: r.namespace } }, r.namespace);
+    if (!p) continue;
+    const live = await client.request<Owned>('GET', p.path);
+    if (live.status === 200 && live.body.metadata.deletionTimestamp) terminating.push({ resource: key(r.kind, r.namespace, r.name), finalizers: live.body.metadata.finalizers ?? [] });
+  }
+  return terminating;
+}
+
+/** The resources Argo CD finds not Healthy, each with the reason gitops.yaml expects it (expectUnhealthy), if it does. */
+function unhealthyResources(resources: AppResource[], expect: ExpectUnhealthy): AppReport['unhealthy'] {
+  const unhealthy: AppReport['unhealthy'] = [];
+  for (const r of resources) {
+    const h = r.health?.status;
+    if (!h || h === 'Healthy') continue;
+    const exp = expect.find((e) => e.kind === r.kind && (!e.name || e.name === r.name));
+    unhealthy.push({ resource: key(r.kind, r.namespace, r.name), status: h, message: r.health?.message, expected: exp?.reason });
+  }
+  return unhealthy;
+}
+
+/** One Application's report: Argo CD's status joined with what the cluster says about the objects it manages. */
+async function appReport(sim: SimCluster, a: App, rendered: Map<string, K8sObject[]>, nsData: (ns: string) => Promise<NsData>): Promise<AppReport> {
+  const st = a.status ?? {};
+  const op = st.operationState;
+  const appPath = (a.spec.source?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, '');
+  const resources = st.resources ?? [];
+  const own = new Set(resources.map((r) => key(r.kind, r.namespace, r.name)));
+  const { tasks, order } = syncTasks(op, rendered.get(appPath) ?? []);
+  for (const t of tasks) if (t.hookType) own.add(key(t.kind, t.namespace, t.name));
+  const namespaces = [...new Set([...resources.map((r) => r.namespace), a.spec.destination?.namespace].filter((n): n is string => !!n))];
+  const { unschedulable, events } = await podsAndEvents(nsData, namespaces, own);
+  const pruned = tasks.filter((t) => t.status === 'Pruned').map((t) => key(t.kind, t.namespace, t.name));
+  const terminating = await terminatingPruned(sim.client, tasks);
+  const unhealthy = unhealthyResources(resources, sim.facts.rehearsal?.expectUnhealthy ?? []);
+  const simulated = [...sim.simulated].filter(([k]) => own.has(k)).map(([resource, effect]) => ({ resource, effect }));
+  return {
+    cluster: sim.name, name: a.metadata.name, path: appPath,
+    sync: { status: st.sync?.status ?? 'Unknown', revision: st.sync?.revision ?? '' },
+    operation: op ? { phase: op.phase, message: op.message ?? '', retryCount: op.retryCount ?? 0 } : undefined,
+    health: { status: st.health?.status ?? 'Unknown', message: st.health?.message },
+    tasks: order, unschedulable, conditions: (st.conditions ?? []).map((c) => ({ type: c.type, message: c.message })),
+    pruned, wouldPrune: resources.filter((r) => r.requiresPruning).map((r) => key(r.kind, r.namespace, r.name)),
+    terminating, unhealthy, outOfSync: resources.filter((r) => r.status === 'OutOfSync' && !r.requiresPruning).map((r) => key(r.kind, r.namespace, r.name)),
+    events, simulated,
+  };
+}
+
+/** Reads back what Argo CD and the cluster say about each Application. */
+async function collect(sim: SimCluster, rendered: Map<string, K8sObject[]>, config: Config): Promise<AppReport[]> {
+  const nsData = namespaceReader(sim.client);
+  const out: AppReport[] = [];
+  for (const a of await list<App>(sim.client, APPS)) out.push(await appReport(sim, a, rendered, nsData));
   void config;
   return out;
 }
@@ -431,20 +465,40 @@ export function rehearsalFindings(config: Config, reports: ClusterReport[], sele
   return out;
 }
 
-/** Runs the rehearsal on every selected cluster, one at a time (each stopped before the next). */
-export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult & { config: Config }> {
-  const log = opts.log ?? (() => {});
-  const envVars = opts.envVars ?? process.env;
-  const t0 = Date.now();
-  const config = await loadConfig(opts.cwd, envVars);
-  for (const d of reapStale()) log(`rehearse: reaped ${d} (left by a killed run)`);
-  const simBins = await findSimBinaries(envVars);
-  if ('missing' in simBins) throw new ToolMissingError(`sync rehearsal: ${simBins.missing}`, 'npm run setup -- --rehearse');
-  const argoBins = await findArgoBinaries(envVars);
-  if ('missing' in argoBins) throw new ToolMissingError(`sync rehearsal: ${argoBins.missing}`, 'npm run setup -- --rehearse');
-  const envs = opts.env ? [getEnvironment(config, opts.env)] : config.environments;
+/** What the clusters of one run share: the selection, the tools, the run folder, and the reports and notes so far. */
+interface RunContext {
+  opts: RehearseOptions;
+  config: Config;
+  log: (line: string) => void;
+  simBins: SimBinaries;
+  argoBins: ArgoBinaries;
+  kustomize: Tool;
+  rd: RunDir;
+  base?: string;
+  apps: AppOverlay[];
+  selectedDirs: Set<string>;
+  scoped: boolean;
+  notes: string[];
+  reports: ClusterReport[];
+  peakKiB: number;
+}
+
+/** One cluster's rehearsal: its revisions, the running simulated cluster and Argo CD, and its report. */
+interface ClusterRun {
+  cluster: string;
+  dir: string;
+  repo: ServedRepo;
+  branches: string[];
+  baseCommit?: string;
+  head: string;
+  sim: SimCluster;
+  argo: ArgoCdSim;
+  report: ClusterReport;
+}
+
+/** The Applications to rehearse (env, app, changed-only, shard) and the base revision: resolved before any process starts. */
+async function selectRun(opts: RehearseOptions, config: Config, envs: Config['environments'], notes: string[]) {
   let apps: AppOverlay[] = selectApps(config, await discoverApps(config, envs), { env: opts.env, app: opts.app });
-  const notes: string[] = [];
   let base: string | undefined;
   try {
     base = await resolveBase(opts.cwd, opts.base, config.defaultBranch);
@@ -459,121 +513,160 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult &
   }
   const selectionSize = apps.length;
   if (opts.shard) apps = shardApps(apps, opts.shard);
-  const selectedDirs = new Set(apps.map((a) => a.dir));
   const scoped = opts.app !== undefined || opts.changedOnly === true || opts.shard !== undefined;
   const scope: RehearsalResult['scope'] = scoped ? { ...(opts.shard ? { shard: opts.shard } : {}), apps: apps.map((a) => `${a.env.name}:${a.id}`), of: selectionSize } : undefined;
   if (opts.shard) {
     // Each shard runs its own simulated clusters: what Applications share there is not seen.
     notes.push(`shard ${opts.shard.index}/${opts.shard.count}: ${apps.length} of ${selectionSize} Applications${apps.length ? ` (${apps.map((a) => `${a.env.cluster}:${a.dir}`).join(', ')})` : ''}; node capacity is per shard: the Pods of other shards' Applications are not on its simulated nodes, so capacity the Applications share, and objects two Applications of different shards both manage, are not checked (run unsharded to see them)`);
   }
+  return { apps, base, scoped, scope, selectedDirs: new Set(apps.map((a) => a.dir)) };
+}
+
+/** The cluster's base and change commits in the served repository (its URL rewritten to the daemon's) and the branches its Argo CD objects follow. */
+async function clusterCommits(ctx: RunContext, repo: ServedRepo, url: string, cluster: string, dir: string): Promise<{ baseCommit?: string; head: string; branches: string[] }> {
+  const headObjects = (await kustomizeBuildObjects(ctx.kustomize, path.join(ctx.opts.cwd, dir), ROOT_ONLY)).objects;
+  const repoURL = clusterRepoURL(ctx.config, { target: { dir, cluster, kind: 'cluster' }, objects: headObjects } as never);
+  const rewrite = repoURL ? { from: repoURL, to: url } : undefined;
+  let baseCommit = ctx.base ? await repo.commit(ctx.base, rewrite, undefined, 'base') : undefined;
+  const head = await repo.commit(undefined, rewrite, baseCommit, 'change');
+  // No change (the bench, a rehearsal of main itself): one sync into the empty cluster.
+  if (baseCommit && (await repo.treeOf(baseCommit)) === (await repo.treeOf(head))) baseCommit = undefined;
+  return { baseCommit, head, branches: followedBranches(headObjects, ctx.config.defaultBranch) };
+}
+
+/** Applies the entry point of a checked-out revision (narrowed in a scoped run); false when it makes no Application to wait for. */
+async function applyEntry(ctx: RunContext, run: ClusterRun, tree: string, label: string): Promise<boolean> {
+  const { dir, report } = run;
+  let objects = await kustomizeBuildObjects(ctx.kustomize, path.join(tree, dir), ROOT_ONLY).then((r) => r.objects, (e: Error) => {
+    if (label === 'change') report.bootstrap.push(`kustomize build ${dir}: ${e.message.split('\n').slice(0, 3).join(' ')}`);
+    return [] as K8sObject[];
+  });
+  // Nothing to wait for when the entry point makes no Application.
+  const hasEntry = objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'));
+  if (ctx.scoped) {
+    // The other overlays of this revision's tree: their Applications are not created.
+    const clusterEnvs = ctx.config.environments.filter((e) => e.cluster === run.cluster);
+    const inTree = await discoverApps({ ...ctx.config, root: tree }, clusterEnvs).catch(() => [] as AppOverlay[]);
+    const others = [...new Set(inTree.map((a) => a.dir).filter((d) => !ctx.selectedDirs.has(d)))].sort();
+    const narrowed = scopeEntryObjects(objects, ctx.selectedDirs, others);
+    objects = narrowed.objects;
+    for (const k of narrowed.skipped) if (!report.skipped!.some((x) => x.name === k.name)) report.skipped!.push(k);
+    report.excluded = [...new Set([...report.excluded!, ...others])].sort();
+  }
+  const problems = await applyObjects(run.sim.client, objects);
+  if (label === 'change') report.bootstrap.push(...problems);
+  await run.sim.createIngressClasses();
+  return hasEntry;
+}
+
+/** Asks Argo CD to compare every Application and regenerate every ApplicationSet now, instead of at its next poll. */
+async function refreshAll(client: KubeClient): Promise<void> {
+  for (const a of await list<App>(client, APPS)) await client.request('PATCH', `${APPS}/${a.metadata.name}`, { metadata: { annotations: { 'argocd.argoproj.io/refresh': 'normal' } } }, 'application/merge-patch+json');
+  for (const s of await list<{ metadata: { name: string } }>(client, APPSETS)) await client.request('PATCH', `${APPSETS}/${s.metadata.name}`, { metadata: { annotations: { 'argocd.argoproj.io/application-set-refresh': 'true' } } }, 'application/merge-patch+json');
+}
+
+/** Publishes one revision, applies its entry point as a user would, and waits until Argo CD has synced it and it settled. */
+async function syncRevision(ctx: RunContext, run: ClusterRun, commit: string, label: string, refresh: boolean): Promise<{ unsettled: string[]; rendered: string }> {
+  const { sim, argo, cluster } = run;
+  const ts = Date.now();
+  await run.repo.publish(run.branches, commit);
+  const tree = path.join(ctx.rd.dir, `tree-${cluster}-${label}`);
+  await run.repo.checkout(commit, tree);
+  const hasEntry = existsSync(path.join(tree, run.dir)) && (await applyEntry(ctx, run, tree, label));
+  if (refresh) await refreshAll(sim.client);
+  const timeoutMs = (sim.facts.rehearsal?.timeoutSeconds ?? 300) * 1000;
+  const graceMs = (sim.facts.rehearsal?.healthGraceSeconds ?? 20) * 1000;
+  const check = async () => {
+    await sim.checkAlive();
+    await argo.checkAlive();
+  };
+  // A scoped run (--app, --changed-only) waits for its Applications only.
+  const want = (a: App) => !ctx.scoped || ctx.selectedDirs.has((a.spec.source?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, ''));
+  const unsettled = hasEntry ? await settle(sim.client, commit, Date.now() + timeoutMs, graceMs, check, ctx.log, want, sim.facts.rehearsal?.addons?.includes('metrics')) : [];
+  run.report.timings[`${label}SyncMs`] = Date.now() - ts;
+  ctx.log(`rehearse: ${cluster}: ${label} synced in ${((Date.now() - ts) / 1000).toFixed(1)} s${unsettled.length ? ` (${unsettled.length} not settled)` : ''}`);
+  return { unsettled, rendered: tree };
+}
+
+/** With the cluster and Argo CD up: syncs the base then the change, and reads back the report of each Application. */
+async function syncAndCollect(ctx: RunContext, run: ClusterRun): Promise<void> {
+  const { sim, argo, cluster, report } = run;
+  Object.assign(report.timings, sim.timings, { argoUpMs: argo.timings.upMs, argoCrdsMs: argo.timings.crdsMs });
+  ctx.log(`rehearse: ${cluster}: cluster up in ${(sim.timings.upMs / 1000).toFixed(1)} s, Argo CD in ${(argo.timings.upMs / 1000).toFixed(1)} s (from the API server)`);
+  if (run.baseCommit) await syncRevision(ctx, run, run.baseCommit, 'base', false);
+  const done = await syncRevision(ctx, run, run.head, 'change', !!run.baseCommit);
+  report.unsettled = done.unsettled;
+  // Each reported Application's own render (its waves): from the served tree.
+  const rendered = new Map<string, K8sObject[]>();
+  for (const a of ctx.apps.filter((x) => x.env.cluster === cluster)) {
+    const objs = await kustomizeBuildObjects(ctx.kustomize, path.join(done.rendered, a.dir), ROOT_ONLY).then((r) => r.objects, () => []);
+    rendered.set(a.dir, objs);
+  }
+  report.apps = await collect(sim, rendered, ctx.config);
+  // Generated anyway (a generator other than git's, or a folder outside the layout).
+  if (ctx.scoped) report.unscoped = report.apps.filter((a) => !ctx.selectedDirs.has(a.path)).map((a) => a.name);
+  ctx.peakKiB = Math.max(ctx.peakKiB, ctx.rd.peakRssKiB());
+}
+
+/** One cluster from start to stop: its report is pushed, and Argo CD and the cluster stopped, however it ends. */
+async function rehearseCluster(ctx: RunContext, repo: ServedRepo, url: string, cluster: string): Promise<void> {
+  const dir = entryPoint(ctx.config, cluster);
+  if (dir === null || !existsSync(path.join(ctx.opts.cwd, dir))) {
+    ctx.notes.push(`cluster ${cluster} has no entry point: not rehearsed`);
+    return;
+  }
+  const tc = Date.now();
+  const { baseCommit, head, branches } = await clusterCommits(ctx, repo, url, cluster, dir);
+  ctx.log(`rehearse: ${cluster}: starting the simulated cluster`);
+  const sim = await SimCluster.startApi({ config: ctx.config, cluster, bins: ctx.simBins, run: ctx.rd, log: ctx.log });
+  let argo: ArgoCdSim | undefined;
+  const report: ClusterReport = { cluster, base: baseCommit, head, timings: {}, apps: [], unsettled: [], bootstrap: [], ...(ctx.scoped ? { skipped: [], excluded: [], unscoped: [] } : {}) };
+  try {
+    // Argo CD needs only the API server: it starts while the controllers and nodes come up.
+    const started = await Promise.allSettled([sim.startNodes(), ArgoCdSim.start({ config: ctx.config, cluster: sim, run: ctx.rd, bins: ctx.argoBins })]);
+    if (started[1].status === 'fulfilled') argo = started[1].value;
+    for (const s of started) if (s.status === 'rejected') throw s.reason;
+    await syncAndCollect(ctx, { cluster, dir, repo, branches, baseCommit, head, sim, argo: argo!, report });
+  } finally {
+    await argo?.stop();
+    await sim.stop();
+    report.timings.totalMs = Date.now() - tc;
+    ctx.reports.push(report);
+  }
+}
+
+/** Runs the rehearsal on every selected cluster, one at a time (each stopped before the next). */
+export async function rehearse(opts: RehearseOptions): Promise<RehearsalResult & { config: Config }> {
+  const log = opts.log ?? (() => {});
+  const envVars = opts.envVars ?? process.env;
+  const t0 = Date.now();
+  const config = await loadConfig(opts.cwd, envVars);
+  for (const d of reapStale()) log(`rehearse: reaped ${d} (left by a killed run)`);
+  const simBins = await findSimBinaries(envVars);
+  if ('missing' in simBins) throw new ToolMissingError(`sync rehearsal: ${simBins.missing}`, 'npm run setup -- --rehearse');
+  const argoBins = await findArgoBinaries(envVars);
+  if ('missing' in argoBins) throw new ToolMissingError(`sync rehearsal: ${argoBins.missing}`, 'npm run setup -- --rehearse');
+  const envs = opts.env ? [getEnvironment(config, opts.env)] : config.environments;
+  const notes: string[] = [];
+  const { apps, base, scoped, scope, selectedDirs } = await selectRun(opts, config, envs, notes);
   const clusterNames = allClusters(config).filter((c) => envs.some((e) => e.cluster === c) && (!scoped || apps.some((a) => a.env.cluster === c)));
   const kustomize = await findKustomize(envVars);
   const rd = await RunDir.create();
-  const reports: ClusterReport[] = [];
+  const ctx: RunContext = { opts, config, log, simBins, argoBins, kustomize, rd, base, apps, selectedDirs, scoped, notes, reports: [], peakKiB: 0 };
   const timings: Record<string, number> = {};
-  let peak = 0;
   try {
     const repo = await ServedRepo.create(rd, opts.cwd);
     const url = clusterNames.length ? await repo.serve() : '';
     if (url) notes.push(`Argo CD pulled this repository from ${url} (a git daemon on 127.0.0.1): every file naming the repository's URL names that one instead`);
-    for (const cluster of clusterNames) {
-      const dir = entryPoint(config, cluster);
-      if (dir === null || !existsSync(path.join(opts.cwd, dir))) {
-        notes.push(`cluster ${cluster} has no entry point: not rehearsed`);
-        continue;
-      }
-      const tc = Date.now();
-      const headObjects = (await kustomizeBuildObjects(kustomize, path.join(opts.cwd, dir), ROOT_ONLY)).objects;
-      const repoURL = clusterRepoURL(config, { target: { dir, cluster, kind: 'cluster' }, objects: headObjects } as never);
-      const rewrite = repoURL ? { from: repoURL, to: url } : undefined;
-      let baseCommit = base ? await repo.commit(base, rewrite, undefined, 'base') : undefined;
-      const head = await repo.commit(undefined, rewrite, baseCommit, 'change');
-      // No change (the bench, a rehearsal of main itself): one sync into the empty cluster.
-      if (baseCommit && (await repo.treeOf(baseCommit)) === (await repo.treeOf(head))) baseCommit = undefined;
-      const branches = followedBranches(headObjects, config.defaultBranch);
-      log(`rehearse: ${cluster}: starting the simulated cluster`);
-      const sim = await SimCluster.startApi({ config, cluster, bins: simBins, run: rd, log });
-      let argo: ArgoCdSim | undefined;
-      const report: ClusterReport = { cluster, base: baseCommit, head, timings: {}, apps: [], unsettled: [], bootstrap: [], ...(scoped ? { skipped: [], excluded: [], unscoped: [] } : {}) };
-      const clusterEnvs = config.environments.filter((e) => e.cluster === cluster);
-      try {
-        // Argo CD needs only the API server: it starts while the controllers and nodes come up.
-        const started = await Promise.allSettled([sim.startNodes(), ArgoCdSim.start({ config, cluster: sim, run: rd, bins: argoBins })]);
-        if (started[1].status === 'fulfilled') argo = started[1].value;
-        for (const s of started) if (s.status === 'rejected') throw s.reason;
-        Object.assign(report.timings, sim.timings, { argoUpMs: argo!.timings.upMs, argoCrdsMs: argo!.timings.crdsMs });
-        log(`rehearse: ${cluster}: cluster up in ${(sim.timings.upMs / 1000).toFixed(1)} s, Argo CD in ${(argo!.timings.upMs / 1000).toFixed(1)} s (from the API server)`);
-        const timeoutMs = (sim.facts.rehearsal?.timeoutSeconds ?? 300) * 1000;
-        const graceMs = (sim.facts.rehearsal?.healthGraceSeconds ?? 20) * 1000;
-        const check = async () => {
-          await sim.checkAlive();
-          await argo!.checkAlive();
-        };
-        const stage = async (commit: string, label: string, refresh: boolean): Promise<{ unsettled: string[]; rendered: string }> => {
-          const ts = Date.now();
-          await repo.publish(branches, commit);
-          const tree = path.join(rd.dir, `tree-${cluster}-${label}`);
-          await repo.checkout(commit, tree);
-          let hasEntry = existsSync(path.join(tree, dir));
-          if (hasEntry) {
-            let objects = await kustomizeBuildObjects(kustomize, path.join(tree, dir), ROOT_ONLY).then((r) => r.objects, (e: Error) => {
-              if (label === 'change') report.bootstrap.push(`kustomize build ${dir}: ${e.message.split('\n').slice(0, 3).join(' ')}`);
-              return [] as K8sObject[];
-            });
-            // Nothing to wait for when the entry point makes no Application.
-            hasEntry = objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'));
-            if (scoped) {
-              // The other overlays of this revision's tree: their Applications are not created.
-              const inTree = await discoverApps({ ...config, root: tree }, clusterEnvs).catch(() => [] as AppOverlay[]);
-              const others = [...new Set(inTree.map((a) => a.dir).filter((d) => !selectedDirs.has(d)))].sort();
-              const narrowed = scopeEntryObjects(objects, selectedDirs, others);
-              objects = narrowed.objects;
-              for (const k of narrowed.skipped) if (!report.skipped!.some((x) => x.name === k.name)) report.skipped!.push(k);
-              report.excluded = [...new Set([...report.excluded!, ...others])].sort();
-            }
-            const problems = await applyObjects(sim.client, objects);
-            if (label === 'change') report.bootstrap.push(...problems);
-            await sim.createIngressClasses();
-          }
-          if (refresh) {
-            for (const a of await list<App>(sim.client, APPS)) await sim.client.request('PATCH', `${APPS}/${a.metadata.name}`, { metadata: { annotations: { 'argocd.argoproj.io/refresh': 'normal' } } }, 'application/merge-patch+json');
-            for (const s of await list<{ metadata: { name: string } }>(sim.client, APPSETS)) await sim.client.request('PATCH', `${APPSETS}/${s.metadata.name}`, { metadata: { annotations: { 'argocd.argoproj.io/application-set-refresh': 'true' } } }, 'application/merge-patch+json');
-          }
-          // A scoped run (--app, --changed-only) waits for its Applications only.
-          const want = (a: App) => !scoped || selectedDirs.has((a.spec.source?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, ''));
-          const unsettled = hasEntry ? await settle(sim.client, commit, Date.now() + timeoutMs, graceMs, check, log, want, sim.facts.rehearsal?.addons?.includes('metrics')) : [];
-          report.timings[`${label}SyncMs`] = Date.now() - ts;
-          log(`rehearse: ${cluster}: ${label} synced in ${((Date.now() - ts) / 1000).toFixed(1)} s${unsettled.length ? ` (${unsettled.length} not settled)` : ''}`);
-          return { unsettled, rendered: tree };
-        };
-        if (baseCommit) await stage(baseCommit, 'base', false);
-        const done = await stage(head, 'change', !!baseCommit);
-        report.unsettled = done.unsettled;
-        // Each reported Application's own render (its waves): from the served tree.
-        const rendered = new Map<string, K8sObject[]>();
-        for (const a of apps.filter((x) => x.env.cluster === cluster)) {
-          const objs = await kustomizeBuildObjects(kustomize, path.join(done.rendered, a.dir), ROOT_ONLY).then((r) => r.objects, () => []);
-          rendered.set(a.dir, objs);
-        }
-        report.apps = await collect(sim, rendered, config);
-        // Generated anyway (a generator other than git's, or a folder outside the layout).
-        if (scoped) report.unscoped = report.apps.filter((a) => !selectedDirs.has(a.path)).map((a) => a.name);
-        peak = Math.max(peak, rd.peakRssKiB());
-      } finally {
-        await argo?.stop();
-        await sim.stop();
-        report.timings.totalMs = Date.now() - tc;
-        reports.push(report);
-      }
-    }
+    for (const cluster of clusterNames) await rehearseCluster(ctx, repo, url, cluster);
   } finally {
     // GITOPS_REHEARSE_LOGS=<dir>: keep every process's log (the run folder itself always goes).
     await rd.stop(3000, envVars.GITOPS_REHEARSE_LOGS ? path.resolve(envVars.GITOPS_REHEARSE_LOGS) : undefined);
   }
   timings.totalMs = Date.now() - t0;
   const isSelected = (a: AppReport): boolean => (scoped ? selectedDirs.has(a.path) : true);
-  const findings = rehearsalFindings(config, reports, isSelected);
+  const findings = rehearsalFindings(config, ctx.reports, isSelected);
   if (opts.shard) findings.unshift({ severity: 'info', rule: 'rehearsal-scope', overlay: '.', resource: '', message: notes.find((n) => n.startsWith('shard '))! });
   if (scope && !clusterNames.length) notes.push(opts.shard ? `shard ${opts.shard.index}/${opts.shard.count} has no Application to rehearse` : 'no Application selected: nothing rehearsed');
-  return { config, clusters: reports, findings, timings, peakRssMiB: Math.round((peak + process.resourceUsage().maxRSS) / 1024), notes, ...(scope ? { scope } : {}) };
+  return { config, clusters: ctx.reports, findings, timings, peakRssMiB: Math.round((ctx.peakKiB + process.resourceUsage().maxRSS) / 1024), notes, ...(scope ? { scope } : {}) };
 }
