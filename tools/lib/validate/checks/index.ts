@@ -16,7 +16,7 @@ import { locateOrigins } from '../../render/origins.js';
 import type { Finding } from '../../core/finding.js';
 import type { Tool } from '../../core/tools.js';
 import { checkArgo, type PathFacts } from './argocd.js';
-import { buildView } from './common.js';
+import { buildView, type ClusterView } from './common.js';
 import { checkHpas } from './hpa.js';
 import { checkIngresses } from './ingress.js';
 import { checkKeys, checkProbePorts, exampleRefusal, parseEnvExample, type ExampleKeys } from './keys.js';
@@ -137,67 +137,117 @@ async function unchanged(ws: Workspace, root: string, reads: Record<string, stri
   return true;
 }
 
+/** What the stages of checkCluster share: the cluster's renders, and what its Applications add to them. */
+interface ClusterContext {
+  config: Config;
+  tool: Tool;
+  cluster: string;
+  inCluster: Rendered[];
+  tree: RepoTree;
+  read: (file: string) => Promise<string | undefined>;
+  renderedOut?: Rendered[];
+  /** The cluster entry point's render, when it is among the renders. */
+  entry?: Rendered;
+  repoURL: string;
+  findings: Finding[];
+  expansion: Expansion;
+  /** Facts on every folder an Application of this repository deploys. */
+  paths: Map<string, PathFacts>;
+  /** The renders by folder. */
+  byDir: Map<string, Rendered>;
+  /** Renders the Applications add to the view (folders outside the overlays, the repo-server's renders). */
+  extra: Rendered[];
+  /** Overlays whose render the repo-server's render of the same folder replaces. */
+  superseded: Set<Rendered>;
+  /** Whether a render outside the cache key was used (the findings are then not cached). */
+  renderedExtra: boolean;
+}
+
+// One cluster's findings, in stages: the repoURL warning, the Applications' renders, the view, the checks.
 async function checkCluster(config: Config, tool: Tool, cluster: string, inCluster: Rendered[], tree: RepoTree, read: (file: string) => Promise<string | undefined>, renderedOut?: Rendered[]): Promise<{ findings: Finding[]; renderedExtra: boolean }> {
-  const findings: Finding[] = [];
   const entry = inCluster.find((r) => r.target.kind === 'cluster');
-  let expansion: Expansion = { apps: [], findings: [], incomplete: false };
-  const paths = new Map<string, PathFacts>();
-  const byDir = new Map(inCluster.map((r) => [r.target.dir, r]));
-  const extra: Rendered[] = [];
-  const superseded = new Set<Rendered>();
-  let renderedExtra = false;
-  const repoURL = clusterRepoURL(config, entry);
-  if (entry && !repoURL && entry.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
-    findings.push({ severity: 'warning', rule: 'argo-repo', overlay: entry.target.dir, resource: '', file: `${entry.target.dir}/kustomization.yaml`, message: `no Application in ${entry.target.dir} deploys that folder (an app of apps) and gitops.yaml names no repoURL, so which Applications deploy this repository cannot be told and none is checked: set repoURL in gitops.yaml` });
+  const ctx: ClusterContext = {
+    config, tool, cluster, inCluster, tree, read, renderedOut, entry,
+    repoURL: clusterRepoURL(config, entry),
+    findings: [],
+    expansion: { apps: [], findings: [], incomplete: false },
+    paths: new Map(),
+    byDir: new Map(inCluster.map((r) => [r.target.dir, r])),
+    extra: [],
+    superseded: new Set(),
+    renderedExtra: false,
+  };
+  warnNoRepoURL(ctx);
+  if (entry) await addApplicationRenders(ctx, entry);
+  const view = await clusterView(ctx);
+  await runChecks(ctx, view);
+  return { findings: ctx.findings, renderedExtra: ctx.renderedExtra };
+}
+
+/** Whether a render holds an Argo CD Application or ApplicationSet. */
+const hasApplications = (r: Rendered) => r.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'));
+
+// Without a repository URL no Application can be told to deploy this repository: said once, as a warning.
+function warnNoRepoURL(ctx: ClusterContext): void {
+  const { entry } = ctx;
+  if (entry && !ctx.repoURL && hasApplications(entry)) {
+    ctx.findings.push({ severity: 'warning', rule: 'argo-repo', overlay: entry.target.dir, resource: '', file: `${entry.target.dir}/kustomization.yaml`, message: `no Application in ${entry.target.dir} deploys that folder (an app of apps) and gitops.yaml names no repoURL, so which Applications deploy this repository cannot be told and none is checked: set repoURL in gitops.yaml` });
   }
-  if (entry) {
-    // The one rendering of a cluster's Applications (lib/argocd/clusterapps.ts), shared with diff and status.
-    const apps = await renderClusterApps(config, tool, entry, { ...tree, read }, { known: byDir });
-    expansion = apps.expansion;
-    for (const dir of new Set(apps.ours.map((a) => a.path!))) {
-      const k = await kustomizationNamespace(dir, read);
-      paths.set(dir, { exists: existsSync(path.join(config.root, dir)), kustomization: k.found, namespace: k.namespace, rendered: byDir.get(dir) });
-    }
-    // Folders Applications deploy that are not overlays of a known environment.
-    for (const r of apps.folders) {
-      paths.get(r.target.dir)!.rendered = r;
-      // A part of the entry point (an app of apps over clusters/<cluster>/base, say: every file it
-      // renders the entry point renders too) is in the view already: not counted twice.
-      const files = r.closure.filter((f) => !KUSTOMIZATION_NAMES.includes(path.posix.basename(f)));
-      if (!files.length || !files.every((f) => entry.closure.includes(f))) {
-        extra.push(r);
-        renderedOut?.push(r);
-      }
-      findings.push(...r.findings);
-      renderedExtra = true;
-    }
-    for (const { app: a, rendered: r } of apps.argo) {
-      const pf = paths.get(a.path!)!;
-      // Rendered by the repo-server: whatever the source type, the path renders (or says why not).
-      pf.renderedBy = 'argocd';
-      // An overlay that Argo CD renders otherwise (the Application's overrides): its render stands in.
-      const overlay = byDir.get(a.path!);
-      if (overlay) superseded.add(overlay);
-      pf.rendered = r;
-      findings.push(...r.findings);
-      if (r.objects.length) {
-        extra.push(r);
-        renderedOut?.push(r);
-      }
-      renderedExtra = true;
-    }
+}
+
+// The cluster's Applications, rendered once (lib/argocd/clusterapps.ts, shared with diff and status): the facts on their folders and the renders they add.
+async function addApplicationRenders(ctx: ClusterContext, entry: Rendered): Promise<void> {
+  const { config, paths, byDir, extra, renderedOut, findings } = ctx;
+  const apps = await renderClusterApps(config, ctx.tool, entry, { ...ctx.tree, read: ctx.read }, { known: byDir });
+  ctx.expansion = apps.expansion;
+  for (const dir of new Set(apps.ours.map((a) => a.path!))) {
+    const k = await kustomizationNamespace(dir, ctx.read);
+    paths.set(dir, { exists: existsSync(path.join(config.root, dir)), kustomization: k.found, namespace: k.namespace, rendered: byDir.get(dir) });
   }
+  // Folders Applications deploy that are not overlays of a known environment.
+  for (const r of apps.folders) {
+    paths.get(r.target.dir)!.rendered = r;
+    // A part of the entry point (an app of apps over clusters/<cluster>/base, say: every file it
+    // renders the entry point renders too) is in the view already: not counted twice.
+    const files = r.closure.filter((f) => !KUSTOMIZATION_NAMES.includes(path.posix.basename(f)));
+    if (!files.length || !files.every((f) => entry.closure.includes(f))) {
+      extra.push(r);
+      renderedOut?.push(r);
+    }
+    findings.push(...r.findings);
+    ctx.renderedExtra = true;
+  }
+  for (const { app: a, rendered: r } of apps.argo) {
+    const pf = paths.get(a.path!)!;
+    // Rendered by the repo-server: whatever the source type, the path renders (or says why not).
+    pf.renderedBy = 'argocd';
+    // An overlay that Argo CD renders otherwise (the Application's overrides): its render stands in.
+    const overlay = byDir.get(a.path!);
+    if (overlay) ctx.superseded.add(overlay);
+    pf.rendered = r;
+    findings.push(...r.findings);
+    if (r.objects.length) {
+      extra.push(r);
+      renderedOut?.push(r);
+    }
+    ctx.renderedExtra = true;
+  }
+}
+
+// The view the pure checks read: the cluster's renders (the repo-server's standing in where it renders an overlay), with the Applications by folder.
+async function clusterView(ctx: ClusterContext): Promise<ClusterView> {
+  const { config, cluster, inCluster, entry } = ctx;
   const appsByPath = new Map<string, GeneratedApp[]>();
-  for (const a of expansion.apps) {
-    if (!sameRepo(a.repoURL, repoURL) || a.path === undefined) continue;
+  for (const a of ctx.expansion.apps) {
+    if (!sameRepo(a.repoURL, ctx.repoURL) || a.path === undefined) continue;
     if (!appsByPath.has(a.path)) appsByPath.set(a.path, []);
     appsByPath.get(a.path)!.push(a);
   }
   const overlayNamespaces = new Map<string, string | undefined>();
-  for (const r of inCluster) if (r.target.kind === 'app') overlayNamespaces.set(r.target.dir, (await kustomizationNamespace(r.target.dir, read)).namespace);
-  const view = buildView({
+  for (const r of inCluster) if (r.target.kind === 'app') overlayNamespaces.set(r.target.dir, (await kustomizationNamespace(r.target.dir, ctx.read)).namespace);
+  return buildView({
     cluster,
-    rendered: [...inCluster.filter((r) => !superseded.has(r)), ...extra],
+    rendered: [...inCluster.filter((r) => !ctx.superseded.has(r)), ...ctx.extra],
     appsByPath,
     projects: new Map((entry?.objects ?? []).filter((o) => o.kind === 'AppProject' && o.apiVersion.startsWith('argoproj.io/')).map((o) => [o.metadata.name!, o])),
     argocdCm: entry?.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'argocd-cm'),
@@ -205,11 +255,18 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
     overlayNamespaces,
     facts: config.clusters[cluster],
   });
+}
+
+// The cross-resource checks over the view, then the Argo CD checks (only where the entry point holds Applications: else Argo CD runs nothing).
+async function runChecks(ctx: ClusterContext, view: ClusterView): Promise<void> {
+  const { config, cluster, entry, expansion, findings } = ctx;
+  // Read first: its own findings (a refused example file) come before the checks', as they always have.
+  const secretKeys = await handMadeSecretKeys(config.root, ctx.tree, ctx.read, view.external, findings);
   findings.push(
     ...expansion.findings,
     ...checkServices(view),
     ...checkIngresses(view),
-    ...checkKeys(view, await handMadeSecretKeys(config.root, tree, read, view.external, findings)),
+    ...checkKeys(view, secretKeys),
     ...checkProbePorts(view),
     ...checkReferences(view),
     ...checkHpas(view),
@@ -221,11 +278,9 @@ async function checkCluster(config: Config, tool: Tool, cluster: string, inClust
     ...checkPlacement(view),
     ...checkSyncWaves(view),
   );
-  // A cluster whose entry point holds no Application at all is not run by Argo CD.
-  if (entry?.objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'))) {
+  if (entry && hasApplications(entry)) {
     const envs = config.environments.filter((e) => e.cluster === cluster);
     const overlayDirs = (await discoverApps(config, envs)).map((a) => ({ dir: a.dir, file: a.kustomization }));
-    findings.push(...checkArgo(view, { entry: entry.target.dir, defaultBranch: config.defaultBranch, repoURL, apps: expansion.apps, paths, overlayDirs, incomplete: expansion.incomplete }));
+    findings.push(...checkArgo(view, { entry: entry.target.dir, defaultBranch: config.defaultBranch, repoURL: ctx.repoURL, apps: expansion.apps, paths: ctx.paths, overlayDirs, incomplete: expansion.incomplete }));
   }
-  return { findings, renderedExtra };
 }
