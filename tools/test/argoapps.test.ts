@@ -126,9 +126,11 @@ test("status lists the Helm and plain-directory Applications with the images Arg
   assert.match(text, /^ {2}tiny dev nginx: origin unknown: rendered by Argo CD's repo-server code \(sources, Application tiny\)/m);
 });
 
-test('the release commands read the same inventory: a Helm Application is named with why it is not edited, not called unknown', async () => {
+test('the release commands read the same inventory: a Helm app is refused by the overlay commands with why, a plain Application is named, neither is called unknown', async () => {
   const dir = await fixture();
-  await assert.rejects(resolveTarget(dir, 'tiny', 'dev', testEnv), /app 'tiny' in environment 'dev' is Application tiny, rendered by Argo CD's repo-server code \(sources, path charts\/tiny\): the release commands edit kustomize overlays only/);
+  // A Helm app's release is its chart and values (promote, rollback); bump and scale edit overlays.
+  await assert.rejects(resolveTarget(dir, 'tiny', 'dev', testEnv), /tiny in dev is deployed by the Helm source of Argo CD Application tiny \(clusters\/kind\/helm\.yaml\), not by an overlay/);
+  await assert.rejects(resolveTarget(dir, 'plain', 'dev', testEnv), /app 'plain' in environment 'dev' is Application plain, rendered by Argo CD's repo-server code \(directory, path plain\): the release commands edit kustomize overlays only/);
   await assert.rejects(resolveTarget(dir, 'cmp', 'dev', testEnv), /app 'cmp' in environment 'dev' is Application cmp, not rendered \(its source uses a Config Management Plugin/);
   await assert.rejects(resolveTarget(dir, 'nope', 'dev', testEnv), /unknown app 'nope' in environment 'dev'/);
   // An overlay still resolves as before.
