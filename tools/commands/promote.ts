@@ -19,7 +19,7 @@ import { kubeconfigArg, readAppHealth } from '../lib/release/health.js';
 import { kustomizationClosure } from '../lib/render/kustomize.js';
 import { allTreeFiles, appKey, checkRenderedPins, imageStates, planPinEdits, readRepoFile, renderAppImages, type WantedPin } from '../lib/release/releasestate.js';
 import { findKustomize } from '../lib/core/tools.js';
-import { readReleaseFile } from '../lib/release/files.js';
+import { readReleaseFile } from '../lib/config/releasefiles.js';
 import { createHash } from 'node:crypto';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -3,7 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, FindingsError } from '../lib/core/errors.js';
-import { formatGithub, formatJson, formatSarif, formatText, type Finding, type Format } from '../lib/report/report.js';
+import { formatGithub, formatJson, formatSarif, formatText, type Format } from '../lib/report/report.js';
+import { type Finding } from '../lib/core/finding.js';
 import { rehearse as runRehearsal, type ClusterReport, type RehearsalResult, type RehearseOptions } from '../lib/server/rehearsal.js';
 
 export type { RehearsalResult } from '../lib/server/rehearsal.js';

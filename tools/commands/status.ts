@@ -26,8 +26,6 @@ import { networkTimeoutMs } from '../lib/remote/network.js';
 import path from 'node:path';
 import type { AppStatus, FileView, PinView, Relation, RelationItem, SetBy, StatusReport } from '../lib/report/status.js';
 
-/** @public re-export while branches are in flight */
-export type { AppStatus, FileView, PinView, Relation, RelationItem, SetBy, StatusReport } from '../lib/report/status.js';
 
 export interface StatusOptions {
   cwd: string;

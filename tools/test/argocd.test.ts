@@ -9,7 +9,8 @@ import { expandApplications, fastPathDir, renderApplication, repoContext, repoTr
 import { clusterRepoURL } from '../lib/argocd/argocd.js';
 import { runValidation } from '../lib/validate/validation.js';
 import { loadConfig, type Config } from '../lib/config/config.js';
-import { clusterTargets, renderTargets, type Rendered } from '../lib/render/render.js';
+import { clusterTargets, renderTargets } from '../lib/render/render.js';
+import { type Rendered } from '../lib/render/rendered.js';
 import { findHelm, findKustomize, REPO_ROOT } from '../lib/core/tools.js';
 import type { Finding } from '../lib/core/finding.js';
 import type { K8sObject } from '../lib/core/k8s.js';

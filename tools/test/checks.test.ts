@@ -14,7 +14,7 @@ import { checkPullCredentials, registryHost } from '../lib/validate/checks/regis
 import { checkScheduling } from '../lib/validate/checks/scheduling.js';
 import { checkSyncWaves } from '../lib/validate/checks/syncwaves.js';
 import type { K8sObject } from '../lib/core/k8s.js';
-import type { Rendered } from '../lib/render/render.js';
+import type { Rendered } from '../lib/render/rendered.js';
 import type { Finding } from '../lib/core/finding.js';
 
 type Obj = K8sObject & { metadata: { name: string } };

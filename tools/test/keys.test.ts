@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { buildView, type ClusterView } from '../lib/validate/checks/common.js';
 import { checkKeys, checkProbePorts, parseEnvExample } from '../lib/validate/checks/keys.js';
 import type { K8sObject } from '../lib/core/k8s.js';
-import type { Rendered } from '../lib/render/render.js';
+import type { Rendered } from '../lib/render/rendered.js';
 import { runValidation } from '../lib/validate/validation.js';
 import { baseFiles, DEPLOYMENT, GITOPS_YAML, makeRepo, removeRepo, testEnv } from './repo-fixture.js';
 

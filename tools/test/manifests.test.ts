@@ -8,7 +8,7 @@ import type { K8sObject } from '../lib/core/k8s.js';
 import { podSpecOf } from '../lib/validate/policies.js';
 import { runValidation } from '../lib/validate/validation.js';
 import { REPO_ROOT } from '../lib/core/tools.js';
-import type { Rendered } from '../lib/render/render.js';
+import type { Rendered } from '../lib/render/rendered.js';
 import { testEnv } from './repo-fixture.js';
 
 interface Probe { periodSeconds?: number; failureThreshold?: number; initialDelaySeconds?: number }

@@ -14,7 +14,7 @@ import { FindingsError } from '../lib/core/errors.js';
 import { synthFiles } from '../bench/synth.js';
 import { gitInit, writeFiles } from './fixtures.js';
 import { testEnv } from './repo-fixture.js';
-import type { Target } from '../lib/render/render.js';
+import type { Target } from '../lib/render/rendered.js';
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));

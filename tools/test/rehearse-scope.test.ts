@@ -17,7 +17,7 @@ import { podUsage, parseQuantity, type Hpa } from '../lib/server/metricsaddon.js
 import { scopeEntryObjects, shardApps, type AppReport, type RehearsalResult } from '../lib/server/rehearsal.js';
 import { mergeRehearsals, rehearse } from '../commands/rehearse.js';
 import type { AppOverlay } from '../lib/config/apps.js';
-import type { Finding } from '../lib/report/report.js';
+import type { Finding } from '../lib/core/finding.js';
 import { rehearsalSection } from '../lib/report/prreport.js';
 import { gitInit, makeRepo, removeRepo, testEnv } from './fixtures.js';
 import { CRD_MIRROR } from './repo-fixture.js';

@@ -5,8 +5,6 @@ import path from 'node:path';
 import { CommandFailedError, OutputLimitError, ToolMissingError } from './errors.js';
 import { onCleanup } from './cleanup.js';
 import { SECRET_NAME } from './redact.js'; // names that hold a credential: never passed on, even when allowlisted
-/** @public re-export while branches are in flight */
-export { SECRET_NAME } from './redact.js';
 
 export interface RunOptions {
   cwd?: string;

@@ -195,8 +195,6 @@ export function lineOf(doc: Document, lines: LineCounter, path: (string | number
   return best >= 0 ? lines.linePos(best).line : 0;
 }
 
-/** @public re-export while branches are in flight */
-export { pointerToPath } from './pointer.js';
 
 /**
  * Replaces the value of one scalar (document `doc`, YAML `path`) in `text`, keeping every other

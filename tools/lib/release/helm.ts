@@ -19,7 +19,7 @@ import { ConfigError, UsageError } from '../core/errors.js';
 import { run } from '../core/exec.js';
 import type { Tool } from '../core/tools.js';
 import { replaceScalar } from '../core/yamlfile.js';
-import { resourceId } from '../render/kustomize.js';
+import { resourceId } from '../core/k8s.js';
 import { locate } from '../render/render.js';
 import { clusterRepoURL } from '../validate/checks/index.js';
 

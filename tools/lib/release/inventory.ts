@@ -5,7 +5,8 @@
 import { discoverApps, type AppOverlay } from '../config/apps.js';
 import type { Config } from '../config/config.js';
 import { affectedTargets } from '../render/changes.js';
-import { appTargets, clusterTargets, type Target } from '../render/render.js';
+import { appTargets, clusterTargets } from '../render/render.js';
+import { type Target } from '../render/rendered.js';
 
 /** Every deployed app (one per environment). */
 export async function releaseApps(config: Config): Promise<AppOverlay[]> {

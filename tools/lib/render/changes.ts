@@ -9,7 +9,8 @@ import { CONFIG_FILE, loadConfig, parseConfig } from '../config/config.js';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { run } from '../core/exec.js';
 import { kustomizationClosure } from './kustomize.js';
-import { rel, type Target } from './render.js';
+import { rel } from './render.js';
+import { type Target } from './rendered.js';
 import type { Workspace } from '../core/workspace.js';
 
 async function git(cwd: string, args: string[]): Promise<string> {

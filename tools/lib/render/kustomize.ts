@@ -11,8 +11,6 @@ import type { Workspace } from '../core/workspace.js';
 import type { Tool } from '../core/tools.js';
 import { lineOf, parseYaml, parseYamlData, YAML_LIMITS } from '../core/yamlfile.js';
 import { parseStream, type K8sObject } from '../core/k8s.js';
-/** @public re-export while branches are in flight */
-export { parseStream, resourceId, type K8sObject } from '../core/k8s.js';
 
 /** Always passed to kustomize: files load only from within each kustomization's own folder. */
 export const ROOT_ONLY = ['--load-restrictor', 'LoadRestrictionsRootOnly'];

@@ -22,8 +22,6 @@ import { scrubSecrets, secretValuesOf } from '../core/redact.js';
 import { sourceByAffixes, withOriginRequest } from './origins.js';
 import type { Rendered, SourceDoc, Target } from './rendered.js';
 
-/** @public re-export while branches are in flight */
-export type { Rendered, SourceDoc, Target } from './rendered.js';
 
 /**
  * What a target is across revisions and layouts: an app in an environment, or a cluster's entry

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { resourceId, type K8sObject } from '../core/k8s.js';
 import { renderLikeArgo } from '../argocd/argocd.js';
 import { affectedTargets, changedFiles, loadBaseConfig, resolveBase, trustRenderSettings, withWorktree } from '../render/changes.js';
-import { appTargets, clusterTargets, targetKey, type Rendered, type Target } from '../render/render.js';
+import { appTargets, clusterTargets, targetKey } from '../render/render.js';
+import { type Rendered, type Target } from '../render/rendered.js';
 import { findKustomize } from '../core/tools.js';
 import { CREDENTIAL_FLAG, htmlText, mdCode, oneLine, redactAll, redactText, redactValue, REDACTED, sensitiveKey } from '../core/redact.js';
 

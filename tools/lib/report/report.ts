@@ -4,8 +4,6 @@ import type { Finding, Severity } from '../core/finding.js';
 import type { FormatOf } from '../core/formats.js';
 import { oneLine, plainText, redactText } from '../core/redact.js';
 
-/** @public re-export while branches are in flight */
-export type { Finding } from '../core/finding.js';
 
 /** validate's formats (core/formats.ts). */
 export type Format = FormatOf<'validate'>;

@@ -5,7 +5,8 @@ import { mapLimit } from '../core/exec.js';
 import { FIELD_MANAGER } from './apiserver.js';
 import type { KubeClient, KubeStatus } from './kubeclient.js';
 import { resourceId, type K8sObject } from '../core/k8s.js';
-import { locate, type Rendered } from '../render/render.js';
+import { locate } from '../render/render.js';
+import { type Rendered } from '../render/rendered.js';
 import type { Finding } from '../core/finding.js';
 import { scrubSecrets, secretValuesOf } from '../core/redact.js';
 import { toPointer } from '../core/pointer.js';
@@ -46,8 +47,6 @@ export function fieldPath(field: string, o: unknown): Seg[] {
   return segs;
 }
 
-/** @public re-export while branches are in flight */
-export { toPointer } from '../core/pointer.js';
 
 function dotted(segs: Seg[]): string {
   return segs.map((s, i) => (typeof s === 'number' ? `[${s}]` : `${i ? '.' : ''}${s}`)).join('');

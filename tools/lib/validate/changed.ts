@@ -10,7 +10,8 @@ import { CONFIG_FILE, type Config } from '../config/config.js';
 import type { Tool } from '../core/tools.js';
 import type { Workspace } from '../core/workspace.js';
 import { affectedTargets } from '../render/changes.js';
-import { clusterTargets, type Target } from '../render/render.js';
+import { clusterTargets } from '../render/render.js';
+import { type Target } from '../render/rendered.js';
 
 /**
  * The targets among `targets` that a change of `changed` (repo-relative files) affects: those whose

@@ -7,7 +7,7 @@ import { repoTree } from '../argocd/argocd.js';
 import { entryPoint, type Config, type Environment } from '../config/config.js';
 import { compilePattern, KUSTOMIZATION_NAMES } from '../config/layout.js';
 import { REMOTE } from '../render/kustomize.js';
-import type { Rendered } from '../render/render.js';
+import type { Rendered } from '../render/rendered.js';
 import type { Finding } from '../core/finding.js';
 
 const isManifest = (f: string) => /\.ya?ml$/.test(f) || KUSTOMIZATION_NAMES.includes(path.posix.basename(f));

@@ -9,8 +9,6 @@ import type { Config, Environment, PolicyLevel } from '../config/config.js';
 
 import type { Severity } from '../core/finding.js';
 import { pointerSegments, toPointer } from '../core/pointer.js';
-/** @public re-export while branches are in flight */
-export type { Severity } from '../core/finding.js';
 
 export interface Policy {
   id: string;

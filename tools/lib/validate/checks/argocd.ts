@@ -2,7 +2,8 @@
 // overlay folder is deployed by exactly one Application.
 import { resourceId } from '../../core/k8s.js';
 import { sameRepo, tracksDefaultBranch, type GeneratedApp } from '../../argocd/argocd.js';
-import { locate, type Rendered } from '../../render/render.js';
+import { locate } from '../../render/render.js';
+import { type Rendered } from '../../render/rendered.js';
 import type { Finding } from '../../core/finding.js';
 import type { ClusterView } from './common.js';
 import { glob, projectAllowsKind, type ProjectSpec } from './objects.js';

@@ -4,7 +4,8 @@ import type { GeneratedApp } from '../../argocd/argocd.js';
 import type { ClusterFacts } from '../../config/config.js';
 import { resourceId, type K8sObject } from '../../core/k8s.js';
 import { podSpecOf } from '../policies.js';
-import { locate, type Rendered } from '../../render/render.js';
+import { locate } from '../../render/render.js';
+import { type Rendered } from '../../render/rendered.js';
 import type { Finding, Severity } from '../../core/finding.js';
 import { pointerSegments, pointerToDotted } from '../../core/pointer.js';
 

@@ -2,7 +2,7 @@
 // object is replaced. Compares the objects rendered at the base revision with the working tree.
 import { isDeepStrictEqual } from 'node:util';
 import type { K8sObject } from '../../core/k8s.js';
-import type { Rendered } from '../../render/render.js';
+import type { Rendered } from '../../render/rendered.js';
 import type { Finding } from '../../core/finding.js';
 import { finding, groupOf, type Entry } from './common.js';
 

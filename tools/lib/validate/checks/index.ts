@@ -10,7 +10,8 @@ import { repoTree, sameRepo, type Expansion, type GeneratedApp, type RepoTree } 
 import { clusterRepoURL } from '../../argocd/argocd.js';
 import { renderClusterApps } from '../../argocd/clusterapps.js';
 import type { Config } from '../../config/config.js';
-import { workspaceFor, type Rendered } from '../../render/render.js';
+import { workspaceFor } from '../../render/render.js';
+import { type Rendered } from '../../render/rendered.js';
 import { sha, Store, toolkitCodeHash, type Workspace } from '../../core/workspace.js';
 import { locateOrigins } from '../../render/origins.js';
 import type { Finding } from '../../core/finding.js';

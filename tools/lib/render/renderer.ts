@@ -1,2 +1,0 @@
-/** @public re-export while branches are in flight */
-export * from '../core/renderer.js';
