@@ -615,112 +615,192 @@ async function rehearseEdit(root: string, env: string, appId: string, base: stri
   if (errors) throw new FindingsError(`the sync rehearsal of this edit found ${errors} error${errors === 1 ? '' : 's'}; a real run would not check it (dry run: nothing was committed)`);
 }
 
+/** What the stages of one release share; `checks` outlives a push attempt, the rest is fixed at the start. */
+interface ReleaseRun {
+  plan: ReleasePlan;
+  opts: ReleaseCommonOptions;
+  s: Session;
+  log: (l: string) => void;
+  write: (t: string) => void;
+  /** The checkout's gitops.yaml, compared with (and for a dry run, put over) the one on the base. */
+  localConfig: string;
+  /** Why origin could not be fetched (a dry run only; it then starts from HEAD). */
+  noOrigin?: string;
+  attempts: number;
+  /** A retry on the same base with the same edit (a failed push) reuses the checks of the first attempt. */
+  checks: Map<string, Checked>;
+}
+
+/** One push attempt: the temporary worktree and the commit it was made at. */
+interface Attempt {
+  wt: string;
+  /** The config root inside the worktree. */
+  root: string;
+  base: string;
+  /** How messages name the base: origin/<default>, or HEAD for a dry run without it. */
+  baseName: string;
+  attempt: number;
+}
+
+/** The edited target in the worktree, with the results of its checks. */
+interface Edited {
+  app: AppOverlay;
+  edit: Edit;
+  checked: Checked;
+}
+
 export async function release(plan: ReleasePlan, opts: ReleaseCommonOptions): Promise<ReleaseResult> {
   const log = opts.log ?? defaultLog;
   const write = opts.write ?? defaultWrite;
   const s = await openSession(plan, opts, opts.envVars ?? process.env, log);
-  const { config, git, branch } = s;
-  await cleanStale(git, log);
-  log(`fetching origin`);
-  // A dry run works before anything is pushed: without a reachable origin it starts from HEAD.
-  let noOrigin: string | undefined;
-  try {
-    await git.fetch();
-  } catch (e) {
-    if (!opts.dryRun) throw e;
-    noOrigin = `cannot fetch origin (${scrub((e as Error).message, [s.token]).split('\n')[0]})`;
-  }
+  await cleanStale(s.git, log);
+  const noOrigin = await fetchOrigin(s, opts.dryRun, log);
   faultPoint('fetched', s.envVars);
-  const localConfig = await readFile(path.join(config.root, CONFIG_FILE), 'utf8');
-
-  const attempts = s.wantPr ? config.maxPushAttempts : 1;
-  // A retry on the same base with the same edit (a failed push) reuses the checks of the first attempt.
-  const checks = new Map<string, Checked>();
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    let base = noOrigin ? undefined : await git.revParse(`refs/remotes/origin/${config.defaultBranch}`);
-    let baseName = `origin/${config.defaultBranch}`;
-    if (!base && opts.dryRun) {
-      base = await git.revParse('HEAD');
-      baseName = 'HEAD';
-      log(`note: ${noOrigin ?? `origin has no branch '${config.defaultBranch}'`}; the dry run starts from your HEAD${base ? ` (${base.slice(0, 12)})` : ''}`);
-    }
-    if (!base) throw new GitError(`origin has no branch '${config.defaultBranch}' (gitops.yaml defaultBranch)`, opts.dryRun ? 'commit something first' : `push ${config.defaultBranch} first, or use --dry-run to see the change from your checkout`);
-    const outcome = await inWorktree(git, base, s.envVars, async (wt): Promise<ReleaseResult | 'retry'> => {
-      const root = path.join(wt, s.sub);
-      const there = await readFile(path.join(root, CONFIG_FILE), 'utf8').catch(() => undefined);
-      if (there !== localConfig) {
-        if (!opts.dryRun && there === undefined) {
-          throw new ConfigError(CONFIG_FILE, `not on ${baseName} (${base!.slice(0, 12)}): the release starts from what origin has`, `commit and push ${CONFIG_FILE} first; --dry-run shows the change with your local ${CONFIG_FILE}`);
-        }
-        if (!opts.dryRun) log(`note: your checkout's ${CONFIG_FILE} differs from ${baseName}'s; this release uses ${baseName}'s (push yours first to use it)`);
-      }
-      if (there !== localConfig && opts.dryRun) {
-        // The dry run uses the checkout's settings: what the user is trying out.
-        log(`note: using your checkout's ${CONFIG_FILE}, which ${there === undefined ? `${baseName} does not have yet` : `differs from ${baseName}'s`} (a real run needs it pushed)`);
-        await writeFile(path.join(root, CONFIG_FILE), localConfig);
-      }
-      const wtConfig = await loadConfig(root, s.childEnv);
-      const { apps } = await releaseInventory(wtConfig, await findKustomize(s.childEnv));
-      const app = apps.find((a) => a.id === plan.appId && a.env.name === plan.env);
-      if (!app) throw new ConfigError(s.overlayDir, `overlay does not exist on origin/${config.defaultBranch}; push the overlay first`);
-      const prefix = s.sub.split(path.sep).join('/');
-      const repoPath = (file: string) => (prefix ? path.posix.join(prefix, file) : file);
-      const edit = await plan.edit({ root, config: wtConfig, app, apps, base, git, repoPath, envVars: s.childEnv, log });
-      if (!edit) {
-        write(`nothing to change: ${app.id} in ${plan.env} already is what ${plan.kind} would make it (origin/${config.defaultBranch} ${base.slice(0, 12)}); no branch, no pull request`);
-        return { status: 'unchanged', branch, base };
-      }
-      for (const [file, text] of Object.entries(edit.files)) await writeFile(path.join(root, file), text);
-      faultPoint('edited', s.envVars);
-      await checkOnlyTarget(wtConfig, app, edit.files, base, repoPath, new Git(wt, { envVars: s.childEnv }), s.childEnv, log, edit.own);
-
-      const cacheKey = `${base}\0${JSON.stringify(edit.files)}`;
-      const checked = checks.get(cacheKey) ?? (await checkEdit(plan, app, root, base, s, log, write, opts.dryRun));
-      checks.set(cacheKey, checked);
-      faultPoint('validated', s.envVars);
-
-      const wtGit = new Git(wt, { envVars: opts.envVars ?? process.env });
-      const files = Object.keys(edit.files).map(repoPath);
-      const fileDiff = await wtGit.run(['diff', '--no-color', '--', ...files]);
-      const message = commitMessage(plan, edit);
-      const result: ReleaseResult = { status: 'dry-run', branch, base, message, changes: edit.changes, fileDiff, renderedDiff: checked.rendered.markdown };
-      if (opts.dryRun) {
-        write([`branch: ${branch} (from origin/${config.defaultBranch} ${base.slice(0, 12)})`, '', 'commit message:', ...message.split('\n').map((l) => `  ${l}`), '', 'file diff:', fileDiff.trimEnd(), '', 'rendered diff:', checked.rendered.markdown, '', 'dry run: nothing was committed, pushed or opened'].join('\n'));
-        if (checked.blocked) {
-          write(`\nvalidation would block this ${plan.kind}:\n${checked.blocked.report}`);
-          throw new FindingsError(checked.blocked.message.replace('; nothing was committed', '; a real run would stop here (dry run: nothing was committed)'));
-        }
-        if (opts.rehearse) await rehearseEdit(root, plan.env, app.id, base, s.childEnv, log, write);
-        return result;
-      }
-
-      result.commit = await commitEdit(wtGit, files, message);
-      faultPoint('committed', s.envVars);
-      if (opts.noPr) {
-        const local = await git.revParse(`refs/heads/${branch}`);
-        if (local && local !== result.commit) {
-          const foreign = await foreignCommits(git, base, local, plan);
-          if (foreign.length) throw foreignError('local branch ', branch, foreign, plan);
-        }
-        await git.run(['branch', '--force', branch, result.commit]).catch((e: GitopsError) => {
-          throw new GitError(`${e.message}`, `branch ${branch} is checked out; switch to another branch and re-run`);
-        });
-        write(`committed ${result.commit.slice(0, 12)} on local branch ${branch}: ${edit.title}\n(--no-pr: not pushed; push it and open the pull request yourself, or re-run without --no-pr)`);
-        return { ...result, status: 'committed' };
-      }
-
-      await opts.hooks?.beforePush?.({ attempt, base, branch });
-      const pushed = await pushBranch(s, plan, result.commit, base, attempt, attempts, log);
-      if (pushed === 'race') return 'retry';
-      result.commit = pushed;
-      faultPoint('pushed', s.envVars);
-      await opts.hooks?.afterPush?.({ branch, commit: pushed });
-
-      const { pr, created, superseded } = await openPullRequest(s, plan, app, edit, checked, log);
-      write(`${created ? 'opened' : 'updated'} pull request #${pr.number}: ${pr.url}${superseded.length ? ` (closed superseded ${superseded.map((n) => `#${n}`).join(', ')})` : ''}`);
-      return { ...result, status: created ? 'pr-opened' : 'pr-updated', pr: { number: pr.number, url: pr.url }, superseded };
-    });
+  const localConfig = await readFile(path.join(s.config.root, CONFIG_FILE), 'utf8');
+  const run: ReleaseRun = { plan, opts, s, log, write, localConfig, noOrigin, attempts: s.wantPr ? s.config.maxPushAttempts : 1, checks: new Map() };
+  for (let attempt = 1; attempt <= run.attempts; attempt++) {
+    const { base, baseName } = await attemptBase(run);
+    const outcome = await inWorktree(s.git, base, s.envVars, (wt) => releaseAttempt(run, { wt, root: path.join(wt, s.sub), base, baseName, attempt }));
     if (outcome !== 'retry') return outcome;
   }
-  throw new GitError(`could not push ${branch} after ${attempts} attempts`);
+  throw new GitError(`could not push ${s.branch} after ${run.attempts} attempts`);
+}
+
+/** Fetches origin; a dry run works before anything is pushed, so without a reachable origin it returns why and goes on. */
+async function fetchOrigin(s: Session, dryRun: boolean | undefined, log: (l: string) => void): Promise<string | undefined> {
+  log(`fetching origin`);
+  try {
+    await s.git.fetch();
+    return undefined;
+  } catch (e) {
+    if (!dryRun) throw e;
+    return `cannot fetch origin (${scrub((e as Error).message, [s.token]).split('\n')[0]})`;
+  }
+}
+
+/** The commit an attempt starts from: origin/<default> as just fetched, or HEAD for a dry run without it. */
+async function attemptBase(run: ReleaseRun): Promise<{ base: string; baseName: string }> {
+  const { s: { git, config }, opts, noOrigin, log } = run;
+  let base = noOrigin ? undefined : await git.revParse(`refs/remotes/origin/${config.defaultBranch}`);
+  let baseName = `origin/${config.defaultBranch}`;
+  if (!base && opts.dryRun) {
+    base = await git.revParse('HEAD');
+    baseName = 'HEAD';
+    log(`note: ${noOrigin ?? `origin has no branch '${config.defaultBranch}'`}; the dry run starts from your HEAD${base ? ` (${base.slice(0, 12)})` : ''}`);
+  }
+  if (!base) throw new GitError(`origin has no branch '${config.defaultBranch}' (gitops.yaml defaultBranch)`, opts.dryRun ? 'commit something first' : `push ${config.defaultBranch} first, or use --dry-run to see the change from your checkout`);
+  return { base, baseName };
+}
+
+/** One attempt in the worktree: edit and check, then stop at the dry run, the local commit or the pull request ('retry': origin moved). */
+async function releaseAttempt(run: ReleaseRun, at: Attempt): Promise<ReleaseResult | 'retry'> {
+  const { plan, opts, s, write } = run;
+  const edited = await editTarget(run, at);
+  if (!edited) return { status: 'unchanged', branch: s.branch, base: at.base };
+  const { app, edit, checked } = edited;
+  const wtGit = new Git(at.wt, { envVars: opts.envVars ?? process.env });
+  const files = Object.keys(edit.files).map((f) => repoPathIn(s, f));
+  const fileDiff = await wtGit.run(['diff', '--no-color', '--', ...files]);
+  const message = commitMessage(plan, edit);
+  const result: ReleaseResult = { status: 'dry-run', branch: s.branch, base: at.base, message, changes: edit.changes, fileDiff, renderedDiff: checked.rendered.markdown };
+  if (opts.dryRun) {
+    write([`branch: ${s.branch} (from origin/${s.config.defaultBranch} ${at.base.slice(0, 12)})`, '', 'commit message:', ...message.split('\n').map((l) => `  ${l}`), '', 'file diff:', fileDiff.trimEnd(), '', 'rendered diff:', checked.rendered.markdown, '', 'dry run: nothing was committed, pushed or opened'].join('\n'));
+    await finishDryRun(run, at, app, checked);
+    return result;
+  }
+  result.commit = await commitEdit(wtGit, files, message);
+  faultPoint('committed', s.envVars);
+  if (opts.noPr) return keepLocalCommit(run, at.base, result.commit, edit, result);
+  return pushAndOpenPr(run, at, result.commit, edited, result);
+}
+
+/** A config-root-relative path as git names it (the config root may be a subfolder of the repository). */
+function repoPathIn(s: Session, file: string): string {
+  const prefix = s.sub.split(path.sep).join('/');
+  return prefix ? path.posix.join(prefix, file) : file;
+}
+
+/** Puts the right gitops.yaml in the worktree: the base's for a real run (the release starts from what origin has), the checkout's for a dry run. */
+async function settleConfig(run: ReleaseRun, at: Attempt): Promise<void> {
+  const { opts, log, localConfig } = run;
+  const { root, base, baseName } = at;
+  const there = await readFile(path.join(root, CONFIG_FILE), 'utf8').catch(() => undefined);
+  if (there !== localConfig) {
+    if (!opts.dryRun && there === undefined) {
+      throw new ConfigError(CONFIG_FILE, `not on ${baseName} (${base.slice(0, 12)}): the release starts from what origin has`, `commit and push ${CONFIG_FILE} first; --dry-run shows the change with your local ${CONFIG_FILE}`);
+    }
+    if (!opts.dryRun) log(`note: your checkout's ${CONFIG_FILE} differs from ${baseName}'s; this release uses ${baseName}'s (push yours first to use it)`);
+  }
+  if (there !== localConfig && opts.dryRun) {
+    // The dry run uses the checkout's settings: what the user is trying out.
+    log(`note: using your checkout's ${CONFIG_FILE}, which ${there === undefined ? `${baseName} does not have yet` : `differs from ${baseName}'s`} (a real run needs it pushed)`);
+    await writeFile(path.join(root, CONFIG_FILE), localConfig);
+  }
+}
+
+/** Resolves the target in the worktree, makes the plan's edit there and checks it (null: nothing to change, said to the user). */
+async function editTarget(run: ReleaseRun, at: Attempt): Promise<Edited | null> {
+  const { plan, opts, s, log, write } = run;
+  const { root, base, wt } = at;
+  await settleConfig(run, at);
+  const wtConfig = await loadConfig(root, s.childEnv);
+  const { apps } = await releaseInventory(wtConfig, await findKustomize(s.childEnv));
+  const app = apps.find((a) => a.id === plan.appId && a.env.name === plan.env);
+  if (!app) throw new ConfigError(s.overlayDir, `overlay does not exist on origin/${s.config.defaultBranch}; push the overlay first`);
+  const repoPath = (file: string) => repoPathIn(s, file);
+  const edit = await plan.edit({ root, config: wtConfig, app, apps, base, git: s.git, repoPath, envVars: s.childEnv, log });
+  if (!edit) {
+    write(`nothing to change: ${app.id} in ${plan.env} already is what ${plan.kind} would make it (origin/${s.config.defaultBranch} ${base.slice(0, 12)}); no branch, no pull request`);
+    return null;
+  }
+  for (const [file, text] of Object.entries(edit.files)) await writeFile(path.join(root, file), text);
+  faultPoint('edited', s.envVars);
+  await checkOnlyTarget(wtConfig, app, edit.files, base, repoPath, new Git(wt, { envVars: s.childEnv }), s.childEnv, log, edit.own);
+
+  const cacheKey = `${base}\0${JSON.stringify(edit.files)}`;
+  const checked = run.checks.get(cacheKey) ?? (await checkEdit(plan, app, root, base, s, log, write, opts.dryRun));
+  run.checks.set(cacheKey, checked);
+  faultPoint('validated', s.envVars);
+  return { app, edit, checked };
+}
+
+/** The end of a dry run (its diff already printed): fails as a real run would on blocking findings, then the optional rehearsal. */
+async function finishDryRun(run: ReleaseRun, at: Attempt, app: AppOverlay, checked: Checked): Promise<void> {
+  const { plan, opts, s, log, write } = run;
+  if (checked.blocked) {
+    write(`\nvalidation would block this ${plan.kind}:\n${checked.blocked.report}`);
+    throw new FindingsError(checked.blocked.message.replace('; nothing was committed', '; a real run would stop here (dry run: nothing was committed)'));
+  }
+  if (opts.rehearse) await rehearseEdit(at.root, plan.env, app.id, at.base, s.childEnv, log, write);
+}
+
+/** --no-pr: points the local branch at the commit, refusing to drop commits on it that this tool did not make. */
+async function keepLocalCommit(run: ReleaseRun, base: string, commit: string, edit: Edit, result: ReleaseResult): Promise<ReleaseResult> {
+  const { plan, s: { git, branch }, write } = run;
+  const local = await git.revParse(`refs/heads/${branch}`);
+  if (local && local !== commit) {
+    const foreign = await foreignCommits(git, base, local, plan);
+    if (foreign.length) throw foreignError('local branch ', branch, foreign, plan);
+  }
+  await git.run(['branch', '--force', branch, commit]).catch((e: GitopsError) => {
+    throw new GitError(`${e.message}`, `branch ${branch} is checked out; switch to another branch and re-run`);
+  });
+  write(`committed ${commit.slice(0, 12)} on local branch ${branch}: ${edit.title}\n(--no-pr: not pushed; push it and open the pull request yourself, or re-run without --no-pr)`);
+  return { ...result, status: 'committed' };
+}
+
+/** Pushes the commit (atomically against the base) and opens or updates the pull request; 'retry' when origin moved. */
+async function pushAndOpenPr(run: ReleaseRun, at: Attempt, commit: string, edited: Edited, result: ReleaseResult): Promise<ReleaseResult | 'retry'> {
+  const { plan, opts, s, log, write, attempts } = run;
+  const { base, attempt } = at;
+  await opts.hooks?.beforePush?.({ attempt, base, branch: s.branch });
+  const pushed = await pushBranch(s, plan, commit, base, attempt, attempts, log);
+  if (pushed === 'race') return 'retry';
+  result.commit = pushed;
+  faultPoint('pushed', s.envVars);
+  await opts.hooks?.afterPush?.({ branch: s.branch, commit: pushed });
+
+  const { pr, created, superseded } = await openPullRequest(s, plan, edited.app, edited.edit, edited.checked, log);
+  write(`${created ? 'opened' : 'updated'} pull request #${pr.number}: ${pr.url}${superseded.length ? ` (closed superseded ${superseded.map((n) => `#${n}`).join(', ')})` : ''}`);
+  return { ...result, status: created ? 'pr-opened' : 'pr-updated', pr: { number: pr.number, url: pr.url }, superseded };
 }
