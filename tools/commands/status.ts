@@ -126,8 +126,9 @@ export async function collectStatus(cwd: string, envVars: NodeJS.ProcessEnv = pr
   }
   // Helm apps: chart versions and released values files.
   for (const h of helmApps(config, inventory)) {
-    const st = byId.get(h.id);
-    if (!st) continue;
+    // A chart from a chart repository is not rendered offline: the app still has its row.
+    const st = statusOf(h.id);
+    if (!st.deployedTo.includes(h.env.name)) st.deployedTo.push(h.env.name);
     if (h.chart && config.releaseHelm.chart) ((st.charts ??= {})[h.chart.name] ??= {})[h.env.name] = { version: h.chart.version, repoURL: h.chart.repoURL, application: h.name, ...(h.file ? { file: h.file } : {}) };
     if (config.releaseHelm.valueFiles.length) {
       const v = await valuesHash(config.root, h);
