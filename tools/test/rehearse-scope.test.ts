@@ -11,24 +11,19 @@ import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { REPO_ROOT } from '../lib/core/tools.js';
 import path from 'node:path';
-import { findSimBinaries } from '../lib/server/simcluster.js';
-import { findArgoBinaries } from '../lib/server/argocdsim.js';
 import { podUsage, parseQuantity, type Hpa } from '../lib/server/metricsaddon.js';
 import { scopeEntryObjects, shardApps, type AppReport, type RehearsalResult } from '../lib/server/rehearsal.js';
 import { mergeRehearsals, rehearse } from '../commands/rehearse.js';
 import type { AppOverlay } from '../lib/config/apps.js';
 import type { Finding } from '../lib/core/finding.js';
 import { rehearsalSection } from '../lib/report/prreport.js';
+import { rehearsalSkip } from './harness/rehearsal.js';
 import { gitInit, makeRepo, removeRepo, testEnv } from './fixtures.js';
 import { CRD_MIRROR } from './repo-fixture.js';
 import { capture, finishFixture, startReleaseFixture } from './release-fixture.js';
 import { scale } from '../commands/scale.js';
 
-const sim = await findSimBinaries(testEnv);
-const argo = await findArgoBinaries(testEnv);
-const missing = 'missing' in sim ? sim.missing : 'missing' in argo ? argo.missing : undefined;
-const skip = missing && !process.env.CI ? `rehearsal tests skipped: ${missing}` : false;
-if (skip) process.stderr.write(`${skip}\n`);
+const { skip, missing } = await rehearsalSkip(testEnv);
 
 const GITOPS = `repoURL: https://git.example.com/fixture.git
 environments:

@@ -9,21 +9,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
-import { findSimBinaries } from '../lib/server/simcluster.js';
-import { findArgoBinaries } from '../lib/server/argocdsim.js';
 import { rehearse, type RehearsalResult } from '../lib/server/rehearsal.js';
 import { reapStale } from '../lib/server/rundir.js';
 import { rehearsalSection } from '../lib/report/prreport.js';
+import { rehearsalSkip } from './harness/rehearsal.js';
 import { formatSarif } from '../lib/report/report.js';
 import type { Finding } from '../lib/core/finding.js';
 import { commitAll, gitInit, makeRepo, removeRepo, testEnv, writeFiles } from './fixtures.js';
 
-const sim = await findSimBinaries(testEnv);
-const argo = await findArgoBinaries(testEnv);
-const missing = 'missing' in sim ? sim.missing : 'missing' in argo ? argo.missing : undefined;
-// Locally the binaries may not be built yet (npm run setup -- --rehearse); in CI that is a failure.
-const skip = missing && !process.env.CI ? `rehearsal tests skipped: ${missing}` : false;
-if (skip) process.stderr.write(`${skip}\n`);
+const { skip, missing } = await rehearsalSkip(testEnv);
 
 const GITOPS = `repoURL: https://git.example.com/fixture.git
 environments:
