@@ -107,8 +107,9 @@ const contexts = new Map<string, RenderContext>();
  * and hashed once). Outside a run every renderTargets call has its own, so a command that edits
  * files between two renders (scale, promote) never sees an earlier read.
  */
-export function beginRun(config: Config): void {
-  contexts.set(config.root, { ws: new Workspace(config.root), docs: new Map() });
+export function beginRun(config: Config, env: NodeJS.ProcessEnv = process.env): void {
+  // The caller's environment decides caching (GITOPS_NO_CACHE), as for the other stores.
+  contexts.set(config.root, { ws: new Workspace(config.root, env), docs: new Map() });
 }
 
 function contextFor(config: Config): RenderContext {

@@ -340,7 +340,7 @@ async function validateTree(opts: Omit<ValidateOptions, 'format' | 'write'>): Pr
   if (opts.allowRemote) config.render.allowRemote = true;
   // Against a base revision (a pull request), what a render may fetch is the base's setting.
   const trustNotes = opts.base !== undefined || opts.changedOnly || opts.newOnly ? await trustRenderSettings(config, await resolveBase(config.root, opts.base, config.defaultBranch), envVars, opts.allowRemote) : [];
-  beginRun(config);
+  beginRun(config, envVars);
   try {
     const r = await validateRun(config, opts, envVars);
     for (const message of trustNotes) r.findings.push({ severity: 'info', rule: 'untrusted-setting', overlay: '.', resource: '', file: CONFIG_FILE, message });
