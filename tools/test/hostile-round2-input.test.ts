@@ -28,6 +28,7 @@ import { baseFiles } from './repo-fixture.js';
 import { digestOf, finishFixture, overlayFile, startReleaseFixture, TOKEN } from './release-fixture.js';
 import { promote } from '../commands/promote.js';
 import { prMarker } from '../lib/release/release.js';
+import { recordedPids } from '../lib/server/pidfolder.js';
 import { findApiServer } from '../lib/core/tools.js';
 
 const dirs: string[] = [];
@@ -363,8 +364,8 @@ describe('a SIGKILLed validate leaves nothing the next run does not reap', () =>
         const name = (await readdir(os.tmpdir())).find((n) => n.startsWith(`gitops-apiserver-${child.pid}-`));
         if (!name) continue;
         folder = path.join(os.tmpdir(), name);
-        const text = await readFile(path.join(folder, 'pids'), 'utf8').catch(() => '');
-        pids.splice(0, pids.length, ...text.split('\n').filter(Boolean).map((l) => Number(l.split(' ')[0])));
+        // What the run recorded for the next one to reap (server/pidfolder.ts).
+        pids.splice(0, pids.length, ...recordedPids(folder).map((r) => r.pid));
       }
       assert.equal(pids.length, 2, 'the run recorded etcd and kube-apiserver');
       child.kill('SIGKILL');
