@@ -440,14 +440,15 @@ async function selectAndCheck(config: Config, opts: Omit<ValidateOptions, 'forma
     const keys = new Set(rendered.map((r) => targetKey(r.target)));
     baseRendered = imm.base.filter((r) => keys.has(targetKey(r.target)));
   }
+  const warn = opts.warn ?? ((t: string) => process.stderr.write(`${t}\n`));
   let server: ServerCheckResult | undefined;
   if (opts.server === false) {
-    (opts.warn ?? ((t: string) => process.stderr.write(`${t}\n`)))('server dry run skipped: --no-server');
+    warn('server dry run skipped: --no-server');
   } else if (wantServer) {
     step('server-side dry run');
     server = await (early ?? serverCheck(config, { ...serverOpts, base: baseRendered, starting: handOver() }));
     findings.push(...serverFindings(findings, server));
-    (opts.warn ?? ((t: string) => process.stderr.write(`${t}\n`)))(server.note);
+    warn(server.note);
     mark(`server (start ${server.timings.startMs.toFixed(0)} ms, CRDs ${server.timings.crdsMs.toFixed(0)} ms, dry runs ${server.timings.dryRunMs.toFixed(0)} ms)`);
   }
   mark('end');
