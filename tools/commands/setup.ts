@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, link, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { childEnv, run } from '../lib/core/exec.js';
 import { ConfigError, ToolMissingError, UsageError } from '../lib/core/errors.js';
@@ -31,7 +31,7 @@ export interface SetupOptions {
  */
 async function buildStamp(tool: GoTool, goVersion: string): Promise<string> {
   const dir = path.join(GO_TOOLS_DIR, tool.module);
-  const h = createHash('sha256').update(`${tool.pkg}\0${tool.ldflags ?? ''}\0${goVersion}\0`);
+  const h = createHash('sha256').update(`${tool.pkg}\0${tool.ldflags ?? ''}\0${goVersion}\0${tool.patches ? JSON.stringify(tool.patches) : ''}\0`);
   for (const f of ['go.mod', 'go.sum']) h.update(await readFile(path.join(dir, f)).catch(() => Buffer.from('')));
   if (tool.sources) {
     const src = path.join(dir, tool.sources);
@@ -62,14 +62,54 @@ async function buildTool(tool: GoTool, dir: string, env: NodeJS.ProcessEnv, log:
   const [major, minor] = version.replace(/^v/, '').split('.');
   const stampFlags = tool.ldflags?.replaceAll('{version}', version).replaceAll('{bare}', version.replace(/^v/, '')).replaceAll('{major}', major).replaceAll('{minor}', minor);
   const ldflags = ['-s', '-w', ...(stampFlags ? [stampFlags] : [])].join(' ');
+  const goEnv = { ...env, GOFLAGS: '', GOWORK: 'off' };
+  const modfile = tool.patches ? [`-modfile=${await writePatchedModfile(tool, path.join(dir, '..', 'patched', tool.name), goEnv)}`] : [];
   // -mod=readonly: the committed go.mod/go.sum are the pin; a build never rewrites them.
-  await run('go', ['build', '-trimpath', '-mod=readonly', `-ldflags=${ldflags}`, '-o', `${bin}.tmp`, tool.pkg], {
+  await run('go', ['build', '-trimpath', '-mod=readonly', ...modfile, `-ldflags=${ldflags}`, '-o', `${bin}.tmp`, tool.pkg], {
     cwd: path.join(GO_TOOLS_DIR, tool.module),
-    env: { ...env, GOFLAGS: '', GOWORK: 'off' },
+    env: goEnv,
     timeoutMs: 1_800_000,
   });
   await rename(`${bin}.tmp`, bin); // atomic: an interrupted build never leaves a half binary behind
   await writeFile(stampFile, stamp);
+}
+
+/**
+ * The tool's source patches, as a `go build -modfile` whose one added `replace` points the pinned
+ * module at a mirror of itself: the module as `go mod download` fetched and checked it against
+ * go.sum (its files hard-linked from the module cache, where `-overlay` may not replace a file), with the
+ * patched files written out. An edit whose text is not there exactly once is refused (a version bump
+ * moved it: check whether upstream now has a flag).
+ */
+export async function writePatchedModfile(tool: GoTool, into: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const modDir = path.join(GO_TOOLS_DIR, tool.module);
+  const { stdout } = await run('go', ['mod', 'download', '-json', tool.versionOf], { cwd: modDir, env });
+  const moduleDir = (JSON.parse(stdout) as { Dir?: string }).Dir;
+  if (!moduleDir) throw new ConfigError(`tools/go/${tool.module}/go.mod`, `go mod download ${tool.versionOf}: no module folder`);
+  const src = path.join(into, 'src');
+  await rm(into, { recursive: true, force: true });
+  await mirrorTree(moduleDir, src);
+  for (const p of tool.patches ?? []) {
+    const text = await readFile(path.join(moduleDir, p.file), 'utf8');
+    const count = text.split(p.from).length - 1;
+    if (count !== 1) throw new ConfigError(`tools/go/${tool.module}/go.mod`, `${tool.name}: the patch for ${p.why} expects \`${p.from}\` once in ${tool.versionOf}/${p.file}, found ${count}; after a version bump, update the patch in lib/core/tools.ts (or drop it if upstream now has a flag)`);
+    await rm(path.join(src, p.file));
+    await writeFile(path.join(src, p.file), text.replace(p.from, p.to));
+  }
+  const modfile = path.join(into, 'go.mod');
+  await writeFile(modfile, `${await readFile(path.join(modDir, 'go.mod'), 'utf8')}\n// Written by setup: ${tool.name}'s source patches (lib/core/tools.ts).\nreplace ${tool.versionOf} => ${src}\n`);
+  await copyFile(path.join(modDir, 'go.sum'), path.join(into, 'go.sum'));
+  return modfile;
+}
+
+/** Real folders, each file a hard link to the original (a copy across file systems): go:embed refuses symlinks. */
+async function mirrorTree(from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true });
+  for (const e of await readdir(from, { withFileTypes: true })) {
+    const [a, b] = [path.join(from, e.name), path.join(to, e.name)];
+    if (e.isDirectory()) await mirrorTree(a, b);
+    else if (e.isFile()) await link(a, b).catch(() => copyFile(a, b));
+  }
 }
 
 /** Pinned sha256 of the released argocd binaries (Argo CD's cli_checksums.txt of the pinned version). */

@@ -17,7 +17,7 @@ test('the range comes from the kernel setting and avoids the ephemeral span', ()
 
 test('freePort gives distinct, bindable ports outside this machine\'s ephemeral range', async () => {
   const range = ephemeralRange();
-  const ports = [];
+  const ports: number[] = [];
   for (let i = 0; i < 40; i++) ports.push(await freePort());
   assert.equal(new Set(ports).size, ports.length, 'no port handed out twice');
   if (range && listenRange(range)) {

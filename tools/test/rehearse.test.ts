@@ -243,6 +243,12 @@ describe('sync rehearsal', { skip }, () => {
     const children = execFileSync('ps', ['--ppid', String(process.pid), '-o', 'pid=,comm='], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter((l) => ours.test(l));
     assert.deepEqual(children, []);
   });
+
+  test('every process of the simulated cluster and Argo CD listened on 127.0.0.1 only', () => {
+    // Read from /proc while they ran: Argo CD's controller, unpatched, binds its metrics on every interface.
+    for (const c of result.clusters) assert.deepEqual(c.exposed, [], c.cluster);
+    assert.deepEqual(result.findings.filter((f) => f.rule === 'rehearsal-exposed'), []);
+  });
 });
 
 describe('a killed rehearsal is reaped by the next', () => {

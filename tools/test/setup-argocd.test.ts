@@ -4,10 +4,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { argocdAssetName, installReleasedArgocd, readArgocdChecksums } from '../commands/setup.js';
+import { argocdAssetName, installReleasedArgocd, readArgocdChecksums, writePatchedModfile } from '../commands/setup.js';
+import { ConfigError } from '../lib/core/errors.js';
 import { GO_TOOLS, pinnedVersion } from '../lib/core/tools.js';
 
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'setup-argocd-'));
@@ -57,4 +58,22 @@ test('a wrong checksum, another version, or no pinned checksum is refused and no
 test('the committed checksum list names the version go.mod pins (a bump without new checksums is caught here)', async () => {
   const { version: listed } = await readArgocdChecksums();
   assert.equal(listed, version);
+});
+
+test('the build patch: a -modfile pointing Argo CD at a mirror with the one edited line; an edit whose text is gone is refused', async () => {
+  const tool = GO_TOOLS.find((t) => t.name === 'argocd')!;
+  const env = { ...process.env, GOFLAGS: '', GOWORK: 'off' };
+  const into = path.join(tmp, 'patched');
+  const modfile = await writePatchedModfile(tool, into, env);
+  const mod = await readFile(modfile, 'utf8');
+  assert.match(mod, new RegExp(`\\nreplace github.com/argoproj/argo-cd/v3 => ${path.join(into, 'src').replaceAll('/', '\\/')}\\n$`));
+  const edited = await readFile(path.join(into, 'src', 'controller', 'appcontroller.go'), 'utf8');
+  assert.ok(edited.includes('fmt.Sprintf("127.0.0.1:%d", metricsPort)') && !edited.includes('"0.0.0.0:%d"'));
+  // Every other file is the module's own.
+  const original = path.join(into, 'src', 'controller', 'appcontroller_test.go');
+  assert.ok((await lstat(original)).isFile(), 'a hard link or copy, not a symlink (go:embed refuses those)');
+  await assert.rejects(
+    writePatchedModfile({ ...tool, patches: [{ file: 'controller/appcontroller.go', from: 'no such text', to: 'x', why: 'a test' }] }, path.join(tmp, 'patched2'), env),
+    (e: Error) => e instanceof ConfigError && /the patch for a test expects `no such text` once in github.com\/argoproj\/argo-cd\/v3\/controller\/appcontroller.go, found 0/.test(e.message),
+  );
 });

@@ -33,6 +33,19 @@ export interface GoTool {
    * clusters' controllers and fake nodes).
    */
   optional?: 'helm' | 'rehearse';
+  /**
+   * One-line source edits of the pinned module (`versionOf`), applied with `go build -overlay`:
+   * each `from` must occur exactly once in `file` (a path inside that module), else setup stops.
+   */
+  patches?: SourcePatch[];
+}
+
+export interface SourcePatch {
+  file: string;
+  from: string;
+  to: string;
+  /** Why the pinned release is patched, shown when the patch no longer applies. */
+  why: string;
 }
 
 // Without the -X stamps a Kubernetes binary reports v0.0.0-master.
@@ -59,7 +72,10 @@ export const GO_TOOLS: GoTool[] = [
   { name: 'helm', module: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm', versionOf: 'helm.sh/helm/v3', ldflags: '-X helm.sh/helm/v3/internal/version.version={version}', optional: 'helm' },
   // Argo CD itself (one multicall binary: argocd-repo-server, argocd-application-controller,
   // argocd-applicationset-controller by argv[0]); about 17 CPU-minutes on a fresh machine.
-  { name: 'argocd', module: 'argocd', pkg: 'github.com/argoproj/argo-cd/v3/cmd', versionOf: 'github.com/argoproj/argo-cd/v3', ldflags: '-X github.com/argoproj/argo-cd/v3/common.version={bare} -X github.com/argoproj/argo-cd/v3/common.gitTreeState=clean' },
+  { name: 'argocd', module: 'argocd', pkg: 'github.com/argoproj/argo-cd/v3/cmd', versionOf: 'github.com/argoproj/argo-cd/v3', ldflags: '-X github.com/argoproj/argo-cd/v3/common.version={bare} -X github.com/argoproj/argo-cd/v3/common.gitTreeState=clean',
+    // The application controller binds its metrics on every interface, with no flag to change it;
+    // the rehearsal listens on 127.0.0.1 only (and the machine's other addresses must not see it).
+    patches: [{ file: 'controller/appcontroller.go', from: 'fmt.Sprintf("0.0.0.0:%d", metricsPort)', to: 'fmt.Sprintf("127.0.0.1:%d", metricsPort)', why: 'the application controller\'s metrics listen on 127.0.0.1 only' }] },
   // Ours, in Argo CD's module (so it links exactly the Argo CD the binary is built from): the
   // ApplicationSet expansion and the repo-server's manifest generation, offline (lib/argocd/helper.ts).
   { name: 'argocd-helper', module: 'argocd', pkg: './helper', versionOf: 'github.com/argoproj/argo-cd/v3', sources: 'helper' },

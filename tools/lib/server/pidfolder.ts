@@ -43,6 +43,8 @@ export function killGroup(pid: number, sig: NodeJS.Signals): void {
 export interface Recorded {
   pid: number;
   cmd: string;
+  /** The name it was recorded under (its log's name). */
+  name: string;
 }
 
 /** Records a child's pid and binary in `dir`/pids/`name` (synchronously: before anything can kill the owner). */
@@ -65,7 +67,7 @@ export function recordedPids(dir: string): Recorded[] {
   if (!existsSync(pidsDir)) return [];
   return readdirSync(pidsDir).flatMap((f) => {
     const [pid, cmd] = readFileSync(path.join(pidsDir, f), 'utf8').split('\n');
-    return Number(pid) > 0 && cmd ? [{ pid: Number(pid), cmd }] : [];
+    return Number(pid) > 0 && cmd ? [{ pid: Number(pid), cmd, name: f }] : [];
   });
 }
 

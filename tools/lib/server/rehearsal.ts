@@ -91,6 +91,8 @@ export interface ClusterReport {
   /** Overlay folders excluded from the ApplicationSets' git generators. */
   excluded?: string[];
   unscoped?: string[];
+  /** Processes of the simulated cluster or Argo CD found listening beyond 127.0.0.1. */
+  exposed?: string[];
 }
 
 export interface RehearsalResult {
@@ -407,6 +409,8 @@ export function rehearsalFindings(config: Config, reports: ClusterReport[], sele
   for (const c of reports) {
     const entry = entryPoint(config, c.cluster) ?? '.';
     for (const b of c.bootstrap) out.push({ severity: 'error', rule: 'rehearsal-bootstrap', overlay: entry, resource: '', message: `applying ${entry} to the simulated ${c.cluster} failed: ${b}` });
+    // A warning, not an error: a released argocd (setup --argocd-binary) binds its metrics so, and the rehearsal's findings still hold.
+    for (const x of c.exposed ?? []) out.push({ severity: 'warning', rule: 'rehearsal-exposed', overlay: entry, resource: '', message: `${c.cluster}: ${x}: listens beyond 127.0.0.1 while the rehearsal runs (the argocd that setup builds binds its controller's metrics to 127.0.0.1)` });
     if (c.skipped?.length || c.excluded?.length) {
       const what = [...(c.skipped ?? []).map((k) => `Application ${k.name}${k.path ? ` (${k.path})` : ''}`), ...(c.excluded?.length ? [`the Applications of ${c.excluded.join(', ')} (excluded from the ApplicationSets' git generators)`] : [])];
       out.push({ severity: 'info', rule: 'rehearsal-scope', overlay: entry, resource: '', message: `${c.cluster}: not rehearsed, outside the selection and never created in the simulated cluster: ${what.join('; ')}` });
@@ -603,6 +607,7 @@ async function syncAndCollect(ctx: RunContext, run: ClusterRun): Promise<void> {
     rendered.set(a.dir, objs);
   }
   report.apps = await collect(sim, rendered, ctx.config);
+  report.exposed = ctx.rd.exposed();
   // Generated anyway (a generator other than git's, or a folder outside the layout).
   if (ctx.scoped) report.unscoped = report.apps.filter((a) => !ctx.selectedDirs.has(a.path)).map((a) => a.name);
   ctx.peakKiB = Math.max(ctx.peakKiB, ctx.rd.peakRssKiB());

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KillOnExit } from '../core/cleanup.js';
+import { exposedListeners } from './sockets.js';
 import { killGroup, reapFolder, reapStale as reapStaleFolders, recordedPids, recordPid, stillRuns } from './pidfolder.js';
 import { childEnv } from '../core/exec.js';
 
@@ -92,6 +93,13 @@ export class RunDir {
       if (m) total += Number(m[1]);
     }
     return total;
+  }
+
+  /** Recorded processes listening beyond 127.0.0.1, each as `<name> on <address>:<port>`. */
+  exposed(): string[] {
+    const running = recordedPids(this.dir).filter(stillRuns);
+    const names = new Map(running.map((p) => [p.pid, p.name]));
+    return exposedListeners(running.map((p) => p.pid)).map((l) => `${names.get(l.pid)} on ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`);
   }
 
   /** SIGKILL to every recorded group and the folder removed (synchronous: exit handler). */
