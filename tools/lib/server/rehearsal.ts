@@ -219,7 +219,13 @@ async function applyObjects(client: KubeClient, objects: K8sObject[]): Promise<s
 /** An HPA Degraded for lack of metrics while a metrics API is served: it may still read them. */
 const hpaWaiting = (a: App): boolean => (a.status?.resources ?? []).some((r) => r.kind === 'HorizontalPodAutoscaler' && r.health?.status === 'Degraded');
 
-function appSettled(a: App, rev: string, now: number, graceMs: number, metricsServed = false): boolean {
+/**
+ * Every resource that is not Healthy is one gitops.yaml declares will stay so (expectUnhealthy: its
+ * controller is not simulated): waiting the grace for it to turn Healthy learns nothing.
+ */
+const onlyExpectedUnhealthy = (a: App, expect: ExpectUnhealthy): boolean => expect.length > 0 && !!a.status?.resources?.length && unhealthyResources(a.status.resources, expect).every((u) => u.expected);
+
+export function appSettled(a: App, rev: string, now: number, graceMs: number, metricsServed = false, expect: ExpectUnhealthy = []): boolean {
   const st = a.status ?? {};
   const op = st.operationState;
   if (a.operation) return false;
@@ -233,12 +239,13 @@ function appSettled(a: App, rev: string, now: number, graceMs: number, metricsSe
   }
   if (op && opAtRev && (op.phase === 'Failed' || op.phase === 'Error')) return true;
   const since = op?.finishedAt ? now - Date.parse(op.finishedAt) : graceMs + 1;
+  if (st.health?.status === 'Progressing' && st.sync?.status === 'Synced' && onlyExpectedUnhealthy(a, expect)) return true;
   if (st.health?.status === 'Progressing' || st.sync?.status === 'OutOfSync' || !st.health?.status || (metricsServed && hpaWaiting(a))) return since > graceMs;
   return true;
 }
 
 /** Polls until the ApplicationSets generated and every Application synced at `rev` and settled. */
-async function settle(client: KubeClient, rev: string, deadline: number, graceMs: number, check: () => Promise<void>, log: (l: string) => void, want: (a: App) => boolean = () => true, metricsServed = false): Promise<string[]> {
+async function settle(client: KubeClient, rev: string, deadline: number, graceMs: number, check: () => Promise<void>, log: (l: string) => void, want: (a: App) => boolean = () => true, metricsServed = false, expect: ExpectUnhealthy = []): Promise<string[]> {
   let lastNames = '';
   let stable = 0;
   for (;;) {
@@ -247,7 +254,8 @@ async function settle(client: KubeClient, rev: string, deadline: number, graceMs
     const apps = (appsRes.body?.items ?? []).filter(want);
     const setsDone = (setsRes.body?.items ?? []).every((s) => !s.metadata.annotations?.['argocd.argoproj.io/application-set-refresh'] && (s.status?.conditions ?? []).some((c) => (c.type === 'ResourcesUpToDate' && c.status === 'True') || (c.type === 'ErrorOccurred' && c.status === 'True')));
     const now = Date.now();
-    const pending = apps.filter((a) => !appSettled(a, rev, now, graceMs, metricsServed)).map((a) => a.metadata.name);
+    const pending = apps.filter((a) => !appSettled(a, rev, now, graceMs, metricsServed, expect)).map((a) => a.metadata.name);
+    if (process.env.TRACE_SETTLE) for (const a of apps.filter((x) => pending.includes(x.metadata.name))) log(`TRACE ${((now - Number(process.env.TRACE_T0 ?? now)) / 1000).toFixed(1)} ${a.metadata.name} op=${a.status?.operationState?.phase} fin=${a.status?.operationState?.finishedAt} sync=${a.status?.sync?.status}@${a.status?.sync?.revision?.slice(0, 7)} health=${a.status?.health?.status} ${(a.status?.resources ?? []).filter((r) => r.health && r.health.status !== 'Healthy').map((r) => `${r.kind}/${r.name}:${r.health?.status}`).join(' ')}`);
     const names = apps.map((a) => a.metadata.name).sort().join(',');
     stable = names === lastNames ? stable + 1 : 0;
     lastNames = names;
@@ -586,7 +594,7 @@ async function syncRevision(ctx: RunContext, run: ClusterRun, commit: string, la
   };
   // A scoped run (--app, --changed-only) waits for its Applications only.
   const want = (a: App) => !ctx.scoped || ctx.selectedDirs.has((a.spec.source?.path ?? '').replace(/^\.?\/+/, '').replace(/\/+$/, ''));
-  const unsettled = hasEntry ? await settle(sim.client, commit, Date.now() + timeoutMs, graceMs, check, ctx.log, want, sim.facts.rehearsal?.addons?.includes('metrics')) : [];
+  const unsettled = hasEntry ? await settle(sim.client, commit, Date.now() + timeoutMs, graceMs, check, ctx.log, want, sim.facts.rehearsal?.addons?.includes('metrics'), sim.facts.rehearsal?.expectUnhealthy) : [];
   run.report.timings[`${label}SyncMs`] = Date.now() - ts;
   ctx.log(`rehearse: ${cluster}: ${label} synced in ${((Date.now() - ts) / 1000).toFixed(1)} s${unsettled.length ? ` (${unsettled.length} not settled)` : ''}`);
   return { unsettled, rendered: tree };
