@@ -255,7 +255,6 @@ async function settle(client: KubeClient, rev: string, deadline: number, graceMs
     const setsDone = (setsRes.body?.items ?? []).every((s) => !s.metadata.annotations?.['argocd.argoproj.io/application-set-refresh'] && (s.status?.conditions ?? []).some((c) => (c.type === 'ResourcesUpToDate' && c.status === 'True') || (c.type === 'ErrorOccurred' && c.status === 'True')));
     const now = Date.now();
     const pending = apps.filter((a) => !appSettled(a, rev, now, graceMs, metricsServed, expect)).map((a) => a.metadata.name);
-    if (process.env.TRACE_SETTLE) for (const a of apps.filter((x) => pending.includes(x.metadata.name))) log(`TRACE ${((now - Number(process.env.TRACE_T0 ?? now)) / 1000).toFixed(1)} ${a.metadata.name} op=${a.status?.operationState?.phase} fin=${a.status?.operationState?.finishedAt} sync=${a.status?.sync?.status}@${a.status?.sync?.revision?.slice(0, 7)} health=${a.status?.health?.status} ${(a.status?.resources ?? []).filter((r) => r.health && r.health.status !== 'Healthy').map((r) => `${r.kind}/${r.name}:${r.health?.status}`).join(' ')}`);
     const names = apps.map((a) => a.metadata.name).sort().join(',');
     stable = names === lastNames ? stable + 1 : 0;
     lastNames = names;
