@@ -28,6 +28,12 @@ export interface StartOptions {
   log?: (line: string) => void;
   /** Folder to make the server's temporary folder in (default: the system's; the rehearsal's run folder). */
   parentDir?: string;
+  /**
+   * The servers' soft heap limit (GOMEMLIMIT; default 300MiB, sized for the dry run). A simulated
+   * cluster's server holds more live heap (Argo CD's CRDs, every controller's watches): under
+   * 300MiB it spent two thirds of its CPU in GC and slowed the whole rehearsal.
+   */
+  memLimit?: string;
 }
 
 const DIR_PREFIX = 'gitops-apiserver-';
@@ -117,7 +123,7 @@ export class LocalApiServer {
       // 795 MiB, no slower; GOGC=50 did as well on memory but slowed every start by 10-20%).
       // A GOGC or GOMEMLIMIT the caller sets wins.
       const env = childEnv({ keep: ['GOGC', 'GOMEMLIMIT'] });
-      const child = spawn(cmd, args, { cwd: this.dir, detached: true, stdio: ['ignore', fd, fd], env: { GOMEMLIMIT: '300MiB', ...env } });
+      const child = spawn(cmd, args, { cwd: this.dir, detached: true, stdio: ['ignore', fd, fd], env: { GOMEMLIMIT: this.opts.memLimit ?? '300MiB', ...env } });
       child.on('error', () => {}); // reported through the exit/readiness checks
       // The pid and binary, for reapOrphans should this process die without stopping it (a
       // restarted kube-apiserver gets a record of its own).

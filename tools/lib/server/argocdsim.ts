@@ -132,10 +132,12 @@ export class ArgoCdSim {
       const redis = `127.0.0.1:${redisPort}`;
       const repo = `127.0.0.1:${repoPort}`;
       a.procs.push(rd.spawn(name('repo-server'), path.join(bin, 'argocd-repo-server'), ['--address', '127.0.0.1', '--port', String(repoPort), '--metrics-address', '127.0.0.1', '--metrics-port', String(await freePort()), '--redis', redis, '--loglevel', 'info'], { env }));
+      // The application controller's live heap passes 300MiB with this repository's Applications
+      // (its cluster cache holds every object): at 300MiB it collected without pause.
       a.procs.push(rd.spawn(name('application-controller'), path.join(bin, 'argocd-application-controller'), ['--kubeconfig', cluster.kubeconfig, '--redis', redis, '--repo-server', repo,
         '--metrics-port', String(await freePort()), '--app-resync', '20', '--app-resync-jitter', '0', '--status-processors', '4', '--operation-processors', '4', '--loglevel', 'info',
         // Each resource's health in the Application (v3 keeps it only in Redis otherwise): the report names the object.
-        '--persist-resource-health'], { env }));
+        '--persist-resource-health'], { env: { ...env, GOMEMLIMIT: '600MiB' } }));
       a.procs.push(rd.spawn(name('applicationset-controller'), path.join(bin, 'argocd-applicationset-controller'), ['--argocd-repo-server', repo,
         '--metrics-addr', `127.0.0.1:${await freePort()}`, '--probe-addr', `127.0.0.1:${await freePort()}`, '--webhook-addr', `127.0.0.1:${await freePort()}`, '--loglevel', 'info'], { env }));
       const deadline = Date.now() + (opts.timeoutMs ?? 120_000);

@@ -89,7 +89,7 @@ export class SimCluster {
     const { config, cluster, bins, run } = opts;
     const facts = config.clusters[cluster] ?? {};
     const flags = config.apiServers[cluster]?.flags ?? [];
-    const api = await LocalApiServer.start(bins.api, flags, { parentDir: run.dir, log: opts.log, readyTimeoutMs: opts.timeoutMs ?? 120_000 });
+    const api = await LocalApiServer.start(bins.api, flags, { parentDir: run.dir, log: opts.log, readyTimeoutMs: opts.timeoutMs ?? 120_000, memLimit: '1GiB' });
     const [etcdPid, apiPid] = api.pids();
     if (etcdPid) run.record(`${cluster}-etcd`, etcdPid, bins.api.etcd);
     if (apiPid) run.record(`${cluster}-kube-apiserver`, apiPid, bins.api.kubeApiserver);
