@@ -260,8 +260,10 @@ async function settle(client: KubeClient, rev: string, deadline: number, graceMs
     lastNames = names;
     if (setsDone && apps.length && !pending.length && stable >= 2) return [];
     if (now > deadline) return pending.length ? pending : ['(ApplicationSets not generated)'];
-    if (stable % 10 === 5) log(`rehearse: waiting for ${pending.length} of ${apps.length} Applications: ${pending.slice(0, 5).join(', ')}`);
-    await sleep(1000);
+    if (stable % 20 === 10) log(`rehearse: waiting for ${pending.length} of ${apps.length} Applications: ${pending.slice(0, 5).join(', ')}`);
+    // Half a second: a settled cluster is seen within a second (two equal polls), and a poll is
+    // two LISTs the API server answers from its watch cache.
+    await sleep(500);
   }
 }
 
