@@ -19,6 +19,7 @@ const COMMIT_ENV = { GIT_AUTHOR_NAME: 'gitops rehearse', GIT_AUTHOR_EMAIL: 'rehe
 
 export class ServedRepo {
   private daemon?: Spawned;
+  private readonly commits = new Map<string, Promise<string>>();
   url = '';
 
   private constructor(readonly gitDir: string, readonly cwd: string, private readonly run: RunDir) {}
@@ -43,6 +44,16 @@ export class ServedRepo {
    * validate sees it), with `from` replaced by `to` in every file, on top of `parent`.
    */
   async commit(rev: string | undefined, rewrite: { from: string; to: string } | undefined, parent: string | undefined, message: string): Promise<string> {
+    // One snapshot per run: the clusters rehearsed one after the other get the same commit (and
+    // the working tree is read once).
+    const key = JSON.stringify([rev, rewrite, parent, message]);
+    let made = this.commits.get(key);
+    if (!made) this.commits.set(key, (made = this.makeCommit(rev, rewrite, parent, message)));
+    made.catch(() => this.commits.delete(key));
+    return made;
+  }
+
+  private async makeCommit(rev: string | undefined, rewrite: { from: string; to: string } | undefined, parent: string | undefined, message: string): Promise<string> {
     const index = path.join(this.run.dir, 'git', `index-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     const env = { GIT_INDEX_FILE: index };
     if (rev) {

@@ -610,6 +610,7 @@ async function syncAndCollect(ctx: RunContext, run: ClusterRun): Promise<void> {
   const done = await syncRevision(ctx, run, run.head, 'change', !!run.baseCommit);
   report.unsettled = done.unsettled;
   // Each reported Application's own render (its waves): from the served tree.
+  const tc = Date.now();
   const rendered = new Map<string, K8sObject[]>();
   for (const a of ctx.apps.filter((x) => x.env.cluster === cluster)) {
     const objs = await kustomizeBuildObjects(ctx.kustomize, path.join(done.rendered, a.dir), ROOT_ONLY).then((r) => r.objects, () => []);
@@ -617,6 +618,7 @@ async function syncAndCollect(ctx: RunContext, run: ClusterRun): Promise<void> {
   }
   report.apps = await collect(sim, rendered, ctx.config);
   report.exposed = ctx.rd.exposed();
+  report.timings.collectMs = Date.now() - tc;
   // Generated anyway (a generator other than git's, or a folder outside the layout).
   if (ctx.scoped) report.unscoped = report.apps.filter((a) => !ctx.selectedDirs.has(a.path)).map((a) => a.name);
   ctx.peakKiB = Math.max(ctx.peakKiB, ctx.rd.peakRssKiB());
@@ -631,10 +633,11 @@ async function rehearseCluster(ctx: RunContext, repo: ServedRepo, url: string, c
   }
   const tc = Date.now();
   const { baseCommit, head, branches } = await clusterCommits(ctx, repo, url, cluster, dir);
+  const commitsMs = Date.now() - tc;
   ctx.log(`rehearse: ${cluster}: starting the simulated cluster`);
   const sim = await SimCluster.startApi({ config: ctx.config, cluster, bins: ctx.simBins, run: ctx.rd, log: ctx.log });
   let argo: ArgoCdSim | undefined;
-  const report: ClusterReport = { cluster, base: baseCommit, head, timings: {}, apps: [], unsettled: [], bootstrap: [], ...(ctx.scoped ? { skipped: [], excluded: [], unscoped: [] } : {}) };
+  const report: ClusterReport = { cluster, base: baseCommit, head, timings: { commitsMs }, apps: [], unsettled: [], bootstrap: [], ...(ctx.scoped ? { skipped: [], excluded: [], unscoped: [] } : {}) };
   try {
     // Argo CD needs only the API server: it starts while the controllers and nodes come up.
     const started = await Promise.allSettled([sim.startNodes(), ArgoCdSim.start({ config: ctx.config, cluster: sim, run: ctx.rd, bins: ctx.argoBins })]);
