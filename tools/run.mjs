@@ -47,6 +47,9 @@ if (process.argv[2] === '--build') {
   }
   const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
+  // gitops.yaml's schema as standalone validation code (lib/config/precompile.ts): no compile at start.
+  const { writePrecompiled } = await import(pathToFileURL(path.join(root, 'dist', 'tools', 'lib', 'config', 'precompile.js')).href);
+  writePrecompiled(path.join(root, 'dist', 'tools', 'lib', 'config'));
   writeFileSync(stampFile, stamp);
   process.exit(0);
 }

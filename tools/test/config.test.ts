@@ -158,3 +158,28 @@ test('clusters.<c>.nodes and rehearsal: the sync rehearsal\'s fake nodes and sta
   assert.throws(() => parseConfig('/r', GITOPS_YAML + facts.replace('count: 2', 'count: 0'), {}), /clusters\.crianex\.nodes\.0\.count: must be >= 1/);
   assert.throws(() => parseConfig('/r', GITOPS_YAML + facts.replace(', reason: no metrics API', ''), {}), /clusters\.crianex\.rehearsal\.expectUnhealthy\.0: must have required property 'reason'/);
 });
+
+test('the precompiled gitops.yaml validator (written by the build) answers as Ajv\'s compile of the schema', async () => {
+  const { mkdirSync, mkdtempSync, rmSync } = await import('node:fs');
+  const { createRequire } = await import('node:module');
+  const { Ajv } = await import('ajv');
+  const { AJV_OPTIONS, configSchemaHash, writePrecompiled } = await import('../lib/config/precompile.js');
+  const schema = (await import('../lib/config/config.schema.json', { with: { type: 'json' } })).default;
+  // Inside the repository, as dist/ is: the code requires Ajv's runtime from node_modules.
+  mkdirSync(path.join(REPO_ROOT, '.cache'), { recursive: true });
+  const dir = mkdtempSync(path.join(REPO_ROOT, '.cache', 'test-precompiled-'));
+  try {
+    const pre = createRequire(import.meta.url)(writePrecompiled(dir)) as ((d: unknown) => boolean) & { errors?: unknown[]; schemaHash: string };
+    assert.equal(pre.schemaHash, configSchemaHash());
+    const compiled = new Ajv(AJV_OPTIONS).compile(schema);
+    const good = { environments: [{ name: 'dev', cluster: 'minikube', overlayRoot: 'overlays/dev' }] };
+    const bad = [{ environments: [{ name: 'dev', cluster: 'minikube' }] }, { environments: [{ name: 'dev', cluster: 'minikube', overlayRoot: 'overlays/dev', bogus: 1 }] }, { environments: [] , kubernetes: { version: 7 } }];
+    for (const d of [good, ...bad]) {
+      assert.equal(pre(d), compiled(d), JSON.stringify(d));
+      assert.deepEqual(pre.errors ?? null, compiled.errors ?? null, JSON.stringify(d));
+    }
+    assert.equal(pre(good), true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -84,8 +84,17 @@ export interface AppListing {
   notRendered?: string;
 }
 
+// Compiled once per glob: every Application is matched against every environment's selectors.
+const matchers = new Map<string, (v: string | undefined) => boolean>();
+
 // A glob where `*` matches anything (a destination server is a URL); `{a,b}` alternatives.
 function valueMatcher(glob: string): (v: string | undefined) => boolean {
+  let m = matchers.get(glob);
+  if (!m) matchers.set(glob, (m = compileValueGlob(glob)));
+  return m;
+}
+
+function compileValueGlob(glob: string): (v: string | undefined) => boolean {
   let re = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i];
@@ -153,15 +162,15 @@ function notRenderedReason(root: string, tree: RepoTree, a: GeneratedApp, repoUR
   // Nothing is read from outside the repository: not through `..`, nor a symlinked folder.
   if (a.path.split('/').includes('..') || path.isAbsolute(a.path)) return { kind: 'outside', reason: `its source path ${a.path} leaves the repository`, severity: 'error' };
   if (!existsSync(path.join(root, a.path))) return { kind: 'missing', reason: `its source path ${a.path} does not exist`, severity: 'reported' };
-  const real = realpathSync(path.join(root, a.path));
-  const inside = path.relative(realpathSync(root), real);
+  const real = realpathSync.native(path.join(root, a.path));
+  const inside = path.relative(realpathSync.native(root), real);
   if (inside.startsWith('..') || path.isAbsolute(inside) || inside.split(path.sep).includes('.git')) return { kind: 'outside', reason: `its source path ${a.path} resolves outside the repository (a symlink)`, severity: 'error' };
-  const files = tree.files.filter((f) => f.startsWith(`${a.path}/`));
   if (hasKustomization(root, a.path)) {
     const overrides = Object.keys(src.kustomize ?? {});
     if (overrides.length) return { kind: 'overrides', reason: `its source sets kustomize overrides (${overrides.join(', ')}), which the toolkit's render does not apply`, severity: 'error' };
     return undefined;
   }
+  const files = tree.files.filter((f) => f.startsWith(`${a.path}/`));
   if (src.helm || files.includes(`${a.path}/Chart.yaml`)) return { kind: 'helm', reason: `its source path ${a.path} is a Helm chart, which the toolkit does not render yet`, severity: 'error' };
   if (src.directory?.jsonnet || files.some((f) => /\.(jsonnet|libsonnet)$/.test(f))) return { kind: 'jsonnet', reason: `its source path ${a.path} holds jsonnet, which the toolkit does not render yet`, severity: 'error' };
   return { kind: 'directory', reason: `its source path ${a.path} is a plain directory of manifests${src.directory?.recurse ? ' (recurse)' : ''}, which the toolkit does not render yet`, severity: 'error' };

@@ -3,7 +3,6 @@
 // (tools/go/argocd/helper, lib/argocd/helper.ts) against the working tree (the revision being
 // validated), and the argocd-cm settings that change renders.
 import { readdir, readFile, realpath } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../core/exec.js';
 import { resourceId, type K8sObject } from '../core/k8s.js';
@@ -26,9 +25,13 @@ export interface RepoTree {
 /** Tracked and untracked-but-not-ignored files of the working tree (a plain walk outside git). */
 export async function repoTree(root: string): Promise<RepoTree> {
   let files: string[];
-  const git = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, allowFailure: true }).catch(() => undefined);
+  // One git call (a spawn costs tens of ms): tracked (H, or another tag), untracked (?) and, to
+  // leave out, tracked files deleted from the working tree (R): a generator cannot see those.
+  const git = await run('git', ['ls-files', '-z', '-t', '--cached', '--others', '--exclude-standard', '--deleted'], { cwd: root, allowFailure: true }).catch(() => undefined);
   if (git && git.code === 0) {
-    files = [...new Set(git.stdout.split('\0').filter(Boolean))].filter((f) => existsSync(path.join(root, f)));
+    const entries = git.stdout.split('\0').filter(Boolean).map((e) => [e.slice(0, 1), e.slice(2)] as const);
+    const gone = new Set(entries.filter(([t]) => t === 'R').map(([, f]) => f));
+    files = [...new Set(entries.filter(([t, f]) => t !== 'R' && !gone.has(f)).map(([, f]) => f))];
   } else {
     files = [];
     const walk = async (dir: string): Promise<void> => {

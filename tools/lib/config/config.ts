@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { AJV_OPTIONS, configSchemaHash, PRECOMPILED_FILE } from './precompile.js';
 import { ConfigError, NameError } from '../core/errors.js';
 import { layoutProblem } from './layout.js';
 import { lineOf, parseYaml } from '../core/yamlfile.js';
@@ -178,8 +180,19 @@ interface RawConfig {
   render?: { allowRemote?: boolean; remoteTimeoutSeconds?: number };
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validateRaw = ajv.compile<RawConfig>(configSchema);
+let validator: ValidateFunction<RawConfig> | undefined;
+
+/** The build's standalone validator (precompile.ts) while it is of this schema, else Ajv's compile of it. */
+function configValidator(): ValidateFunction<RawConfig> {
+  if (validator) return validator;
+  try {
+    const pre = createRequire(import.meta.url)(`./${PRECOMPILED_FILE}`) as ValidateFunction<RawConfig> & { schemaHash?: string };
+    if (pre.schemaHash === configSchemaHash()) return (validator = pre);
+  } catch {
+    // not built (the sources run through tsx)
+  }
+  return (validator = new Ajv(AJV_OPTIONS).compile<RawConfig>(configSchema));
+}
 
 type At = (p: Array<string | number>) => string;
 type RawEnvironment = RawConfig['environments'][number];
@@ -250,6 +263,7 @@ export function parseConfig(root: string, text: string, env: NodeJS.ProcessEnv =
   if (problems.length) throw new ConfigError(`${CONFIG_FILE}:${problems[0].line}`, problems[0].message);
   const doc = parsed.docs[0];
   const raw = (doc?.toJS() ?? {}) as RawConfig;
+  const validateRaw = configValidator();
   if (!validateRaw(raw)) {
     const e = validateRaw.errors![0];
     const p = pointerToPath(e.instancePath);

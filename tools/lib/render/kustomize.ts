@@ -192,7 +192,7 @@ export function isImmutableRef(ref: string): boolean {
 /** Synchronous: one native call, much cheaper than the thread-pool round trip of fs.promises. */
 function realpathOrUndefined(p: string): string | undefined {
   try {
-    return realpathSync(p);
+    return realpathSync.native(p);
   } catch {
     return undefined;
   }
@@ -326,6 +326,17 @@ class ClosureWalk {
 
   constructor(readonly root: string, readonly realRoot: string, readonly opts: ClosureOptions) {}
 
+  /** A path's real path, undefined when missing: once per run with a Workspace (600 overlays share their bases and components). */
+  real(p: string): Promise<string | undefined> {
+    return this.opts.ws ? this.opts.ws.memo(`realpath:${p}`, async () => realpathOrUndefined(p)) : realpath(p).catch(() => undefined);
+  }
+
+  /** The folder's entries that are symlinks (name -> true) or not (false): once per run with a Workspace. */
+  private entries(dir: string): Promise<Map<string, boolean>> {
+    const read = async () => new Map((await readdir(dir, { withFileTypes: true }).catch(() => [])).map((e) => [e.name, e.isSymbolicLink()] as const));
+    return this.opts.ws ? this.opts.ws.memo(`entries:${dir}`, read) : read();
+  }
+
   /** The real path of a local reference when it may be read, else an issue and undefined. */
   async local(from: string, ref: string, at: { file: string; line?: number }, what: string): Promise<string | undefined> {
     const refuse = (message: string) => {
@@ -336,7 +347,7 @@ class ClosureWalk {
     const resolved = path.resolve(from, ref);
     if (!within(this.root, resolved)) return refuse('points outside the repository');
     if (inGitDir(this.root, resolved)) return refuse("points into the repository's .git folder");
-    const real = this.opts.ws ? await this.opts.ws.memo(`realpath:${resolved}`, async () => realpathOrUndefined(resolved)) : await realpath(resolved).catch(() => undefined);
+    const real = await this.real(resolved);
     if (real === undefined) {
       // Missing (kustomize reports it), unless a dangling symlink on the way could point anywhere.
       for (let p = resolved; within(this.root, p) && p !== this.root; p = path.dirname(p)) {
@@ -402,7 +413,7 @@ class ClosureWalk {
 
   async visit(kdir: string, at?: { file: string; line?: number }, pluginDir = false): Promise<void> {
     const abs = path.resolve(kdir);
-    const real = await realpath(abs).catch(() => abs);
+    const real = (await this.real(abs)) ?? abs;
     const where = at ?? { file: path.join(abs, KUSTOMIZATION_NAMES[0]) };
     if (this.stack.includes(real)) {
       this.out.issues.push({ severity: 'error', rule: 'kustomization-cycle', ...where, message: `${path.relative(this.root, abs)} is ${path.relative(this.realRoot, real) || '.'} again (through a symlink), a kustomization that includes itself: kustomize cannot build it; remove the reference or the symlink` });
@@ -411,8 +422,11 @@ class ClosureWalk {
     if (this.seenReal.has(real)) return;
     this.seenReal.add(real);
     // The kustomization file itself may be a symlink out of the repository.
+    // Only a symlink can lead a file of a folder inside the repository out of it.
+    const entries = await this.entries(abs);
     for (const name of KUSTOMIZATION_NAMES) {
-      const f = await realpath(path.join(abs, name)).catch(() => undefined);
+      if (!entries.has(name)) continue;
+      const f = entries.get(name) ? await this.real(path.join(abs, name)) : path.join(real, name);
       if (f && (!within(this.realRoot, f) || inGitDir(this.realRoot, f))) {
         this.out.issues.push({ severity: 'error', rule: 'outside-repository', file: path.join(abs, name), message: `${path.relative(this.root, path.join(abs, name))} leaves the repository through a symlink; nothing outside the repository is read into a render` });
         return;
@@ -637,7 +651,7 @@ class ClosureWalk {
  */
 export async function inspectClosure(dir: string, opts: ClosureOptions): Promise<Closure> {
   const root = path.resolve(opts.root);
-  const realRoot = await realpath(root).catch(() => root);
+  const realRoot = (await (opts.ws ? opts.ws.memo(`realpath:${root}`, async () => realpathOrUndefined(root)) : realpath(root).catch(() => undefined))) ?? root;
   const walk = new ClosureWalk(root, realRoot, opts);
   const out = walk.out;
   const top = path.resolve(dir);
@@ -645,7 +659,7 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
     out.issues.push({ severity: 'error', rule: 'outside-repository', file: top, message: `${top} is outside the repository` });
     return out;
   }
-  const realTop = await realpath(top).catch(() => top);
+  const realTop = (await walk.real(top)) ?? top;
   if (!within(realRoot, realTop)) {
     out.issues.push({ severity: 'error', rule: 'outside-repository', file: top, message: 'the folder leaves the repository through a symlink; nothing outside the repository is read into a render' });
     return out;
