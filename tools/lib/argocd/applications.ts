@@ -20,7 +20,7 @@ import { sha, Store, toolkitCodeHash } from '../core/workspace.js';
 import type { Finding } from '../core/finding.js';
 import { clusterRepoURL } from './argocd.js';
 import { run } from '../core/exec.js';
-import { expandApplications, renderLikeArgo, repoTree, sameRepo, tracksDefaultBranch, type GeneratedApp, type RepoTree } from './argocd.js';
+import { expandApplications, renderLikeArgo, runRepoTree, sameRepo, tracksDefaultBranch, type GeneratedApp, type RepoTree } from './argocd.js';
 
 /**
  * - `rendered`: a kustomize folder of this repository, rendered and checked as an app target;
@@ -194,7 +194,7 @@ export async function appInventory(config: Config, tool: Tool, opts: { tree?: Re
   const applications: InventoryApp[] = [];
   const byDir = new Map(layout.apps.map((a) => [`${a.env.name}\0${a.dir}`, a]));
   const overlayOf = new Map(layout.apps.map((a) => [a.dir, a]));
-  const tree = opts.tree ?? (entries.length ? await repoTree(config.root) : { root: config.root, files: [], read: async () => undefined });
+  const tree = opts.tree ?? (entries.length ? await runRepoTree(config) : { root: config.root, files: [], read: async () => undefined });
   const closureOf = closureReader(config);
   for (const entry of entries) {
     const cluster = entry.target.cluster;
@@ -402,7 +402,7 @@ const FLUX = /^(kustomize\.toolkit\.fluxcd\.io\/[^/]+\/Kustomization|helm\.toolk
  * HelmRelease deploys, so each is a finding naming its file and object, never passed over.
  */
 export async function fluxFindings(config: Config, tree?: RepoTree): Promise<Finding[]> {
-  const t = tree ?? (await repoTree(config.root));
+  const t = tree ?? (await runRepoTree(config));
   const out: Finding[] = [];
   // git grep names the few files that mention Flux at all (one process, no file read here);
   // outside git every YAML file of the tree is read.

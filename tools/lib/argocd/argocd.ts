@@ -7,7 +7,7 @@ import path from 'node:path';
 import { run } from '../core/exec.js';
 import { resourceId, type K8sObject } from '../core/k8s.js';
 import type { Config } from '../config/config.js';
-import { locate, renderTargets } from '../render/render.js';
+import { locate, renderTargets, workspaceFor } from '../render/render.js';
 import { type Rendered, type Target } from '../render/rendered.js';
 import { findHelm, type Tool } from '../core/tools.js';
 import type { Finding } from '../core/finding.js';
@@ -20,6 +20,14 @@ export interface RepoTree {
   root: string;
   files: string[];
   read(file: string): Promise<string | undefined>;
+}
+
+/**
+ * The repository tree, listed once per validation run (render.ts beginRun: the inventory, the
+ * cross-checks, coverage and the Flux scan all read it); outside a run every call lists it anew.
+ */
+export function runRepoTree(config: Config): Promise<RepoTree> {
+  return workspaceFor(config).memo(`repoTree:${config.root}`, () => repoTree(config.root));
 }
 
 /** Tracked and untracked-but-not-ignored files of the working tree (a plain walk outside git). */

@@ -16,7 +16,7 @@ import { resourceId, type K8sObject } from '../core/k8s.js';
 import { locate, renderTargets } from '../render/render.js';
 import { type Rendered, type Target } from '../render/rendered.js';
 import type { Finding } from '../core/finding.js';
-import { buildOptions, clusterRepoURL, expandApplications, fastPathDir, renderApplication, repoContext, repoTree, sameRepo, tracksDefaultBranch, type AppSource, type Expansion, type GeneratedApp, type RepoTree } from './argocd.js';
+import { buildOptions, clusterRepoURL, expandApplications, fastPathDir, renderApplication, repoContext, runRepoTree, sameRepo, tracksDefaultBranch, type AppSource, type Expansion, type GeneratedApp, type RepoTree } from './argocd.js';
 import type { RepoContext } from './helper.js';
 import type { AppInventory, InventoryApp } from './applications.js';
 
@@ -203,7 +203,7 @@ export interface InventoryRender {
  * the inventory's; nothing is expanded again.
  */
 export async function renderInventoryApps(config: Config, tool: Tool, inv: AppInventory, opts: { tree?: RepoTree; select?: (targets: Target[]) => Promise<Target[]>; env?: NodeJS.ProcessEnv } = {}): Promise<{ targets: Target[]; renders: InventoryRender[] }> {
-  const tree = opts.tree ?? (await repoTree(config.root));
+  const tree = opts.tree ?? (await runRepoTree(config));
   const perEntry: Array<{ entry: Rendered; expansion: Expansion; byGen: Map<GeneratedApp, { item: InventoryApp; target: Target }> }> = [];
   for (const entry of inv.entries) {
     const cluster = entry.target.cluster;

@@ -3,7 +3,7 @@
 // nothing.
 import path from 'node:path';
 import type { AppOverlay } from '../config/apps.js';
-import { repoTree } from '../argocd/argocd.js';
+import { runRepoTree } from '../argocd/argocd.js';
 import { entryPoint, type Config, type Environment } from '../config/config.js';
 import { compilePattern, KUSTOMIZATION_NAMES } from '../config/layout.js';
 import { REMOTE } from '../render/kustomize.js';
@@ -40,7 +40,7 @@ export async function unrenderedFindings(config: Config, roots: string[], render
   if (!roots.length) return [];
   const read = new Set(rendered.flatMap((r) => r.closure).filter((f) => f !== REMOTE));
   const under = (f: string) => roots.some((r) => f === r || f.startsWith(`${r}/`));
-  const tree = await repoTree(config.root);
+  const tree = await runRepoTree(config);
   const byDir = new Map<string, string[]>();
   for (const f of tree.files) {
     if (!under(f) || !isManifest(f) || read.has(f)) continue;

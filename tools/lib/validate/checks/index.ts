@@ -6,7 +6,7 @@ import path from 'node:path';
 import { discoverApps } from '../../config/apps.js';
 import { KUSTOMIZATION_NAMES } from '../../config/layout.js';
 import { parseYamlData } from '../../core/yamlfile.js';
-import { repoTree, sameRepo, type Expansion, type GeneratedApp, type RepoTree } from '../../argocd/argocd.js';
+import { runRepoTree, sameRepo, type Expansion, type GeneratedApp, type RepoTree } from '../../argocd/argocd.js';
 import { clusterRepoURL } from '../../argocd/argocd.js';
 import { renderClusterApps } from '../../argocd/clusterapps.js';
 import type { Config } from '../../config/config.js';
@@ -81,7 +81,7 @@ export async function crossChecks(config: Config, tool: Tool, rendered: Rendered
   const ws = workspaceFor(config);
   const clusters = [...new Set(rendered.map((r) => r.target.cluster))];
   if (!clusters.length) return findings;
-  const tree = await repoTree(config.root);
+  const tree = await runRepoTree(config);
   const treeSig = sha(tree.files.join('\0'));
   const store = await Store.open<CrossEntry>(config.root, 'cross-checks', `${CROSS_CHECK_VERSION}:${toolkitCodeHash()}`);
   for (const cluster of clusters) {
