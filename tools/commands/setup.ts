@@ -63,7 +63,7 @@ async function buildTool(tool: GoTool, dir: string, env: NodeJS.ProcessEnv, log:
   const stampFlags = tool.ldflags?.replaceAll('{version}', version).replaceAll('{bare}', version.replace(/^v/, '')).replaceAll('{major}', major).replaceAll('{minor}', minor);
   const ldflags = ['-s', '-w', ...(stampFlags ? [stampFlags] : [])].join(' ');
   const goEnv = { ...env, GOFLAGS: '', GOWORK: 'off' };
-  const modfile = tool.patches ? [`-modfile=${await writePatchedModfile(tool, path.join(dir, '..', 'patched', tool.name), goEnv)}`] : [];
+  const modfile = tool.patches ? [`-modfile=${await writePatchedModfile(tool, path.join(dir, '..', 'patched', tool.module), goEnv)}`] : [];
   // -mod=readonly: the committed go.mod/go.sum are the pin; a build never rewrites them.
   await run('go', ['build', '-trimpath', '-mod=readonly', ...modfile, `-ldflags=${ldflags}`, '-o', `${bin}.tmp`, tool.pkg], {
     cwd: path.join(GO_TOOLS_DIR, tool.module),

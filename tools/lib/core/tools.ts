@@ -51,6 +51,10 @@ export interface SourcePatch {
 // Without the -X stamps a Kubernetes binary reports v0.0.0-master.
 const KUBE_LDFLAGS = '-X k8s.io/component-base/version.gitVersion={version} -X k8s.io/component-base/version.gitMajor={major} -X k8s.io/component-base/version.gitMinor={minor} -X k8s.io/component-base/version.gitTreeState=clean';
 
+// The application controller binds its metrics on every interface, with no flag to change it;
+// the rehearsal listens on 127.0.0.1 only (and the machine's other addresses must not see it).
+const ARGOCD_PATCHES: SourcePatch[] = [{ file: 'controller/appcontroller.go', from: 'fmt.Sprintf("0.0.0.0:%d", metricsPort)', to: 'fmt.Sprintf("127.0.0.1:%d", metricsPort)', why: 'the application controller\'s metrics listen on 127.0.0.1 only' }];
+
 export const GO_TOOLS: GoTool[] = [
   { name: 'kustomize', module: 'kustomize', pkg: 'sigs.k8s.io/kustomize/kustomize/v5', versionOf: 'sigs.k8s.io/kustomize/kustomize/v5' },
   // Same module as kustomize, so it links exactly the kustomize API the binary is built from.
@@ -73,12 +77,11 @@ export const GO_TOOLS: GoTool[] = [
   // Argo CD itself (one multicall binary: argocd-repo-server, argocd-application-controller,
   // argocd-applicationset-controller by argv[0]); about 17 CPU-minutes on a fresh machine.
   { name: 'argocd', module: 'argocd', pkg: 'github.com/argoproj/argo-cd/v3/cmd', versionOf: 'github.com/argoproj/argo-cd/v3', ldflags: '-X github.com/argoproj/argo-cd/v3/common.version={bare} -X github.com/argoproj/argo-cd/v3/common.gitTreeState=clean',
-    // The application controller binds its metrics on every interface, with no flag to change it;
-    // the rehearsal listens on 127.0.0.1 only (and the machine's other addresses must not see it).
-    patches: [{ file: 'controller/appcontroller.go', from: 'fmt.Sprintf("0.0.0.0:%d", metricsPort)', to: 'fmt.Sprintf("127.0.0.1:%d", metricsPort)', why: 'the application controller\'s metrics listen on 127.0.0.1 only' }] },
+    patches: ARGOCD_PATCHES },
   // Ours, in Argo CD's module (so it links exactly the Argo CD the binary is built from): the
   // ApplicationSet expansion and the repo-server's manifest generation, offline (lib/argocd/helper.ts).
-  { name: 'argocd-helper', module: 'argocd', pkg: './helper', versionOf: 'github.com/argoproj/argo-cd/v3', sources: 'helper' },
+  // Built from the same patched tree as argocd, so the two builds share Argo CD's compiled packages.
+  { name: 'argocd-helper', module: 'argocd', pkg: './helper', versionOf: 'github.com/argoproj/argo-cd/v3', sources: 'helper', patches: ARGOCD_PATCHES },
   // The simulated clusters of the sync rehearsal: the controllers from the API server's module
   // graph (same Kubernetes version, mostly the same build cache) and kwok's fake nodes.
   { name: 'kube-controller-manager', module: 'apiserver', pkg: 'k8s.io/kubernetes/cmd/kube-controller-manager', versionOf: 'k8s.io/kubernetes', ldflags: KUBE_LDFLAGS, optional: 'rehearse' },
