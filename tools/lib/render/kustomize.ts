@@ -190,6 +190,11 @@ export function isImmutableRef(ref: string): boolean {
 }
 
 /** Synchronous: one native call, much cheaper than the thread-pool round trip of fs.promises. */
+/** A path's real path (undefined when missing), resolved once per run when there is a Workspace. */
+function realOnce(p: string, ws?: Workspace): Promise<string | undefined> {
+  return ws ? ws.memo(`realpath:${p}`, async () => realpathOrUndefined(p)) : realpath(p).catch(() => undefined);
+}
+
 function realpathOrUndefined(p: string): string | undefined {
   try {
     return realpathSync.native(p);
@@ -328,7 +333,7 @@ class ClosureWalk {
 
   /** A path's real path, undefined when missing: once per run with a Workspace (600 overlays share their bases and components). */
   real(p: string): Promise<string | undefined> {
-    return this.opts.ws ? this.opts.ws.memo(`realpath:${p}`, async () => realpathOrUndefined(p)) : realpath(p).catch(() => undefined);
+    return realOnce(p, this.opts.ws);
   }
 
   /** The folder's entries that are symlinks (name -> true) or not (false): once per run with a Workspace. */
@@ -651,7 +656,7 @@ class ClosureWalk {
  */
 export async function inspectClosure(dir: string, opts: ClosureOptions): Promise<Closure> {
   const root = path.resolve(opts.root);
-  const realRoot = (await (opts.ws ? opts.ws.memo(`realpath:${root}`, async () => realpathOrUndefined(root)) : realpath(root).catch(() => undefined))) ?? root;
+  const realRoot = (await realOnce(root, opts.ws)) ?? root;
   const walk = new ClosureWalk(root, realRoot, opts);
   const out = walk.out;
   const top = path.resolve(dir);

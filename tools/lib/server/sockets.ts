@@ -46,7 +46,7 @@ export function exposedListeners(pids: number[]): Listener[] {
 export function listeners(pids: number[]): Listener[] {
   let sockets: Map<number, { address: string; port: number }>;
   try {
-    sockets = new Map([...parseProcNetTcp(readFileSync('/proc/net/tcp', 'utf8'), false), ...parseProcNetTcp(readFileSync('/proc/net/tcp6', 'utf8').toString(), true)]);
+    sockets = new Map([...parseProcNetTcp(readFileSync('/proc/net/tcp', 'utf8'), false), ...parseProcNetTcp(readFileSync('/proc/net/tcp6', 'utf8'), true)]);
   } catch {
     return [];
   }
