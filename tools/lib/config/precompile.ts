@@ -4,9 +4,8 @@
 // while the hash matches, else compiles as before.
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { Ajv } from 'ajv';
-import standaloneCode from 'ajv/dist/standalone/index.js';
 import configSchema from './config.schema.json' with { type: 'json' };
 
 export const PRECOMPILED_FILE = 'config.validate.cjs';
@@ -20,6 +19,10 @@ export function configSchemaHash(): string {
 
 /** CommonJS source of the validator, exporting `schemaHash` beside it. */
 export function precompiledSource(): string {
+  // Loaded here only: config.ts imports this module's constants at every start.
+  const require = createRequire(import.meta.url);
+  const { Ajv } = require('ajv') as typeof import('ajv');
+  const standaloneCode = require('ajv/dist/standalone/index.js') as typeof import('ajv/dist/standalone/index.js');
   const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true } });
   return `${standaloneCode.default(ajv, ajv.compile(configSchema))}\nmodule.exports.schemaHash = ${JSON.stringify(configSchemaHash())};\n`;
 }

@@ -1,4 +1,4 @@
-import { readFileSync, realpathSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, type Dirent } from 'node:fs';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Document, LineCounter } from 'yaml';
@@ -189,17 +189,25 @@ export function isImmutableRef(ref: string): boolean {
   return /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(ref) || /^v?\d+(\.\d+){0,3}([-+][0-9A-Za-z.-]+)?$/.test(ref) || /^(refs\/)?tags\/\S+$/.test(ref);
 }
 
-/** Synchronous: one native call, much cheaper than the thread-pool round trip of fs.promises. */
 /** A path's real path (undefined when missing), resolved once per run when there is a Workspace. */
 function realOnce(p: string, ws?: Workspace): Promise<string | undefined> {
   return ws ? ws.memo(`realpath:${p}`, async () => realpathOrUndefined(p)) : realpath(p).catch(() => undefined);
 }
 
+/** Synchronous: one native call, much cheaper than the thread-pool round trip of fs.promises. */
 function realpathOrUndefined(p: string): string | undefined {
   try {
     return realpathSync.native(p);
   } catch {
     return undefined;
+  }
+}
+
+function readdirOrEmpty(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
   }
 }
 
@@ -338,7 +346,8 @@ class ClosureWalk {
 
   /** The folder's entries that are symlinks (name -> true) or not (false): once per run with a Workspace. */
   private entries(dir: string): Promise<Map<string, boolean>> {
-    const read = async () => new Map((await readdir(dir, { withFileTypes: true }).catch(() => [])).map((e) => [e.name, e.isSymbolicLink()] as const));
+    // Synchronous, like realOnce: a thousand folders cost far less than a thread-pool round trip each.
+    const read = async () => new Map(readdirOrEmpty(dir).map((e) => [e.name, e.isSymbolicLink()] as const));
     return this.opts.ws ? this.opts.ws.memo(`entries:${dir}`, read) : read();
   }
 

@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
+import type { ValidateFunction, ErrorObject } from 'ajv';
 import { parse } from 'yaml';
 import { ConfigError } from '../core/errors.js';
 import { REDACTED, sensitiveKey } from '../core/redact.js';
@@ -98,6 +98,8 @@ export interface PolicySet {
 
 /** Loads and compiles every policy file of a folder (tools/policies by default). */
 export async function loadPolicies(dir: string, disabled: string[] = []): Promise<PolicySet> {
+  // Loaded only when a policy must be compiled: a warm run has every outcome cached.
+  const { Ajv } = await import('ajv');
   const ajv = new Ajv({ allErrors: true, strict: false });
   const checkPolicy = ajv.compile(POLICY_SCHEMA);
   const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();

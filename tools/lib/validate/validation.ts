@@ -337,6 +337,7 @@ export async function runValidation(opts: Omit<ValidateOptions, 'format' | 'writ
 async function validateTree(opts: Omit<ValidateOptions, 'format' | 'write'>): Promise<ValidateResult & { config: Config; targets: Target[] }> {
   const envVars = opts.envVars ?? process.env;
   const config = await loadConfig(opts.cwd, envVars);
+  mark('config');
   if (opts.allowRemote) config.render.allowRemote = true;
   // Against a base revision (a pull request), what a render may fetch is the base's setting.
   const trustNotes = opts.base !== undefined || opts.changedOnly || opts.newOnly ? await trustRenderSettings(config, await resolveBase(config.root, opts.base, config.defaultBranch), envVars, opts.allowRemote) : [];
@@ -503,6 +504,7 @@ async function selectTargets(config: Config, opts: Omit<ValidateOptions, 'format
   // Helm, plain, jsonnet, overridden and multi-source Applications are rendered by Argo CD's
   // repo-server code in the cross-checks (checks/index.ts), so they count as rendered here.
   const inventory = await appInventory(config, kustomize, { rendersAlso: [...REPO_SERVER_KINDS] });
+  mark('inventory');
   const layout = inventory.layout;
   const allApps = inventory.overlays;
   const apps = selectApps(config, allApps, { env: opts.env, app: opts.app });
