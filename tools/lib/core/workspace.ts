@@ -181,8 +181,16 @@ export class Workspace {
     return p;
   }
 
+  private savers: Array<() => Promise<void>> = [];
+
+  /** Something else this run learnt, persisted with the run's files (closurememo.ts). */
+  atSave(fn: () => Promise<void>): void {
+    this.savers.push(fn);
+  }
+
   async save(): Promise<void> {
     if (!this.persist) return;
+    await Promise.all(this.savers.map((f) => f()));
     if (this.parsedDirty) {
       this.parsedDirty = false;
       await writeAtomic(path.join(this.root, '.cache', 'parsed.json'), JSON.stringify(Object.fromEntries(this.parsedMemo)));

@@ -5,6 +5,7 @@ import type { Document, LineCounter } from 'yaml';
 import { run, renderEnv } from '../core/exec.js';
 import { CommandFailedError, ConfigError, GitopsError } from '../core/errors.js';
 import { targetProblems } from './selector.js';
+import { ClosureMemo } from './closurememo.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 import { rendererSupports } from '../core/renderer.js';
 import type { Workspace } from '../core/workspace.js';
@@ -665,6 +666,19 @@ class ClosureWalk {
  */
 export async function inspectClosure(dir: string, opts: ClosureOptions): Promise<Closure> {
   const root = path.resolve(opts.root);
+  // With a Workspace, an unchanged kustomization is not walked again (closurememo.ts).
+  const memo = opts.ws ? await ClosureMemo.forRun(opts.ws, root) : undefined;
+  const key = `${opts.allowRemote ? 'remote' : 'local'}:${path.resolve(dir)}`;
+  const kept = memo?.get(root, key);
+  if (kept) return { files: [...kept.files], issues: kept.issues.map((i) => ({ ...i })), remotes: [...kept.remotes] };
+  const out = await walkClosure(dir, root, opts);
+  // Only closures of local files (what is fetched, or rendered by helm, is not a function of
+  // them) that refuse nothing: a refusal may be about a path the closure does not name.
+  if (!out.remotes.length && !out.files.includes(REMOTE) && !out.issues.some((i) => i.severity === 'error')) memo?.set(root, key, { files: [...out.files], issues: out.issues.map((i) => ({ ...i })), remotes: [...out.remotes] });
+  return out;
+}
+
+async function walkClosure(dir: string, root: string, opts: ClosureOptions): Promise<Closure> {
   const realRoot = (await realOnce(root, opts.ws)) ?? root;
   const walk = new ClosureWalk(root, realRoot, opts);
   const out = walk.out;

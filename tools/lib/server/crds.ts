@@ -1,6 +1,7 @@
 // The CRD manifests a cluster runs (gitops.yaml clusters.<c>.apiServer.crds), for the local API
 // server: read from GITOPS_CRD_MIRROR (<name>/<version>/<file>), else downloaded once from
 // upstream into .cache/crds with the same layout.
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, CrdSet } from '../config/config.js';
@@ -56,17 +57,15 @@ async function download(url: string, dest: string): Promise<string> {
 export async function loadCrdSet(config: Config, set: CrdSet): Promise<K8sObject[]> {
   const out: K8sObject[] = [];
   for (const url of crdUrls(set)) {
-    let text: string;
+    let file: string;
     if (config.crdMirror) {
-      const file = mirrorPath(config.crdMirror, set, url);
-      text = await readFile(file, 'utf8').catch(() => {
-        throw new CrdError(`CRD set ${set.name} ${set.version}: ${file} not found in GITOPS_CRD_MIRROR`, `the mirror needs <name>/<version>/${path.basename(file)} (upstream: ${url})`);
-      });
+      file = mirrorPath(config.crdMirror, set, url);
+      if (!statSync(file, { throwIfNoEntry: false })?.isFile()) throw new CrdError(`CRD set ${set.name} ${set.version}: ${file} not found in GITOPS_CRD_MIRROR`, `the mirror needs <name>/<version>/${path.basename(file)} (upstream: ${url})`);
     } else {
-      const cached = mirrorPath(path.join(config.root, '.cache', 'crds'), set, url);
-      text = (await readFile(cached, 'utf8').catch(() => undefined)) ?? (await download(url, cached));
+      file = mirrorPath(path.join(config.root, '.cache', 'crds'), set, url);
+      if (!statSync(file, { throwIfNoEntry: false })?.isFile()) await download(url, file);
     }
-    out.push(...(await parsedCrds(config, text)));
+    out.push(...(await parsedCrds(config, file)));
   }
   if (!out.length) throw new CrdError(`CRD set ${set.name} ${set.version} holds no CustomResourceDefinition`);
   return out;
@@ -76,19 +75,52 @@ export async function loadCrdSet(config: Config, set: CrdSet): Promise<K8sObject
 // every run: parsed once per content in the process, and kept as JSON in .cache/crds/parsed.
 const parsed = new Map<string, Promise<K8sObject[]>>();
 
-function parsedCrds(config: Config, text: string): Promise<K8sObject[]> {
-  const key = sha(text);
-  let p = parsed.get(key);
+function parsedCrds(config: Config, file: string): Promise<K8sObject[]> {
+  // By path and signature: a file rewritten while the process runs (a test, a long rehearsal) is read again.
+  const st = statSync(file);
+  const id = `${file}\0${st.size}:${st.mtimeMs}:${st.ino}`;
+  let p = parsed.get(id);
   if (!p) {
     p = (async () => {
-      const file = path.join(config.root, '.cache', 'crds', 'parsed', `${key}.json`);
-      const hit = cachingEnabled() ? await readFile(file, 'utf8').then((t) => JSON.parse(t) as K8sObject[], () => undefined) : undefined;
+      const { key, text } = await contentKey(config, file);
+      const cache = path.join(config.root, '.cache', 'crds', 'parsed', `${key}.json`);
+      const hit = cachingEnabled() ? await readFile(cache, 'utf8').then((t) => JSON.parse(t) as K8sObject[], () => undefined) : undefined;
       if (hit) return hit;
-      const objects = parseStream(text).filter((o) => o.kind === 'CustomResourceDefinition');
-      if (cachingEnabled()) await writeAtomic(file, JSON.stringify(objects)).catch(() => {}); // a read-only checkout just parses again
+      const objects = parseStream(text ?? (await readFile(file, 'utf8'))).filter((o) => o.kind === 'CustomResourceDefinition');
+      if (cachingEnabled()) await writeAtomic(cache, JSON.stringify(objects)).catch(() => {}); // a read-only checkout just parses again
       return objects;
     })();
-    parsed.set(key, p);
+    parsed.set(id, p);
   }
   return p; // shared, read-only: the CRDs are only serialised and filtered
+}
+
+/** Mtime granularity guard, as for the repository's files (workspace.ts). */
+const RACY_MS = 2000;
+
+/**
+ * A CRD file's content hash, by its stat signature while that is unchanged (kept in
+ * .cache/crds/hashes.json): a warm run neither reads nor hashes megabytes of CRD bundles.
+ * `text` is the content when it had to be read.
+ */
+async function contentKey(config: Config, file: string): Promise<{ key: string; text?: string }> {
+  const memoFile = path.join(config.root, '.cache', 'crds', 'hashes.json');
+  const st = statSync(file);
+  const sig = `${st.size}:${st.mtimeMs}:${st.ino}`;
+  const memo = await (keyMemo.get(memoFile) ?? keyMemo.set(memoFile, loadKeyMemo(memoFile)).get(memoFile)!);
+  if (memo[file]?.sig === sig) return { key: memo[file].key };
+  const text = await readFile(file, 'utf8');
+  const key = sha(text);
+  if (cachingEnabled() && Date.now() - st.mtimeMs > RACY_MS) {
+    memo[file] = { sig, key };
+    await writeAtomic(memoFile, JSON.stringify(memo)).catch(() => {}); // every update so far: concurrent writers lose none
+  }
+  return { key, text };
+}
+
+const keyMemo = new Map<string, Promise<Record<string, { sig: string; key: string }>>>();
+
+async function loadKeyMemo(file: string): Promise<Record<string, { sig: string; key: string }>> {
+  if (!cachingEnabled()) return {};
+  return readFile(file, 'utf8').then((t) => JSON.parse(t) as Record<string, { sig: string; key: string }>, () => ({}));
 }

@@ -1,0 +1,121 @@
+// A kustomization's closure walk kept across runs (.cache/closures.json). The walk reads
+// kustomization files, lists folders and resolves real paths; what it finds depends on nothing
+// but the files it names and the folders above them. So an entry is reused while each of those
+// paths has the lstat signature it had (type, size, mtime, ctime, inode): editing a file changes
+// its own, adding, removing or renaming an entry (a new kustomization.yaml beside a Kustomization,
+// a folder swapped for a symlink) changes its folder's. Fail closed: a closure that meets a
+// symlink, fetches anything, or names a path changed within the mtime granularity window is
+// never kept, and any difference walks again.
+import { lstatSync } from 'node:fs';
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import type { Closure } from './kustomize.js';
+import { toolkitCodeHash, writeAtomic, type Workspace } from '../core/workspace.js';
+
+/** Bumped when what an entry holds changes; the toolkit's code hash is in the version too. */
+const MEMO_VERSION = 1;
+
+/** Mtime granularity guard (as workspace.ts): a path changed this recently is not trusted. */
+const RACY_MS = 2000;
+
+interface MemoFile {
+  version: string;
+  /** Signature of every path some entry depends on. */
+  sigs: Record<string, string>;
+  entries: Record<string, Closure>;
+}
+
+/** `f:`/`d:` plus size, mtime, ctime and inode; `-` missing; `l` a symlink (never kept); `o` anything else. */
+function lstatSig(p: string): string {
+  const st = lstatSync(p, { throwIfNoEntry: false });
+  if (!st) return '-';
+  if (st.isSymbolicLink()) return 'l';
+  if (!st.isFile() && !st.isDirectory()) return 'o';
+  return `${st.isFile() ? 'f' : 'd'}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
+}
+
+export class ClosureMemo {
+  private sigs = new Map<string, string>();
+  private entries = new Map<string, Closure>();
+  private dirty = false;
+  private readonly started = Date.now();
+  /** This run's signatures (each path lstat'ed once per run). */
+  private now = new Map<string, string>();
+
+  private constructor(private readonly ws: Workspace, private readonly file: string, private readonly version: string) {}
+
+  /** The run's memo (one per Workspace), or undefined when caching is off. */
+  static forRun(ws: Workspace, root: string): Promise<ClosureMemo | undefined> {
+    if (!ws.persist) return Promise.resolve(undefined);
+    return ws.memo(`closure-memo:${root}`, async () => {
+      const file = path.join(ws.root, '.cache', 'closures.json');
+      // The root's own path is in the version: every entry holds absolute paths.
+      const memo = new ClosureMemo(ws, file, `${MEMO_VERSION}:${toolkitCodeHash()}:${root}`);
+      const data = await readFile(file, 'utf8').then((t) => JSON.parse(t) as MemoFile, () => undefined);
+      if (data?.version === memo.version) {
+        memo.sigs = new Map(Object.entries(data.sigs));
+        memo.entries = new Map(Object.entries(data.entries));
+      }
+      ws.atSave(() => memo.save());
+      return memo;
+    });
+  }
+
+  private sigNow(p: string): string {
+    let s = this.now.get(p);
+    if (s === undefined) this.now.set(p, (s = lstatSig(p)));
+    return s;
+  }
+
+  /**
+   * Every path a closure depends on: its files and each folder above them (a folder swapped for
+   * a symlink or renamed changes its own signature; a new entry, such as a second kustomization
+   * file name, its parent's). The root only when a file is directly in it: a new file at the top
+   * of the repository does not discard every closure.
+   */
+  private static deps(root: string, c: Closure): string[] {
+    const out = new Set<string>();
+    for (const f of c.files) {
+      if (path.dirname(f) === root) out.add(root);
+      for (let p = f; p !== root && !out.has(p) && p.startsWith(root + path.sep); p = path.dirname(p)) out.add(p);
+    }
+    return [...out];
+  }
+
+  get(root: string, key: string): Closure | undefined {
+    const c = this.entries.get(key);
+    if (!c) return undefined;
+    for (const p of ClosureMemo.deps(root, c)) if (this.sigs.get(p) !== this.sigNow(p)) return undefined;
+    return c;
+  }
+
+  /**
+   * Keeps a closure of local files only (the caller's check: nothing fetched, no Helm chart)
+   * unless it meets a symlink or names a path changed too recently to trust.
+   */
+  set(root: string, key: string, c: Closure): void {
+    const deps = ClosureMemo.deps(root, c);
+    const sigs: Array<[string, string]> = [];
+    for (const p of deps) {
+      const st = lstatSync(p, { throwIfNoEntry: false });
+      if (st && (st.isSymbolicLink() || Math.max(st.mtimeMs, st.ctimeMs) > this.started - RACY_MS)) return;
+      sigs.push([p, this.sigNow(p)]);
+    }
+    // A path that changed since it was recorded: every kept closure that depends on it is stale
+    // (its own check would now pass against the new signature), so it goes.
+    const changed = new Set(sigs.filter(([p, s]) => this.sigs.has(p) && this.sigs.get(p) !== s).map(([p]) => p));
+    if (changed.size) {
+      for (const [k, other] of this.entries) if (ClosureMemo.deps(root, other).some((p) => changed.has(p))) this.entries.delete(k);
+    }
+    for (const [p, s] of sigs) this.sigs.set(p, s);
+    this.entries.set(key, c);
+    this.dirty = true;
+  }
+
+  private async save(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const data: MemoFile = { version: this.version, sigs: Object.fromEntries(this.sigs), entries: Object.fromEntries(this.entries) };
+    await writeAtomic(this.file, JSON.stringify(data));
+  }
+}
