@@ -147,6 +147,9 @@ const hasKustomization = (root: string, dir: string) => KUSTOMIZATION_NAMES.some
 export type SourceKind = 'helm' | 'directory' | 'jsonnet' | 'overrides' | 'sources' | 'plugin' | 'chart' | 'repository' | 'revision' | 'outside' | 'missing' | 'none';
 
 /** Why the toolkit cannot render an Application's source, or undefined when it renders it with kustomize. */
+const realRoots = new Map<string, string>();
+const realRoot = (root: string): string => realRoots.get(root) ?? realRoots.set(root, realpathSync.native(root)).get(root)!;
+
 function notRenderedReason(root: string, tree: RepoTree, a: GeneratedApp, repoURL: string, defaultBranch: string): { kind: SourceKind; reason: string; severity: Finding['severity'] | 'reported' } | undefined {
   const spec = (a.app.spec ?? {}) as { source?: Source; sources?: Source[] };
   const sources = spec.sources?.length ? spec.sources : spec.source ? [spec.source] : [];
@@ -163,7 +166,7 @@ function notRenderedReason(root: string, tree: RepoTree, a: GeneratedApp, repoUR
   if (a.path.split('/').includes('..') || path.isAbsolute(a.path)) return { kind: 'outside', reason: `its source path ${a.path} leaves the repository`, severity: 'error' };
   if (!existsSync(path.join(root, a.path))) return { kind: 'missing', reason: `its source path ${a.path} does not exist`, severity: 'reported' };
   const real = realpathSync.native(path.join(root, a.path));
-  const inside = path.relative(realpathSync.native(root), real);
+  const inside = path.relative(realRoot(root), real);
   if (inside.startsWith('..') || path.isAbsolute(inside) || inside.split(path.sep).includes('.git')) return { kind: 'outside', reason: `its source path ${a.path} resolves outside the repository (a symlink)`, severity: 'error' };
   if (hasKustomization(root, a.path)) {
     const overrides = Object.keys(src.kustomize ?? {});
@@ -353,7 +356,8 @@ interface ExpansionEntry {
  */
 async function cachedExpansion(config: Config, entry: Rendered, repoURL: string, tree: RepoTree): Promise<GeneratedApp[]> {
   const ws = workspaceFor(config);
-  const store = await Store.open<ExpansionEntry>(config.root, 'expansions', `${EXPANSION_VERSION}:${toolkitCodeHash()}`);
+  // Opened once per run: every cluster entry point reads it (half a megabyte at 600 Applications).
+  const store = await ws.memo('store:expansions', () => Store.open<ExpansionEntry>(config.root, 'expansions', `${EXPANSION_VERSION}:${toolkitCodeHash()}`));
   // The clusters and branch of gitops.yaml are in the key: a clusters generator or the revision may read them.
   const key = entry.key && sha(JSON.stringify([entry.key, repoURL, config.defaultBranch, config.environments.map((e) => e.cluster), config.clusters, sha(tree.files.join('\0'))]));
   const hit = key ? store.get(key) : undefined;

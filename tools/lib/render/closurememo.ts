@@ -9,7 +9,6 @@
 import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import type { Closure } from './kustomize.js';
 import { toolkitCodeHash, writeAtomic, type Workspace } from '../core/workspace.js';
 
 /** Bumped when what an entry holds changes; the toolkit's code hash is in the version too. */
@@ -17,6 +16,11 @@ const MEMO_VERSION = 1;
 
 /** Mtime granularity guard (as workspace.ts): a path changed this recently is not trusted. */
 const RACY_MS = 2000;
+
+/** What is kept: a closure walk's result (kustomize.ts Closure), its files absolute paths. */
+interface Closure {
+  files: string[];
+}
 
 interface MemoFile {
   version: string;
@@ -34,27 +38,27 @@ function lstatSig(p: string): string {
   return `${st.isFile() ? 'f' : 'd'}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
 }
 
-export class ClosureMemo {
+export class ClosureMemo<C extends Closure = Closure> {
   private sigs = new Map<string, string>();
-  private entries = new Map<string, Closure>();
+  private entries = new Map<string, C>();
   private dirty = false;
   private readonly started = Date.now();
   /** This run's signatures (each path lstat'ed once per run). */
   private now = new Map<string, string>();
 
-  private constructor(private readonly ws: Workspace, private readonly file: string, private readonly version: string) {}
+  private constructor(private readonly file: string, private readonly version: string) {}
 
   /** The run's memo (one per Workspace), or undefined when caching is off. */
-  static forRun(ws: Workspace, root: string): Promise<ClosureMemo | undefined> {
+  static forRun<C extends Closure>(ws: Workspace, root: string): Promise<ClosureMemo<C> | undefined> {
     if (!ws.persist) return Promise.resolve(undefined);
     return ws.memo(`closure-memo:${root}`, async () => {
       const file = path.join(ws.root, '.cache', 'closures.json');
       // The root's own path is in the version: every entry holds absolute paths.
-      const memo = new ClosureMemo(ws, file, `${MEMO_VERSION}:${toolkitCodeHash()}:${root}`);
+      const memo = new ClosureMemo<C>(file, `${MEMO_VERSION}:${toolkitCodeHash()}:${root}`);
       const data = await readFile(file, 'utf8').then((t) => JSON.parse(t) as MemoFile, () => undefined);
       if (data?.version === memo.version) {
         memo.sigs = new Map(Object.entries(data.sigs));
-        memo.entries = new Map(Object.entries(data.entries));
+        memo.entries = new Map(Object.entries(data.entries) as Array<[string, C]>);
       }
       ws.atSave(() => memo.save());
       return memo;
@@ -82,7 +86,7 @@ export class ClosureMemo {
     return [...out];
   }
 
-  get(root: string, key: string): Closure | undefined {
+  get(root: string, key: string): C | undefined {
     const c = this.entries.get(key);
     if (!c) return undefined;
     for (const p of ClosureMemo.deps(root, c)) if (this.sigs.get(p) !== this.sigNow(p)) return undefined;
@@ -93,7 +97,7 @@ export class ClosureMemo {
    * Keeps a closure of local files only (the caller's check: nothing fetched, no Helm chart)
    * unless it meets a symlink or names a path changed too recently to trust.
    */
-  set(root: string, key: string, c: Closure): void {
+  set(root: string, key: string, c: C): void {
     const deps = ClosureMemo.deps(root, c);
     const sigs: Array<[string, string]> = [];
     for (const p of deps) {

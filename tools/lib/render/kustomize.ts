@@ -667,7 +667,7 @@ class ClosureWalk {
 export async function inspectClosure(dir: string, opts: ClosureOptions): Promise<Closure> {
   const root = path.resolve(opts.root);
   // With a Workspace, an unchanged kustomization is not walked again (closurememo.ts).
-  const memo = opts.ws ? await ClosureMemo.forRun(opts.ws, root) : undefined;
+  const memo = opts.ws ? await ClosureMemo.forRun<Closure>(opts.ws, root) : undefined;
   const key = `${opts.allowRemote ? 'remote' : 'local'}:${path.resolve(dir)}`;
   const kept = memo?.get(root, key);
   if (kept) return { files: [...kept.files], issues: kept.issues.map((i) => ({ ...i })), remotes: [...kept.remotes] };
