@@ -146,10 +146,11 @@ const hasKustomization = (root: string, dir: string) => KUSTOMIZATION_NAMES.some
  */
 export type SourceKind = 'helm' | 'directory' | 'jsonnet' | 'overrides' | 'sources' | 'plugin' | 'chart' | 'repository' | 'revision' | 'outside' | 'missing' | 'none';
 
-/** Why the toolkit cannot render an Application's source, or undefined when it renders it with kustomize. */
+// The repository's real path, resolved once per process (it is asked for every Application).
 const realRoots = new Map<string, string>();
 const realRoot = (root: string): string => realRoots.get(root) ?? realRoots.set(root, realpathSync.native(root)).get(root)!;
 
+/** Why the toolkit cannot render an Application's source, or undefined when it renders it with kustomize. */
 function notRenderedReason(root: string, tree: RepoTree, a: GeneratedApp, repoURL: string, defaultBranch: string): { kind: SourceKind; reason: string; severity: Finding['severity'] | 'reported' } | undefined {
   const spec = (a.app.spec ?? {}) as { source?: Source; sources?: Source[] };
   const sources = spec.sources?.length ? spec.sources : spec.source ? [spec.source] : [];
