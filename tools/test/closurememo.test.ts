@@ -28,6 +28,8 @@ async function repo(): Promise<string> {
     'b/kustomization.yaml': 'resources: [../base]\n',
     'other/kustomization.yaml': 'resources: [deployment.yaml]\n',
     'other/deployment.yaml': DEPLOY,
+    // As after a first run: .cache's creation would change the root's signature.
+    '.cache/.keep': '',
   });
   return root;
 }
@@ -122,4 +124,31 @@ test('a closure that refuses a reference is not kept (the refusal may be about a
   await ws.save();
   assert.ok(c.issues.some((i) => i.rule === 'outside-repository'), JSON.stringify(c.issues));
   assert.equal(await kept(root, 'a'), undefined);
+});
+
+test('a kustomization file name that is a broken symlink keeps the closure from being kept (fixing it changes the walk)', async () => {
+  const root = await repo();
+  await writeFiles(root, { 'a/kustomization.yaml': 'resources: [../base2]\n', 'base2/deployment.yaml': DEPLOY, 'shared/.keep': '' });
+  await symlink('../shared/base-k.yaml', path.join(root, 'base2/kustomization.yaml'));
+  await settle();
+  const [before] = await walk(root, 'a');
+  assert.ok(before.includes('base2'), before.join(', ')); // read as a plain resource folder
+  assert.equal(await kept(root, 'a'), undefined);
+  await writeFiles(root, { 'shared/base-k.yaml': 'resources: [../../../outside]\n' });
+  const ws = new Workspace(root, {});
+  const c = await inspectClosure(path.join(root, 'a'), { root, ws });
+  assert.ok(c.issues.some((i) => i.rule === 'outside-repository'), JSON.stringify(c.issues));
+});
+
+test('a path under a file (ENOTDIR) is missing, not a crash; a file created where a missing folder was walks again', async () => {
+  const root = await repo();
+  // (`plain`, not `x.yaml/`: a first segment with a dot that does not exist reads as a host.)
+  await writeFiles(root, { 'a/kustomization.yaml': 'resources: [../base, plain/extra.yaml, ../extra/cm.yaml]\n', 'a/plain': 'a file\n' });
+  await settle();
+  const [a] = await walk(root, 'a');
+  assert.ok(a.includes('a/plain/extra.yaml') && a.includes('extra/cm.yaml'), a.join(', '));
+  assert.deepEqual(await kept(root, 'a'), a);
+  await writeFiles(root, { extra: 'not a folder\n' });
+  assert.equal(await kept(root, 'a'), undefined);
+  assert.deepEqual((await walk(root, 'a'))[0], a);
 });

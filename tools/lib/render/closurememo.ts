@@ -6,10 +6,11 @@
 // a folder swapped for a symlink) changes its folder's. Fail closed: a closure that meets a
 // symlink, fetches anything, or names a path changed within the mtime granularity window is
 // never kept, and any difference walks again.
-import { lstatSync } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { toolkitCodeHash, writeAtomic, type Workspace } from '../core/workspace.js';
+import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 
 /** Bumped when what an entry holds changes; the toolkit's code hash is in the version too. */
 const MEMO_VERSION = 1;
@@ -29,9 +30,18 @@ interface MemoFile {
   entries: Record<string, Closure>;
 }
 
-/** `f:`/`d:` plus size, mtime, ctime and inode; `-` missing; `l` a symlink (never kept); `o` anything else. */
+/**
+ * `f:`/`d:` plus size, mtime, ctime and inode; `-` missing (or a file where a folder would be);
+ * `l` a symlink (never kept); `o` anything else; `e:<code>` unreadable (never kept).
+ */
 function lstatSig(p: string): string {
-  const st = lstatSync(p, { throwIfNoEntry: false });
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOTDIR' ? '-' : `e:${code ?? 'unknown'}`;
+  }
   if (!st) return '-';
   if (st.isSymbolicLink()) return 'l';
   if (!st.isFile() && !st.isDirectory()) return 'o';
@@ -46,7 +56,7 @@ export class ClosureMemo<C extends Closure = Closure> {
   /** This run's signatures (each path lstat'ed once per run). */
   private now = new Map<string, string>();
 
-  private constructor(private readonly file: string, private readonly version: string) {}
+  private constructor(private readonly root: string, private readonly file: string, private readonly version: string) {}
 
   /** The run's memo (one per Workspace), or undefined when caching is off. */
   static forRun<C extends Closure>(ws: Workspace, root: string): Promise<ClosureMemo<C> | undefined> {
@@ -54,7 +64,7 @@ export class ClosureMemo<C extends Closure = Closure> {
     return ws.memo(`closure-memo:${root}`, async () => {
       const file = path.join(ws.root, '.cache', 'closures.json');
       // The root's own path is in the version: every entry holds absolute paths.
-      const memo = new ClosureMemo<C>(file, `${MEMO_VERSION}:${toolkitCodeHash()}:${root}`);
+      const memo = new ClosureMemo<C>(root, file, `${MEMO_VERSION}:${toolkitCodeHash()}:${root}`);
       const data = await readFile(file, 'utf8').then((t) => JSON.parse(t) as MemoFile, () => undefined);
       if (data?.version === memo.version) {
         memo.sigs = new Map(Object.entries(data.sigs));
@@ -73,15 +83,19 @@ export class ClosureMemo<C extends Closure = Closure> {
 
   /**
    * Every path a closure depends on: its files and each folder above them (a folder swapped for
-   * a symlink or renamed changes its own signature; a new entry, such as a second kustomization
-   * file name, its parent's). The root only when a file is directly in it: a new file at the top
-   * of the repository does not discard every closure.
+   * a symlink or renamed changes its own signature; a new entry its parent's), and every
+   * kustomization file name the walk tries in a folder it reads as a kustomization or as a
+   * resource folder (one that is a broken symlink or unreadable is not in the closure, yet
+   * fixing it changes the walk). The root only when a file is directly in it: a new file at the
+   * top of the repository does not discard every closure.
    */
-  private static deps(root: string, c: Closure): string[] {
+  private deps(root: string, c: Closure): string[] {
     const out = new Set<string>();
     for (const f of c.files) {
       if (path.dirname(f) === root) out.add(root);
       for (let p = f; p !== root && !out.has(p) && p.startsWith(root + path.sep); p = path.dirname(p)) out.add(p);
+      const kdir = KUSTOMIZATION_NAMES.includes(path.basename(f)) ? path.dirname(f) : this.sigNow(f).startsWith('d:') ? f : undefined;
+      if (kdir) for (const n of KUSTOMIZATION_NAMES) out.add(path.join(kdir, n));
     }
     return [...out];
   }
@@ -89,27 +103,28 @@ export class ClosureMemo<C extends Closure = Closure> {
   get(root: string, key: string): C | undefined {
     const c = this.entries.get(key);
     if (!c) return undefined;
-    for (const p of ClosureMemo.deps(root, c)) if (this.sigs.get(p) !== this.sigNow(p)) return undefined;
+    for (const p of this.deps(root, c)) if (this.sigs.get(p) !== this.sigNow(p)) return undefined;
     return c;
   }
 
   /**
    * Keeps a closure of local files only (the caller's check: nothing fetched, no Helm chart)
-   * unless it meets a symlink or names a path changed too recently to trust.
+   * unless it meets a symlink or an unreadable path, or names a path changed too recently to trust.
    */
   set(root: string, key: string, c: C): void {
-    const deps = ClosureMemo.deps(root, c);
     const sigs: Array<[string, string]> = [];
-    for (const p of deps) {
-      const st = lstatSync(p, { throwIfNoEntry: false });
-      if (st && (st.isSymbolicLink() || Math.max(st.mtimeMs, st.ctimeMs) > this.started - RACY_MS)) return;
-      sigs.push([p, this.sigNow(p)]);
+    for (const p of this.deps(root, c)) {
+      const sig = this.sigNow(p);
+      if (sig === 'l' || sig.startsWith('e:')) return;
+      const st = sig === '-' ? undefined : lstatSync(p, { throwIfNoEntry: false });
+      if (st && Math.max(st.mtimeMs, st.ctimeMs) > this.started - RACY_MS) return;
+      sigs.push([p, sig]);
     }
     // A path that changed since it was recorded: every kept closure that depends on it is stale
     // (its own check would now pass against the new signature), so it goes.
     const changed = new Set(sigs.filter(([p, s]) => this.sigs.has(p) && this.sigs.get(p) !== s).map(([p]) => p));
     if (changed.size) {
-      for (const [k, other] of this.entries) if (ClosureMemo.deps(root, other).some((p) => changed.has(p))) this.entries.delete(k);
+      for (const [k, other] of this.entries) if (this.deps(root, other).some((p) => changed.has(p))) this.entries.delete(k);
     }
     for (const [p, s] of sigs) this.sigs.set(p, s);
     this.entries.set(key, c);
@@ -119,7 +134,9 @@ export class ClosureMemo<C extends Closure = Closure> {
   private async save(): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
-    const data: MemoFile = { version: this.version, sigs: Object.fromEntries(this.sigs), entries: Object.fromEntries(this.entries) };
+    // Only the signatures some kept closure still depends on.
+    const used = new Set([...this.entries.values()].flatMap((c) => this.deps(this.root, c)));
+    const data: MemoFile = { version: this.version, sigs: Object.fromEntries([...this.sigs].filter(([p]) => used.has(p))), entries: Object.fromEntries(this.entries) };
     await writeAtomic(this.file, JSON.stringify(data));
   }
 }
