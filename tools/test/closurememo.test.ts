@@ -48,7 +48,7 @@ async function walk(root: string, ...folders: string[]): Promise<string[][]> {
 
 async function kept(root: string, folder: string): Promise<string[] | undefined> {
   const memo = await ClosureMemo.forRun(new Workspace(root, {}), root);
-  return memo?.get(root, `local:${path.join(root, folder)}`)?.files.map((x) => path.relative(root, x)).sort();
+  return memo?.get(`local:${path.join(root, folder)}`)?.files.map((x) => path.relative(root, x)).sort();
 }
 
 test('an unchanged closure is kept and reused; a file changed since is walked again', async () => {

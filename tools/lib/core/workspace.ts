@@ -61,7 +61,10 @@ interface StatEntry {
 }
 
 /** Mtime granularity guard: a file changed within this window of its hashing is hashed again next time. */
-const RACY_MS = 2000;
+export const RACY_MS = 2000;
+
+/** A file's stat signature: while it holds, a hash or parse kept for the file still answers for it. */
+export const statSig = (st: { size: number; mtimeMs: number; ino: number }): string => `${st.size}:${st.mtimeMs}:${st.ino}`;
 
 export class Workspace {
   private texts = new Map<string, Promise<Buffer | undefined>>();
@@ -125,7 +128,7 @@ export class Workspace {
           st = undefined; // ENOENT, ENOTDIR (a file used as a folder): no such file
         }
         if (!st?.isFile()) return st ? 'dir' : undefined;
-        const sig = `${st.size}:${st.mtimeMs}:${st.ino}`;
+        const sig = statSig(st);
         const key = path.relative(this.root, abs);
         const memo = this.statMemo.get(key);
         if (memo?.sig === sig) return memo.hash;

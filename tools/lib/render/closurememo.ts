@@ -9,14 +9,11 @@
 import { lstatSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { toolkitCodeHash, writeAtomic, type Workspace } from '../core/workspace.js';
+import { RACY_MS, toolkitCodeHash, writeAtomic, type Workspace } from '../core/workspace.js';
 import { KUSTOMIZATION_NAMES } from '../config/layout.js';
 
 /** Bumped when what an entry holds changes; the toolkit's code hash is in the version too. */
 const MEMO_VERSION = 1;
-
-/** Mtime granularity guard (as workspace.ts): a path changed this recently is not trusted. */
-const RACY_MS = 2000;
 
 /** What is kept: a closure walk's result (kustomize.ts Closure), its files absolute paths. */
 interface Closure {
@@ -32,20 +29,21 @@ interface MemoFile {
 
 /**
  * `f:`/`d:` plus size, mtime, ctime and inode; `-` missing (or a file where a folder would be);
- * `l` a symlink (never kept); `o` anything else; `e:<code>` unreadable (never kept).
+ * `l` a symlink (never kept); `o` anything else; `e:<code>` unreadable (never kept). `changed` is
+ * the later of mtime and ctime, for the racy check.
  */
-function lstatSig(p: string): string {
+function lstatSig(p: string): { sig: string; changed?: number } {
   let st: Stats | undefined;
   try {
     st = lstatSync(p, { throwIfNoEntry: false });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOTDIR' ? '-' : `e:${code ?? 'unknown'}`;
+    return { sig: code === 'ENOTDIR' ? '-' : `e:${code ?? 'unknown'}` };
   }
-  if (!st) return '-';
-  if (st.isSymbolicLink()) return 'l';
-  if (!st.isFile() && !st.isDirectory()) return 'o';
-  return `${st.isFile() ? 'f' : 'd'}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
+  if (!st) return { sig: '-' };
+  if (st.isSymbolicLink()) return { sig: 'l' };
+  if (!st.isFile() && !st.isDirectory()) return { sig: 'o', changed: Math.max(st.mtimeMs, st.ctimeMs) };
+  return { sig: `${st.isFile() ? 'f' : 'd'}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`, changed: Math.max(st.mtimeMs, st.ctimeMs) };
 }
 
 export class ClosureMemo<C extends Closure = Closure> {
@@ -54,7 +52,7 @@ export class ClosureMemo<C extends Closure = Closure> {
   private dirty = false;
   private readonly started = Date.now();
   /** This run's signatures (each path lstat'ed once per run). */
-  private now = new Map<string, string>();
+  private now = new Map<string, ReturnType<typeof lstatSig>>();
 
   private constructor(private readonly root: string, private readonly file: string, private readonly version: string) {}
 
@@ -75,10 +73,14 @@ export class ClosureMemo<C extends Closure = Closure> {
     });
   }
 
-  private sigNow(p: string): string {
+  private statNow(p: string): ReturnType<typeof lstatSig> {
     let s = this.now.get(p);
     if (s === undefined) this.now.set(p, (s = lstatSig(p)));
     return s;
+  }
+
+  private sigNow(p: string): string {
+    return this.statNow(p).sig;
   }
 
   /**
@@ -89,7 +91,8 @@ export class ClosureMemo<C extends Closure = Closure> {
    * fixing it changes the walk). The root only when a file is directly in it: a new file at the
    * top of the repository does not discard every closure.
    */
-  private deps(root: string, c: Closure): string[] {
+  private deps(c: Closure): string[] {
+    const root = this.root;
     const out = new Set<string>();
     for (const f of c.files) {
       if (path.dirname(f) === root) out.add(root);
@@ -100,10 +103,10 @@ export class ClosureMemo<C extends Closure = Closure> {
     return [...out];
   }
 
-  get(root: string, key: string): C | undefined {
+  get(key: string): C | undefined {
     const c = this.entries.get(key);
     if (!c) return undefined;
-    for (const p of this.deps(root, c)) if (this.sigs.get(p) !== this.sigNow(p)) return undefined;
+    for (const p of this.deps(c)) if (this.sigs.get(p) !== this.sigNow(p)) return undefined;
     return c;
   }
 
@@ -111,20 +114,19 @@ export class ClosureMemo<C extends Closure = Closure> {
    * Keeps a closure of local files only (the caller's check: nothing fetched, no Helm chart)
    * unless it meets a symlink or an unreadable path, or names a path changed too recently to trust.
    */
-  set(root: string, key: string, c: C): void {
+  set(key: string, c: C): void {
     const sigs: Array<[string, string]> = [];
-    for (const p of this.deps(root, c)) {
-      const sig = this.sigNow(p);
+    for (const p of this.deps(c)) {
+      const { sig, changed } = this.statNow(p);
       if (sig === 'l' || sig.startsWith('e:')) return;
-      const st = sig === '-' ? undefined : lstatSync(p, { throwIfNoEntry: false });
-      if (st && Math.max(st.mtimeMs, st.ctimeMs) > this.started - RACY_MS) return;
+      if (changed !== undefined && changed > this.started - RACY_MS) return;
       sigs.push([p, sig]);
     }
     // A path that changed since it was recorded: every kept closure that depends on it is stale
     // (its own check would now pass against the new signature), so it goes.
     const changed = new Set(sigs.filter(([p, s]) => this.sigs.has(p) && this.sigs.get(p) !== s).map(([p]) => p));
     if (changed.size) {
-      for (const [k, other] of this.entries) if (this.deps(root, other).some((p) => changed.has(p))) this.entries.delete(k);
+      for (const [k, other] of this.entries) if (this.deps(other).some((p) => changed.has(p))) this.entries.delete(k);
     }
     for (const [p, s] of sigs) this.sigs.set(p, s);
     this.entries.set(key, c);
@@ -135,7 +137,7 @@ export class ClosureMemo<C extends Closure = Closure> {
     if (!this.dirty) return;
     this.dirty = false;
     // Only the signatures some kept closure still depends on.
-    const used = new Set([...this.entries.values()].flatMap((c) => this.deps(this.root, c)));
+    const used = new Set([...this.entries.values()].flatMap((c) => this.deps(c)));
     const data: MemoFile = { version: this.version, sigs: Object.fromEntries([...this.sigs].filter(([p]) => used.has(p))), entries: Object.fromEntries(this.entries) };
     await writeAtomic(this.file, JSON.stringify(data));
   }

@@ -669,14 +669,17 @@ export async function inspectClosure(dir: string, opts: ClosureOptions): Promise
   // With a Workspace, an unchanged kustomization is not walked again (closurememo.ts).
   const memo = opts.ws ? await ClosureMemo.forRun<Closure>(opts.ws, root) : undefined;
   const key = `${opts.allowRemote ? 'remote' : 'local'}:${path.resolve(dir)}`;
-  const kept = memo?.get(root, key);
-  if (kept) return { files: [...kept.files], issues: kept.issues.map((i) => ({ ...i })), remotes: [...kept.remotes] };
+  const kept = memo?.get(key);
+  if (kept) return copyClosure(kept);
   const out = await walkClosure(dir, root, opts);
   // Only closures of local files (what is fetched, or rendered by helm, is not a function of
   // them) that refuse nothing: a refusal may be about a path the closure does not name.
-  if (!out.remotes.length && !out.files.includes(REMOTE) && !out.issues.some((i) => i.severity === 'error')) memo?.set(root, key, { files: [...out.files], issues: out.issues.map((i) => ({ ...i })), remotes: [...out.remotes] });
+  if (!out.remotes.length && !out.files.includes(REMOTE) && !out.issues.some((i) => i.severity === 'error')) memo?.set(key, copyClosure(out));
   return out;
 }
+
+/** The memo's copy and the caller's never share arrays: callers extend theirs. */
+const copyClosure = (c: Closure): Closure => ({ files: [...c.files], issues: c.issues.map((i) => ({ ...i })), remotes: [...c.remotes] });
 
 async function walkClosure(dir: string, root: string, opts: ClosureOptions): Promise<Closure> {
   const realRoot = (await realOnce(root, opts.ws)) ?? root;

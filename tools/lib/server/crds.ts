@@ -1,13 +1,13 @@
 // The CRD manifests a cluster runs (gitops.yaml clusters.<c>.apiServer.crds), for the local API
 // server: read from GITOPS_CRD_MIRROR (<name>/<version>/<file>), else downloaded once from
 // upstream into .cache/crds with the same layout.
-import { statSync } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, CrdSet } from '../config/config.js';
 import { ConfigError, GitopsError } from '../core/errors.js';
 import { parseStream, type K8sObject } from '../core/k8s.js';
-import { cachingEnabled, sha, writeAtomic } from '../core/workspace.js';
+import { cachingEnabled, RACY_MS, sha, statSig, writeAtomic } from '../core/workspace.js';
 
 /** Upstream files of the operators this repository's clusters run, at tag {version}. */
 export const KNOWN_CRDS: Record<string, string[]> = {
@@ -78,11 +78,11 @@ const parsed = new Map<string, Promise<K8sObject[]>>();
 function parsedCrds(config: Config, file: string): Promise<K8sObject[]> {
   // By path and signature: a file rewritten while the process runs (a test, a long rehearsal) is read again.
   const st = statSync(file);
-  const id = `${file}\0${st.size}:${st.mtimeMs}:${st.ino}`;
+  const id = `${file}\0${statSig(st)}`;
   let p = parsed.get(id);
   if (!p) {
     p = (async () => {
-      const { key, text } = await contentKey(config, file);
+      const { key, text } = await contentKey(config, file, st);
       const cache = path.join(config.root, '.cache', 'crds', 'parsed', `${key}.json`);
       const hit = cachingEnabled() ? await readFile(cache, 'utf8').then((t) => JSON.parse(t) as K8sObject[], () => undefined) : undefined;
       if (hit) return hit;
@@ -95,18 +95,14 @@ function parsedCrds(config: Config, file: string): Promise<K8sObject[]> {
   return p; // shared, read-only: the CRDs are only serialised and filtered
 }
 
-/** Mtime granularity guard, as for the repository's files (workspace.ts). */
-const RACY_MS = 2000;
-
 /**
  * A CRD file's content hash, by its stat signature while that is unchanged (kept in
  * .cache/crds/hashes.json): a warm run neither reads nor hashes megabytes of CRD bundles.
  * `text` is the content when it had to be read.
  */
-async function contentKey(config: Config, file: string): Promise<{ key: string; text?: string }> {
+async function contentKey(config: Config, file: string, st: Stats): Promise<{ key: string; text?: string }> {
   const memoFile = path.join(config.root, '.cache', 'crds', 'hashes.json');
-  const st = statSync(file);
-  const sig = `${st.size}:${st.mtimeMs}:${st.ino}`;
+  const sig = statSig(st);
   const memo = await (keyMemo.get(memoFile) ?? keyMemo.set(memoFile, loadKeyMemo(memoFile)).get(memoFile)!);
   if (memo[file]?.sig === sig) return { key: memo[file].key };
   const text = await readFile(file, 'utf8');
